@@ -1,0 +1,1 @@
+/* acme.c - not written yet */

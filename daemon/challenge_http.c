@@ -1,0 +1,1 @@
+/* challenge_http.c - not written yet */

@@ -1,0 +1,21 @@
+/* challenge_http.h - the http-01 listener (evhttp): serves live tokens only. */
+#ifndef ACMED_CHALLENGE_HTTP_H
+#define ACMED_CHALLENGE_HTTP_H
+
+#include <stddef.h>
+#include <event2/event.h>
+
+struct challenge_http;
+
+/* Listen on every "host:port" / "[v6]:port" in addrs (IPv6 sockets are
+ * V6ONLY), or, when nfds > 0, on the already-bound listening sockets fds
+ * (socket activation) and ignore addrs. Logs and fails when a bind fails. */
+int challenge_http_new(struct event_base *base, const char *const *addrs, size_t naddrs,
+		       const int *fds, size_t nfds, struct challenge_http **out);
+void challenge_http_free(struct challenge_http *h);
+/* Serve key_authorization at /.well-known/acme-challenge/<token>. */
+int challenge_http_add(struct challenge_http *h, const char *token, const char *key_authorization);
+void challenge_http_remove(struct challenge_http *h, const char *token);
+size_t challenge_http_live_count(const struct challenge_http *h);
+
+#endif

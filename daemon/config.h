@@ -1,0 +1,73 @@
+/* config.h - the immutable configuration parsed from acmed.yaml. */
+#ifndef ACMED_CONFIG_H
+#define ACMED_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/acmed/acmed.yaml"
+
+enum key_type {
+	KEY_ECDSA_P256,
+	KEY_ECDSA_P384,
+	KEY_RSA_2048,
+	KEY_RSA_3072,
+	KEY_RSA_4096,
+};
+
+struct config_strv {
+	char **v;               /* NULL-terminated; v[n] == NULL */
+	size_t n;
+};
+
+struct config_ca {
+	char *name;
+	char *directory;        /* https URL of the ACME directory */
+	struct config_strv contact;
+	char *ca_bundle;        /* absolute path or NULL */
+	int max_parallel;       /* default 4 */
+	int line;               /* where it was defined in the file */
+};
+
+struct config_cert {
+	char *name;             /* [A-Za-z0-9._-]+, unique */
+	size_t ca;              /* index into config.cas */
+	struct config_strv domains; /* lower-cased, unique, non-empty */
+	enum key_type key_type; /* default KEY_ECDSA_P256 */
+	char *challenge;        /* "http-01" */
+	int64_t renew_before;   /* seconds; 0 = not set */
+	char *output_dir;       /* absolute; default <state_dir>/live/<name> */
+	struct config_strv reload;  /* systemd units */
+	struct config_strv exec;    /* argv; n == 0 when unset */
+	int line;
+};
+
+struct config {
+	char *path;             /* absolute path of the file parsed */
+	char *state_dir;        /* absolute; default /var/lib/acmed */
+	char *runtime_dir;      /* absolute; default /run/acmed */
+	struct config_strv listen; /* default ["[::]:80", "0.0.0.0:80"] */
+	struct config_ca *cas;
+	size_t ncas;
+	struct config_cert *certs;
+	size_t ncerts;
+};
+
+/* Parse and validate path. On error returns -EINVAL (or -errno when the file
+ * cannot be read), *out stays NULL and err holds "FILE:LINE:COL: message". */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+/* Same, from memory; name is used in messages and to resolve relative paths
+ * (relative to dirname(name)). */
+int config_load_buffer(const char *name, const char *buf, size_t len,
+		       struct config **out, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* "90s" "15m" "12h" "30d" (a positive integer and one unit). 0 or -EINVAL. */
+int config_parse_duration(const char *s, int64_t *out);
+
+const char *config_key_type_name(enum key_type kt);     /* "ecdsa-p256" ... */
+int config_key_type_parse(const char *s, enum key_type *out);
+
+const struct config_cert *config_find_cert(const struct config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,1 @@
+/* jws.c - not written yet */

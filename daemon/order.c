@@ -1,0 +1,1 @@
+/* order.c - not written yet */

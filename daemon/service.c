@@ -1,0 +1,1 @@
+/* service.c - not written yet */

@@ -1,0 +1,35 @@
+/* store.h - files on disk: state_dir layout, atomic writes, key+certificate swapped as a pair. */
+#ifndef ACMED_STORE_H
+#define ACMED_STORE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdir -p; new directories get mode; existing ones are left alone. */
+int store_mkdir_p(const char *path, mode_t mode);
+/* Temp file in the same directory (created with mode, never wider), write,
+ * fsync, rename over path, fsync the directory. */
+int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Whole file, NUL-terminated; -EFBIG past max bytes; -ENOENT when absent. */
+int store_read_file(const char *path, char **data, size_t *len, size_t max);
+
+/* A new certificate and its key, installed in output_dir as privkey.pem
+ * (0600), cert.pem, chain.pem, fullchain.pem (0644). The four appear at once:
+ * they are written into a fresh generation directory and published by
+ * atomically replacing one symlink, so a reader never sees a key beside a
+ * certificate that does not match it. */
+struct store_bundle {
+	const char *key_pem; size_t key_len;
+	const char *cert_pem; size_t cert_len;
+	const char *chain_pem; size_t chain_len;
+	const char *fullchain_pem; size_t fullchain_len;
+};
+int store_install_bundle(const char *output_dir, const struct store_bundle *b);
+/* Read output_dir/privkey.pem and output_dir/fullchain.pem (both or -ENOENT). */
+int store_read_live(const char *output_dir, char **key_pem, size_t *key_len,
+		    char **fullchain_pem, size_t *fullchain_len);
+
+/* malloc'd "<a>/<b>"; NULL on allocation failure. */
+char *store_path(const char *a, const char *b);
+
+#endif

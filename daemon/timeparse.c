@@ -1,0 +1,1 @@
+/* timeparse.c - not written yet */

@@ -1,0 +1,18 @@
+/* timeparse.h - parsers for times that come from the network: Retry-After, RFC 3339. */
+#ifndef ACMED_TIMEPARSE_H
+#define ACMED_TIMEPARSE_H
+
+#include <stdint.h>
+
+/* Retry-After (RFC 9110): delta-seconds or an HTTP-date (IMF-fixdate, and
+ * the obsolete RFC 850 / asctime forms). Result in seconds from now (0 when
+ * the date is in the past), clamped to [min_s, max_s]. -EINVAL on garbage. */
+int timeparse_retry_after(const char *value, int64_t now, int64_t min_s, int64_t max_s,
+			  int64_t *out_seconds);
+/* RFC 3339 date-time ("2025-01-02T03:04:05Z", fractional seconds and
+ * numeric offsets accepted) to unix seconds. -EINVAL on garbage. */
+int timeparse_rfc3339(const char *s, int64_t *out);
+/* Format unix seconds as local "YYYY-MM-DD HH:MM:SS" into buf. */
+const char *timeparse_format(int64_t t, char *buf, unsigned len);
+
+#endif
