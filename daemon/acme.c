@@ -1,1 +1,2 @@
 /* acme.c - not written yet */
+typedef int acme_placeholder_t;

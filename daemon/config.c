@@ -1,1 +1,2 @@
 /* config.c - not written yet */
+typedef int config_placeholder_t;

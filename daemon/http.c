@@ -1,1 +1,2 @@
 /* http.c - not written yet */
+typedef int http_placeholder_t;

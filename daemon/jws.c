@@ -1,1 +1,2 @@
 /* jws.c - not written yet */
+typedef int jws_placeholder_t;

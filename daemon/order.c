@@ -1,1 +1,2 @@
 /* order.c - not written yet */
+typedef int order_placeholder_t;

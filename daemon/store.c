@@ -1,1 +1,2 @@
 /* store.c - not written yet */
+typedef int store_placeholder_t;

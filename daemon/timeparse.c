@@ -1,1 +1,2 @@
 /* timeparse.c - not written yet */
+typedef int timeparse_placeholder_t;
