@@ -1,2 +1,842 @@
-/* acme.c - not written yet */
-typedef int acme_placeholder_t;
+/* acme.c - one ACME CA on the loop: directory, nonce pool, account, signed requests with badNonce retries. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "acme.h"
+#include "http.h"
+#include "jws.h"
+#include "log.h"
+#include "store.h"
+#include "timeparse.h"
+
+#define NONCE_POOL_MAX 64
+#define NONCE_FETCH_MAX 4
+#define BAD_NONCE_RETRIES 5
+#define TRANSPORT_RETRIES 1
+#define TRANSPORT_RETRY_DELAY_MS 1000
+#define ERR_TEXT_MAX 1024
+#define POLL_HINT_INITIAL_MS 100
+#define POLL_HINT_MIN_MS 20
+#define POLL_HINT_MAX_MS 10000
+
+enum call_state { CALL_IDLE, CALL_WAITING, CALL_NONCE_WAIT, CALL_SENT, CALL_DELAY };
+
+/* Why a call could not go on, kept until the call's own timer delivers it. */
+struct call_failure {
+	int set;
+	char *url;
+	long status;
+	enum acme_err_class err;
+	int64_t retry_after;
+	struct acme_problem problem;
+	char *text;
+};
+
+struct acme_call {
+	struct acme_ca *ca;
+	char *resource;           /* directory resource name, or NULL */
+	char *url;                /* resolved URL */
+	char *payload;            /* NULL for POST-as-GET */
+	int use_jwk;              /* newAccount: sign with the JWK, not the kid */
+	int internal;             /* the account registration */
+	acme_reply_fn cb;
+	void *arg;
+	enum call_state state;
+	char *nonce;              /* assigned nonce, when any */
+	int bad_nonce_tries, transport_tries, reregistered;
+	struct http_req *req;
+	struct event *timer;
+	struct call_failure fail;
+	TAILQ_ENTRY(acme_call) all_link;
+	TAILQ_ENTRY(acme_call) wait_link;  /* in waiting or nonce_wait */
+};
+TAILQ_HEAD(call_list, acme_call);
+
+enum dir_state { DIR_NONE, DIR_LOADING, DIR_OK };
+enum acct_state { ACCT_NONE, ACCT_REGISTERING, ACCT_OK };
+
+struct acme_ca {
+	struct event_base *base;
+	char *name, *directory_url, *state_dir, *acct_dir;
+	json_t *contact;
+	struct http_client *http;
+	json_t *directory;
+	enum dir_state dir_state;
+	struct http_req *dir_req;
+	struct crypto_key *key;
+	char *kid;
+	enum acct_state acct_state;
+	char *nonces[NONCE_POOL_MAX];
+	size_t nnonces;
+	unsigned nonce_fetching;
+	unsigned nsent;
+	long poll_hint_ms[2];         /* see acme_ca_poll_hint_ms */
+	struct call_list all;         /* every live call */
+	struct call_list waiting;     /* waiting for the directory or the account */
+	struct call_list nonce_wait;  /* waiting for a nonce */
+};
+
+static void call_advance(struct acme_call *call);
+static void call_kick(struct acme_call *call, long delay_ms);
+static void ca_nonce_pump(struct acme_ca *ca);
+
+/* ---------- small helpers ---------- */
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void fail_clear(struct call_failure *f)
+{
+	free(f->url);
+	free(f->text);
+	acme_problem_clear(&f->problem);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Fill f from an HTTP response that is not what we wanted. */
+static void fail_from_response(struct call_failure *f, const struct http_response *r,
+			       const char *what)
+{
+	char text[ERR_TEXT_MAX];
+	const char *pname;
+
+	fail_clear(f);
+	f->set = 1;
+	f->url = strdup(r->url ? r->url : "");
+	f->status = r->status;
+	f->retry_after = -1;
+	if (r->retry_after) {
+		int64_t s;
+		if (timeparse_retry_after(r->retry_after, now_s(), 1, 86400, &s) == 0)
+			f->retry_after = s;
+	}
+	if (r->status == 0) {
+		f->err = ACME_ERR_UNAVAILABLE;
+		snprintf(text, sizeof(text), "%s %s: %s", r->method, r->url,
+			 r->error_text ? r->error_text : strerror(-r->error));
+	} else {
+		acme_problem_parse(r->body, r->body_len, &f->problem);
+		pname = f->problem.name;
+		f->err = acme_classify(r->status, pname);
+		if (f->err == ACME_ERR_NONE)
+			f->err = ACME_ERR_INPUT;
+		snprintf(text, sizeof(text), "%s %s: HTTP %ld%s%s%s%s%s%s", r->method, r->url,
+			 r->status, f->problem.type ? " " : "",
+			 f->problem.type ? f->problem.type : "",
+			 f->problem.detail ? ": " : "",
+			 f->problem.detail ? f->problem.detail : "",
+			 what ? " " : "", what ? what : "");
+	}
+	f->text = strdup(text);
+}
+
+static void fail_local(struct call_failure *f, const char *url, const char *text)
+{
+	fail_clear(f);
+	f->set = 1;
+	f->url = strdup(url ? url : "");
+	f->err = ACME_ERR_LOCAL;
+	f->retry_after = -1;
+	f->text = strdup(text);
+}
+
+static void problem_copy(struct acme_problem *dst, const struct acme_problem *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src)
+		return;
+	if (src->type) {
+		dst->type = strdup(src->type);
+		if (src->name && dst->type)
+			dst->name = dst->type + (src->name - src->type);
+	}
+	if (src->detail)
+		dst->detail = strdup(src->detail);
+}
+
+static void fail_copy(struct call_failure *dst, const struct call_failure *src)
+{
+	fail_clear(dst);
+	dst->set = 1;
+	dst->url = strdup(src->url ? src->url : "");
+	dst->status = src->status;
+	dst->err = src->err;
+	dst->retry_after = src->retry_after;
+	dst->text = strdup(src->text ? src->text : "");
+	problem_copy(&dst->problem, &src->problem);
+}
+
+/* ---------- nonce pool ---------- */
+
+static void ca_nonce_push(struct acme_ca *ca, const char *nonce)
+{
+	if (!nonce || !*nonce || strlen(nonce) > 512)
+		return;
+	if (ca->nnonces == NONCE_POOL_MAX) {
+		free(ca->nonces[0]);
+		memmove(ca->nonces, ca->nonces + 1, (NONCE_POOL_MAX - 1) * sizeof(char *));
+		ca->nnonces--;
+	}
+	ca->nonces[ca->nnonces] = strdup(nonce);
+	if (ca->nonces[ca->nnonces])
+		ca->nnonces++;
+}
+
+/* The freshest nonce first: the CA may expire old ones. */
+static char *ca_nonce_pop(struct acme_ca *ca)
+{
+	if (ca->nnonces == 0)
+		return NULL;
+	return ca->nonces[--ca->nnonces];
+}
+
+static void nonce_fetch_done(const struct http_response *r, void *arg);
+
+static void nonce_get_done(const struct http_response *r, void *arg)
+{
+	nonce_fetch_done(r, arg);
+}
+
+/* HEAD newNonce answered (200 or 204 both fine), or GET as the fallback. */
+static void nonce_fetch_done(const struct http_response *r, void *arg)
+{
+	struct acme_ca *ca = arg;
+	int use_get = r->method && strcmp(r->method, "GET") == 0;
+
+	ca->nonce_fetching--;
+	if (r->status >= 200 && r->status < 300 && r->replay_nonce) {
+		ca_nonce_push(ca, r->replay_nonce);
+		ca_nonce_pump(ca);
+		return;
+	}
+	if (r->replay_nonce)
+		ca_nonce_push(ca, r->replay_nonce);
+	if (!use_get && r->status != 0 && r->status < 500) {
+		/* Some CAs answer HEAD badly: RFC 8555 allows GET (204) too. */
+		const char *url = acme_ca_resource(ca, "newNonce");
+		if (url && http_send(ca->http, "GET", url, NULL, NULL, 0, nonce_get_done, ca)) {
+			ca->nonce_fetching++;
+			return;
+		}
+	}
+	/* No nonce: every call waiting for one fails with this reason. */
+	struct call_failure f = {0};
+	fail_from_response(&f, r, "(newNonce)");
+	if (r->status != 0 && r->status < 500 && !r->replay_nonce)
+		f.err = ACME_ERR_UNAVAILABLE;
+	while (!TAILQ_EMPTY(&ca->nonce_wait) && ca->nnonces == 0) {
+		struct acme_call *c = TAILQ_FIRST(&ca->nonce_wait);
+		TAILQ_REMOVE(&ca->nonce_wait, c, wait_link);
+		c->state = CALL_IDLE;
+		fail_copy(&c->fail, &f);
+		call_kick(c, 0);
+	}
+	fail_clear(&f);
+	ca_nonce_pump(ca);
+}
+
+/* Hand nonces to waiting calls; fetch more only when the responses already
+ * on their way will not bring enough. */
+static void ca_nonce_pump(struct acme_ca *ca)
+{
+	unsigned waiting = 0, expected;
+	struct acme_call *c;
+
+	while (!TAILQ_EMPTY(&ca->nonce_wait) && ca->nnonces > 0) {
+		c = TAILQ_FIRST(&ca->nonce_wait);
+		TAILQ_REMOVE(&ca->nonce_wait, c, wait_link);
+		c->state = CALL_IDLE;
+		free(c->nonce);
+		c->nonce = ca_nonce_pop(ca);
+		call_kick(c, 0);
+	}
+	TAILQ_FOREACH(c, &ca->nonce_wait, wait_link)
+		waiting++;
+	expected = ca->nsent + ca->nonce_fetching;
+	while (waiting > expected && ca->nonce_fetching < NONCE_FETCH_MAX) {
+		const char *url = acme_ca_resource(ca, "newNonce");
+		if (!url || !http_send(ca->http, "HEAD", url, NULL, NULL, 0, nonce_fetch_done, ca))
+			return;
+		ca->nonce_fetching++;
+		expected++;
+	}
+}
+
+/* ---------- directory ---------- */
+
+static void ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int only_account)
+{
+	struct acme_call *c, *tmp;
+
+	for (c = TAILQ_FIRST(&ca->waiting); c; c = tmp) {
+		tmp = TAILQ_NEXT(c, wait_link);
+		if (only_account && c->use_jwk)
+			continue;
+		TAILQ_REMOVE(&ca->waiting, c, wait_link);
+		c->state = CALL_IDLE;
+		fail_copy(&c->fail, f);
+		call_kick(c, 0);
+	}
+}
+
+static void ca_kick_waiting(struct acme_ca *ca)
+{
+	struct acme_call *c;
+
+	while ((c = TAILQ_FIRST(&ca->waiting))) {
+		TAILQ_REMOVE(&ca->waiting, c, wait_link);
+		c->state = CALL_IDLE;
+		call_kick(c, 0);
+	}
+}
+
+static void directory_done(const struct http_response *r, void *arg)
+{
+	struct acme_ca *ca = arg;
+	json_t *dir = NULL;
+
+	ca->dir_req = NULL;
+	if (r->replay_nonce)
+		ca_nonce_push(ca, r->replay_nonce);
+	if (r->status == 200)
+		dir = json_loadb(r->body, r->body_len, 0, NULL);
+	if (dir && json_is_object(dir) &&
+	    json_is_string(json_object_get(dir, "newNonce")) &&
+	    json_is_string(json_object_get(dir, "newAccount")) &&
+	    json_is_string(json_object_get(dir, "newOrder"))) {
+		json_decref(ca->directory);
+		ca->directory = dir;
+		ca->dir_state = DIR_OK;
+		log_debug(NULL, "CA %s: directory loaded from %s", ca->name, ca->directory_url);
+		ca_kick_waiting(ca);
+		return;
+	}
+	json_decref(dir);
+	ca->dir_state = DIR_NONE;
+	struct call_failure f = {0};
+	fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory)" : "(directory)");
+	if (r->status >= 200 && r->status < 500 && f.err != ACME_ERR_UNAVAILABLE)
+		f.err = ACME_ERR_INPUT;
+	ca_fail_waiting(ca, &f, 0);
+	fail_clear(&f);
+}
+
+static void ca_load_directory(struct acme_ca *ca)
+{
+	if (ca->dir_state != DIR_NONE)
+		return;
+	ca->dir_req = http_send(ca->http, "GET", ca->directory_url, NULL, NULL, 0,
+				directory_done, ca);
+	if (ca->dir_req)
+		ca->dir_state = DIR_LOADING;
+}
+
+const char *acme_ca_resource(const struct acme_ca *ca, const char *name)
+{
+	if (!ca->directory)
+		return NULL;
+	return json_string_value(json_object_get(ca->directory, name));
+}
+
+/* ---------- account ---------- */
+
+static int ca_save_account(struct acme_ca *ca)
+{
+	json_t *j = json_pack("{s:s, s:s}", "directory", ca->directory_url, "kid", ca->kid);
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	char *path = store_path(ca->acct_dir, "account.json");
+	int rc = -ENOMEM;
+
+	if (s && path)
+		rc = store_write_atomic(path, s, strlen(s), 0600);
+	if (rc < 0)
+		log_error(NULL, "CA %s: cannot save %s: %s", ca->name, path ? path : "account.json",
+			  strerror(-rc));
+	json_decref(j);
+	free(s);
+	free(path);
+	return rc;
+}
+
+static void account_done(const struct acme_reply *reply, void *arg)
+{
+	struct acme_ca *ca = arg;
+
+	if (reply->err == ACME_ERR_NONE && reply->location && *reply->location) {
+		free(ca->kid);
+		ca->kid = strdup(reply->location);
+		ca->acct_state = ACCT_OK;
+		log_info(NULL, "CA %s: account %s %s", ca->name, ca->kid,
+			 reply->status == 201 ? "created" : "found");
+		ca_save_account(ca);
+		ca_kick_waiting(ca);
+		return;
+	}
+	ca->acct_state = ACCT_NONE;
+	struct call_failure f = {0};
+	f.set = 1;
+	f.url = strdup(reply->url ? reply->url : "");
+	f.status = reply->status;
+	f.err = reply->err == ACME_ERR_NONE ? ACME_ERR_INPUT : reply->err;
+	f.retry_after = reply->retry_after;
+	f.text = strdup(reply->err_text ? reply->err_text : "newAccount answered without a Location");
+	problem_copy(&f.problem, reply->problem);
+	log_error(NULL, "CA %s: cannot register the account: %s", ca->name, f.text);
+	ca_fail_waiting(ca, &f, 1);
+	fail_clear(&f);
+}
+
+static void ca_register(struct acme_ca *ca)
+{
+	json_t *p;
+	char *payload;
+	struct acme_call *call;
+
+	if (ca->acct_state != ACCT_NONE)
+		return;
+	p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
+	if (p && json_array_size(ca->contact) > 0)
+		json_object_set(p, "contact", ca->contact);
+	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+	json_decref(p);
+	if (!payload)
+		return;
+	call = acme_post(ca, "newAccount", NULL, payload, account_done, ca);
+	free(payload);
+	if (!call)
+		return;
+	call->use_jwk = 1;
+	call->internal = 1;
+	ca->acct_state = ACCT_REGISTERING;
+}
+
+int acme_ca_load_account(struct acme_ca *ca)
+{
+	char *kpath = store_path(ca->acct_dir, "account.key");
+	char *jpath = store_path(ca->acct_dir, "account.json");
+	char *pem = NULL, *js = NULL;
+	size_t len = 0, jlen = 0;
+	int rc;
+
+	if (!kpath || !jpath) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_mkdir_p(ca->acct_dir, 0700);
+	if (rc < 0) {
+		log_error(NULL, "CA %s: cannot create %s: %s", ca->name, ca->acct_dir, strerror(-rc));
+		goto out;
+	}
+	rc = store_read_file(kpath, &pem, &len, 1 << 20);
+	if (rc == 0) {
+		rc = crypto_key_from_pem(pem, len, &ca->key);
+		if (rc < 0) {
+			log_error(NULL, "CA %s: %s is not a usable private key", ca->name, kpath);
+			goto out;
+		}
+	} else if (rc == -ENOENT) {
+		rc = crypto_key_generate(KEY_ECDSA_P256, &ca->key);
+		if (rc == 0)
+			rc = crypto_key_to_pem(ca->key, &pem, &len);
+		if (rc == 0)
+			rc = store_write_atomic(kpath, pem, len, 0600);
+		if (rc < 0) {
+			log_error(NULL, "CA %s: cannot create the account key %s: %s", ca->name,
+				  kpath, strerror(-rc));
+			goto out;
+		}
+		log_info(NULL, "CA %s: new account key %s", ca->name, kpath);
+	} else {
+		log_error(NULL, "CA %s: cannot read %s: %s", ca->name, kpath, strerror(-rc));
+		goto out;
+	}
+	if (store_read_file(jpath, &js, &jlen, 1 << 16) == 0) {
+		json_t *j = json_loadb(js, jlen, 0, NULL);
+		const char *d = json_string_value(json_object_get(j, "directory"));
+		const char *k = json_string_value(json_object_get(j, "kid"));
+		if (d && k && strcmp(d, ca->directory_url) == 0) {
+			ca->kid = strdup(k);
+			ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
+		}
+		json_decref(j);
+	}
+	rc = 0;
+out:
+	crypto_free_secret(pem, len);
+	free(js);
+	free(kpath);
+	free(jpath);
+	return rc;
+}
+
+const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca)
+{
+	return ca->key;
+}
+
+/* ---------- calls ---------- */
+
+static void call_free(struct acme_call *call)
+{
+	struct acme_ca *ca = call->ca;
+
+	if (call->state == CALL_WAITING)
+		TAILQ_REMOVE(&ca->waiting, call, wait_link);
+	else if (call->state == CALL_NONCE_WAIT)
+		TAILQ_REMOVE(&ca->nonce_wait, call, wait_link);
+	if (call->req) {
+		http_cancel(call->req);
+		ca->nsent--;
+	}
+	TAILQ_REMOVE(&ca->all, call, all_link);
+	if (call->timer)
+		event_free(call->timer);
+	fail_clear(&call->fail);
+	free(call->resource);
+	free(call->url);
+	free(call->payload);
+	free(call->nonce);
+	free(call);
+}
+
+void acme_call_cancel(struct acme_call *call)
+{
+	if (call)
+		call_free(call);
+}
+
+static void call_deliver(struct acme_call *call, struct acme_reply *reply)
+{
+	acme_reply_fn cb = call->cb;
+	void *arg = call->arg;
+
+	/* The call is gone before the callback runs: it may start new calls or
+	 * free what it likes. */
+	call->cb = NULL;
+	call_free(call);
+	cb(reply, arg);
+}
+
+static void call_deliver_failure(struct acme_call *call)
+{
+	struct acme_reply reply = {0};
+	struct call_failure f = call->fail;
+
+	memset(&call->fail, 0, sizeof(call->fail));
+	reply.url = f.url;
+	reply.status = f.status;
+	reply.body = "";
+	reply.retry_after = f.retry_after;
+	reply.err = f.err;
+	reply.problem = f.problem.type || f.problem.detail ? &f.problem : NULL;
+	reply.err_text = f.text;
+	call_deliver(call, &reply);
+	fail_clear(&f);
+}
+
+static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acme_call *call = arg;
+
+	call->state = CALL_IDLE;
+	if (call->fail.set) {
+		/* A transport failure is tried once more before it counts. */
+		if (call->fail.status == 0 && call->fail.err == ACME_ERR_UNAVAILABLE &&
+		    call->transport_tries < TRANSPORT_RETRIES) {
+			call->transport_tries++;
+			log_debug(NULL, "%s; trying again in %d ms", call->fail.text,
+				  TRANSPORT_RETRY_DELAY_MS);
+			fail_clear(&call->fail);
+			call_kick(call, TRANSPORT_RETRY_DELAY_MS);
+			return;
+		}
+		call_deliver_failure(call);
+		return;
+	}
+	call_advance(call);
+}
+
+static void call_kick(struct acme_call *call, long delay_ms)
+{
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+
+	call->state = CALL_DELAY;
+	evtimer_add(call->timer, &tv);
+}
+
+static void call_response(const struct http_response *r, void *arg)
+{
+	struct acme_call *call = arg;
+	struct acme_ca *ca = call->ca;
+	struct acme_problem problem = {0};
+	struct acme_reply reply = {0};
+	char text[ERR_TEXT_MAX];
+	json_t *json = NULL;
+
+	call->req = NULL;
+	call->state = CALL_IDLE;
+	ca->nsent--;
+	if (r->status == 0) {
+		fail_from_response(&call->fail, r, NULL);
+		call_kick(call, 0);
+		ca_nonce_pump(ca);
+		return;
+	}
+	if (r->status >= 400)
+		acme_problem_parse(r->body, r->body_len, &problem);
+	if (problem.name && strcmp(problem.name, "badNonce") == 0 &&
+	    call->bad_nonce_tries < BAD_NONCE_RETRIES) {
+		call->bad_nonce_tries++;
+		log_debug(NULL, "CA %s: badNonce on %s, resending (%d/%d)", ca->name, call->url,
+			  call->bad_nonce_tries, BAD_NONCE_RETRIES);
+		free(call->nonce);
+		call->nonce = r->replay_nonce ? strdup(r->replay_nonce) : NULL;
+		acme_problem_clear(&problem);
+		call_kick(call, 0);
+		ca_nonce_pump(ca);
+		return;
+	}
+	if (r->replay_nonce)
+		ca_nonce_push(ca, r->replay_nonce);
+	if (problem.name && strcmp(problem.name, "accountDoesNotExist") == 0 && !call->use_jwk &&
+	    !call->reregistered && ca->acct_state == ACCT_OK) {
+		/* The CA forgot us (or the state is from another CA): register again. */
+		log_warn(NULL, "CA %s: account %s is unknown to the CA; registering again",
+			 ca->name, ca->kid);
+		call->reregistered = 1;
+		free(ca->kid);
+		ca->kid = NULL;
+		ca->acct_state = ACCT_NONE;
+		acme_problem_clear(&problem);
+		call_kick(call, 0);
+		ca_nonce_pump(ca);
+		return;
+	}
+	if (r->body_len > 0 && (r->body[0] == '{' ||
+	    (r->content_type && strstr(r->content_type, "json")))) {
+		json = json_loadb(r->body, r->body_len, 0, NULL);
+		if (json && !json_is_object(json)) {
+			json_decref(json);
+			json = NULL;
+		}
+	}
+	reply.url = call->url;
+	reply.status = r->status;
+	reply.json = json;
+	reply.body = r->body;
+	reply.body_len = r->body_len;
+	reply.location = r->location;
+	reply.retry_after = -1;
+	if (r->retry_after) {
+		int64_t s;
+		if (timeparse_retry_after(r->retry_after, now_s(), 1, 86400, &s) == 0)
+			reply.retry_after = s;
+	}
+	if (r->status >= 200 && r->status < 300) {
+		reply.err = ACME_ERR_NONE;
+	} else {
+		reply.err = acme_classify(r->status, problem.name);
+		if (reply.err == ACME_ERR_NONE)
+			reply.err = ACME_ERR_INPUT;
+		reply.problem = problem.type || problem.detail ? &problem : NULL;
+		snprintf(text, sizeof(text), "POST %s: HTTP %ld%s%s%s%s", call->url, r->status,
+			 problem.type ? " " : "", problem.type ? problem.type : "",
+			 problem.detail ? ": " : "", problem.detail ? problem.detail : "");
+		reply.err_text = text;
+	}
+	log_debug(NULL, "CA %s: POST %s -> %ld", ca->name, call->url, r->status);
+	call_deliver(call, &reply);
+	json_decref(json);
+	acme_problem_clear(&problem);
+	ca_nonce_pump(ca);
+}
+
+static void call_advance(struct acme_call *call)
+{
+	struct acme_ca *ca = call->ca;
+	char *jws;
+
+	if (ca->dir_state != DIR_OK) {
+		ca_load_directory(ca);
+		if (ca->dir_state != DIR_LOADING) {
+			fail_local(&call->fail, ca->directory_url, "cannot start a request");
+			call_kick(call, 0);
+			return;
+		}
+		call->state = CALL_WAITING;
+		TAILQ_INSERT_TAIL(&ca->waiting, call, wait_link);
+		return;
+	}
+	if (call->resource) {
+		const char *u = acme_ca_resource(ca, call->resource);
+		if (!u) {
+			char t[256];
+			snprintf(t, sizeof(t), "the CA's directory %s has no \"%s\"",
+				 ca->directory_url, call->resource);
+			fail_local(&call->fail, ca->directory_url, t);
+			call->fail.err = ACME_ERR_INPUT;
+			call_kick(call, 0);
+			return;
+		}
+		free(call->url);
+		call->url = strdup(u);
+	}
+	if (!call->use_jwk && ca->acct_state != ACCT_OK) {
+		ca_register(ca);
+		call->state = CALL_WAITING;
+		TAILQ_INSERT_TAIL(&ca->waiting, call, wait_link);
+		return;
+	}
+	if (!call->nonce)
+		call->nonce = ca_nonce_pop(ca);
+	if (!call->nonce) {
+		call->state = CALL_NONCE_WAIT;
+		TAILQ_INSERT_TAIL(&ca->nonce_wait, call, wait_link);
+		ca_nonce_pump(ca);
+		return;
+	}
+	jws = jws_sign(ca->key, call->use_jwk ? NULL : ca->kid, call->nonce, call->url,
+		       call->payload);
+	free(call->nonce);
+	call->nonce = NULL;
+	if (!jws) {
+		fail_local(&call->fail, call->url, "cannot sign the request");
+		call_kick(call, 0);
+		return;
+	}
+	call->req = http_send(ca->http, "POST", call->url, "application/jose+json", jws,
+			      strlen(jws), call_response, call);
+	free(jws);
+	if (!call->req) {
+		fail_local(&call->fail, call->url, "cannot start the HTTP request");
+		call_kick(call, 0);
+		return;
+	}
+	call->state = CALL_SENT;
+	ca->nsent++;
+}
+
+struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char *url,
+			    const char *payload, acme_reply_fn cb, void *arg)
+{
+	struct acme_call *call = calloc(1, sizeof(*call));
+
+	if (!call)
+		return NULL;
+	call->ca = ca;
+	call->cb = cb;
+	call->arg = arg;
+	call->resource = resource ? strdup(resource) : NULL;
+	call->url = url ? strdup(url) : NULL;
+	call->payload = payload ? strdup(payload) : NULL;
+	call->timer = evtimer_new(ca->base, call_timer_cb, call);
+	if ((resource && !call->resource) || (url && !call->url) || (!resource && !url) ||
+	    (payload && !call->payload) || !call->timer) {
+		if (call->timer)
+			event_free(call->timer);
+		free(call->resource);
+		free(call->url);
+		free(call->payload);
+		free(call);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&ca->all, call, all_link);
+	call_kick(call, 0);
+	return call;
+}
+
+/* ---------- the CA ---------- */
+
+struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,
+			    const char *state_dir)
+{
+	struct acme_ca *ca = calloc(1, sizeof(*ca));
+	char *accounts;
+
+	if (!ca)
+		return NULL;
+	ca->base = base;
+	TAILQ_INIT(&ca->all);
+	TAILQ_INIT(&ca->waiting);
+	TAILQ_INIT(&ca->nonce_wait);
+	ca->poll_hint_ms[ACME_POLL_AUTHZ] = POLL_HINT_INITIAL_MS;
+	ca->poll_hint_ms[ACME_POLL_ORDER] = POLL_HINT_INITIAL_MS;
+	ca->name = strdup(cfg->name);
+	ca->directory_url = strdup(cfg->directory);
+	ca->state_dir = strdup(state_dir);
+	accounts = store_path(state_dir, "accounts");
+	ca->acct_dir = accounts ? store_path(accounts, cfg->name) : NULL;
+	free(accounts);
+	ca->contact = json_array();
+	for (size_t i = 0; i < cfg->contact.n; i++)
+		json_array_append_new(ca->contact, json_string(cfg->contact.v[i]));
+	ca->http = http_client_new(base, cfg->ca_bundle);
+	if (!ca->name || !ca->directory_url || !ca->state_dir || !ca->acct_dir ||
+	    !ca->contact || !ca->http) {
+		acme_ca_free(ca);
+		return NULL;
+	}
+	return ca;
+}
+
+void acme_ca_free(struct acme_ca *ca)
+{
+	struct acme_call *c;
+
+	if (!ca)
+		return;
+	while ((c = TAILQ_FIRST(&ca->all)))
+		call_free(c);
+	if (ca->http)
+		http_client_free(ca->http);   /* cancels the directory and nonce fetches */
+	for (size_t i = 0; i < ca->nnonces; i++)
+		free(ca->nonces[i]);
+	json_decref(ca->directory);
+	json_decref(ca->contact);
+	crypto_key_free(ca->key);
+	free(ca->kid);
+	free(ca->name);
+	free(ca->directory_url);
+	free(ca->state_dir);
+	free(ca->acct_dir);
+	free(ca);
+}
+
+const char *acme_ca_name(const struct acme_ca *ca)
+{
+	return ca->name;
+}
+
+unsigned long acme_ca_request_count(const struct acme_ca *ca)
+{
+	return http_client_request_count(ca->http);
+}
+
+struct http_client *acme_ca_http(struct acme_ca *ca)
+{
+	return ca->http;
+}
+
+long acme_ca_poll_hint_ms(const struct acme_ca *ca, enum acme_poll_kind kind)
+{
+	return ca->poll_hint_ms[kind];
+}
+
+void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long observed_ms)
+{
+	long h;
+
+	if (observed_ms < POLL_HINT_MIN_MS)
+		observed_ms = POLL_HINT_MIN_MS;
+	if (observed_ms > POLL_HINT_MAX_MS)
+		observed_ms = POLL_HINT_MAX_MS;
+	/* Moving average, weighted towards the recent past. */
+	h = (ca->poll_hint_ms[kind] + 3 * observed_ms) / 4;
+	ca->poll_hint_ms[kind] = h < POLL_HINT_MIN_MS ? POLL_HINT_MIN_MS : h;
+}

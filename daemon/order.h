@@ -1,0 +1,40 @@
+/* order.h - one certificate's issuance: order -> authorizations -> http-01 -> finalize -> download -> install. */
+#ifndef ACMED_ORDER_H
+#define ACMED_ORDER_H
+
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "acme.h"
+#include "config.h"
+
+struct order;
+struct challenge_http;
+
+struct order_result {
+	int ok;                         /* 1: the new certificate is installed */
+	enum acme_err_class err;        /* when !ok */
+	int64_t retry_after;            /* seconds, -1 when the CA gave none */
+	const char *message;            /* one line for the log and status */
+	const char *problem;            /* ACME problem type, or NULL */
+	int64_t not_after;              /* when ok: the new certificate's notAfter */
+	int64_t not_before;
+};
+
+/* res is valid only during the call; the order may be freed from it. */
+typedef void (*order_done_fn)(struct order *o, const struct order_result *res, void *arg);
+
+/* cert must outlive the order. */
+struct order *order_start(struct event_base *base, struct acme_ca *ca,
+			  struct challenge_http *http01, const struct config_cert *cert,
+			  order_done_fn cb, void *arg);
+/* Cancel (no callback) and free; tokens stop being served. */
+void order_free(struct order *o);
+struct crypto_cert_info;
+/* 1 when the certificate names exactly the configured domains (any order). */
+int order_names_match(const struct crypto_cert_info *info, const struct config_strv *domains);
+
+/* The order URL once the CA created it, else NULL. */
+const char *order_url(const struct order *o);
+
+#endif

@@ -1,0 +1,40 @@
+/* sched.h - one timer per certificate: when to renew, how long to back off, how many orders per CA. */
+#ifndef ACMED_SCHED_H
+#define ACMED_SCHED_H
+
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "acme.h"
+#include "config.h"
+
+struct sched;
+struct challenge_http;
+
+/* Called when, in --once mode, nothing is due or running any more. */
+typedef void (*sched_idle_fn)(struct sched *s, void *arg);
+
+/* cas[i] is the client of cfg->cas[i]. once: issue what is due now, retry
+ * transient errors until deadline (unix seconds), then call idle_cb. */
+struct sched *sched_new(struct event_base *base, const struct config *cfg,
+			struct acme_ca **cas, struct challenge_http *http01,
+			int once, int64_t deadline, sched_idle_fn idle_cb, void *arg);
+/* Look at the certificates on disk and arm the timers. */
+int sched_start(struct sched *s);
+void sched_free(struct sched *s);
+/* --once outcome: number of certificates that failed for good or ran out of time. */
+unsigned sched_failed_count(const struct sched *s);
+unsigned sched_issued_count(const struct sched *s);
+
+/* Pure arithmetic, exposed for tests. rnd is a uniform random 64-bit value. */
+/* When to renew a certificate valid [not_before, not_after]: not_after -
+ * renew_before when set (> 0), else when 1/3 of the lifetime is left (1/2 for
+ * lifetimes under 10 days), minus a spread of up to 1/100 of the lifetime
+ * (at most one hour) so a fleet does not renew in the same second. */
+int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
+			   uint64_t rnd);
+/* Seconds to wait after the failures-th consecutive failure of class c
+ * (DESIGN.md "Errors and backoff"); retry_after >= 0 wins. */
+int64_t sched_backoff(enum acme_err_class c, int failures, int64_t retry_after, uint64_t rnd);
+
+#endif
