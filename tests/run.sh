@@ -1,0 +1,51 @@
+#!/bin/sh
+# tests/run.sh - the test command: builds, runs unit tests (plain and ASan+UBSan) and the
+# Pebble integration tests, then prints "N passed, N failed, N skipped" as its last line.
+# Options (environment): ACMED_TESTS_NO_ASAN=1 skips the sanitizer build;
+# PYTEST_ARGS="-k name" narrows the integration tests.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=/usr/bin/python3
+OUT="$ROOT/build-tests"
+mkdir -p "$OUT"
+status=0
+
+build() { # dir, extra meson options...
+	dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >"$OUT/$(basename "$dir")-setup.log" 2>&1 ||
+			{ cat "$OUT/$(basename "$dir")-setup.log"; return 1; }
+	fi
+	ninja -C "$dir" >"$OUT/$(basename "$dir")-build.log" 2>&1 ||
+		{ cat "$OUT/$(basename "$dir")-build.log"; return 1; }
+}
+
+echo "== build"
+build build || { echo "0 passed, 1 failed"; exit 1; }
+
+echo "== unit tests"
+meson test -C build --suite unit --print-errorlogs --logbase unit >/dev/null 2>&1
+$PY tests/summarize.py meson build/meson-logs/unit.json unit > "$OUT/unit.count" || status=1
+cat "$OUT/unit.count"
+
+if [ "${ACMED_TESTS_NO_ASAN:-0}" != 1 ]; then
+	echo "== unit tests under ASan+UBSan"
+	if build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			meson test -C build-asan --suite unit --print-errorlogs --logbase unit >/dev/null 2>&1
+		$PY tests/summarize.py meson build-asan/meson-logs/unit.json unit-asan > "$OUT/asan.count" || status=1
+	else
+		echo "1 failed unit-asan: build" > "$OUT/asan.count"; status=1
+	fi
+	cat "$OUT/asan.count"
+fi
+
+echo "== integration tests (Pebble)"
+ACMED_BIN="$ROOT/build/acmed" $PY -m pytest tests/integration -q -p no:cacheprovider \
+	--junitxml="$OUT/integration.xml" ${PYTEST_ARGS:-} 2>&1 | tail -n 40
+$PY tests/summarize.py junit "$OUT/integration.xml" integration > "$OUT/integration.count" || status=1
+cat "$OUT/integration.count"
+
+$PY tests/summarize.py total "$OUT"/*.count || status=1
+exit $status

@@ -1,0 +1,143 @@
+/* test_acme.c - problem documents (both namespaces, hostile bodies) and error classes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "acme.h"
+
+static void parse(const char *body, struct acme_problem *p, int expect_rc)
+{
+	assert_int_equal(acme_problem_parse(body, strlen(body), p), expect_rc);
+}
+
+static void test_problem_ietf(void **state)
+{
+	struct acme_problem p;
+
+	parse("{\"type\":\"urn:ietf:params:acme:error:badNonce\",\"detail\":\"JWS has an invalid anti-replay nonce\",\"status\":400}", &p, 0);
+	assert_string_equal(p.type, "urn:ietf:params:acme:error:badNonce");
+	assert_string_equal(p.name, "badNonce");
+	assert_string_equal(p.detail, "JWS has an invalid anti-replay nonce");
+	acme_problem_clear(&p);
+}
+
+static void test_problem_legacy_maintenance(void **state)
+{
+	struct acme_problem p;
+
+	parse("{\"type\": \"urn:acme:error:serverInternal\", \"detail\": \"The service is down "
+	      "for maintenance or had an internal error. Check https://letsencrypt.status.io/ "
+	      "for more details.\"}", &p, 0);
+	assert_string_equal(p.name, "serverInternal");
+	assert_non_null(strstr(p.detail, "down for maintenance"));
+	assert_int_equal(acme_classify(503, p.name), ACME_ERR_UNAVAILABLE);
+	/* Even if a proxy answered 200 or 400 with it, serverInternal is an outage. */
+	assert_int_equal(acme_classify(400, p.name), ACME_ERR_UNAVAILABLE);
+	acme_problem_clear(&p);
+}
+
+static void test_problem_subproblems(void **state)
+{
+	struct acme_problem p;
+
+	parse("{\"type\":\"urn:ietf:params:acme:error:rejectedIdentifier\",\"detail\":\"Some identifiers were rejected\","
+	      "\"subproblems\":[{\"type\":\"urn:ietf:params:acme:error:malformed\",\"detail\":\"Invalid underscore in DNS name\",\"identifier\":{\"type\":\"dns\",\"value\":\"_example.org\"}},"
+	      "{\"type\":\"urn:ietf:params:acme:error:rejectedIdentifier\",\"detail\":\"This CA will not issue for example.net\",\"identifier\":{\"type\":\"dns\",\"value\":\"example.net\"}}]}",
+	      &p, 0);
+	assert_string_equal(p.name, "rejectedIdentifier");
+	assert_non_null(strstr(p.detail, "_example.org: Invalid underscore"));
+	assert_non_null(strstr(p.detail, "example.net: This CA will not issue"));
+	acme_problem_clear(&p);
+}
+
+static void test_problem_hostile(void **state)
+{
+	static const char *const bad[] = {
+		"", "null", "[]", "\"string\"", "42", "{", "{\"type\":", "<html>503</html>",
+		"{\"type\":\"a\",\"type\":\"b\"}",  /* duplicate keys */
+		"\xff\xfe\x00garbage",
+	};
+	struct acme_problem p;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(acme_problem_parse(bad[i], strlen(bad[i]), &p), -22);
+		assert_null(p.type);
+		assert_null(p.detail);
+		acme_problem_clear(&p);
+	}
+	/* NULL body */
+	assert_int_equal(acme_problem_parse(NULL, 0, &p), -22);
+	acme_problem_clear(&p);
+
+	/* Wrong member types are ignored, not trusted. */
+	parse("{\"type\":42,\"detail\":{\"x\":1},\"subproblems\":\"no\"}", &p, 0);
+	assert_null(p.type);
+	assert_null(p.name);
+	assert_null(p.detail);
+	acme_problem_clear(&p);
+
+	/* A bare namespace has no short name; other URNs are kept but unnamed. */
+	parse("{\"type\":\"urn:ietf:params:acme:error:\"}", &p, 0);
+	assert_null(p.name);
+	acme_problem_clear(&p);
+	parse("{\"type\":\"about:blank\",\"detail\":\"x\"}", &p, 0);
+	assert_string_equal(p.type, "about:blank");
+	assert_null(p.name);
+	acme_problem_clear(&p);
+}
+
+static void test_problem_huge_detail(void **state)
+{
+	static char body[200000];
+	struct acme_problem p;
+	size_t n;
+
+	strcpy(body, "{\"type\":\"urn:ietf:params:acme:error:malformed\",\"detail\":\"");
+	n = strlen(body);
+	memset(body + n, 'A', 150000);
+	strcpy(body + n + 150000, "\",\"subproblems\":[");
+	for (int i = 0; i < 100; i++)
+		strcat(body, "{\"detail\":\"d\",\"identifier\":{\"value\":\"v\"}},");
+	strcat(body, "{}]}");
+	parse(body, &p, 0);
+	assert_string_equal(p.name, "malformed");
+	assert_true(strlen(p.detail) < 1024);   /* bounded for the log */
+	acme_problem_clear(&p);
+}
+
+static void test_classify(void **state)
+{
+	assert_int_equal(acme_classify(200, NULL), ACME_ERR_NONE);
+	assert_int_equal(acme_classify(0, NULL), ACME_ERR_UNAVAILABLE);
+	assert_int_equal(acme_classify(500, NULL), ACME_ERR_UNAVAILABLE);
+	assert_int_equal(acme_classify(502, NULL), ACME_ERR_UNAVAILABLE);
+	assert_int_equal(acme_classify(503, "malformed"), ACME_ERR_UNAVAILABLE);
+	assert_int_equal(acme_classify(429, "rateLimited"), ACME_ERR_RATELIMIT);
+	assert_int_equal(acme_classify(429, NULL), ACME_ERR_RATELIMIT);
+	assert_int_equal(acme_classify(403, "caa"), ACME_ERR_CERT);
+	assert_int_equal(acme_classify(400, "dns"), ACME_ERR_CERT);
+	assert_int_equal(acme_classify(403, "unauthorized"), ACME_ERR_CERT);
+	assert_int_equal(acme_classify(400, "rejectedIdentifier"), ACME_ERR_CERT);
+	assert_int_equal(acme_classify(400, "badCSR"), ACME_ERR_INPUT);
+	assert_int_equal(acme_classify(400, "malformed"), ACME_ERR_INPUT);
+	assert_int_equal(acme_classify(400, "unsupportedIdentifier"), ACME_ERR_INPUT);
+	assert_int_equal(acme_classify(403, "userActionRequired"), ACME_ERR_INPUT);
+	assert_int_equal(acme_classify(404, NULL), ACME_ERR_CERT);
+	assert_int_equal(acme_classify(404, "somethingNew"), ACME_ERR_CERT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_problem_ietf),
+		cmocka_unit_test(test_problem_legacy_maintenance),
+		cmocka_unit_test(test_problem_subproblems),
+		cmocka_unit_test(test_problem_hostile),
+		cmocka_unit_test(test_problem_huge_detail),
+		cmocka_unit_test(test_classify),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

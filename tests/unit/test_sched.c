@@ -1,0 +1,106 @@
+/* test_sched.c - renewal-time and backoff arithmetic (DESIGN.md "Errors and backoff"). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sched.h"
+
+#define DAY 86400
+
+static void test_renewal_default_third(void **state)
+{
+	int64_t nb = 1700000000, na = nb + 90 * DAY;
+
+	/* rnd 0: no spread: exactly when 1/3 (30 days) is left. */
+	assert_int_equal(sched_renewal_time(nb, na, 0, 0), na - 30 * DAY);
+	/* The spread only moves it earlier, by at most an hour. */
+	for (uint64_t r = 1; r < 100000; r += 997) {
+		int64_t t = sched_renewal_time(nb, na, 0, r * 0x9e3779b97f4a7c15ULL);
+		assert_true(t <= na - 30 * DAY);
+		assert_true(t >= na - 30 * DAY - 3600);
+	}
+}
+
+static void test_renewal_short_lived_half(void **state)
+{
+	int64_t nb = 1700000000, na = nb + 6 * DAY;
+
+	assert_int_equal(sched_renewal_time(nb, na, 0, 0), na - 3 * DAY);
+	/* 10 days exactly is not "under 10 days": 1/3 rule. */
+	na = nb + 10 * DAY;
+	assert_int_equal(sched_renewal_time(nb, na, 0, 0), na - 10 * DAY / 3);
+	/* Spread for a 6 day cert is at most 1/100 of its life. */
+	na = nb + 6 * DAY;
+	for (uint64_t r = 0; r < 5000; r += 7) {
+		int64_t t = sched_renewal_time(nb, na, 0, r);
+		assert_true(t >= na - 3 * DAY - 6 * DAY / 100);
+	}
+}
+
+static void test_renewal_renew_before(void **state)
+{
+	int64_t nb = 1700000000, na = nb + 90 * DAY;
+
+	assert_int_equal(sched_renewal_time(nb, na, 30 * DAY, 0), na - 30 * DAY);
+	assert_int_equal(sched_renewal_time(nb, na, 7 * DAY, 0), na - 7 * DAY);
+	/* renew_before longer than the lifetime: due at once (before notBefore). */
+	assert_true(sched_renewal_time(nb, na, 100 * DAY, 0) < nb);
+}
+
+static void test_renewal_hostile(void **state)
+{
+	/* notAfter before notBefore: treated as zero lifetime, no spread, no crash. */
+	assert_int_equal(sched_renewal_time(2000, 1000, 0, 12345), 1000);
+	assert_int_equal(sched_renewal_time(0, 0, 0, UINT64_MAX), 0);
+}
+
+static void test_backoff_unavailable(void **state)
+{
+	static const int64_t base[] = { 30, 60, 120, 240, 480, 600, 600, 600 };
+
+	for (int f = 1; f <= 8; f++) {
+		int64_t b = base[f - 1];
+		/* rnd 0 is the low edge, -20 %. */
+		assert_int_equal(sched_backoff(ACME_ERR_UNAVAILABLE, f, -1, 0), b - b / 5);
+		for (uint64_t r = 0; r < 2000; r += 13) {
+			int64_t d = sched_backoff(ACME_ERR_UNAVAILABLE, f, -1, r * 2654435761ULL);
+			assert_true(d >= b - b / 5);
+			assert_true(d <= b + b / 5);
+		}
+	}
+	assert_true(sched_backoff(ACME_ERR_UNAVAILABLE, 1000000, -1, 99) <= 720);
+}
+
+static void test_backoff_classes(void **state)
+{
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, 1, -1, 5), 60);
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, 2, -1, 5), 600);
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, 3, -1, 5), 6000);
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, 4, -1, 5), DAY);
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, 40, -1, 5), DAY);
+	assert_int_equal(sched_backoff(ACME_ERR_INPUT, 1, -1, 5), DAY);
+	assert_int_equal(sched_backoff(ACME_ERR_RATELIMIT, 1, -1, 5), 3600);
+	assert_int_equal(sched_backoff(ACME_ERR_LOCAL, 1, -1, 5), 60);
+	/* Retry-After wins over every class. */
+	assert_int_equal(sched_backoff(ACME_ERR_RATELIMIT, 1, 7200, 5), 7200);
+	assert_int_equal(sched_backoff(ACME_ERR_UNAVAILABLE, 3, 17, 5), 17);
+	assert_int_equal(sched_backoff(ACME_ERR_INPUT, 1, 0, 5), 0);
+	/* Nonsense failure counts are treated as the first failure. */
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, 0, -1, 5), 60);
+	assert_int_equal(sched_backoff(ACME_ERR_CERT, -3, -1, 5), 60);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_renewal_default_third),
+		cmocka_unit_test(test_renewal_short_lived_half),
+		cmocka_unit_test(test_renewal_renew_before),
+		cmocka_unit_test(test_renewal_hostile),
+		cmocka_unit_test(test_backoff_unavailable),
+		cmocka_unit_test(test_backoff_classes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
