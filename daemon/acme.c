@@ -15,7 +15,10 @@
 
 #define NONCE_POOL_MAX 64
 #define NONCE_FETCH_MAX 4
-#define BAD_NONCE_RETRIES 5
+#define BAD_NONCE_RETRIES 5     /* resends at once, per round */
+#define BAD_NONCE_ROUNDS 3      /* rounds, a second apart: a CA rejecting half of
+				   all nonces still gets through (1 in 2^15 fails) */
+#define BAD_NONCE_ROUND_DELAY_MS 1000
 #define TRANSPORT_RETRIES 1
 #define TRANSPORT_RETRY_DELAY_MS 1000
 #define ERR_TEXT_MAX 1024
@@ -591,14 +594,15 @@ static void call_response(const struct http_response *r, void *arg)
 	if (r->status >= 400)
 		acme_problem_parse(r->body, r->body_len, &problem);
 	if (problem.name && strcmp(problem.name, "badNonce") == 0 &&
-	    call->bad_nonce_tries < BAD_NONCE_RETRIES) {
-		call->bad_nonce_tries++;
-		log_debug(NULL, "CA %s: badNonce on %s, resending (%d/%d)", ca->name, call->url,
-			  call->bad_nonce_tries, BAD_NONCE_RETRIES);
+	    call->bad_nonce_tries < BAD_NONCE_RETRIES * BAD_NONCE_ROUNDS) {
+		int delay = ++call->bad_nonce_tries % BAD_NONCE_RETRIES == 0 ?
+			    BAD_NONCE_ROUND_DELAY_MS : 0;
+		log_debug(NULL, "CA %s: badNonce on %s, resending (%d)", ca->name, call->url,
+			  call->bad_nonce_tries);
 		free(call->nonce);
 		call->nonce = r->replay_nonce ? strdup(r->replay_nonce) : NULL;
 		acme_problem_clear(&problem);
-		call_kick(call, 0);
+		call_kick(call, delay);
 		ca_nonce_pump(ca);
 		return;
 	}

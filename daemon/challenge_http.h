@@ -17,5 +17,7 @@ void challenge_http_free(struct challenge_http *h);
 int challenge_http_add(struct challenge_http *h, const char *token, const char *key_authorization);
 void challenge_http_remove(struct challenge_http *h, const char *token);
 size_t challenge_http_live_count(const struct challenge_http *h);
+/* Local port of the i-th listening socket (in addrs / fds order), or -ENOENT. */
+int challenge_http_port(const struct challenge_http *h, size_t i);
 
 #endif

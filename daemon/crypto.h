@@ -25,6 +25,11 @@ struct crypto_jwk_params {
 };
 int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params *out);
 void crypto_jwk_params_clear(struct crypto_jwk_params *p);
+/* Public-only key from JWK parameters (kty, crv, x, y or n, e; alg ignored), e.g. to
+ * check a JWK or compute its thumbprint. Strict: canonical base64url, EC x/y of the
+ * field size and on the curve, RSA n/e without leading zeros, 2048/3072/4096 bits.
+ * The key cannot sign nor be written as PEM. -EINVAL malformed, -ENOTSUP other kinds. */
+int crypto_pubkey_from_jwk_params(const struct crypto_jwk_params *p, struct crypto_key **out);
 
 /* JOSE signature of data: ES256/ES384 as fixed-size r||s, RS256 PKCS#1 v1.5. */
 int crypto_sign(const struct crypto_key *key, const void *data, size_t len,

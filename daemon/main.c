@@ -17,7 +17,7 @@
 #include "challenge_http.h"
 #include "config.h"
 #include "log.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "service.h"
 #include "store.h"
 

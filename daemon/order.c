@@ -28,6 +28,7 @@ struct authz {
 	int valid;
 	int polls;
 	int64_t started_ms;     /* when the challenge was answered */
+	int64_t not_before_ms;  /* the CA's Retry-After for this authorization */
 	int64_t deadline;
 };
 
@@ -494,7 +495,11 @@ static void authz_poll_later(struct authz *a, int64_t retry_after)
 		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
 		return;
 	}
-	timer_in_ms(a->timer, poll_delay_ms(a->o, ACME_POLL_AUTHZ, a->polls++, retry_after));
+	long d = poll_delay_ms(a->o, ACME_POLL_AUTHZ, a->polls++, retry_after);
+	int64_t until = a->not_before_ms - mono_ms();
+	if (until > d)
+		d = (long)until;
+	timer_in_ms(a->timer, d);
 }
 
 static void challenge_done(const struct acme_reply *r, void *arg)
@@ -578,6 +583,8 @@ static void authz_fetch_done(const struct acme_reply *r, void *arg)
 		if (d)
 			a->domain = strdup(d);
 	}
+	if (r->retry_after >= 0)
+		a->not_before_ms = mono_ms() + r->retry_after * 1000;
 	status = json_string_value(json_object_get(r->json, "status"));
 	if (!status) {
 		order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s has no status", a->url);

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 #define DAY 86400
 

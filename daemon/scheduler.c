@@ -1,4 +1,4 @@
-/* sched.c - one timer per certificate: when to renew, how long to back off, how many orders per CA. */
+/* scheduler.c - one timer per certificate: when to renew, how long to back off, how many orders per CA. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "order.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "store.h"
 #include "timeparse.h"
 

@@ -1,4 +1,4 @@
-/* sched.h - one timer per certificate: when to renew, how long to back off, how many orders per CA. */
+/* scheduler.h - one timer per certificate: when to renew, how long to back off, how many orders per CA. */
 #ifndef ACMED_SCHED_H
 #define ACMED_SCHED_H
 
