@@ -60,6 +60,22 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
+/* The renewal spread of one certificate: random across certificates, but the
+ * same for the same certificate at every start, so a restart does not move
+ * the renewal time. */
+static uint64_t job_spread_seed(const struct job *j)
+{
+	char buf[160];
+	unsigned char h[32];
+	uint64_t v = 0;
+	int n = snprintf(buf, sizeof(buf), "%s/%lld", j->cert->name, (long long)j->not_after);
+
+	crypto_sha256(buf, n > 0 ? (size_t)n : 0, h);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return v;
+}
+
 /* ---------- arithmetic ---------- */
 
 int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
@@ -238,7 +254,7 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 		j->not_after = res->not_after;
 		s->issued++;
 		next = sched_renewal_time(j->not_before, j->not_after, j->cert->renew_before,
-					  crypto_random_u64());
+					  job_spread_seed(j));
 		log_info(j->cert->name, "certificate issued for %s, valid until %s; renewal at %s",
 			 j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)),
 			 timeparse_format(next, when, sizeof(when)));
@@ -358,7 +374,7 @@ int sched_start(struct sched *s)
 			continue;
 		}
 		int64_t next = sched_renewal_time(j->not_before, j->not_after,
-						  j->cert->renew_before, crypto_random_u64());
+						  j->cert->renew_before, job_spread_seed(j));
 		log_info(j->cert->name, "certificate valid until %s; renewal at %s",
 			 timeparse_format(j->not_after, until, sizeof(until)),
 			 timeparse_format(next, when, sizeof(when)));
