@@ -26,6 +26,40 @@ void sched_free(struct sched *s);
 unsigned sched_failed_count(const struct sched *s);
 unsigned sched_issued_count(const struct sched *s);
 
+/* What `acmed status` shows of one certificate. */
+enum sched_phase {
+	SCHED_VALID,            /* certificate fine; renewal timer armed */
+	SCHED_QUEUED,           /* due; waiting for a free slot at its CA */
+	SCHED_ORDERING,         /* order in flight */
+	SCHED_BACKOFF,          /* last attempt failed; waiting for next_at */
+	SCHED_CA_DOWN,          /* parked while its CA is unavailable */
+	SCHED_DONE,             /* --once: nothing more this run */
+	SCHED_FAILED,           /* --once: gave up */
+};
+const char *sched_phase_name(enum sched_phase p);   /* "valid", "queued", ... */
+
+struct state_job;
+struct sched_job_info {
+	const struct config_cert *cert;
+	int64_t not_before, not_after;  /* certificate in use; 0 when none */
+	enum sched_phase phase;
+	int64_t next_at;                /* next renewal / attempt; 0 when none */
+	const struct state_job *state;  /* failures, last error, ARI, order URL */
+};
+size_t sched_job_count(const struct sched *s);
+int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out);
+
+struct sched_ca_info {
+	const char *name;
+	int up;                         /* 0 while the CA is marked unavailable */
+	int64_t next_probe;             /* when down */
+	unsigned waiting, running;
+};
+int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out);
+
+/* Renew now (force: even when not due). -ENOENT for an unknown name. */
+int sched_renew_now(struct sched *s, const char *name, int force);
+
 /* Pure arithmetic, exposed for tests. rnd is a uniform random 64-bit value. */
 /* When to renew a certificate valid [not_before, not_after]: not_after -
  * renew_before when set (> 0), else when 1/3 of the lifetime is left (1/2 for

@@ -1,0 +1,318 @@
+/* state.c - what acmed remembers per certificate and per CA across restarts (JSON files in state_dir). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "state.h"
+#include "store.h"
+
+#define STATE_MAX (1 << 20)
+
+/* state_dir/<sub>/<name><suffix>, malloc'd. */
+static char *state_file(const char *state_dir, const char *sub, const char *name,
+			const char *suffix)
+{
+	char *dir = store_path(state_dir, sub), *file = NULL, *path = NULL;
+
+	if (dir && asprintf(&file, "%s%s", name, suffix) >= 0)
+		path = store_path(dir, file);
+	free(dir);
+	free(file);
+	return path;
+}
+
+static int state_dir_ready(const char *state_dir, const char *sub)
+{
+	char *dir = store_path(state_dir, sub);
+	int rc = dir ? store_mkdir_p(dir, 0700) : -ENOMEM;
+
+	if (rc < 0)
+		log_error(NULL, "cannot create %s: %s", dir ? dir : sub, strerror(-rc));
+	free(dir);
+	return rc;
+}
+
+static char *dup_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? strdup(s) : NULL;
+}
+
+static int64_t get_int(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+	if (v)
+		json_object_set_new(o, key, json_string(v));
+}
+
+static void set_int(json_t *o, const char *key, int64_t v)
+{
+	if (v)
+		json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+void state_job_clear(struct state_job *st)
+{
+	free(st->last_error);
+	free(st->last_error_class);
+	free(st->order_url);
+	if (st->order_domains.v)
+		for (size_t i = 0; i < st->order_domains.n; i++)
+			free(st->order_domains.v[i]);
+	free(st->order_domains.v);
+	free(st->ari_cert_id);
+	free(st->ari_explanation);
+	memset(st, 0, sizeof(*st));
+}
+
+static int load_json(const char *path, json_t **out)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = store_read_file(path, &data, &len, STATE_MAX);
+
+	*out = NULL;
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			log_error(NULL, "cannot read %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	*out = json_loadb(data, len, 0, NULL);
+	free(data);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		log_error(NULL, "%s is damaged (not a JSON object); starting afresh", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int save_json(const char *path, json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc = s ? store_write_atomic(path, s, strlen(s), 0600) : -ENOMEM;
+
+	if (rc < 0)
+		log_error(NULL, "cannot write %s: %s", path, strerror(-rc));
+	free(s);
+	return rc;
+}
+
+int state_job_load(const char *state_dir, const char *name, struct state_job *st)
+{
+	char *path = state_file(state_dir, "certs", name, ".json");
+	json_t *o = NULL, *doms, *ari, *d;
+	size_t i;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (!path)
+		return -ENOMEM;
+	rc = load_json(path, &o);
+	free(path);
+	if (rc < 0)
+		return rc;
+	st->failures = (int)get_int(o, "failures");
+	if (st->failures < 0 || st->failures > 1000000)
+		st->failures = 0;
+	st->next_attempt = get_int(o, "next_attempt");
+	st->last_error = dup_str(o, "last_error");
+	st->last_error_class = dup_str(o, "last_error_class");
+	st->last_error_at = get_int(o, "last_error_at");
+	st->last_success = get_int(o, "last_success");
+	st->deploy_pending = json_is_true(json_object_get(o, "deploy_pending"));
+	st->order_url = dup_str(o, "order_url");
+	st->order_created = get_int(o, "order_created");
+	if (config_key_type_parse(json_string_value(json_object_get(o, "order_key_type")) ?
+				  json_string_value(json_object_get(o, "order_key_type")) : "",
+				  &st->order_key_type) < 0)
+		st->order_key_type = KEY_ECDSA_P256;
+	doms = json_object_get(o, "order_domains");
+	st->order_domains.v = calloc(json_array_size(doms) + 1, sizeof(char *));
+	if (st->order_domains.v) {
+		json_array_foreach(doms, i, d) {
+			if (json_is_string(d))
+				st->order_domains.v[st->order_domains.n++] = strdup(json_string_value(d));
+		}
+	}
+	ari = json_object_get(o, "ari");
+	if (json_is_object(ari)) {
+		st->ari_cert_id = dup_str(ari, "cert_id");
+		st->ari_start = get_int(ari, "start");
+		st->ari_end = get_int(ari, "end");
+		st->ari_chosen = get_int(ari, "chosen");
+		st->ari_next_check = get_int(ari, "next_check");
+		st->ari_explanation = dup_str(ari, "explanation_url");
+	}
+	json_decref(o);
+	return 0;
+}
+
+int state_job_save(const char *state_dir, const char *name, const struct state_job *st)
+{
+	char *path;
+	json_t *o, *ari;
+	int rc;
+
+	rc = state_dir_ready(state_dir, "certs");
+	if (rc < 0)
+		return rc;
+	path = state_file(state_dir, "certs", name, ".json");
+	o = json_object();
+	if (!path || !o) {
+		free(path);
+		json_decref(o);
+		return -ENOMEM;
+	}
+	json_object_set_new(o, "name", json_string(name));
+	set_int(o, "failures", st->failures);
+	set_int(o, "next_attempt", st->next_attempt);
+	set_str(o, "last_error", st->last_error);
+	set_str(o, "last_error_class", st->last_error_class);
+	set_int(o, "last_error_at", st->last_error_at);
+	set_int(o, "last_success", st->last_success);
+	if (st->deploy_pending)
+		json_object_set_new(o, "deploy_pending", json_true());
+	if (st->order_url) {
+		json_t *doms = json_array();
+		set_str(o, "order_url", st->order_url);
+		set_int(o, "order_created", st->order_created);
+		json_object_set_new(o, "order_key_type",
+				    json_string(config_key_type_name(st->order_key_type)));
+		for (size_t i = 0; i < st->order_domains.n; i++)
+			json_array_append_new(doms, json_string(st->order_domains.v[i]));
+		json_object_set_new(o, "order_domains", doms);
+	}
+	if (st->ari_cert_id) {
+		ari = json_object();
+		set_str(ari, "cert_id", st->ari_cert_id);
+		set_int(ari, "start", st->ari_start);
+		set_int(ari, "end", st->ari_end);
+		set_int(ari, "chosen", st->ari_chosen);
+		set_int(ari, "next_check", st->ari_next_check);
+		set_str(ari, "explanation_url", st->ari_explanation);
+		json_object_set_new(o, "ari", ari);
+	}
+	rc = save_json(path, o);
+	json_decref(o);
+	free(path);
+	return rc;
+}
+
+static int remove_file(const char *state_dir, const char *sub, const char *name,
+		       const char *suffix)
+{
+	char *path = state_file(state_dir, sub, name, suffix);
+	int rc = 0;
+
+	if (!path)
+		return -ENOMEM;
+	if (unlink(path) < 0 && errno != ENOENT) {
+		rc = -errno;
+		log_error(NULL, "cannot remove %s: %s", path, strerror(errno));
+	}
+	free(path);
+	return rc;
+}
+
+int state_job_remove(const char *state_dir, const char *name)
+{
+	return remove_file(state_dir, "certs", name, ".json");
+}
+
+int state_order_key_save(const char *state_dir, const char *name, const char *pem, size_t len)
+{
+	char *path;
+	int rc = state_dir_ready(state_dir, "certs");
+
+	if (rc < 0)
+		return rc;
+	path = state_file(state_dir, "certs", name, ".order-key.pem");
+	rc = path ? store_write_atomic(path, pem, len, 0600) : -ENOMEM;
+	if (rc < 0)
+		log_error(name, "cannot write %s: %s", path ? path : "the order key", strerror(-rc));
+	free(path);
+	return rc;
+}
+
+int state_order_key_load(const char *state_dir, const char *name, char **pem, size_t *len)
+{
+	char *path = state_file(state_dir, "certs", name, ".order-key.pem");
+	int rc = path ? store_read_file(path, pem, len, STATE_MAX) : -ENOMEM;
+
+	free(path);
+	return rc;
+}
+
+int state_order_key_remove(const char *state_dir, const char *name)
+{
+	return remove_file(state_dir, "certs", name, ".order-key.pem");
+}
+
+void state_ca_clear(struct state_ca *st)
+{
+	free(st->last_error);
+	memset(st, 0, sizeof(*st));
+}
+
+int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
+{
+	char *path = state_file(state_dir, "cas", name, ".json");
+	json_t *o = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (!path)
+		return -ENOMEM;
+	rc = load_json(path, &o);
+	free(path);
+	if (rc < 0)
+		return rc;
+	st->down_since = get_int(o, "down_since");
+	st->probe_failures = (int)get_int(o, "probe_failures");
+	if (st->probe_failures < 0 || st->probe_failures > 1000000)
+		st->probe_failures = 0;
+	st->next_probe = get_int(o, "next_probe");
+	st->last_error = dup_str(o, "last_error");
+	json_decref(o);
+	return 0;
+}
+
+int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st)
+{
+	char *path;
+	json_t *o;
+	int rc = state_dir_ready(state_dir, "cas");
+
+	if (rc < 0)
+		return rc;
+	path = state_file(state_dir, "cas", name, ".json");
+	o = json_object();
+	if (!path || !o) {
+		free(path);
+		json_decref(o);
+		return -ENOMEM;
+	}
+	json_object_set_new(o, "name", json_string(name));
+	set_int(o, "down_since", st->down_since);
+	set_int(o, "probe_failures", st->probe_failures);
+	set_int(o, "next_probe", st->next_probe);
+	set_str(o, "last_error", st->last_error);
+	rc = save_json(path, o);
+	json_decref(o);
+	free(path);
+	return rc;
+}

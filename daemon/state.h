@@ -1,0 +1,55 @@
+/* state.h - what acmed remembers per certificate across restarts (state_dir/certs/<name>.json). */
+#ifndef ACMED_STATE_H
+#define ACMED_STATE_H
+
+#include <stdint.h>
+#include "config.h"
+
+/* Everything a restart must not forget. Times are unix seconds, 0 = unset. */
+struct state_job {
+	int failures;                   /* consecutive failed attempts */
+	int64_t next_attempt;           /* backoff: do not try before this */
+	char *last_error;               /* one line, or NULL */
+	char *last_error_class;         /* acme_err_class_name(), or NULL */
+	int64_t last_error_at;
+	int64_t last_success;           /* when the current certificate was installed */
+	int deploy_pending;             /* installed, but reload/exec not done yet */
+	/* The order in flight, resumed after a restart while pending/ready/processing. */
+	char *order_url;                /* NULL when none */
+	struct config_strv order_domains;
+	enum key_type order_key_type;
+	int64_t order_created;
+	/* ARI (RFC 9773) for the certificate in use. */
+	char *ari_cert_id;              /* the CertID the window belongs to */
+	int64_t ari_start, ari_end;     /* suggestedWindow */
+	int64_t ari_chosen;             /* our instant inside it, kept while the window is unchanged */
+	int64_t ari_next_check;         /* when to fetch renewalInfo again */
+	char *ari_explanation;          /* explanationURL, or NULL */
+};
+
+/* -ENOENT when there is no state yet (st zeroed); -EINVAL for a damaged
+ * file (logged; st zeroed, so acmed starts afresh rather than not at all). */
+int state_job_load(const char *state_dir, const char *name, struct state_job *st);
+/* Atomic write, 0600. */
+int state_job_save(const char *state_dir, const char *name, const struct state_job *st);
+void state_job_clear(struct state_job *st);
+int state_job_remove(const char *state_dir, const char *name);
+
+/* The private key of the order in flight (0600), kept beside the state. */
+int state_order_key_save(const char *state_dir, const char *name, const char *pem, size_t len);
+int state_order_key_load(const char *state_dir, const char *name, char **pem, size_t *len);
+int state_order_key_remove(const char *state_dir, const char *name);
+
+/* A CA marked unavailable (state_dir/cas/<name>.json): the probe backoff
+ * survives restarts too. down_since == 0: the CA is up. */
+struct state_ca {
+	int64_t down_since;
+	int probe_failures;
+	int64_t next_probe;
+	char *last_error;
+};
+int state_ca_load(const char *state_dir, const char *name, struct state_ca *st);
+int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st);
+void state_ca_clear(struct state_ca *st);
+
+#endif
