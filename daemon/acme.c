@@ -31,6 +31,7 @@ enum call_state { CALL_IDLE, CALL_WAITING, CALL_NONCE_WAIT, CALL_SENT, CALL_DELA
 /* Why a call could not go on, kept until the call's own timer delivers it. */
 struct call_failure {
 	int set;
+	int missing_resource;
 	char *url;
 	long status;
 	enum acme_err_class err;
@@ -45,6 +46,8 @@ struct acme_call {
 	char *url;                /* resolved URL */
 	char *payload;            /* NULL for POST-as-GET */
 	int use_jwk;              /* newAccount: sign with the JWK, not the kid */
+	int is_get;               /* unauthenticated GET of resource + "/" + suffix */
+	char *suffix;
 	int internal;             /* the account registration */
 	acme_reply_fn cb;
 	void *arg;
@@ -502,6 +505,7 @@ static void call_free(struct acme_call *call)
 		event_free(call->timer);
 	fail_clear(&call->fail);
 	free(call->resource);
+	free(call->suffix);
 	free(call->url);
 	free(call->payload);
 	free(call->nonce);
@@ -539,6 +543,7 @@ static void call_deliver_failure(struct acme_call *call)
 	reply.err = f.err;
 	reply.problem = f.problem.type || f.problem.detail ? &f.problem : NULL;
 	reply.err_text = f.text;
+	reply.missing_resource = f.missing_resource;
 	call_deliver(call, &reply);
 	fail_clear(&f);
 }
@@ -649,12 +654,12 @@ static void call_response(const struct http_response *r, void *arg)
 		if (reply.err == ACME_ERR_NONE)
 			reply.err = ACME_ERR_INPUT;
 		reply.problem = problem.type || problem.detail ? &problem : NULL;
-		snprintf(text, sizeof(text), "POST %s: HTTP %ld%s%s%s%s", call->url, r->status,
+		snprintf(text, sizeof(text), "%s %s: HTTP %ld%s%s%s%s", r->method, call->url, r->status,
 			 problem.type ? " " : "", problem.type ? problem.type : "",
 			 problem.detail ? ": " : "", problem.detail ? problem.detail : "");
 		reply.err_text = text;
 	}
-	log_debug(NULL, "CA %s: POST %s -> %ld", ca->name, call->url, r->status);
+	log_debug(NULL, "CA %s: %s %s -> %ld", ca->name, r->method, call->url, r->status);
 	call_deliver(call, &reply);
 	json_decref(json);
 	acme_problem_clear(&problem);
@@ -685,11 +690,36 @@ static void call_advance(struct acme_call *call)
 				 ca->directory_url, call->resource);
 			fail_local(&call->fail, ca->directory_url, t);
 			call->fail.err = ACME_ERR_INPUT;
+			call->fail.missing_resource = 1;
 			call_kick(call, 0);
 			return;
 		}
 		free(call->url);
-		call->url = strdup(u);
+		call->url = NULL;
+		if (call->is_get) {
+			size_t n = strlen(u);
+			if (asprintf(&call->url, "%s%s%s", u, n && u[n - 1] == '/' ? "" : "/",
+				     call->suffix) < 0)
+				call->url = NULL;
+		} else {
+			call->url = strdup(u);
+		}
+		if (!call->url) {
+			fail_local(&call->fail, u, "out of memory");
+			call_kick(call, 0);
+			return;
+		}
+	}
+	if (call->is_get) {
+		call->req = http_send(ca->http, "GET", call->url, NULL, NULL, 0, call_response, call);
+		if (!call->req) {
+			fail_local(&call->fail, call->url, "cannot start the HTTP request");
+			call_kick(call, 0);
+			return;
+		}
+		call->state = CALL_SENT;
+		ca->nsent++;
+		return;
 	}
 	if (!call->use_jwk && ca->acct_state != ACCT_OK) {
 		ca_register(ca);
@@ -755,6 +785,27 @@ struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char
 	return call;
 }
 
+struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char *suffix,
+			   acme_reply_fn cb, void *arg)
+{
+	struct acme_call *call = acme_post(ca, resource, NULL, NULL, cb, arg);
+
+	if (!call)
+		return NULL;
+	call->is_get = 1;
+	call->suffix = strdup(suffix);
+	if (!call->suffix) {
+		call_free(call);
+		return NULL;
+	}
+	return call;
+}
+
+int acme_ca_has_resource(const struct acme_ca *ca, const char *resource)
+{
+	return ca->dir_state == DIR_OK && acme_ca_resource(ca, resource) != NULL;
+}
+
 /* ---------- the CA ---------- */
 
 struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,
@@ -781,6 +832,9 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	for (size_t i = 0; i < cfg->contact.n; i++)
 		json_array_append_new(ca->contact, json_string(cfg->contact.v[i]));
 	ca->http = http_client_new(base, cfg->ca_bundle);
+	if (ca->http && cfg->timeout > 0)
+		http_client_set_timeouts(ca->http, cfg->timeout < 10 ? (long)cfg->timeout * 1000 : 10000,
+					 (long)cfg->timeout * 1000);
 	if (!ca->name || !ca->directory_url || !ca->state_dir || !ca->acct_dir ||
 	    !ca->contact || !ca->http) {
 		acme_ca_free(ca);

@@ -46,6 +46,7 @@ struct acme_reply {
 	enum acme_err_class err;        /* ACME_ERR_NONE for 2xx */
 	const struct acme_problem *problem; /* when the CA sent one */
 	const char *err_text;           /* one line for the log when err != NONE */
+	int missing_resource;           /* acme_get: the directory has no such resource */
 };
 /* reply is valid only during the call. */
 typedef void (*acme_reply_fn)(const struct acme_reply *reply, void *arg);
@@ -82,5 +83,14 @@ void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long obser
 struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char *url,
 			    const char *payload, acme_reply_fn cb, void *arg);
 void acme_call_cancel(struct acme_call *call);
+
+/* Unauthenticated GET of the directory resource `resource` + "/" + suffix
+ * (RFC 9773 renewalInfo). Loads the directory first. When the directory has
+ * no such resource the reply has status 0, err ACME_ERR_INPUT and
+ * missing_resource set. */
+struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char *suffix,
+			   acme_reply_fn cb, void *arg);
+/* 1 once the directory is loaded and has resource. */
+int acme_ca_has_resource(const struct acme_ca *ca, const char *resource);
 
 #endif

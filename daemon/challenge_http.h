@@ -17,6 +17,13 @@ void challenge_http_free(struct challenge_http *h);
 int challenge_http_add(struct challenge_http *h, const char *token, const char *key_authorization);
 void challenge_http_remove(struct challenge_http *h, const char *token);
 size_t challenge_http_live_count(const struct challenge_http *h);
+/* Listen on a new address list without dropping live tokens: listeners whose
+ * address is unchanged are kept, new ones are opened first, and only then are
+ * the removed ones closed (connections already accepted finish). On failure
+ * (bad address, bind error) the old set stays as it was and the error is
+ * returned. A no-op returning 0 when the sockets came from systemd. Ports are
+ * then reported in the new addrs order. */
+int challenge_http_set_listen(struct challenge_http *h, const char *const *addrs, size_t naddrs);
 /* Local port of the i-th listening socket (in addrs / fds order), or -ENOENT. */
 int challenge_http_port(const struct challenge_http *h, size_t i);
 

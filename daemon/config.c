@@ -708,8 +708,9 @@ static int fn_unit(struct ctx *c, const struct node *v, char *s) { (void)s; retu
 
 /* ---- the schema ---- */
 
-enum { CA_NAME, CA_DIRECTORY, CA_CONTACT, CA_BUNDLE, CA_MAX_PARALLEL, CA_NKEYS };
-static const char *const ca_keys[] = { "name", "directory", "contact", "ca_bundle", "max_parallel" };
+enum { CA_NAME, CA_DIRECTORY, CA_CONTACT, CA_BUNDLE, CA_MAX_PARALLEL, CA_TIMEOUT, CA_NKEYS };
+static const char *const ca_keys[] = { "name", "directory", "contact", "ca_bundle", "max_parallel",
+	"timeout" };
 
 static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, const struct node **name)
 {
@@ -717,6 +718,7 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 	int rc;
 
 	ca->max_parallel = 4;
+	ca->timeout = 60;
 	ca->line = m->line;
 	if (m->type != NODE_MAP)
 		return cfg_err(c, m, "cas: expected a mapping with name and directory, got %s", GOT(m));
@@ -747,6 +749,13 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		    atoi(mp->s) < 1 || atoi(mp->s) > 1000)
 			return cfg_err(c, mp, "max_parallel: expected an integer from 1 to 1000, got %s", GOT(mp));
 		ca->max_parallel = atoi(mp->s);
+	}
+	if (v[CA_TIMEOUT]) {
+		const struct node *t = v[CA_TIMEOUT];
+		if (t->type != NODE_SCALAR || t->null || config_parse_duration(t->s, &ca->timeout) ||
+		    ca->timeout > 3600)
+			return cfg_err(c, t, "timeout: expected a duration from 1s to 1h like 30s or 2m, got %s",
+				       GOT(t));
 	}
 	return 0;
 }

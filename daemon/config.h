@@ -26,6 +26,7 @@ struct config_ca {
 	struct config_strv contact;
 	char *ca_bundle;        /* absolute path or NULL */
 	int max_parallel;       /* default 4 */
+	int64_t timeout;        /* seconds, per HTTP request to the CA; default 60 */
 	int line;               /* where it was defined in the file */
 };
 

@@ -1,7 +1,10 @@
-/* log.h - leveled logging to stderr (journald fields come with the service issue). */
+/* log.h - leveled logging: structured journald entries under systemd, plain lines on stderr otherwise. */
 #ifndef ACMED_LOG_H
 #define ACMED_LOG_H
 
+#include <stdarg.h>
+
+/* The values are the syslog priorities journald stores in PRIORITY=. */
 enum log_level {
 	LOG_LVL_ERROR = 3,
 	LOG_LVL_WARN = 4,
@@ -9,13 +12,31 @@ enum log_level {
 	LOG_LVL_DEBUG = 7,
 };
 
-/* verbosity: 0 = info (default), >0 debug, <0 warnings and errors only. */
+/* Optional context of one log entry; any member may be NULL. Under journald
+ * they become the fields ACMED_CERT=, CA= and ACME_ERROR= (the problem type,
+ * e.g. "urn:ietf:params:acme:error:rateLimited"); on stderr the certificate
+ * prefixes the line as "[cert] " and the others follow as
+ * " (CA=name ACME_ERROR=type)". */
+struct log_fields {
+	const char *cert;
+	const char *ca;
+	const char *acme_error;
+};
+
+/* verbosity: 0 = info (default), >0 debug, <0 warnings and errors only.
+ * Also decides where entries go: journald when stderr is the journal stream
+ * (JOURNAL_STREAM, see service_under_journald()), stderr otherwise. */
 void log_init(int verbosity);
 int log_enabled(enum log_level level);
 
 /* cert may be NULL; when set the line is prefixed with "[cert] ". */
 void log_msg(enum log_level level, const char *cert, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same with every field; f may be NULL. */
+void log_msgf(enum log_level level, const struct log_fields *f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_vmsgf(enum log_level level, const struct log_fields *f, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #define log_error(cert, ...) log_msg(LOG_LVL_ERROR, (cert), __VA_ARGS__)
 #define log_warn(cert, ...)  log_msg(LOG_LVL_WARN, (cert), __VA_ARGS__)

@@ -38,7 +38,10 @@ struct order {
 	struct challenge_http *http01;
 	const struct config_cert *cert;
 	order_done_fn cb;
+	order_created_fn created;
 	void *arg;
+	char *replaces;
+	int resumed;
 	struct crypto_key *key;
 	char *url, *finalize_url, *cert_url;
 	struct authz *authz;
@@ -610,11 +613,24 @@ static void authz_fetch(struct authz *a)
 
 /* ---------- new order ---------- */
 
+static void order_create(struct order *o);
+
 static void new_order_done(const struct acme_reply *r, void *arg)
 {
 	struct order *o = arg;
 
 	o->call = NULL;
+	if (r->err != ACME_ERR_NONE && o->replaces && r->problem && r->problem->name &&
+	    strcmp(r->problem->name, "alreadyReplaced") == 0) {
+		/* RFC 9773 5: someone already replaced that certificate; order
+		 * without "replaces", once. */
+		log_info(o->cert->name, "the CA says the certificate was already replaced; "
+			 "ordering without \"replaces\"");
+		free(o->replaces);
+		o->replaces = NULL;
+		order_create(o);
+		return;
+	}
 	if (r->err != ACME_ERR_NONE || !r->json) {
 		order_fail_reply(o, r, "creating the order");
 		return;
@@ -624,45 +640,102 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 		return;
 	}
 	o->url = strdup(r->location);
-	log_info(o->cert->name, "order %s created", o->url);
+	if (!o->url) {
+		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
+		return;
+	}
+	log_info(o->cert->name, "order %s created%s%s", o->url, o->replaces ? ", replacing " : "",
+		 o->replaces ? o->replaces : "");
+	if (o->created)
+		o->created(o, o->url, o->arg);
 	order_handle(o, r->json, r->retry_after);
 }
 
-struct order *order_start(struct event_base *base, struct acme_ca *ca,
-			  struct challenge_http *http01, const struct config_cert *cert,
-			  order_done_fn cb, void *arg)
+static void order_create(struct order *o)
 {
-	struct order *o = calloc(1, sizeof(*o));
-	json_t *ids, *p;
+	const struct config_cert *cert = o->cert;
+	json_t *ids = json_array(), *p;
 	char *payload;
 
-	if (!o)
-		return NULL;
-	o->base = base;
-	o->ca = ca;
-	o->http01 = http01;
-	o->cert = cert;
-	o->cb = cb;
-	o->arg = arg;
-	o->deadline = (int64_t)time(NULL) + ORDER_DEADLINE_S;
-	o->timer = evtimer_new(base, order_timer_cb, o);
-	o->finish_ev = evtimer_new(base, order_finish_cb, o);
-	if (!o->timer || !o->finish_ev || crypto_key_generate(cert->key_type, &o->key) < 0) {
-		log_error(cert->name, "cannot generate a %s key",
-			  config_key_type_name(cert->key_type));
-		order_free(o);
-		return NULL;
-	}
-	ids = json_array();
 	for (size_t i = 0; i < cert->domains.n; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
 						     "value", cert->domains.v[i]));
 	p = json_pack("{s:o}", "identifiers", ids);
+	if (p && o->replaces)
+		json_object_set_new(p, "replaces", json_string(o->replaces));
 	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	if (payload)
-		o->call = acme_post(ca, "newOrder", NULL, payload, new_order_done, o);
+		o->call = acme_post(o->ca, "newOrder", NULL, payload, new_order_done, o);
 	free(payload);
+	if (!o->call)
+		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot start the order");
+}
+
+/* An order from before a restart: carry on while the CA still has it. */
+static void resume_done(const struct acme_reply *r, void *arg)
+{
+	struct order *o = arg;
+	const char *status = r->json ? json_string_value(json_object_get(r->json, "status")) : NULL;
+
+	o->call = NULL;
+	if (r->err == ACME_ERR_UNAVAILABLE || r->err == ACME_ERR_RATELIMIT) {
+		order_fail_reply(o, r, "resuming the order");
+		return;
+	}
+	if (r->err != ACME_ERR_NONE || !status || strcmp(status, "invalid") == 0) {
+		log_info(o->cert->name, "order %s cannot be resumed (%s); creating a new one", o->url,
+			 r->err != ACME_ERR_NONE ? r->err_text : status ? status : "no status");
+		free(o->url);
+		o->url = NULL;
+		o->resumed = 0;
+		order_create(o);
+		return;
+	}
+	log_info(o->cert->name, "resuming order %s (%s)", o->url, status);
+	if (o->created)
+		o->created(o, o->url, o->arg);
+	order_handle(o, r->json, r->retry_after);
+}
+
+struct order *order_start(struct event_base *base, struct acme_ca *ca,
+			  struct challenge_http *http01, const struct order_params *p,
+			  order_done_fn cb, void *arg)
+{
+	struct order *o = calloc(1, sizeof(*o));
+
+	if (!o) {
+		crypto_key_free(p->key);
+		return NULL;
+	}
+	o->base = base;
+	o->ca = ca;
+	o->http01 = http01;
+	o->cert = p->cert;
+	o->key = p->key;
+	o->cb = cb;
+	o->created = p->created;
+	o->arg = arg;
+	o->deadline = (int64_t)time(NULL) + ORDER_DEADLINE_S;
+	o->timer = evtimer_new(base, order_timer_cb, o);
+	o->finish_ev = evtimer_new(base, order_finish_cb, o);
+	o->replaces = p->replaces ? strdup(p->replaces) : NULL;
+	o->url = p->resume_url ? strdup(p->resume_url) : NULL;
+	if (!o->timer || !o->finish_ev || !o->key || (p->replaces && !o->replaces) ||
+	    (p->resume_url && !o->url)) {
+		order_free(o);
+		return NULL;
+	}
+	if (o->url) {
+		o->resumed = 1;
+		o->call = acme_post(ca, NULL, o->url, NULL, resume_done, o);
+		if (!o->call) {
+			order_free(o);
+			return NULL;
+		}
+		return o;
+	}
+	order_create(o);
 	if (!o->call) {
 		order_free(o);
 		return NULL;
@@ -693,6 +766,7 @@ void order_free(struct order *o)
 	free(o->result_msg);
 	free(o->result_problem);
 	crypto_key_free(o->key);
+	free(o->replaces);
 	free(o->url);
 	free(o->finalize_url);
 	free(o->cert_url);

@@ -24,9 +24,19 @@ struct order_result {
 /* res is valid only during the call; the order may be freed from it. */
 typedef void (*order_done_fn)(struct order *o, const struct order_result *res, void *arg);
 
-/* cert must outlive the order. */
+/* The CA created the order (or it was resumed): url is where it lives. */
+typedef void (*order_created_fn)(struct order *o, const char *url, void *arg);
+
+struct order_params {
+	const struct config_cert *cert; /* must outlive the order */
+	struct crypto_key *key;         /* the certificate's new key; the order takes it over */
+	const char *resume_url;         /* an order from before a restart, or NULL */
+	const char *replaces;           /* ARI CertID of the certificate being replaced, or NULL */
+	order_created_fn created;       /* may be NULL */
+};
+
 struct order *order_start(struct event_base *base, struct acme_ca *ca,
-			  struct challenge_http *http01, const struct config_cert *cert,
+			  struct challenge_http *http01, const struct order_params *p,
 			  order_done_fn cb, void *arg);
 /* Cancel (no callback) and free; tokens stop being served. */
 void order_free(struct order *o);

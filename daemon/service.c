@@ -1,13 +1,20 @@
-/* service.c - systemd integration through sd-daemon: readiness/status notifications and socket activation. */
+/* service.c - systemd integration: sd_notify (ready, status, reloading, watchdog), socket activation, journal entries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <event2/event.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 
 #include "log.h"
 #include "service.h"
@@ -87,4 +94,125 @@ void service_notify_status(const char *fmt, ...)
 void service_notify_stopping(void)
 {
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+}
+
+void service_notify_reloading(void)
+{
+	struct timespec ts;
+	unsigned long long usec;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	usec = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL;
+	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading configuration\nMONOTONIC_USEC=%llu", usec);
+}
+
+/* ---------- watchdog ---------- */
+
+static struct event *watchdog_ev;
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+int service_watchdog_start(struct event_base *base)
+{
+	uint64_t usec = 0;
+	struct timeval tv;
+	int r;
+
+	service_watchdog_stop();
+	r = sd_watchdog_enabled(0, &usec);
+	if (r < 0) {
+		log_error(NULL, "watchdog (WATCHDOG_USEC=%s): %s",
+			  getenv("WATCHDOG_USEC") ? getenv("WATCHDOG_USEC") : "", strerror(-r));
+		return r;
+	}
+	if (r == 0 || usec == 0)
+		return 0;
+	/* Ping at half the interval, as sd_watchdog_enabled(3) recommends. */
+	usec /= 2;
+	if (usec == 0)
+		usec = 1;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	watchdog_ev = event_new(base, -1, EV_PERSIST, watchdog_cb, NULL);
+	if (!watchdog_ev || event_add(watchdog_ev, &tv) < 0) {
+		log_error(NULL, "watchdog: cannot arm the keep-alive timer");
+		service_watchdog_stop();
+		return -ENOMEM;
+	}
+	log_debug(NULL, "watchdog: keep-alive every %llu ms", (unsigned long long)usec / 1000);
+	return 1;
+}
+
+void service_watchdog_stop(void)
+{
+	if (watchdog_ev) {
+		event_free(watchdog_ev);   /* also deletes it from its base */
+		watchdog_ev = NULL;
+	}
+}
+
+/* ---------- journal ---------- */
+
+int service_under_journald(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int n = 0;
+
+	if (!e || !*e)
+		return 0;
+	if (sscanf(e, "%llu:%llu%n", &dev, &ino, &n) != 2 || e[n] != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int service_journal_send(int priority, const char *cert, const char *ca, const char *acme_error,
+			 const char *message)
+{
+	const char *key[] = { "MESSAGE=", "PRIORITY=", "SYSLOG_IDENTIFIER=", "ACMED_CERT=", "CA=",
+			      "ACME_ERROR=" };
+	char prio[4];
+	const char *val[6];
+	struct iovec iov[6];
+	char *buf[6] = { NULL };
+	int n = 0, r = 0;
+
+	if (priority < 0 || priority > 7)
+		priority = 6;
+	snprintf(prio, sizeof(prio), "%d", priority);
+	val[0] = message ? message : "";
+	val[1] = prio;
+	val[2] = "acmed";
+	val[3] = cert;
+	val[4] = ca;
+	val[5] = acme_error;
+	for (int i = 0; i < 6; i++) {
+		size_t kl, vl;
+
+		if (!val[i])
+			continue;
+		kl = strlen(key[i]);
+		vl = strlen(val[i]);
+		buf[n] = malloc(kl + vl + 1);
+		if (!buf[n]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(buf[n], key[i], kl);
+		memcpy(buf[n] + kl, val[i], vl + 1);
+		iov[n].iov_base = buf[n];
+		iov[n].iov_len = kl + vl;
+		n++;
+	}
+	r = sd_journal_sendv(iov, n);
+out:
+	for (int i = 0; i < 6; i++)
+		free(buf[i]);
+	return r < 0 ? r : 0;
 }

@@ -1,8 +1,10 @@
-/* service.h - systemd integration (sd-daemon): notify, watchdog, socket activation. */
+/* service.h - systemd integration (sd-daemon, sd-journal): notify, watchdog, socket activation, journal. */
 #ifndef ACMED_SERVICE_H
 #define ACMED_SERVICE_H
 
 #include <stddef.h>
+
+struct event_base;
 
 /* Listening sockets passed by systemd (LISTEN_FDS), made non-blocking and
  * CLOEXEC; *fds malloc'd. Returns the count (0 when not activated). */
@@ -10,5 +12,28 @@ int service_listen_fds(int **fds);
 void service_notify_ready(const char *status);
 void service_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void service_notify_stopping(void);
+/* "RELOADING=1" with MONOTONIC_USEC=<CLOCK_MONOTONIC in µs> (what systemd
+ * wants since v253; older versions ignore the extra field). Send
+ * service_notify_ready() when the reload is over, whatever its outcome. */
+void service_notify_reloading(void);
+
+/* When the service manager asks for keep-alive pings (WatchdogSec=: the
+ * WATCHDOG_USEC and WATCHDOG_PID variables name this process), arm a
+ * persistent timer on base sending WATCHDOG=1 at half that interval.
+ * Returns 1 when armed, 0 when no watchdog is asked for, <0 on error.
+ * Calling it again re-arms; the timer belongs to this module. */
+int service_watchdog_start(struct event_base *base);
+/* Disarm and free the timer (before freeing base). Harmless when not armed. */
+void service_watchdog_stop(void);
+
+/* 1 when stderr is connected to journald (JOURNAL_STREAM holds the
+ * "device:inode" of fd 2, as systemd sets it for StandardError=journal). */
+int service_under_journald(void);
+/* One structured journal entry: MESSAGE=, PRIORITY= (syslog level),
+ * SYSLOG_IDENTIFIER=acmed and, when not NULL, ACMED_CERT=, CA=, ACME_ERROR=.
+ * Returns 0 or a negative errno (e.g. no journal socket); logs nothing itself
+ * (it is the logger's back end). */
+int service_journal_send(int priority, const char *cert, const char *ca, const char *acme_error,
+			 const char *message);
 
 #endif

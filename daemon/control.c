@@ -1,0 +1,455 @@
+/* control.c - the daemon's control socket: newline-delimited JSON requests (status, renew, reload-wait) on the event loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "control.h"
+#include "log.h"
+#include "scheduler.h"
+#include "store.h"
+
+struct control_conn {
+	struct control *c;
+	struct bufferevent *bev;
+	struct control_conn *prev, *next;
+	int waiting;            /* reload-wait acknowledged; answer pending */
+	int closing;            /* close once the output is flushed */
+};
+
+struct control {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	char *path;
+	const struct control_ops *ops;
+	void *arg;
+	struct control_conn *conns;
+	size_t nconns;
+	unsigned idle_ms;
+};
+
+static void conn_free(struct control_conn *k)
+{
+	struct control *c = k->c;
+
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		c->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	c->nconns--;
+	bufferevent_free(k->bev);
+	free(k);
+}
+
+/* Queue one answer line; takes the reference to resp. */
+static void conn_send(struct control_conn *k, json_t *resp)
+{
+	char *s = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+	struct evbuffer *out = bufferevent_get_output(k->bev);
+
+	json_decref(resp);
+	if (!s || evbuffer_add(out, s, strlen(s)) < 0 || evbuffer_add(out, "\n", 1) < 0) {
+		log_error(NULL, "control: cannot queue an answer (out of memory)");
+		k->closing = 1;
+	}
+	free(s);
+}
+
+static json_t *answer_error(const char *msg)
+{
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+/* Close after the last byte is written (or at once when nothing is queued). */
+static void conn_close_after_write(struct control_conn *k)
+{
+	k->closing = 1;
+	if (evbuffer_get_length(bufferevent_get_output(k->bev)) == 0)
+		conn_free(k);
+	/* else: on_write frees it once drained. */
+}
+
+static json_t *do_status(struct control *c)
+{
+	json_t *st = c->ops && c->ops->status ? c->ops->status(c->arg) : NULL;
+
+	if (!st)
+		return answer_error("status unavailable");
+	return json_pack("{s:b, s:o}", "ok", 1, "status", st);
+}
+
+static json_t *do_renew(struct control *c, json_t *req)
+{
+	json_t *jnames = json_object_get(req, "names"), *jall = json_object_get(req, "all");
+	json_t *jforce = json_object_get(req, "force"), *renewing, *v, *resp;
+	const char **names = NULL;
+	char err[512] = "";
+	size_t n = 0, i;
+	int all = 0, force = 0, rc;
+
+	if (jnames && !json_is_array(jnames) && !json_is_null(jnames))
+		return answer_error("renew: \"names\" must be an array of certificate names");
+	if ((jall && !json_is_boolean(jall) && !json_is_null(jall)) ||
+	    (jforce && !json_is_boolean(jforce) && !json_is_null(jforce)))
+		return answer_error("renew: \"all\" and \"force\" must be booleans");
+	all = json_is_true(jall);
+	force = json_is_true(jforce);
+	n = json_is_array(jnames) ? json_array_size(jnames) : 0;
+	if (all && n > 0)
+		return answer_error("renew: give certificate names or \"all\", not both");
+	if (!all && n == 0)
+		return answer_error("renew: no certificate named (give names or \"all\")");
+	if (!c->ops || !c->ops->renew)
+		return answer_error("renew unavailable");
+	if (n > 0) {
+		names = calloc(n, sizeof(*names));
+		if (!names)
+			return answer_error("out of memory");
+	}
+	json_array_foreach(jnames, i, v) {
+		if (!json_is_string(v)) {
+			free(names);
+			return answer_error("renew: \"names\" must be an array of certificate names");
+		}
+		names[i] = json_string_value(v);
+	}
+	renewing = json_array();
+	if (!renewing) {
+		free(names);
+		return answer_error("out of memory");
+	}
+	rc = c->ops->renew(c->arg, names, n, all, force, renewing, err, sizeof(err));
+	if (rc == -ENOENT) {
+		json_t *unknown = json_array();
+		/* Name the unknown ones, so the CLI can tell a typo (exit 2) from a failure. */
+		for (i = 0; unknown && i < n; i++)
+			if (strstr(err, names[i]))
+				json_array_append_new(unknown, json_string(names[i]));
+		resp = json_pack("{s:b, s:s, s:o*}", "ok", 0, "error",
+				 err[0] ? err : "unknown certificate", "unknown", unknown);
+	} else if (rc < 0) {
+		resp = answer_error(err[0] ? err : strerror(-rc));
+	} else {
+		resp = json_pack("{s:b, s:O}", "ok", 1, "renewing", renewing);
+	}
+	json_decref(renewing);
+	free(names);
+	return resp;
+}
+
+/* One request line; returns the answer (NULL: reload-wait, already answered). */
+static json_t *conn_request(struct control_conn *k, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *resp;
+	const char *cmd;
+	char msg[256];
+
+	if (!req)
+		return answer_error("malformed request: not JSON");
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!json_is_object(req) || !cmd) {
+		json_decref(req);
+		return answer_error("malformed request: expected {\"cmd\": ...}");
+	}
+	if (strcmp(cmd, "status") == 0) {
+		resp = do_status(k->c);
+	} else if (strcmp(cmd, "renew") == 0) {
+		resp = do_renew(k->c, req);
+	} else if (strcmp(cmd, "reload-wait") == 0) {
+		k->waiting = 1;
+		resp = json_pack("{s:b, s:b}", "ok", 1, "waiting", 1);
+	} else {
+		/* Echo at most a short, printable piece of the command. */
+		size_t i;
+		snprintf(msg, sizeof(msg), "unknown command: %.64s", cmd);
+		for (i = 0; msg[i]; i++)
+			if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+				msg[i] = '?';
+		resp = answer_error(msg);
+	}
+	json_decref(req);
+	return resp;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *k = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+	size_t len;
+
+	for (;;) {
+		if (k->closing || k->waiting) {
+			/* Nothing more is read from a client whose answer is pending. */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+		if (!line)
+			break;
+		if (len > CONTROL_MAX_LINE) {
+			free(line);
+			goto too_long;
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len > 0)
+			conn_send(k, conn_request(k, line, len));
+		free(line);
+	}
+	if (evbuffer_get_length(in) > CONTROL_MAX_LINE)
+		goto too_long;
+	if (k->closing)
+		conn_close_after_write(k);
+	return;
+too_long:
+	log_warn(NULL, "control: request longer than %d bytes; closing that connection",
+		 CONTROL_MAX_LINE);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_disable(bev, EV_READ);
+	conn_send(k, answer_error("request too long"));
+	conn_close_after_write(k);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *k = arg;
+
+	if (k->closing)
+		conn_free(k);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct control_conn *k = arg;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug(NULL, "control: client idle for %u ms; closing", k->c->idle_ms);
+	else if (what & BEV_EVENT_ERROR)
+		log_debug(NULL, "control: client connection error: %s",
+			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	conn_free(k);
+}
+
+static void set_timeouts(struct control_conn *k)
+{
+	struct timeval tv = { k->c->idle_ms / 1000, (k->c->idle_ms % 1000) * 1000 };
+
+	bufferevent_set_timeouts(k->bev, &tv, &tv);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct control *c = arg;
+	struct control_conn *k;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || clen != sizeof(cred)) {
+		log_warn(NULL, "control: cannot identify a client of %s: %s", c->path,
+			 strerror(errno));
+		evutil_closesocket(fd);
+		return;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
+		log_warn(NULL, "control: refused a client of %s: uid %u (pid %ld) is not ours",
+			 c->path, (unsigned)cred.uid, (long)cred.pid);
+		evutil_closesocket(fd);
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k)
+		k->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!k || !k->bev) {
+		log_error(NULL, "control: out of memory for a client of %s", c->path);
+		free(k);
+		evutil_closesocket(fd);
+		return;
+	}
+	k->c = c;
+	k->next = c->conns;
+	if (c->conns)
+		c->conns->prev = k;
+	c->conns = k;
+	c->nconns++;
+	/* Stop reading once a line is over the limit: memory stays bounded. */
+	bufferevent_setwatermark(k->bev, EV_READ, 0, CONTROL_MAX_LINE + 2);
+	bufferevent_setcb(k->bev, on_read, on_write, on_event, k);
+	set_timeouts(k);
+	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct control *c = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+
+	/* EMFILE and friends: keep listening; the next accept may succeed. */
+	log_error(NULL, "control: accept on %s failed: %s", c->path,
+		  evutil_socket_error_to_string(e));
+}
+
+int control_new(struct event_base *base, const char *runtime_dir, const struct control_ops *ops,
+		void *arg, struct control **out)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct control *c;
+	struct stat st;
+	mode_t old;
+	int fd, rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = store_path(runtime_dir, CONTROL_SOCKET_NAME))) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->base = base;
+	c->ops = ops;
+	c->arg = arg;
+	c->idle_ms = CONTROL_IDLE_TIMEOUT_MS;
+	if (strlen(c->path) >= sizeof(sun.sun_path)) {
+		log_error(NULL, "control socket path %s is too long (max %zu bytes)", c->path,
+			  sizeof(sun.sun_path) - 1);
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	memcpy(sun.sun_path, c->path, strlen(c->path) + 1);
+	/* The pid file lock makes us the only acmed here: a socket left behind is stale. */
+	if (lstat(c->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error(NULL, "%s exists and is not a socket; remove it", c->path);
+			rc = -EEXIST;
+			goto fail;
+		}
+		if (unlink(c->path) < 0 && errno != ENOENT) {
+			rc = -errno;
+			log_error(NULL, "cannot remove stale socket %s: %s", c->path, strerror(errno));
+			goto fail;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		log_error(NULL, "control: socket(): %s", strerror(errno));
+		goto fail;
+	}
+	old = umask(0177);      /* never reachable by others, not even for an instant */
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || chmod(c->path, 0600) < 0 || listen(fd, 64) < 0) {
+		rc = -errno;
+		log_error(NULL, "cannot listen on %s: %s", c->path, strerror(errno));
+		close(fd);
+		goto fail_unlink;
+	}
+	c->listener = evconnlistener_new(base, on_accept, c,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (!c->listener) {
+		log_error(NULL, "control: cannot add %s to the event loop", c->path);
+		close(fd);
+		rc = -ENOMEM;
+		goto fail_unlink;
+	}
+	evconnlistener_set_error_cb(c->listener, on_accept_error);
+	log_debug(NULL, "control socket listening on %s", c->path);
+	*out = c;
+	return 0;
+fail_unlink:
+	unlink(c->path);
+fail:
+	free(c->path);
+	free(c);
+	return rc;
+}
+
+void control_reload_done(struct control *c, int ok, const char *error, unsigned ncerts,
+			 unsigned added, unsigned removed, unsigned changed)
+{
+	struct control_conn *k, *next;
+
+	if (!c)
+		return;
+	for (k = c->conns; k; k = next) {
+		next = k->next;
+		if (!k->waiting || k->closing)
+			continue;
+		k->waiting = 0;
+		if (ok)
+			conn_send(k, json_pack("{s:b, s:I, s:I, s:I, s:I}", "ok", 1, "certificates",
+					       (json_int_t)ncerts, "added", (json_int_t)added,
+					       "removed", (json_int_t)removed, "changed",
+					       (json_int_t)changed));
+		else
+			conn_send(k, answer_error(error && *error ? error : "reload failed"));
+		conn_close_after_write(k);
+	}
+}
+
+void control_free(struct control *c)
+{
+	if (!c)
+		return;
+	while (c->conns)
+		conn_free(c->conns);
+	if (c->listener)
+		evconnlistener_free(c->listener);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}
+
+void control_set_idle_timeout(struct control *c, unsigned ms)
+{
+	struct control_conn *k;
+
+	c->idle_ms = ms ? ms : CONTROL_IDLE_TIMEOUT_MS;
+	for (k = c->conns; k; k = k->next)
+		set_timeouts(k);
+}
+
+size_t control_client_count(const struct control *c)
+{
+	return c ? c->nconns : 0;
+}
+
+int control_renew_sched(const struct config *cfg, struct sched *s, const char *const *names,
+			size_t n, int all, int force, json_t *renewing, char *err, size_t errlen)
+{
+	size_t i, count = all ? cfg->ncerts : n;
+	int rc;
+
+	for (i = 0; !all && i < n; i++) {
+		if (!config_find_cert(cfg, names[i])) {
+			snprintf(err, errlen, "unknown certificate: %s", names[i]);
+			return -ENOENT;
+		}
+	}
+	for (i = 0; i < count; i++) {
+		const char *name = all ? cfg->certs[i].name : names[i];
+		rc = sched_renew_now(s, name, force);
+		if (rc == -ENOENT) {
+			snprintf(err, errlen, "unknown certificate: %s", name);
+			return -ENOENT;
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: cannot renew now: %s", name, strerror(-rc));
+			return rc;
+		}
+		log_info(name, "renewal requested over the control socket%s", force ? " (forced)" : "");
+		json_array_append_new(renewing, json_string(name));
+	}
+	return 0;
+}

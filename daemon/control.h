@@ -1,0 +1,78 @@
+/* control.h - the control socket (<runtime_dir>/acmed.sock): daemon side and the CLI that talks to it. */
+#ifndef ACMED_CONTROL_H
+#define ACMED_CONTROL_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <event2/event.h>
+
+#include "config.h"
+
+#define CONTROL_SOCKET_NAME "acmed.sock"
+#define CONTROL_PID_NAME "acmed.pid"
+#define CONTROL_MAX_LINE (64 * 1024)    /* longest request line accepted */
+#define CONTROL_IDLE_TIMEOUT_MS 60000   /* a client silent this long is dropped */
+
+/*
+ * Protocol: newline-delimited JSON, one request per line, one answer line each.
+ *  {"cmd":"status"}      -> {"ok":true,"status":STATUS}          (status.h)
+ *  {"cmd":"renew","names":[...],"all":false,"force":false}
+ *                        -> {"ok":true,"renewing":[names]}
+ *                         | {"ok":false,"error":"unknown certificate: foo","unknown":["foo"]}
+ *  {"cmd":"reload-wait"} -> {"ok":true,"waiting":true} at once; then, when the
+ *                           daemon finishes its next reload,
+ *                           {"ok":true,"certificates":3,"added":1,"removed":0,"changed":0}
+ *                         | {"ok":false,"error":"FILE:LINE:COL: ..."}; then the socket closes.
+ *  anything else         -> {"ok":false,"error":"..."} (the connection stays usable,
+ *                           except after a line longer than CONTROL_MAX_LINE).
+ */
+
+struct control;
+struct sched;
+
+struct control_ops {
+	/* STATUS as a new reference, or NULL (answered as an error). */
+	json_t *(*status)(void *arg);
+	/* Renew names[0..n) (or every certificate when all) now; force: even when
+	 * not due. Append the names acted on to renewing (a JSON array). On an
+	 * unknown name: nothing is done, err says "unknown certificate: NAME",
+	 * return -ENOENT. Other errors: err set, another negative code. */
+	int (*renew)(void *arg, const char *const *names, size_t n, int all, int force,
+		     json_t *renewing, char *err, size_t errlen);
+};
+
+/* Listen on <runtime_dir>/acmed.sock (a stale socket is replaced; mode 0600;
+ * only peers with our euid or root are served). ops and arg must outlive c. */
+int control_new(struct event_base *base, const char *runtime_dir, const struct control_ops *ops,
+		void *arg, struct control **out);
+/* Answer every client waiting in reload-wait, then close them. ok == 0: error
+ * is the message (e.g. the config's "FILE:LINE:COL: message"). */
+void control_reload_done(struct control *c, int ok, const char *error, unsigned ncerts,
+			 unsigned added, unsigned removed, unsigned changed);
+/* Closes every connection and the listener, and unlinks the socket. NULL is fine. */
+void control_free(struct control *c);
+/* For tests: idle timeout per connection (default CONTROL_IDLE_TIMEOUT_MS). */
+void control_set_idle_timeout(struct control *c, unsigned ms);
+/* Number of open client connections (for tests and the status line). */
+size_t control_client_count(const struct control *c);
+
+/* A ready-made control_ops.renew over the scheduler: checks every name against
+ * cfg first (all or nothing), then sched_renew_now() each. */
+int control_renew_sched(const struct config *cfg, struct sched *s, const char *const *names,
+			size_t n, int all, int force, json_t *renewing, char *err, size_t errlen);
+
+/* ---- CLI side (control_client.c); each returns the exit code: 0 ok,
+ * 1 operational failure, 2 usage. Messages go to stdout / stderr. ---- */
+
+/* `acmed reload`: reload-wait on the socket, SIGHUP to the pid in acmed.pid
+ * (which must be locked by the running daemon), print the answer. */
+int control_cli_reload(const struct config *cfg);
+/* `acmed status [--json]`: from the daemon, or from state_dir when none runs. */
+int control_cli_status(const struct config *cfg, int json);
+/* `acmed renew NAME... | --all [--force]`: needs the daemon. */
+int control_cli_renew(const struct config *cfg, const char *const *names, size_t n, int all,
+		      int force);
+/* For tests: how long control_cli_reload waits for the answer (default 60000). */
+void control_cli_set_timeout(unsigned ms);
+
+#endif

@@ -1,0 +1,53 @@
+/* deploy.h - after a new certificate: reload systemd units over D-Bus (batched) and run exec hooks. */
+#ifndef ACMED_DEPLOY_H
+#define ACMED_DEPLOY_H
+
+#include <event2/event.h>
+
+#include "config.h"
+
+struct deploy;
+
+/* All batches and hooks finished (called once each time the deployer becomes idle). */
+typedef void (*deploy_idle_fn)(void *arg);
+/* Per certificate, once its units and its hook are done. error is NULL when ok,
+ * otherwise a one-line reason (already logged); valid during the call only. */
+typedef void (*deploy_result_fn)(const char *cert_name, int ok, const char *error, void *arg);
+
+/*
+ * Every callback is delivered from its own event on base, never from inside
+ * deploy_certificate(). result_cb may call deploy_certificate() and even
+ * deploy_free() (further results are then dropped). idle_cb may do the same.
+ *
+ * Child processes: hooks are reaped through a pidfd (Linux >= 5.3); when the
+ * kernel refuses pidfd_open the deployer falls back to an evsignal on SIGCHLD
+ * on base. Either way it waits only for its own pids (waitpid(pid, ...)), so
+ * nobody else in the process may reap with waitpid(-1, ...) or set SIGCHLD to
+ * SIG_IGN.
+ */
+struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, void *arg);
+/* Kills running hooks (SIGTERM then SIGKILL to their process group, reaped at
+ * once), drops the bus connection; no callbacks. */
+void deploy_free(struct deploy *d);
+
+/* A new certificate for cert was installed: reload its units (batched with
+ * other certificates' units within the batch window) and then run its exec
+ * hook. Copies what it needs from cert. A second call for the same certificate
+ * name while it still waits in the batch window replaces the first (one
+ * result). 0 or -ENOMEM. */
+int deploy_certificate(struct deploy *d, const struct config_cert *cert);
+/* Non-zero while anything is pending: batch window, unit jobs, hooks, results. */
+int deploy_busy(const struct deploy *d);
+void deploy_set_idle_cb(struct deploy *d, deploy_idle_fn cb, void *arg);
+
+/* Units are collected for ms (default 2000) after the last deploy_certificate,
+ * at most 60 s after the first one of the batch; then each unit is reloaded once. */
+void deploy_set_batch_window_ms(struct deploy *d, long ms);
+/* A hook running longer gets SIGTERM, then SIGKILL 5 s later (default 60000). */
+void deploy_set_exec_timeout_ms(struct deploy *d, long ms);
+/* How long to wait for systemd's answer and job per unit (default 90000). */
+void deploy_set_unit_timeout_ms(struct deploy *d, long ms);
+/* 0: reap hooks through SIGCHLD even when pidfds work (tests); default 1. */
+void deploy_set_use_pidfd(struct deploy *d, int on);
+
+#endif
