@@ -285,17 +285,28 @@ static void job_timer_cb(evutil_socket_t fd, short what, void *arg)
 	job_enqueue(j);
 }
 
-/* Arm the job's one timer for the earlier of its due time and its ARI check. */
-static void job_schedule(struct job *j, int64_t when)
+/* Arm the job's one timer for the earlier of its due time and its ARI check.
+ * urgent: the certificate is needed now and `when` is only a backoff; in
+ * --once mode that is waited for (within --timeout), a future renewal is not. */
+static void job_schedule_at(struct job *j, int64_t when, int urgent)
 {
 	struct sched *s = j->s;
 	int64_t at = when, delay;
 	struct timeval tv;
+	char buf[32];
 
 	j->due = when;
 	if (s->once && when > now_s()) {
-		job_finish_run(j, 0);
-		return;
+		if (!urgent) {
+			job_finish_run(j, 0);
+			return;
+		}
+		if (when > s->deadline) {
+			log_error(j->cert->name, "next attempt at %s is after --timeout; giving up for "
+				  "this run", fmt_time(when, buf, sizeof(buf)));
+			job_finish_run(j, 1);
+			return;
+		}
 	}
 	if (j->ari_next && j->ari_next < at && j->has_cert)
 		at = j->ari_next;
@@ -306,6 +317,11 @@ static void job_schedule(struct job *j, int64_t when)
 	tv.tv_usec = 0;
 	j->state = JOB_IDLE;
 	evtimer_add(j->timer, &tv);
+}
+
+static void job_schedule(struct job *j, int64_t when)
+{
+	job_schedule_at(j, when, 0);
 }
 
 /* The renewal time of a certificate in use: ARI's choice when the CA gave a
@@ -534,7 +550,7 @@ static void job_failure(struct job *j, const struct order_result *res)
 	}
 	log_error(j->cert->name, "%s (%s, failure %d); next attempt at %s", res->message,
 		  acme_err_class_name(res->err), j->st.failures, fmt_time(next, when, sizeof(when)));
-	job_schedule(j, next);
+	job_schedule_at(j, next, 1);
 }
 
 static void job_order_done(struct order *o, const struct order_result *res, void *arg)
@@ -749,7 +765,7 @@ int sched_start(struct sched *s)
 		state_job_load(s->cfg->state_dir, j->cert->name, &j->st);
 		if (j->st.order_url) {
 			log_info(j->cert->name, "order %s was in flight before the restart", j->st.order_url);
-			job_schedule(j, j->st.next_attempt > now ? j->st.next_attempt : now);
+			job_schedule_at(j, j->st.next_attempt > now ? j->st.next_attempt : now, 1);
 			continue;
 		}
 		if (why) {
@@ -758,7 +774,7 @@ int sched_start(struct sched *s)
 					 j->st.failures, j->st.failures == 1 ? "" : "s",
 					 fmt_time(j->st.next_attempt, when, sizeof(when)),
 					 j->st.last_error ? j->st.last_error : "");
-				job_schedule(j, j->st.next_attempt);
+				job_schedule_at(j, j->st.next_attempt, 1);
 			} else {
 				log_info(j->cert->name, "%s: ordering a certificate for %s%s", why,
 					 j->cert->domains.v[0], j->cert->domains.n > 1 ? " and more" : "");
