@@ -1075,6 +1075,48 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	return rc;
 }
 
+static int strv_copy(struct config_strv *dst, const struct config_strv *src)
+{
+	if (strv_alloc(dst, src->n) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n; i++) {
+		dst->v[i] = strdup(src->v[i]);
+		if (!dst->v[i])
+			return -ENOMEM;
+		dst->n++;
+	}
+	return 0;
+}
+
+void config_cert_clear(struct config_cert *ct)
+{
+	free(ct->name);
+	strv_free(&ct->domains);
+	free(ct->challenge);
+	free(ct->output_dir);
+	strv_free(&ct->reload);
+	strv_free(&ct->exec);
+	memset(ct, 0, sizeof(*ct));
+}
+
+int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
+{
+	*dst = *src;
+	dst->name = dst->challenge = dst->output_dir = NULL;
+	memset(&dst->domains, 0, sizeof(dst->domains));
+	memset(&dst->reload, 0, sizeof(dst->reload));
+	memset(&dst->exec, 0, sizeof(dst->exec));
+	if (!(dst->name = strdup(src->name)) ||
+	    (src->challenge && !(dst->challenge = strdup(src->challenge))) ||
+	    !(dst->output_dir = strdup(src->output_dir)) ||
+	    strv_copy(&dst->domains, &src->domains) < 0 || strv_copy(&dst->reload, &src->reload) < 0 ||
+	    strv_copy(&dst->exec, &src->exec) < 0) {
+		config_cert_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void config_free(struct config *cfg)
 {
 	if (!cfg)

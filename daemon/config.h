@@ -69,6 +69,10 @@ int config_parse_duration(const char *s, int64_t *out);
 const char *config_key_type_name(enum key_type kt);     /* "ecdsa-p256" ... */
 int config_key_type_parse(const char *s, enum key_type *out);
 
+/* Deep copy of one certificate's settings (for work that outlives a reload). */
+int config_cert_copy(struct config_cert *dst, const struct config_cert *src);
+void config_cert_clear(struct config_cert *ct);
+
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name);
 
 #endif

@@ -36,7 +36,8 @@ struct order {
 	struct event_base *base;
 	struct acme_ca *ca;
 	struct challenge_http *http01;
-	const struct config_cert *cert;
+	const struct config_cert *cert; /* points at cert_copy: survives a reload */
+	struct config_cert cert_copy;
 	order_done_fn cb;
 	order_created_fn created;
 	void *arg;
@@ -711,7 +712,7 @@ struct order *order_start(struct event_base *base, struct acme_ca *ca,
 	o->base = base;
 	o->ca = ca;
 	o->http01 = http01;
-	o->cert = p->cert;
+	o->cert = &o->cert_copy;
 	o->key = p->key;
 	o->cb = cb;
 	o->created = p->created;
@@ -721,7 +722,7 @@ struct order *order_start(struct event_base *base, struct acme_ca *ca,
 	o->finish_ev = evtimer_new(base, order_finish_cb, o);
 	o->replaces = p->replaces ? strdup(p->replaces) : NULL;
 	o->url = p->resume_url ? strdup(p->resume_url) : NULL;
-	if (!o->timer || !o->finish_ev || !o->key || (p->replaces && !o->replaces) ||
+	if (config_cert_copy(&o->cert_copy, p->cert) < 0 || !o->timer || !o->finish_ev || !o->key || (p->replaces && !o->replaces) ||
 	    (p->resume_url && !o->url)) {
 		order_free(o);
 		return NULL;
@@ -766,6 +767,7 @@ void order_free(struct order *o)
 	free(o->result_msg);
 	free(o->result_problem);
 	crypto_key_free(o->key);
+	config_cert_clear(&o->cert_copy);
 	free(o->replaces);
 	free(o->url);
 	free(o->finalize_url);

@@ -28,7 +28,7 @@ typedef void (*order_done_fn)(struct order *o, const struct order_result *res, v
 typedef void (*order_created_fn)(struct order *o, const char *url, void *arg);
 
 struct order_params {
-	const struct config_cert *cert; /* must outlive the order */
+	const struct config_cert *cert; /* copied: the order survives a reload */
 	struct crypto_key *key;         /* the certificate's new key; the order takes it over */
 	const char *resume_url;         /* an order from before a restart, or NULL */
 	const char *replaces;           /* ARI CertID of the certificate being replaced, or NULL */

@@ -54,8 +54,9 @@ struct sched {
 	struct event_base *base;
 	const struct config *cfg;
 	struct challenge_http *http01;
-	struct ca_slot *slots;
-	struct job *jobs;
+	struct ca_slot **slots;         /* in config order; each slot lives at one address */
+	size_t nslots;
+	struct job **jobs;              /* in config order; each job lives at one address */
 	size_t njobs;
 	int once;
 	int64_t deadline;
@@ -241,7 +242,7 @@ static void sched_check_idle(struct sched *s)
 	if (!s->once)
 		return;
 	for (size_t i = 0; i < s->njobs; i++)
-		if (s->jobs[i].state != JOB_DONE)
+		if (s->jobs[i]->state != JOB_DONE)
 			return;
 	evtimer_add(s->idle_ev, &zero);
 }
@@ -258,7 +259,7 @@ static void job_finish_run(struct job *j, int failed)
 
 static void job_enqueue(struct job *j)
 {
-	struct ca_slot *slot = &j->s->slots[j->cert->ca];
+	struct ca_slot *slot = j->s->slots[j->cert->ca];
 	struct job *it;
 
 	/* Closest to expiry first; a certificate without one is most urgent. */
@@ -399,7 +400,7 @@ static void job_ari_refresh(struct job *j)
 		return;
 	}
 	j->state = JOB_ARI;
-	j->ari_call = acme_get(j->s->slots[j->cert->ca].ca, "renewalInfo", j->cert_id, ari_done, j);
+	j->ari_call = acme_get(j->s->slots[j->cert->ca]->ca, "renewalInfo", j->cert_id, ari_done, j);
 	if (!j->ari_call)
 		job_schedule_renewal(j, "certificate");
 }
@@ -517,7 +518,7 @@ static void job_success(struct job *j, const struct order_result *res)
 		job_finish_run(j, 0);
 		return;
 	}
-	if (j->cert_id && acme_ca_has_resource(s->slots[j->cert->ca].ca, "renewalInfo"))
+	if (j->cert_id && acme_ca_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo"))
 		job_ari_refresh(j);
 	else
 		job_schedule_renewal(j, "certificate issued,");
@@ -556,7 +557,7 @@ static void job_failure(struct job *j, const struct order_result *res)
 static void job_order_done(struct order *o, const struct order_result *res, void *arg)
 {
 	struct job *j = arg;
-	struct ca_slot *slot = &j->s->slots[j->cert->ca];
+	struct ca_slot *slot = j->s->slots[j->cert->ca];
 	int was_probe = slot->probe == j;
 
 	order_free(o);
@@ -628,7 +629,7 @@ static int job_order_params(struct job *j, struct order_params *p)
 	}
 	crypto_free_secret(pem, len);
 	if (j->has_cert && j->cert_id &&
-	    acme_ca_has_resource(j->s->slots[c->ca].ca, "renewalInfo"))
+	    acme_ca_has_resource(j->s->slots[c->ca]->ca, "renewalInfo"))
 		p->replaces = j->cert_id;
 	return 0;
 }
@@ -682,6 +683,77 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 	s->idle_cb(s, s->idle_arg);
 }
 
+static struct ca_slot *slot_new(struct sched *s, size_t index, struct acme_ca *ca)
+{
+	struct ca_slot *slot = calloc(1, sizeof(*slot));
+
+	if (!slot)
+		return NULL;
+	slot->s = s;
+	slot->index = index;
+	slot->ca = ca;
+	TAILQ_INIT(&slot->queue);
+	slot->probe_timer = evtimer_new(s->base, slot_probe_cb, slot);
+	if (!slot->probe_timer) {
+		free(slot);
+		return NULL;
+	}
+	return slot;
+}
+
+static void slot_free(struct ca_slot *slot)
+{
+	if (!slot)
+		return;
+	if (slot->probe_timer)
+		event_free(slot->probe_timer);
+	state_ca_clear(&slot->st);
+	free(slot);
+}
+
+static struct job *job_new(struct sched *s, const struct config_cert *cert)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->s = s;
+	j->cert = cert;
+	j->timer = evtimer_new(s->base, job_timer_cb, j);
+	if (!j->timer) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Stop everything a job does; its files stay where they are. */
+static void job_free(struct job *j)
+{
+	struct ca_slot *slot;
+
+	if (!j)
+		return;
+	if (j->state == JOB_QUEUED) {
+		slot = j->s->slots[j->cert->ca];
+		TAILQ_REMOVE(&slot->queue, j, qlink);
+		slot->nqueued--;
+	}
+	if (j->order) {
+		slot = j->s->slots[j->cert->ca];
+		order_free(j->order);
+		slot->running--;
+		if (slot->probe == j)
+			slot->probe = NULL;
+	}
+	acme_call_cancel(j->ari_call);
+	if (j->timer)
+		event_free(j->timer);
+	state_job_clear(&j->st);
+	free(j->cert_id);
+	free(j);
+}
+
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
 			struct acme_ca **cas, struct challenge_http *http01,
 			int once, int64_t deadline, sched_idle_fn idle_cb_fn, void *arg)
@@ -705,28 +777,21 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	for (size_t i = 0; i < cfg->ncas; i++) {
-		struct ca_slot *slot = &s->slots[i];
-		slot->s = s;
-		slot->index = i;
-		slot->ca = cas[i];
-		slot->max_parallel = cfg->cas[i].max_parallel > 0 ? cfg->cas[i].max_parallel : 4;
-		TAILQ_INIT(&slot->queue);
-		slot->probe_timer = evtimer_new(base, slot_probe_cb, slot);
-		if (!slot->probe_timer) {
+		s->slots[i] = slot_new(s, i, cas[i]);
+		if (!s->slots[i]) {
 			sched_free(s);
 			return NULL;
 		}
+		s->nslots++;
+		s->slots[i]->max_parallel = cfg->cas[i].max_parallel > 0 ? cfg->cas[i].max_parallel : 4;
 	}
-	s->njobs = cfg->ncerts;
 	for (size_t i = 0; i < cfg->ncerts; i++) {
-		struct job *j = &s->jobs[i];
-		j->s = s;
-		j->cert = &cfg->certs[i];
-		j->timer = evtimer_new(base, job_timer_cb, j);
-		if (!j->timer) {
+		s->jobs[i] = job_new(s, &cfg->certs[i]);
+		if (!s->jobs[i]) {
 			sched_free(s);
 			return NULL;
 		}
+		s->njobs++;
 	}
 	return s;
 }
@@ -751,70 +816,206 @@ static void slot_restore(struct ca_slot *slot)
 	evtimer_add(slot->probe_timer, &tv);
 }
 
-int sched_start(struct sched *s)
+/* Look at a job's certificate and state and arm its timer. force: order a
+ * new certificate even if the one on disk is fine (its CA changed). */
+static void job_begin(struct job *j, int force)
 {
+	struct sched *s = j->s;
+	const char *why = job_inspect(j);
+	int64_t now = now_s();
 	char when[32];
 
-	for (size_t i = 0; i < s->cfg->ncas; i++)
-		slot_restore(&s->slots[i]);
-	for (size_t i = 0; i < s->njobs; i++) {
-		struct job *j = &s->jobs[i];
-		const char *why = job_inspect(j);
-		int64_t now = now_s();
-
-		state_job_load(s->cfg->state_dir, j->cert->name, &j->st);
-		if (j->st.order_url) {
-			log_info(j->cert->name, "order %s was in flight before the restart", j->st.order_url);
-			job_schedule_at(j, j->st.next_attempt > now ? j->st.next_attempt : now, 1);
-			continue;
-		}
-		if (why) {
-			if (j->st.next_attempt > now) {
-				log_info(j->cert->name, "%s; after %d failed attempt%s, next at %s (%s)", why,
-					 j->st.failures, j->st.failures == 1 ? "" : "s",
-					 fmt_time(j->st.next_attempt, when, sizeof(when)),
-					 j->st.last_error ? j->st.last_error : "");
-				job_schedule_at(j, j->st.next_attempt, 1);
-			} else {
-				log_info(j->cert->name, "%s: ordering a certificate for %s%s", why,
-					 j->cert->domains.v[0], j->cert->domains.n > 1 ? " and more" : "");
-				job_schedule(j, now);
-			}
-			continue;
-		}
-		/* A valid certificate: ARI decides when the CA offers it. */
-		if (j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&
-		    j->st.ari_next_check > now) {
-			j->ari_next = j->st.ari_next_check;
-			job_schedule_renewal(j, "certificate");
-		} else if (j->cert_id) {
-			job_ari_refresh(j);
-		} else {
-			job_schedule_renewal(j, "certificate");
-		}
+	state_job_load(s->cfg->state_dir, j->cert->name, &j->st);
+	if (force) {
+		/* Another CA: an order in flight belongs to the old one. */
+		job_forget_order(j);
+		j->st.failures = 0;
+		j->st.next_attempt = 0;
+		job_save(j);
+		if (!why)
+			why = "the configured CA changed";
+		j->has_cert = 0;
 	}
+	if (j->st.order_url) {
+		log_info(j->cert->name, "order %s was in flight before the restart", j->st.order_url);
+		job_schedule_at(j, j->st.next_attempt > now ? j->st.next_attempt : now, 1);
+		return;
+	}
+	if (why) {
+		if (j->st.next_attempt > now) {
+			log_info(j->cert->name, "%s; after %d failed attempt%s, next at %s (%s)", why,
+				 j->st.failures, j->st.failures == 1 ? "" : "s",
+				 fmt_time(j->st.next_attempt, when, sizeof(when)),
+				 j->st.last_error ? j->st.last_error : "");
+			job_schedule_at(j, j->st.next_attempt, 1);
+		} else {
+			log_info(j->cert->name, "%s: ordering a certificate for %s%s", why,
+				 j->cert->domains.v[0], j->cert->domains.n > 1 ? " and more" : "");
+			job_schedule(j, now);
+		}
+		return;
+	}
+	/* A valid certificate: ARI decides when the CA offers it. */
+	if (j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&
+	    j->st.ari_next_check > now) {
+		j->ari_next = j->st.ari_next_check;
+		job_schedule_renewal(j, "certificate");
+	} else if (j->cert_id) {
+		job_ari_refresh(j);
+	} else {
+		job_schedule_renewal(j, "certificate");
+	}
+}
+
+int sched_start(struct sched *s)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		slot_restore(s->slots[i]);
+	for (size_t i = 0; i < s->njobs; i++)
+		job_begin(s->jobs[i], 0);
 	sched_check_idle(s);
 	return 0;
+}
+
+static int strv_same_set(const struct config_strv *a, const struct config_strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		size_t k;
+		for (k = 0; k < b->n && strcmp(a->v[i], b->v[k]) != 0; k++)
+			;
+		if (k == b->n)
+			return 0;
+	}
+	return 1;
+}
+
+int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
+		      struct sched_diff *diff)
+{
+	size_t nca = cfg->ncas ? cfg->ncas : 1, ncert = cfg->ncerts ? cfg->ncerts : 1, i, k;
+	struct ca_slot **slots = calloc(nca, sizeof(*slots));
+	struct job **jobs = calloc(ncert, sizeof(*jobs));
+	ssize_t *slot_from = calloc(nca, sizeof(*slot_from));   /* old slot index, or -1 */
+	ssize_t *job_from = calloc(ncert, sizeof(*job_from));   /* old job index, or -1 */
+	unsigned char *force = calloc(ncert, 1);
+	unsigned char *old_kept = calloc(s->njobs ? s->njobs : 1, 1);
+	int rc = -ENOMEM;
+
+	memset(diff, 0, sizeof(*diff));
+	if (!slots || !jobs || !slot_from || !job_from || !force || !old_kept)
+		goto out;
+	/* Pass 1: decide and allocate; nothing of the running state changes. */
+	for (i = 0; i < cfg->ncas; i++) {
+		slot_from[i] = -1;
+		for (k = 0; k < s->nslots; k++)
+			if (s->slots[k]->ca == cas[i])
+				slot_from[i] = (ssize_t)k;
+		if (slot_from[i] < 0 && !(slots[i] = slot_new(s, i, cas[i])))
+			goto out;
+	}
+	for (i = 0; i < cfg->ncerts; i++) {
+		const struct config_cert *nc = &cfg->certs[i];
+		job_from[i] = -1;
+		for (k = 0; k < s->njobs; k++) {
+			const struct config_cert *oc = s->jobs[k]->cert;
+			if (strcmp(oc->name, nc->name) != 0)
+				continue;
+			if (strv_same_set(&oc->domains, &nc->domains) && oc->key_type == nc->key_type &&
+			    s->slots[oc->ca]->ca == cas[nc->ca] &&
+			    strcmp(oc->output_dir, nc->output_dir) == 0) {
+				job_from[i] = (ssize_t)k;
+				old_kept[k] = 1;
+			} else {
+				force[i] = s->slots[oc->ca]->ca != cas[nc->ca];
+				diff->changed++;
+			}
+			break;
+		}
+		if (k == s->njobs)
+			diff->added++;
+		if (job_from[i] < 0 && !(jobs[i] = job_new(s, nc)))
+			goto out;
+	}
+	/* Pass 2: commit. Jobs that end go first, while the old slots are in place. */
+	for (k = 0; k < s->njobs; k++) {
+		if (old_kept[k])
+			continue;
+		if (!config_find_cert(cfg, s->jobs[k]->cert->name)) {
+			diff->removed++;
+			log_info(s->jobs[k]->cert->name, "removed from the configuration; its files stay");
+		}
+		job_free(s->jobs[k]);
+		s->jobs[k] = NULL;
+	}
+	for (i = 0; i < cfg->ncas; i++) {
+		if (slot_from[i] >= 0) {
+			slots[i] = s->slots[slot_from[i]];
+			s->slots[slot_from[i]] = NULL;
+		} else {
+			state_ca_load(cfg->state_dir, cfg->cas[i].name, &slots[i]->st);
+		}
+		slots[i]->index = i;
+		slots[i]->max_parallel = cfg->cas[i].max_parallel > 0 ? cfg->cas[i].max_parallel : 4;
+	}
+	for (i = 0; i < cfg->ncerts; i++) {
+		if (job_from[i] < 0)
+			continue;
+		struct job *j = jobs[i] = s->jobs[job_from[i]];
+		int timing = j->cert->renew_before != cfg->certs[i].renew_before;
+		s->jobs[job_from[i]] = NULL;
+		j->cert = &cfg->certs[i];
+		diff->kept++;
+		if (timing && j->state == JOB_IDLE && j->has_cert) {
+			evtimer_del(j->timer);
+			job_schedule_renewal(j, "renew_before changed;");
+		}
+	}
+	for (k = 0; k < s->nslots; k++)
+		slot_free(s->slots[k]);
+	free(s->jobs);
+	free(s->slots);
+	s->jobs = jobs;
+	s->njobs = cfg->ncerts;
+	s->slots = slots;
+	s->nslots = cfg->ncas;
+	s->cfg = cfg;
+	jobs = NULL;
+	slots = NULL;
+	for (i = 0; i < cfg->ncerts; i++)
+		if (job_from[i] < 0)
+			job_begin(s->jobs[i], force[i]);
+	for (i = 0; i < cfg->ncas; i++)
+		ca_dispatch(s->slots[i]);
+	sched_check_idle(s);
+	rc = 0;
+out:
+	if (rc < 0) {
+		for (i = 0; jobs && i < cfg->ncerts; i++)
+			if (job_from && job_from[i] < 0)
+				job_free(jobs[i]);
+		for (i = 0; slots && i < cfg->ncas; i++)
+			if (slot_from && slot_from[i] < 0)
+				slot_free(slots[i]);
+	}
+	free(jobs);
+	free(slots);
+	free(slot_from);
+	free(job_from);
+	free(force);
+	free(old_kept);
+	return rc;
 }
 
 void sched_free(struct sched *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; s->jobs && i < s->njobs; i++) {
-		struct job *j = &s->jobs[i];
-		order_free(j->order);
-		acme_call_cancel(j->ari_call);
-		if (j->timer)
-			event_free(j->timer);
-		state_job_clear(&j->st);
-		free(j->cert_id);
-	}
-	for (size_t i = 0; s->slots && i < s->cfg->ncas; i++) {
-		if (s->slots[i].probe_timer)
-			event_free(s->slots[i].probe_timer);
-		state_ca_clear(&s->slots[i].st);
-	}
+	for (size_t i = 0; s->jobs && i < s->njobs; i++)
+		job_free(s->jobs[i]);
+	for (size_t i = 0; s->slots && i < s->nslots; i++)
+		slot_free(s->slots[i]);
 	if (s->idle_ev)
 		event_free(s->idle_ev);
 	free(s->jobs);
@@ -860,8 +1061,8 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 
 	if (i >= s->njobs)
 		return -ENOENT;
-	j = &s->jobs[i];
-	slot = &s->slots[j->cert->ca];
+	j = s->jobs[i];
+	slot = s->slots[j->cert->ca];
 	memset(out, 0, sizeof(*out));
 	out->cert = j->cert;
 	out->not_before = j->not_before;
@@ -895,7 +1096,7 @@ int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out)
 
 	if (i >= s->cfg->ncas)
 		return -ENOENT;
-	slot = &s->slots[i];
+	slot = s->slots[i];
 	memset(out, 0, sizeof(*out));
 	out->name = acme_ca_name(slot->ca);
 	out->up = slot->st.down_since == 0;
@@ -908,7 +1109,7 @@ int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out)
 int sched_renew_now(struct sched *s, const char *name, int force)
 {
 	for (size_t i = 0; i < s->njobs; i++) {
-		struct job *j = &s->jobs[i];
+		struct job *j = s->jobs[i];
 
 		if (strcmp(j->cert->name, name) != 0)
 			continue;

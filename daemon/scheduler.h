@@ -57,6 +57,15 @@ struct sched_ca_info {
 };
 int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out);
 
+/* Apply a new configuration (reload). cas[i] serves cfg->cas[i]; the caller
+ * passes the same acme_ca object for a CA that did not change. Certificates
+ * whose names, key type, CA and output_dir are unchanged keep their timers,
+ * backoff and orders in flight; changed ones are issued again; removed ones
+ * stop (their files stay). cfg must outlive the scheduler or the next call. */
+struct sched_diff { unsigned added, removed, changed, kept; };
+int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
+		      struct sched_diff *diff);
+
 /* Renew now (force: even when not due). -ENOENT for an unknown name. */
 int sched_renew_now(struct sched *s, const char *name, int force);
 

@@ -112,6 +112,7 @@ static void test_full_valid(void **state)
 	assert_strv(&cfg->cas[1].contact, 0);
 	assert_null(cfg->cas[1].ca_bundle);
 	assert_int_equal(cfg->cas[1].max_parallel, 4);
+	assert_int_equal(cfg->cas[1].timeout, 60);
 	assert_int_equal(cfg->cas[1].line, 11);
 
 	assert_int_equal(cfg->ncerts, 2);
@@ -338,7 +339,13 @@ static void test_schema_errors(void **state)
 		     "runtime_dir, listen, cas, certificates");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
-		     "contact, ca_bundle, max_parallel");
+		     "contact, ca_bundle, max_parallel, timeout");
+	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 0s\n",
+		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got \"0s\"");
+	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 2h\n",
+		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got \"2h\"");
+	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: [5s]\n",
+		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got a sequence");
 	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [a]\n    keytype: rsa-2048\n",
 		     "acmed.yaml:7:5: unknown key \"keytype\" in a certificate; expected one of name, ca, domains, "
 		     "key_type, challenge, renew_before, output_dir, reload, exec");
