@@ -16,9 +16,12 @@
 #include "acme.h"
 #include "challenge_http.h"
 #include "config.h"
+#include "control.h"
+#include "deploy.h"
 #include "log.h"
 #include "scheduler.h"
 #include "service.h"
+#include "status.h"
 #include "store.h"
 
 #define EXIT_OPERATIONAL 1
@@ -34,6 +37,11 @@ static const char usage_text[] =
 	"  run [--once] [--timeout SEC]  run the daemon in the foreground; with --once,\n"
 	"                                do what is due now and exit (default timeout 300 s)\n"
 	"  check-config                  validate FILE; errors as FILE:LINE:COL: message\n"
+	"  reload                        make the running daemon re-read FILE; prints the result\n"
+	"  status [--json]               every certificate: names, expiry, next action, last error\n"
+	"  renew NAME... | --all [--force]\n"
+	"                                ask the running daemon to renew now (--force: even\n"
+	"                                certificates that are not due)\n"
 	"\n"
 	"options:\n"
 	"  -c FILE      configuration (default $ACMED_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
@@ -46,10 +54,14 @@ static const char usage_text[] =
 
 struct run_ctx {
 	struct event_base *base;
+	const char *path;
 	struct config *cfg;
 	struct challenge_http *http01;
 	struct acme_ca **cas;
 	struct sched *sched;
+	struct control *control;
+	struct deploy *deploy;
+	int sched_idle;
 	int once;
 	int timed_out;
 	int stopping;
@@ -123,6 +135,195 @@ static int take_pid_file(struct run_ctx *ctx)
 	return 0;
 }
 
+/* One line for systemctl status: "12 certificates, next renewal web in 21d, CA le up". */
+static void notify_status(struct run_ctx *ctx)
+{
+	const struct config_cert *next = NULL;
+	int64_t next_at = 0, now = (int64_t)time(NULL);
+	unsigned down = 0;
+	char rel[32] = "";
+
+	for (size_t i = 0; i < sched_job_count(ctx->sched); i++) {
+		struct sched_job_info ji;
+		if (sched_job_info(ctx->sched, i, &ji) == 0 && ji.next_at &&
+		    (!next || ji.next_at < next_at)) {
+			next = ji.cert;
+			next_at = ji.next_at;
+		}
+	}
+	for (size_t i = 0; i < ctx->cfg->ncas; i++) {
+		struct sched_ca_info ci;
+		if (sched_ca_info(ctx->sched, i, &ci) == 0 && !ci.up)
+			down++;
+	}
+	if (next) {
+		int64_t d = next_at - now;
+		if (d <= 0)
+			snprintf(rel, sizeof(rel), "now");
+		else if (d >= 86400)
+			snprintf(rel, sizeof(rel), "in %lldd", (long long)(d / 86400));
+		else if (d >= 3600)
+			snprintf(rel, sizeof(rel), "in %lldh", (long long)(d / 3600));
+		else
+			snprintf(rel, sizeof(rel), "in %lldm", (long long)((d + 59) / 60));
+	}
+	service_notify_status("%zu certificate%s%s%s%s%s; %zu CA%s%s%s", ctx->cfg->ncerts,
+			      ctx->cfg->ncerts == 1 ? "" : "s", next ? ", next renewal " : "",
+			      next ? next->name : "", next ? " " : "", rel, ctx->cfg->ncas,
+			      ctx->cfg->ncas == 1 ? "" : "s", down ? ", unavailable: " : " up",
+			      down ? "yes" : "");
+}
+
+/* ---------- reload ---------- */
+
+static int ca_same(const struct config_ca *a, const struct config_ca *b)
+{
+	if (strcmp(a->name, b->name) || strcmp(a->directory, b->directory) ||
+	    a->timeout != b->timeout || a->contact.n != b->contact.n ||
+	    !!a->ca_bundle != !!b->ca_bundle || (a->ca_bundle && strcmp(a->ca_bundle, b->ca_bundle)))
+		return 0;
+	for (size_t i = 0; i < a->contact.n; i++)
+		if (strcmp(a->contact.v[i], b->contact.v[i]))
+			return 0;
+	return 1;
+}
+
+static int strv_equal(const struct config_strv *a, const struct config_strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return 0;
+	return 1;
+}
+
+static void do_reload(struct run_ctx *ctx)
+{
+	char err[1024];
+	struct config *cfg = NULL;
+	struct acme_ca **cas = NULL, **old = ctx->cas;
+	struct sched_diff diff;
+	size_t i, k;
+	int rc;
+
+	service_notify_reloading();
+	log_info(NULL, "reloading %s", ctx->path);
+	rc = config_load(ctx->path, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_error(NULL, "%s; keeping the running configuration", err);
+		control_reload_done(ctx->control, 0, err, 0, 0, 0, 0);
+		goto ready;
+	}
+	if (strcmp(cfg->state_dir, ctx->cfg->state_dir) || strcmp(cfg->runtime_dir, ctx->cfg->runtime_dir)) {
+		snprintf(err, sizeof(err), "%s: state_dir and runtime_dir cannot change on reload; "
+			 "restart acmed for that", cfg->path);
+		log_error(NULL, "%s", err);
+		control_reload_done(ctx->control, 0, err, 0, 0, 0, 0);
+		config_free(cfg);
+		goto ready;
+	}
+	cas = calloc(cfg->ncas ? cfg->ncas : 1, sizeof(*cas));
+	if (!cas)
+		goto nomem;
+	for (i = 0; i < cfg->ncas; i++) {
+		for (k = 0; k < ctx->cfg->ncas; k++)
+			if (old[k] && ca_same(&ctx->cfg->cas[k], &cfg->cas[i]))
+				break;
+		if (k < ctx->cfg->ncas) {
+			cas[i] = old[k];        /* unchanged: keeps its account, nonces, connections */
+			continue;
+		}
+		cas[i] = acme_ca_new(ctx->base, &cfg->cas[i], cfg->state_dir);
+		if (!cas[i] || acme_ca_load_account(cas[i]) < 0)
+			goto nomem;
+	}
+	if (!strv_equal(&cfg->listen, &ctx->cfg->listen) && ctx->http01 &&
+	    challenge_http_set_listen(ctx->http01, (const char *const *)cfg->listen.v,
+				      cfg->listen.n) < 0)
+		log_error(NULL, "keeping the old http-01 listeners");
+	if (sched_reconfigure(ctx->sched, cfg, cas, &diff) < 0)
+		goto nomem;
+	/* CAs nobody uses any more go; so does the old configuration (orders in
+	 * flight keep their own copy of what they need). */
+	for (k = 0; k < ctx->cfg->ncas; k++) {
+		for (i = 0; i < cfg->ncas && cas[i] != old[k]; i++)
+			;
+		if (i == cfg->ncas)
+			acme_ca_free(old[k]);
+	}
+	free(old);
+	ctx->cas = cas;
+	config_free(ctx->cfg);
+	ctx->cfg = cfg;
+	log_info(NULL, "reloaded: %zu certificates (%u added, %u removed, %u changed)",
+		 cfg->ncerts, diff.added, diff.removed, diff.changed);
+	control_reload_done(ctx->control, 1, NULL, (unsigned)cfg->ncerts, diff.added,
+			    diff.removed, diff.changed);
+	goto ready;
+nomem:
+	for (i = 0; cas && i < cfg->ncas; i++) {
+		for (k = 0; k < ctx->cfg->ncas && cas[i] != old[k]; k++)
+			;
+		if (k == ctx->cfg->ncas)
+			acme_ca_free(cas[i]);
+	}
+	free(cas);
+	config_free(cfg);
+	log_error(NULL, "reload failed: out of memory or cannot set up a CA; keeping the running "
+		  "configuration");
+	control_reload_done(ctx->control, 0, "reload failed (see the daemon's log)", 0, 0, 0, 0);
+ready:
+	service_notify_ready(NULL);
+	notify_status(ctx);
+}
+
+/* ---------- control socket and deploy glue ---------- */
+
+static json_t *ctl_status(void *arg)
+{
+	struct run_ctx *ctx = arg;
+
+	return status_from_sched(ctx->cfg, ctx->sched);
+}
+
+static int ctl_renew(void *arg, const char *const *names, size_t n, int all, int force,
+		     json_t *renewing, json_t *not_due, char *err, size_t errlen)
+{
+	struct run_ctx *ctx = arg;
+
+	return control_renew_sched(ctx->cfg, ctx->sched, names, n, all, force, renewing, not_due,
+				   err, errlen);
+}
+
+static const struct control_ops ctl_ops = { ctl_status, ctl_renew };
+
+static void on_installed(const struct config_cert *cert, void *arg)
+{
+	struct run_ctx *ctx = arg;
+
+	if (deploy_certificate(ctx->deploy, cert) < 0)
+		sched_deploy_done(ctx->sched, cert->name, 0, "out of memory");
+}
+
+static void on_deployed(const char *name, int ok, const char *error, void *arg)
+{
+	struct run_ctx *ctx = arg;
+
+	sched_deploy_done(ctx->sched, name, ok, error);
+}
+
+static void maybe_exit_once(struct run_ctx *ctx)
+{
+	if (ctx->once && ctx->sched_idle && !deploy_busy(ctx->deploy))
+		event_base_loopexit(ctx->base, NULL);
+}
+
+static void on_deploy_idle(void *arg)
+{
+	maybe_exit_once(arg);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct run_ctx *ctx = arg;
@@ -136,8 +337,13 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	log_warn(NULL, "SIGHUP received, but this acmed cannot reload its configuration "
-		 "yet; restart it to apply changes");
+	struct run_ctx *ctx = arg;
+
+	if (ctx->once) {
+		log_warn(NULL, "SIGHUP ignored: run --once does not reload");
+		return;
+	}
+	do_reload(ctx);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -153,7 +359,8 @@ static void on_idle(struct sched *s, void *arg)
 {
 	struct run_ctx *ctx = arg;
 
-	event_base_loopexit(ctx->base, NULL);
+	ctx->sched_idle = 1;
+	maybe_exit_once(ctx);
 }
 
 static int run_setup(struct run_ctx *ctx, int64_t deadline)
@@ -198,16 +405,28 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 		if (rc < 0)
 			return rc;
 	}
+	ctx->deploy = deploy_new(ctx->base, on_deployed, ctx);
+	if (!ctx->deploy)
+		return -ENOMEM;
+	deploy_set_idle_cb(ctx->deploy, on_deploy_idle, ctx);
 	ctx->sched = sched_new(ctx->base, ctx->cfg, ctx->cas, ctx->http01, ctx->once, deadline,
 			       on_idle, ctx);
 	if (!ctx->sched)
 		return -ENOMEM;
+	sched_set_installed_cb(ctx->sched, on_installed, ctx);
+	if (!ctx->once) {
+		rc = control_new(ctx->base, ctx->cfg->runtime_dir, &ctl_ops, ctx, &ctx->control);
+		if (rc < 0)
+			return rc;
+	}
 	return sched_start(ctx->sched);
 }
 
 static void run_teardown(struct run_ctx *ctx)
 {
+	control_free(ctx->control);
 	sched_free(ctx->sched);
+	deploy_free(ctx->deploy);
 	for (size_t i = 0; ctx->cas && i < ctx->cfg->ncas; i++)
 		acme_ca_free(ctx->cas[i]);
 	free(ctx->cas);
@@ -221,7 +440,7 @@ static void run_teardown(struct run_ctx *ctx)
 
 static int cmd_run(const char *path, int once, long timeout)
 {
-	struct run_ctx ctx = { .lock_fd = -1, .once = once };
+	struct run_ctx ctx = { .lock_fd = -1, .once = once, .path = path };
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *deadline_ev = NULL;
 	int64_t deadline = (int64_t)time(NULL) + timeout;
 	int rc, status = 0;
@@ -259,10 +478,13 @@ static int cmd_run(const char *path, int once, long timeout)
 			goto out;
 		}
 	}
-	service_notify_ready("running");
+	service_notify_ready(NULL);
+	notify_status(&ctx);
+	service_watchdog_start(ctx.base);
 	event_base_dispatch(ctx.base);
+	service_watchdog_stop();
 	if (once) {
-		unsigned failed = sched_failed_count(ctx.sched);
+		unsigned failed = sched_failed_count(ctx.sched) + sched_deploy_failed_count(ctx.sched);
 		if (ctx.timed_out || failed > 0)
 			status = EXIT_OPERATIONAL;
 		if (!ctx.stopping)
@@ -284,6 +506,51 @@ out:
 	event_base_free(ctx.base);
 	config_free(ctx.cfg);
 	return status;
+}
+
+/* reload, status, renew: they talk to the running daemon (control.h). */
+static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	const char **names = NULL;
+	size_t n = 0;
+	int json = 0, all = 0, force = 0, rc;
+
+	names = calloc((size_t)argc + 1, sizeof(*names));
+	if (!names)
+		return EXIT_OPERATIONAL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(cmd, "status") == 0 && strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--all") == 0)
+			all = 1;
+		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--force") == 0)
+			force = 1;
+		else if (strcmp(cmd, "renew") == 0 && argv[i][0] != '-')
+			names[n++] = argv[i];
+		else {
+			free(names);
+			return usage_error("%s: unexpected argument", argv[i]);
+		}
+	}
+	if (strcmp(cmd, "renew") == 0 && (all ? n > 0 : n == 0)) {
+		free(names);
+		return usage_error("%s", "renew: give certificate names or --all");
+	}
+	rc = load_config(path, &cfg);
+	if (rc) {
+		free(names);
+		return rc;
+	}
+	if (strcmp(cmd, "reload") == 0)
+		rc = control_cli_reload(cfg);
+	else if (strcmp(cmd, "status") == 0)
+		rc = control_cli_status(cfg, json);
+	else
+		rc = control_cli_renew(cfg, names, n, all, force);
+	config_free(cfg);
+	free(names);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -347,5 +614,7 @@ int main(int argc, char **argv)
 		}
 		return cmd_run(path, once, timeout);
 	}
+	if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "renew") == 0)
+		return cmd_control(path, cmd, argc - i, argv + i);
 	return usage_error("unknown command %s", cmd);
 }

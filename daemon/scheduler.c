@@ -32,6 +32,9 @@ struct job {
 	int64_t due;                     /* renewal or next attempt */
 	int64_t ari_next;                /* next renewalInfo fetch; 0 when none */
 	int has_cert;                    /* a certificate matching the config is in use */
+	struct event *deploy_timer;      /* retry of a failed reload/exec */
+	int deploy_failures;
+	int deploying;
 	int failed;                      /* --once: gave up */
 	TAILQ_ENTRY(job) qlink;
 };
@@ -64,6 +67,9 @@ struct sched {
 	void *idle_arg;
 	struct event *idle_ev;
 	unsigned issued, failed;
+	sched_installed_fn installed_cb;
+	void *installed_arg;
+	unsigned deploy_failed;
 };
 
 static void ca_dispatch(struct ca_slot *slot);
@@ -496,6 +502,78 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	job_save(j);
 }
 
+/* Hand a freshly installed certificate to the deployer (reload units, exec). */
+static void job_deploy(struct job *j)
+{
+	struct sched *s = j->s;
+
+	if (!s->installed_cb || (j->cert->reload.n == 0 && j->cert->exec.n == 0)) {
+		if (j->st.deploy_pending) {
+			j->st.deploy_pending = 0;
+			job_save(j);
+		}
+		return;
+	}
+	if (!j->st.deploy_pending) {
+		j->st.deploy_pending = 1;
+		job_save(j);
+	}
+	j->deploying = 1;
+	s->installed_cb(j->cert, s->installed_arg);
+}
+
+static void job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	job_deploy(arg);
+}
+
+void sched_deploy_done(struct sched *s, const char *name, int ok, const char *error)
+{
+	static const int64_t steps[] = { 60, 600, 6000 };
+	char when[32];
+
+	for (size_t i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+		int64_t wait;
+		struct timeval tv;
+
+		if (strcmp(j->cert->name, name) != 0 || !j->deploying)
+			continue;
+		j->deploying = 0;
+		if (ok) {
+			j->deploy_failures = 0;
+			j->st.deploy_pending = 0;
+			job_save(j);
+			return;
+		}
+		j->deploy_failures++;
+		if (s->once) {
+			s->deploy_failed++;
+			log_error(name, "deploying the new certificate failed (%s); the next run tries "
+				  "again", error ? error : "?");
+			return;
+		}
+		wait = j->deploy_failures <= 3 ? steps[j->deploy_failures - 1] : DAY;
+		log_error(name, "deploying the new certificate failed (%s); trying again at %s",
+			  error ? error : "?", fmt_time(now_s() + wait, when, sizeof(when)));
+		tv.tv_sec = (time_t)wait;
+		tv.tv_usec = 0;
+		evtimer_add(j->deploy_timer, &tv);
+		return;
+	}
+}
+
+void sched_set_installed_cb(struct sched *s, sched_installed_fn cb, void *arg)
+{
+	s->installed_cb = cb;
+	s->installed_arg = arg;
+}
+
+unsigned sched_deploy_failed_count(const struct sched *s)
+{
+	return s->deploy_failed;
+}
+
 static void job_success(struct job *j, const struct order_result *res)
 {
 	struct sched *s = j->s;
@@ -511,6 +589,7 @@ static void job_success(struct job *j, const struct order_result *res)
 	s->issued++;
 	job_inspect(j);                  /* the new certificate: its dates and CertID */
 	job_save(j);
+	job_deploy(j);
 	if (s->once) {
 		char until[32];
 		log_info(j->cert->name, "certificate issued for %s, valid until %s",
@@ -720,7 +799,12 @@ static struct job *job_new(struct sched *s, const struct config_cert *cert)
 	j->s = s;
 	j->cert = cert;
 	j->timer = evtimer_new(s->base, job_timer_cb, j);
-	if (!j->timer) {
+	j->deploy_timer = evtimer_new(s->base, job_deploy_timer_cb, j);
+	if (!j->timer || !j->deploy_timer) {
+		if (j->timer)
+			event_free(j->timer);
+		if (j->deploy_timer)
+			event_free(j->deploy_timer);
 		free(j);
 		return NULL;
 	}
@@ -749,6 +833,8 @@ static void job_free(struct job *j)
 	acme_call_cancel(j->ari_call);
 	if (j->timer)
 		event_free(j->timer);
+	if (j->deploy_timer)
+		event_free(j->deploy_timer);
 	state_job_clear(&j->st);
 	free(j->cert_id);
 	free(j);
@@ -854,6 +940,10 @@ static void job_begin(struct job *j, int force)
 			job_schedule(j, now);
 		}
 		return;
+	}
+	if (j->st.deploy_pending) {
+		log_info(j->cert->name, "the last new certificate was not deployed yet; deploying it");
+		job_deploy(j);
 	}
 	/* A valid certificate: ARI decides when the CA offers it. */
 	if (j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&

@@ -66,6 +66,15 @@ struct sched_diff { unsigned added, removed, changed, kept; };
 int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
 		      struct sched_diff *diff);
 
+/* After a new certificate is installed for cert (and at start-up when the
+ * last one was not deployed): the caller reloads units / runs the hook and
+ * reports with sched_deploy_done(). Failures are retried after 1 min, 10 min,
+ * 100 min, then daily (never by ordering again). */
+typedef void (*sched_installed_fn)(const struct config_cert *cert, void *arg);
+void sched_set_installed_cb(struct sched *s, sched_installed_fn cb, void *arg);
+void sched_deploy_done(struct sched *s, const char *name, int ok, const char *error);
+unsigned sched_deploy_failed_count(const struct sched *s);
+
 /* Renew now (force: even when not due). -ENOENT for an unknown name. */
 int sched_renew_now(struct sched *s, const char *name, int force);
 
