@@ -208,7 +208,7 @@ static void do_reload(struct run_ctx *ctx)
 	int rc;
 
 	service_notify_reloading();
-	log_info(NULL, "reloading %s", ctx->path);
+	log_info(NULL, "reloading %s", ctx->cfg->path);
 	rc = config_load(ctx->path, &cfg, err, sizeof(err));
 	if (rc < 0) {
 		log_error(NULL, "%s; keeping the running configuration", err);
@@ -540,6 +540,11 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	rc = load_config(path, &cfg);
 	if (rc) {
 		free(names);
+		if (strcmp(cmd, "reload") == 0) {
+			/* Nothing was sent: the daemon keeps the configuration it runs. */
+			fprintf(stderr, "acmed: not reloaded; the running acmed keeps its configuration\n");
+			return EXIT_OPERATIONAL;
+		}
 		return rc;
 	}
 	if (strcmp(cmd, "reload") == 0)
