@@ -91,7 +91,7 @@ static json_t *do_status(struct control *c)
 static json_t *do_renew(struct control *c, json_t *req)
 {
 	json_t *jnames = json_object_get(req, "names"), *jall = json_object_get(req, "all");
-	json_t *jforce = json_object_get(req, "force"), *renewing, *v, *resp;
+	json_t *jforce = json_object_get(req, "force"), *renewing, *not_due, *v, *resp;
 	const char **names = NULL;
 	char err[512] = "";
 	size_t n = 0, i;
@@ -124,25 +124,26 @@ static json_t *do_renew(struct control *c, json_t *req)
 		names[i] = json_string_value(v);
 	}
 	renewing = json_array();
-	if (!renewing) {
+	not_due = json_array();
+	if (!renewing || !not_due) {
+		json_decref(renewing);
+		json_decref(not_due);
 		free(names);
 		return answer_error("out of memory");
 	}
-	rc = c->ops->renew(c->arg, names, n, all, force, renewing, err, sizeof(err));
+	rc = c->ops->renew(c->arg, names, n, all, force, renewing, not_due, err, sizeof(err));
 	if (rc == -ENOENT) {
-		json_t *unknown = json_array();
-		/* Name the unknown ones, so the CLI can tell a typo (exit 2) from a failure. */
-		for (i = 0; unknown && i < n; i++)
-			if (strstr(err, names[i]))
-				json_array_append_new(unknown, json_string(names[i]));
-		resp = json_pack("{s:b, s:s, s:o*}", "ok", 0, "error",
-				 err[0] ? err : "unknown certificate", "unknown", unknown);
+		/* "unknown": true lets the CLI tell a typo (exit 2) from a failure. */
+		resp = json_pack("{s:b, s:s, s:b}", "ok", 0, "error",
+				 err[0] ? err : "unknown certificate", "unknown", 1);
 	} else if (rc < 0) {
 		resp = answer_error(err[0] ? err : strerror(-rc));
 	} else {
-		resp = json_pack("{s:b, s:O}", "ok", 1, "renewing", renewing);
+		resp = json_pack("{s:b, s:O, s:O}", "ok", 1, "renewing", renewing, "not_due",
+				 not_due);
 	}
 	json_decref(renewing);
+	json_decref(not_due);
 	free(names);
 	return resp;
 }
@@ -234,11 +235,18 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_conn *k = arg;
 
-	if (what & BEV_EVENT_TIMEOUT)
+	if (what & BEV_EVENT_TIMEOUT) {
 		log_debug(NULL, "control: client idle for %u ms; closing", k->c->idle_ms);
-	else if (what & BEV_EVENT_ERROR)
+	} else if (what & BEV_EVENT_ERROR) {
 		log_debug(NULL, "control: client connection error: %s",
 			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	} else if ((what & BEV_EVENT_EOF) && !k->waiting &&
+		   evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		/* The client finished sending: deliver what is queued, then close. */
+		bufferevent_disable(bev, EV_READ);
+		conn_close_after_write(k);
+		return;
+	}
 	conn_free(k);
 }
 
@@ -304,7 +312,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 int control_new(struct event_base *base, const char *runtime_dir, const struct control_ops *ops,
 		void *arg, struct control **out)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct control *c;
 	struct stat st;
 	mode_t old;
@@ -320,13 +328,13 @@ int control_new(struct event_base *base, const char *runtime_dir, const struct c
 	c->ops = ops;
 	c->arg = arg;
 	c->idle_ms = CONTROL_IDLE_TIMEOUT_MS;
-	if (strlen(c->path) >= sizeof(sun.sun_path)) {
+	if (strlen(c->path) >= sizeof(addr.sun_path)) {
 		log_error(NULL, "control socket path %s is too long (max %zu bytes)", c->path,
-			  sizeof(sun.sun_path) - 1);
+			  sizeof(addr.sun_path) - 1);
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	memcpy(sun.sun_path, c->path, strlen(c->path) + 1);
+	memcpy(addr.sun_path, c->path, strlen(c->path) + 1);
 	/* The pid file lock makes us the only acmed here: a socket left behind is stale. */
 	if (lstat(c->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -347,7 +355,7 @@ int control_new(struct event_base *base, const char *runtime_dir, const struct c
 		goto fail;
 	}
 	old = umask(0177);      /* never reachable by others, not even for an instant */
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old);
 	if (rc < 0 || chmod(c->path, 0600) < 0 || listen(fd, 64) < 0) {
 		rc = -errno;
@@ -426,7 +434,8 @@ size_t control_client_count(const struct control *c)
 }
 
 int control_renew_sched(const struct config *cfg, struct sched *s, const char *const *names,
-			size_t n, int all, int force, json_t *renewing, char *err, size_t errlen)
+			size_t n, int all, int force, json_t *renewing, json_t *not_due,
+			char *err, size_t errlen)
 {
 	size_t i, count = all ? cfg->ncerts : n;
 	int rc;
@@ -444,11 +453,16 @@ int control_renew_sched(const struct config *cfg, struct sched *s, const char *c
 			snprintf(err, errlen, "unknown certificate: %s", name);
 			return -ENOENT;
 		}
+		if (rc == -EALREADY) {
+			/* Named ones are listed; "all" means "all that are due". */
+			if (!all)
+				json_array_append_new(not_due, json_string(name));
+			continue;
+		}
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: cannot renew now: %s", name, strerror(-rc));
 			return rc;
 		}
-		log_info(name, "renewal requested over the control socket%s", force ? " (forced)" : "");
 		json_array_append_new(renewing, json_string(name));
 	}
 	return 0;

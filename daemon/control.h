@@ -17,8 +17,8 @@
  * Protocol: newline-delimited JSON, one request per line, one answer line each.
  *  {"cmd":"status"}      -> {"ok":true,"status":STATUS}          (status.h)
  *  {"cmd":"renew","names":[...],"all":false,"force":false}
- *                        -> {"ok":true,"renewing":[names]}
- *                         | {"ok":false,"error":"unknown certificate: foo","unknown":["foo"]}
+ *                        -> {"ok":true,"renewing":[names],"not_due":[names]}
+ *                         | {"ok":false,"error":"unknown certificate: foo","unknown":true}
  *  {"cmd":"reload-wait"} -> {"ok":true,"waiting":true} at once; then, when the
  *                           daemon finishes its next reload,
  *                           {"ok":true,"certificates":3,"added":1,"removed":0,"changed":0}
@@ -34,11 +34,12 @@ struct control_ops {
 	/* STATUS as a new reference, or NULL (answered as an error). */
 	json_t *(*status)(void *arg);
 	/* Renew names[0..n) (or every certificate when all) now; force: even when
-	 * not due. Append the names acted on to renewing (a JSON array). On an
+	 * not due. Append the names acted on to renewing and those left alone
+	 * because they are valid and not due to not_due (JSON arrays). On an
 	 * unknown name: nothing is done, err says "unknown certificate: NAME",
 	 * return -ENOENT. Other errors: err set, another negative code. */
 	int (*renew)(void *arg, const char *const *names, size_t n, int all, int force,
-		     json_t *renewing, char *err, size_t errlen);
+		     json_t *renewing, json_t *not_due, char *err, size_t errlen);
 };
 
 /* Listen on <runtime_dir>/acmed.sock (a stale socket is replaced; mode 0600;
@@ -59,7 +60,8 @@ size_t control_client_count(const struct control *c);
 /* A ready-made control_ops.renew over the scheduler: checks every name against
  * cfg first (all or nothing), then sched_renew_now() each. */
 int control_renew_sched(const struct config *cfg, struct sched *s, const char *const *names,
-			size_t n, int all, int force, json_t *renewing, char *err, size_t errlen);
+			size_t n, int all, int force, json_t *renewing, json_t *not_due,
+			char *err, size_t errlen);
 
 /* ---- CLI side (control_client.c); each returns the exit code: 0 ok,
  * 1 operational failure, 2 usage. Messages go to stdout / stderr. ---- */

@@ -639,7 +639,7 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 	struct ca_slot *slot = j->s->slots[j->cert->ca];
 	int was_probe = slot->probe == j;
 
-	order_free(o);
+	/* res lives in o: free the order only once res is no longer needed. */
 	j->order = NULL;
 	slot->running--;
 	if (was_probe)
@@ -654,6 +654,7 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 		else
 			log_debug(j->cert->name, "parked while CA %s is unavailable: %s",
 				  acme_ca_name(slot->ca), res->message);
+		order_free(o);
 		return;
 	}
 	slot_mark_up(slot);              /* the CA answered */
@@ -661,6 +662,7 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 		job_success(j, res);
 	else
 		job_failure(j, res);
+	order_free(o);
 	ca_dispatch(slot);
 }
 
