@@ -1,0 +1,88 @@
+/* scheduler_internal.h - the scheduler's private structures, shared by scheduler.c and scheduler_life.c. */
+#ifndef ACMED_SCHEDULER_INTERNAL_H
+#define ACMED_SCHEDULER_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <event2/event.h>
+
+#include "order.h"
+#include "scheduler.h"
+#include "state.h"
+
+#define DAY (24 * 3600)
+
+enum job_state { JOB_IDLE, JOB_ARI, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct job {
+	struct sched *s;
+	const struct config_cert *cert;
+	enum job_state state;
+	struct event *timer;
+	struct order *order;
+	struct acme_call *ari_call;
+	struct state_job st;
+	char *cert_id;                   /* ARI CertID of the certificate in use */
+	int64_t not_before, not_after;   /* of the certificate in use; 0 when none */
+	int64_t due;                     /* renewal or next attempt */
+	int64_t ari_next;                /* next renewalInfo fetch; 0 when none */
+	int has_cert;                    /* a certificate matching the config is in use */
+	struct event *deploy_timer;      /* retry of a failed reload/exec */
+	int deploy_failures;
+	int deploying;
+	int failed;                      /* --once: gave up */
+	TAILQ_ENTRY(job) qlink;
+};
+TAILQ_HEAD(job_queue, job);
+
+struct ca_slot {
+	struct sched *s;
+	size_t index;
+	struct acme_ca *ca;
+	int max_parallel;
+	int running;
+	struct job_queue queue;         /* most urgent first */
+	unsigned nqueued;
+	struct state_ca st;             /* down_since != 0: unavailable */
+	struct job *probe;              /* the one order testing a down CA */
+	struct event *probe_timer;
+};
+
+struct sched {
+	struct event_base *base;
+	const struct config *cfg;
+	struct challenge_http *http01;
+	struct ca_slot **slots;         /* in config order; each slot lives at one address */
+	size_t nslots;
+	struct job **jobs;              /* in config order; each job lives at one address */
+	size_t njobs;
+	int once;
+	int64_t deadline;
+	sched_idle_fn idle_cb;
+	void *idle_arg;
+	struct event *idle_ev;
+	unsigned issued, failed;
+	sched_installed_fn installed_cb;
+	void *installed_arg;
+	unsigned deploy_failed;
+};
+
+int64_t sched_now(void);
+const char *sched_fmt_time(int64_t t, char *buf, unsigned len);
+void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg);
+void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg);
+void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg);
+const char *sched_job_inspect(struct job *j);
+void sched_job_schedule_at(struct job *j, int64_t when, int urgent);
+void sched_job_schedule(struct job *j, int64_t when);
+void sched_job_schedule_renewal(struct job *j, const char *why);
+void sched_job_ari_refresh(struct job *j);
+void sched_job_deploy(struct job *j);
+void sched_job_forget_order(struct job *j);
+void sched_job_save(struct job *j);
+void sched_job_enqueue(struct job *j);
+void sched_ca_dispatch(struct ca_slot *slot);
+void sched_job_finish_run(struct job *j, int failed);
+void sched_check_idle(struct sched *s);
+
+#endif

@@ -1,0 +1,535 @@
+/* scheduler_life.c - the scheduler's life cycle: start, reload (reconfigure), status, renew now, the arithmetic. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ari.h"
+#include "crypto.h"
+#include "log.h"
+#include "scheduler_internal.h"
+#include "store.h"
+#include "timeparse.h"
+
+/* ---------- arithmetic ---------- */
+
+int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
+			   uint64_t rnd)
+{
+	int64_t lifetime = not_after - not_before, t, spread;
+
+	if (lifetime < 0)
+		lifetime = 0;
+	if (renew_before > 0)
+		t = not_after - renew_before;
+	else if (lifetime < 10 * DAY)
+		t = not_after - lifetime / 2;
+	else
+		t = not_after - lifetime / 3;
+	spread = lifetime / 100;
+	if (spread > 3600)
+		spread = 3600;
+	if (spread > 0)
+		t -= (int64_t)(rnd % (uint64_t)(spread + 1));
+	return t;
+}
+
+int64_t sched_backoff(enum acme_err_class c, int failures, int64_t retry_after, uint64_t rnd)
+{
+	static const int64_t cert_steps[] = { 60, 600, 6000 };
+	int64_t d;
+
+	if (failures < 1)
+		failures = 1;
+	if (retry_after >= 0)
+		return retry_after;
+	switch (c) {
+	case ACME_ERR_UNAVAILABLE: {
+		/* 30 s doubling, cap 10 min, +-20 % jitter. */
+		d = 30;
+		for (int i = 1; i < failures && d < 600; i++)
+			d *= 2;
+		if (d > 600)
+			d = 600;
+		int64_t span = d * 2 / 5;             /* 40 % of d: from -20 % to +20 % */
+		return d - d / 5 + (int64_t)(rnd % (uint64_t)(span + 1));
+	}
+	case ACME_ERR_RATELIMIT:
+		return 3600;
+	case ACME_ERR_INPUT:
+		return DAY;
+	case ACME_ERR_CERT:
+	case ACME_ERR_LOCAL:
+	case ACME_ERR_NONE:
+	default:
+		if (failures <= 3)
+			return cert_steps[failures - 1];
+		return DAY;
+	}
+}
+
+/* ---------- life cycle ---------- */
+
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+
+	s->idle_cb(s, s->idle_arg);
+}
+
+static struct ca_slot *slot_new(struct sched *s, size_t index, struct acme_ca *ca)
+{
+	struct ca_slot *slot = calloc(1, sizeof(*slot));
+
+	if (!slot)
+		return NULL;
+	slot->s = s;
+	slot->index = index;
+	slot->ca = ca;
+	TAILQ_INIT(&slot->queue);
+	slot->probe_timer = evtimer_new(s->base, sched_slot_probe_cb, slot);
+	if (!slot->probe_timer) {
+		free(slot);
+		return NULL;
+	}
+	return slot;
+}
+
+static void slot_free(struct ca_slot *slot)
+{
+	if (!slot)
+		return;
+	if (slot->probe_timer)
+		event_free(slot->probe_timer);
+	state_ca_clear(&slot->st);
+	free(slot);
+}
+
+static struct job *job_new(struct sched *s, const struct config_cert *cert)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->s = s;
+	j->cert = cert;
+	j->timer = evtimer_new(s->base, sched_job_timer_cb, j);
+	j->deploy_timer = evtimer_new(s->base, sched_job_deploy_timer_cb, j);
+	if (!j->timer || !j->deploy_timer) {
+		if (j->timer)
+			event_free(j->timer);
+		if (j->deploy_timer)
+			event_free(j->deploy_timer);
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Stop everything a job does; its files stay where they are. */
+static void job_free(struct job *j)
+{
+	struct ca_slot *slot;
+
+	if (!j)
+		return;
+	if (j->state == JOB_QUEUED) {
+		slot = j->s->slots[j->cert->ca];
+		TAILQ_REMOVE(&slot->queue, j, qlink);
+		slot->nqueued--;
+	}
+	if (j->order) {
+		slot = j->s->slots[j->cert->ca];
+		order_free(j->order);
+		slot->running--;
+		if (slot->probe == j)
+			slot->probe = NULL;
+	}
+	acme_call_cancel(j->ari_call);
+	if (j->timer)
+		event_free(j->timer);
+	if (j->deploy_timer)
+		event_free(j->deploy_timer);
+	state_job_clear(&j->st);
+	free(j->cert_id);
+	free(j);
+}
+
+struct sched *sched_new(struct event_base *base, const struct config *cfg,
+			struct acme_ca **cas, struct challenge_http *http01,
+			int once, int64_t deadline, sched_idle_fn idle_cb_fn, void *arg)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->base = base;
+	s->cfg = cfg;
+	s->http01 = http01;
+	s->once = once;
+	s->deadline = deadline;
+	s->idle_cb = idle_cb_fn;
+	s->idle_arg = arg;
+	s->slots = calloc(cfg->ncas ? cfg->ncas : 1, sizeof(*s->slots));
+	s->jobs = calloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*s->jobs));
+	s->idle_ev = evtimer_new(base, idle_cb, s);
+	if (!s->slots || !s->jobs || !s->idle_ev) {
+		sched_free(s);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->ncas; i++) {
+		s->slots[i] = slot_new(s, i, cas[i]);
+		if (!s->slots[i]) {
+			sched_free(s);
+			return NULL;
+		}
+		s->nslots++;
+		s->slots[i]->max_parallel = cfg->cas[i].max_parallel > 0 ? cfg->cas[i].max_parallel : 4;
+	}
+	for (size_t i = 0; i < cfg->ncerts; i++) {
+		s->jobs[i] = job_new(s, &cfg->certs[i]);
+		if (!s->jobs[i]) {
+			sched_free(s);
+			return NULL;
+		}
+		s->njobs++;
+	}
+	return s;
+}
+
+static void slot_restore(struct ca_slot *slot)
+{
+	char when[32];
+	int64_t delay;
+	struct timeval tv;
+
+	if (state_ca_load(slot->s->cfg->state_dir, acme_ca_name(slot->ca), &slot->st) < 0 ||
+	    slot->st.down_since == 0) {
+		state_ca_clear(&slot->st);
+		return;
+	}
+	log_warn(NULL, "CA %s was unavailable before the restart (%s); next probe at %s",
+		 acme_ca_name(slot->ca), slot->st.last_error ? slot->st.last_error : "?",
+		 sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
+	delay = slot->st.next_probe - sched_now();
+	tv.tv_sec = delay > 0 ? (time_t)delay : 0;
+	tv.tv_usec = 0;
+	evtimer_add(slot->probe_timer, &tv);
+}
+
+/* Look at a job's certificate and state and arm its timer. force: order a
+ * new certificate even if the one on disk is fine (its CA changed). */
+static void job_begin(struct job *j, int force)
+{
+	struct sched *s = j->s;
+	const char *why = sched_job_inspect(j);
+	int64_t now = sched_now();
+	char when[32];
+
+	state_job_load(s->cfg->state_dir, j->cert->name, &j->st);
+	if (force) {
+		/* Another CA: an order in flight belongs to the old one. */
+		sched_job_forget_order(j);
+		j->st.failures = 0;
+		j->st.next_attempt = 0;
+		sched_job_save(j);
+		if (!why)
+			why = "the configured CA changed";
+		j->has_cert = 0;
+	}
+	if (j->st.order_url) {
+		log_info(j->cert->name, "order %s was in flight before the restart", j->st.order_url);
+		sched_job_schedule_at(j, j->st.next_attempt > now ? j->st.next_attempt : now, 1);
+		return;
+	}
+	if (why) {
+		if (j->st.next_attempt > now) {
+			log_info(j->cert->name, "%s; after %d failed attempt%s, next at %s (%s)", why,
+				 j->st.failures, j->st.failures == 1 ? "" : "s",
+				 sched_fmt_time(j->st.next_attempt, when, sizeof(when)),
+				 j->st.last_error ? j->st.last_error : "");
+			sched_job_schedule_at(j, j->st.next_attempt, 1);
+		} else {
+			log_info(j->cert->name, "%s: ordering a certificate for %s%s", why,
+				 j->cert->domains.v[0], j->cert->domains.n > 1 ? " and more" : "");
+			sched_job_schedule(j, now);
+		}
+		return;
+	}
+	if (j->st.deploy_pending) {
+		log_info(j->cert->name, "the last new certificate was not deployed yet; deploying it");
+		sched_job_deploy(j);
+	}
+	/* A valid certificate: ARI decides when the CA offers it. */
+	if (j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&
+	    j->st.ari_next_check > now) {
+		j->ari_next = j->st.ari_next_check;
+		sched_job_schedule_renewal(j, "certificate");
+	} else if (j->cert_id) {
+		sched_job_ari_refresh(j);
+	} else {
+		sched_job_schedule_renewal(j, "certificate");
+	}
+}
+
+int sched_start(struct sched *s)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		slot_restore(s->slots[i]);
+	for (size_t i = 0; i < s->njobs; i++)
+		job_begin(s->jobs[i], 0);
+	sched_check_idle(s);
+	return 0;
+}
+
+static int strv_same_set(const struct config_strv *a, const struct config_strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		size_t k;
+		for (k = 0; k < b->n && strcmp(a->v[i], b->v[k]) != 0; k++)
+			;
+		if (k == b->n)
+			return 0;
+	}
+	return 1;
+}
+
+int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
+		      struct sched_diff *diff)
+{
+	size_t nca = cfg->ncas ? cfg->ncas : 1, ncert = cfg->ncerts ? cfg->ncerts : 1, i, k;
+	struct ca_slot **slots = calloc(nca, sizeof(*slots));
+	struct job **jobs = calloc(ncert, sizeof(*jobs));
+	ssize_t *slot_from = calloc(nca, sizeof(*slot_from));   /* old slot index, or -1 */
+	ssize_t *job_from = calloc(ncert, sizeof(*job_from));   /* old job index, or -1 */
+	unsigned char *force = calloc(ncert, 1);
+	unsigned char *old_kept = calloc(s->njobs ? s->njobs : 1, 1);
+	int rc = -ENOMEM;
+
+	memset(diff, 0, sizeof(*diff));
+	if (!slots || !jobs || !slot_from || !job_from || !force || !old_kept)
+		goto out;
+	/* Pass 1: decide and allocate; nothing of the running state changes. */
+	for (i = 0; i < cfg->ncas; i++) {
+		slot_from[i] = -1;
+		for (k = 0; k < s->nslots; k++)
+			if (s->slots[k]->ca == cas[i])
+				slot_from[i] = (ssize_t)k;
+		if (slot_from[i] < 0 && !(slots[i] = slot_new(s, i, cas[i])))
+			goto out;
+	}
+	for (i = 0; i < cfg->ncerts; i++) {
+		const struct config_cert *nc = &cfg->certs[i];
+		job_from[i] = -1;
+		for (k = 0; k < s->njobs; k++) {
+			const struct config_cert *oc = s->jobs[k]->cert;
+			if (strcmp(oc->name, nc->name) != 0)
+				continue;
+			if (strv_same_set(&oc->domains, &nc->domains) && oc->key_type == nc->key_type &&
+			    s->slots[oc->ca]->ca == cas[nc->ca] &&
+			    strcmp(oc->output_dir, nc->output_dir) == 0) {
+				job_from[i] = (ssize_t)k;
+				old_kept[k] = 1;
+			} else {
+				force[i] = s->slots[oc->ca]->ca != cas[nc->ca];
+				diff->changed++;
+			}
+			break;
+		}
+		if (k == s->njobs)
+			diff->added++;
+		if (job_from[i] < 0 && !(jobs[i] = job_new(s, nc)))
+			goto out;
+	}
+	/* Pass 2: commit. Jobs that end go first, while the old slots are in place. */
+	for (k = 0; k < s->njobs; k++) {
+		if (old_kept[k])
+			continue;
+		if (!config_find_cert(cfg, s->jobs[k]->cert->name)) {
+			diff->removed++;
+			log_info(s->jobs[k]->cert->name, "removed from the configuration; its files stay");
+		}
+		job_free(s->jobs[k]);
+		s->jobs[k] = NULL;
+	}
+	for (i = 0; i < cfg->ncas; i++) {
+		if (slot_from[i] >= 0) {
+			slots[i] = s->slots[slot_from[i]];
+			s->slots[slot_from[i]] = NULL;
+		} else {
+			state_ca_load(cfg->state_dir, cfg->cas[i].name, &slots[i]->st);
+		}
+		slots[i]->index = i;
+		slots[i]->max_parallel = cfg->cas[i].max_parallel > 0 ? cfg->cas[i].max_parallel : 4;
+	}
+	for (i = 0; i < cfg->ncerts; i++) {
+		if (job_from[i] < 0)
+			continue;
+		struct job *j = jobs[i] = s->jobs[job_from[i]];
+		int timing = j->cert->renew_before != cfg->certs[i].renew_before;
+		s->jobs[job_from[i]] = NULL;
+		j->cert = &cfg->certs[i];
+		diff->kept++;
+		if (timing && j->state == JOB_IDLE && j->has_cert) {
+			evtimer_del(j->timer);
+			sched_job_schedule_renewal(j, "renew_before changed;");
+		}
+	}
+	for (k = 0; k < s->nslots; k++)
+		slot_free(s->slots[k]);
+	free(s->jobs);
+	free(s->slots);
+	s->jobs = jobs;
+	s->njobs = cfg->ncerts;
+	s->slots = slots;
+	s->nslots = cfg->ncas;
+	s->cfg = cfg;
+	jobs = NULL;
+	slots = NULL;
+	for (i = 0; i < cfg->ncerts; i++)
+		if (job_from[i] < 0)
+			job_begin(s->jobs[i], force[i]);
+	for (i = 0; i < cfg->ncas; i++)
+		sched_ca_dispatch(s->slots[i]);
+	sched_check_idle(s);
+	rc = 0;
+out:
+	if (rc < 0) {
+		for (i = 0; jobs && i < cfg->ncerts; i++)
+			if (job_from && job_from[i] < 0)
+				job_free(jobs[i]);
+		for (i = 0; slots && i < cfg->ncas; i++)
+			if (slot_from && slot_from[i] < 0)
+				slot_free(slots[i]);
+	}
+	free(jobs);
+	free(slots);
+	free(slot_from);
+	free(job_from);
+	free(force);
+	free(old_kept);
+	return rc;
+}
+
+void sched_free(struct sched *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; s->jobs && i < s->njobs; i++)
+		job_free(s->jobs[i]);
+	for (size_t i = 0; s->slots && i < s->nslots; i++)
+		slot_free(s->slots[i]);
+	if (s->idle_ev)
+		event_free(s->idle_ev);
+	free(s->jobs);
+	free(s->slots);
+	free(s);
+}
+
+unsigned sched_failed_count(const struct sched *s)
+{
+	return s->failed;
+}
+
+unsigned sched_issued_count(const struct sched *s)
+{
+	return s->issued;
+}
+
+/* ---------- what status shows, renew now ---------- */
+
+const char *sched_phase_name(enum sched_phase p)
+{
+	switch (p) {
+	case SCHED_VALID: return "valid";
+	case SCHED_QUEUED: return "queued";
+	case SCHED_ORDERING: return "ordering";
+	case SCHED_BACKOFF: return "backoff";
+	case SCHED_CA_DOWN: return "ca-down";
+	case SCHED_DONE: return "done";
+	case SCHED_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+size_t sched_job_count(const struct sched *s)
+{
+	return s->njobs;
+}
+
+int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
+{
+	const struct job *j;
+	const struct ca_slot *slot;
+
+	if (i >= s->njobs)
+		return -ENOENT;
+	j = s->jobs[i];
+	slot = s->slots[j->cert->ca];
+	memset(out, 0, sizeof(*out));
+	out->cert = j->cert;
+	out->not_before = j->not_before;
+	out->not_after = j->not_after;
+	out->state = &j->st;
+	out->next_at = j->due;
+	switch (j->state) {
+	case JOB_RUNNING:
+		out->phase = SCHED_ORDERING;
+		break;
+	case JOB_QUEUED:
+		out->phase = slot->st.down_since ? SCHED_CA_DOWN : SCHED_QUEUED;
+		out->next_at = slot->st.down_since ? slot->st.next_probe : sched_now();
+		break;
+	case JOB_DONE:
+		out->phase = j->failed ? SCHED_FAILED : SCHED_DONE;
+		break;
+	case JOB_IDLE:
+	case JOB_ARI:
+	default:
+		out->phase = j->st.failures > 0 && j->st.next_attempt > sched_now() ? SCHED_BACKOFF
+									  : SCHED_VALID;
+		break;
+	}
+	return 0;
+}
+
+int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out)
+{
+	const struct ca_slot *slot;
+
+	if (i >= s->cfg->ncas)
+		return -ENOENT;
+	slot = s->slots[i];
+	memset(out, 0, sizeof(*out));
+	out->name = acme_ca_name(slot->ca);
+	out->up = slot->st.down_since == 0;
+	out->next_probe = slot->st.next_probe;
+	out->waiting = slot->nqueued;
+	out->running = (unsigned)slot->running;
+	return 0;
+}
+
+int sched_renew_now(struct sched *s, const char *name, int force)
+{
+	for (size_t i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+
+		if (strcmp(j->cert->name, name) != 0)
+			continue;
+		if (j->state == JOB_RUNNING || j->state == JOB_QUEUED)
+			return 0;
+		if (!force && j->has_cert && j->due > sched_now() && j->st.failures == 0)
+			return -EALREADY;       /* valid and not due: nothing to do */
+		acme_call_cancel(j->ari_call);
+		j->ari_call = NULL;
+		evtimer_del(j->timer);
+		j->st.next_attempt = 0;
+		log_info(j->cert->name, "renewal requested%s", force ? " (forced)" : "");
+		sched_job_enqueue(j);
+		return 0;
+	}
+	return -ENOENT;
+}
