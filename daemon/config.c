@@ -1,44 +1,27 @@
-/* config.c - libyaml event parser -> immutable struct config, validated with FILE:LINE:COL messages. */
+/* config.c - the config schema: document tree -> immutable struct config, with FILE:LINE:COL messages. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "config.h"
+#include "config_yaml.h"
 
 #define CFG_MAX_FILE (1024 * 1024)
 #define CFG_MAX_CERTS 100000
-#define CFG_MAX_SCALAR 4096
-#define CFG_MAX_DEPTH 32
 #define CFG_MAX_NAME 64
-
-/* A small document tree built from libyaml events (no anchors, no aliases). */
-enum node_type { NODE_SCALAR, NODE_SEQ, NODE_MAP };
-
-struct node {
-	enum node_type type;
-	bool null;              /* plain "", "~" or "null" */
-	int line, col;          /* 1-based */
-	char *s;                /* scalar text */
-	struct node **kids;     /* sequence items; mapping key, value, key, value... */
-	size_t n, cap;
-};
 
 struct cert_aux {
 	const struct node *map, *name, *ca, *out;
 };
 
 struct ctx {
-	const char *name;
-	char *err;
-	size_t errlen;
+	struct config_yaml_msg msg;
 	char *base;             /* absolute directory of the file */
 	struct config *cfg;
 	int doc_line, doc_col;  /* start of the document */
@@ -52,268 +35,9 @@ static const char *const key_type_names[] = {
 };
 #define NKEY_TYPES (sizeof(key_type_names) / sizeof(key_type_names[0]))
 
-__attribute__((format(printf, 4, 5)))
-static int cfg_err_at(struct ctx *c, int line, int col, const char *fmt, ...)
-{
-	va_list ap;
-	int off;
-
-	if (!c->err || !c->errlen)
-		return -EINVAL;
-	off = snprintf(c->err, c->errlen, "%s:%d:%d: ", c->name, line, col);
-	if (off >= 0 && (size_t)off < c->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(c->err + off, c->errlen - (size_t)off, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-#define cfg_err(c, nd, ...) cfg_err_at((c), (nd)->line, (nd)->col, __VA_ARGS__)
-
-/* "value" with escapes, cut at a character boundary when long. */
-static const char *cfg_quote(char *buf, size_t size, const char *s)
-{
-	size_t o = 0, i;
-
-	buf[o++] = '"';
-	for (i = 0; s[i] && o + 8 < size; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\')
-			o += (size_t)snprintf(buf + o, size - o, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
-		else
-			buf[o++] = (char)ch;
-	}
-	if (s[i]) {
-		while (o > 1 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-			o--;
-		if (o > 1 && (unsigned char)buf[o - 1] >= 0xc0)
-			o--;
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-#define Q(s) cfg_quote((char[112]){0}, 112, (s))
-
-static const char *node_got(char *buf, size_t size, const struct node *n)
-{
-	if (n->type == NODE_SEQ)
-		return "a sequence";
-	if (n->type == NODE_MAP)
-		return "a mapping";
-	if (n->null)
-		return "an empty value";
-	return cfg_quote(buf, size, n->s);
-}
-#define GOT(n) node_got((char[112]){0}, 112, (n))
-
-/* ---- document tree ---- */
-
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->s);
-	free(n);
-}
-
-static int node_add(struct node *parent, struct node *kid)
-{
-	if (parent->n == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 4;
-		struct node **k = realloc(parent->kids, cap * sizeof(*k));
-		if (!k)
-			return -ENOMEM;
-		parent->kids = k;
-		parent->cap = cap;
-	}
-	parent->kids[parent->n++] = kid;
-	return 0;
-}
-
-static int mark_err(struct ctx *c, yaml_mark_t m, const char *what, const char *s)
-{
-	return cfg_err_at(c, (int)m.line + 1, (int)m.column + 1, what, s);
-}
-
-/* The byte at 1-based line:col, to explain syntax errors caused by tabs. */
-static char char_at(const char *buf, size_t len, int line, int col)
-{
-	size_t i = 0;
-
-	for (int l = 1; l < line && i < len; i++)
-		if (buf[i] == '\n')
-			l++;
-	for (int k = 1; i < len && buf[i] != '\n'; i++)
-		if (((unsigned char)buf[i] & 0xc0) != 0x80 && k++ == col)
-			return buf[i];
-	return '\0';
-}
-
-static int syntax_err(struct ctx *c, const yaml_parser_t *p, const char *buf, size_t len)
-{
-	const char *problem = p->problem ? p->problem : "unknown error";
-	int line = 1, col = 1;
-
-	if (p->error == YAML_MEMORY_ERROR) {
-		cfg_err_at(c, 1, 1, "out of memory");
-		return -ENOMEM;
-	}
-	if (p->error == YAML_READER_ERROR) {
-		/* The reader reports a byte offset, not a mark. */
-		for (size_t i = 0; i < p->problem_offset && i < len; i++) {
-			if (buf[i] == '\n') {
-				line++;
-				col = 1;
-			} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
-				col++;
-			}
-		}
-		if (p->problem_value >= 0)
-			return cfg_err_at(c, line, col, "invalid input: %s (byte 0x%02x); expected UTF-8 text",
-					  problem, (unsigned)p->problem_value & 0xffu);
-		return cfg_err_at(c, line, col, "invalid input: %s; expected UTF-8 text", problem);
-	}
-	line = (int)p->problem_mark.line + 1;
-	col = (int)p->problem_mark.column + 1;
-	if (char_at(buf, len, line, col) == '\t')
-		return cfg_err_at(c, line, col, "YAML syntax error: %s (a tab; YAML indentation uses spaces only)",
-				  problem);
-	if (p->context)
-		return cfg_err_at(c, line, col, "YAML syntax error: %s (%s that started at %d:%d)", problem,
-				  p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
-	return cfg_err_at(c, line, col, "YAML syntax error: %s", problem);
-}
-
-static int scalar_node(struct ctx *c, const yaml_event_t *ev, struct node *n)
-{
-	const char *s = (const char *)ev->data.scalar.value;
-	size_t len = ev->data.scalar.length;
-
-	if (len > CFG_MAX_SCALAR)
-		return cfg_err(c, n, "value too long (%zu bytes, max %d)", len, CFG_MAX_SCALAR);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch < 0x20 || ch == 0x7f)
-			return cfg_err(c, n, "control character 0x%02x in a value; expected printable text", ch);
-	}
-	n->s = strndup(s, len);
-	if (!n->s)
-		return -ENOMEM;
-	n->null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-		(len == 0 || !strcmp(n->s, "~") || !strcmp(n->s, "null") ||
-		 !strcmp(n->s, "Null") || !strcmp(n->s, "NULL"));
-	return 0;
-}
-
-static int event_node(struct ctx *c, const yaml_event_t *ev, struct node *stack[], size_t *depth,
-		      struct node **root)
-{
-	const yaml_char_t *anchor = NULL, *tag = NULL;
-	struct node *n;
-	int rc;
-
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		break;
-	default:
-		return 0;
-	}
-	if (anchor)
-		return mark_err(c, ev->start_mark, "YAML anchors (&%.40s) are not supported", (const char *)anchor);
-	if (tag)
-		return mark_err(c, ev->start_mark, "YAML tags (%.40s) are not supported", (const char *)tag);
-	if (ev->type != YAML_SCALAR_EVENT && *depth == CFG_MAX_DEPTH)
-		return cfg_err_at(c, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-				  "nesting too deep (more than %d levels)", CFG_MAX_DEPTH);
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	n->line = (int)ev->start_mark.line + 1;
-	n->col = (int)ev->start_mark.column + 1;
-	n->type = ev->type == YAML_SCALAR_EVENT ? NODE_SCALAR :
-		ev->type == YAML_SEQUENCE_START_EVENT ? NODE_SEQ : NODE_MAP;
-	rc = *depth ? node_add(stack[*depth - 1], n) : 0;
-	if (rc) {
-		free(n);
-		return rc;
-	}
-	if (!*depth)
-		*root = n;      /* only one root: a second document is refused earlier */
-	if (n->type == NODE_SCALAR)
-		return scalar_node(c, ev, n);
-	stack[(*depth)++] = n;
-	return 0;
-}
-
-static int yaml_to_tree(struct ctx *c, const char *buf, size_t len, struct node **root)
-{
-	struct node *stack[CFG_MAX_DEPTH];
-	size_t depth = 0;
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int docs = 0, rc = 0;
-	bool done = false;
-
-	*root = NULL;
-	if (!yaml_parser_initialize(&p))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
-	while (!done && rc == 0) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = syntax_err(c, &p, buf, len);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			c->doc_line = (int)ev.start_mark.line + 1;
-			c->doc_col = (int)ev.start_mark.column + 1;
-			if (++docs > 1)
-				rc = cfg_err_at(c, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-						"a second YAML document; expected exactly one document in the file");
-			break;
-		case YAML_ALIAS_EVENT:
-			rc = mark_err(c, ev.start_mark, "YAML aliases (*%.40s) are not supported; write the value out",
-				      (const char *)ev.data.alias.anchor);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			rc = event_node(c, &ev, stack, &depth, root);
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	if (rc) {
-		node_free(*root);
-		*root = NULL;
-	}
-	return rc;
-}
+/* Messages go to the caller's err buffer through config_yaml.c. */
+#define cfg_err_at(c, line, col, ...) config_yaml_err_at(&(c)->msg, (line), (col), __VA_ARGS__)
+#define cfg_err(c, nd, ...) config_yaml_err(&(c)->msg, (nd), __VA_ARGS__)
 
 /* ---- helpers ---- */
 
@@ -445,55 +169,6 @@ static int file_location(const char *name, char **dir_out, char **path_out)
 	return 0;
 }
 
-/* Fill vals[] from a mapping; refuse unknown and duplicate keys. */
-static int map_keys(struct ctx *c, const struct node *map, const char *what,
-		    const char *const keys[], size_t nkeys, const struct node *vals[])
-{
-	const struct node *seen[16] = { 0 };
-
-	for (size_t i = 0; i < nkeys; i++)
-		vals[i] = NULL;
-	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const struct node *k = map->kids[i];
-		size_t j;
-
-		if (k->type != NODE_SCALAR || k->null)
-			return cfg_err(c, k, "expected a key name %s, got %s", what, GOT(k));
-		for (j = 0; j < nkeys && strcmp(keys[j], k->s); j++)
-			;
-		if (j == nkeys) {
-			char list[256];
-			size_t o = 0;
-			for (size_t x = 0; x < nkeys && o < sizeof(list); x++)
-				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", x ? ", " : "", keys[x]);
-			return cfg_err(c, k, "unknown key %s %s; expected one of %s", Q(k->s), what, list);
-		}
-		if (seen[j])
-			return cfg_err(c, k, "duplicate key %s %s (first at %d:%d)", Q(k->s), what,
-				       seen[j]->line, seen[j]->col);
-		seen[j] = k;
-		vals[j] = map->kids[i + 1];
-	}
-	return 0;
-}
-
-static int want_scalar(struct ctx *c, const char *key, const char *what, const struct node *v)
-{
-	if (v->type != NODE_SCALAR || v->null)
-		return cfg_err(c, v, "%s: expected %s, got %s", key, what, GOT(v));
-	return 0;
-}
-
-static int want_seq(struct ctx *c, const char *key, const char *what, const struct node *v)
-{
-	if (v->type != NODE_SEQ)
-		return cfg_err(c, v, "%s: expected a sequence of %s, got %s", key, what, GOT(v));
-	for (size_t i = 0; i < v->n; i++)
-		if (v->kids[i]->type != NODE_SCALAR || v->kids[i]->null)
-			return cfg_err(c, v->kids[i], "%s: expected %s, got %s", key, what, GOT(v->kids[i]));
-	return 0;
-}
-
 static int dup_str(char **out, const char *s)
 {
 	*out = strdup(s);
@@ -502,7 +177,7 @@ static int dup_str(char **out, const char *s)
 
 static int get_path(struct ctx *c, const char *key, const struct node *v, char **out)
 {
-	int rc = want_scalar(c, key, "a path", v);
+	int rc = config_yaml_want_scalar(&c->msg, key, "a path", v);
 
 	if (rc)
 		return rc;
@@ -513,7 +188,7 @@ static int get_path(struct ctx *c, const char *key, const struct node *v, char *
 static int check_name(struct ctx *c, const char *key, const struct node *v)
 {
 	size_t len;
-	int rc = want_scalar(c, key, "a name", v);
+	int rc = config_yaml_want_scalar(&c->msg, key, "a name", v);
 
 	if (rc)
 		return rc;
@@ -683,7 +358,7 @@ static int get_strv(struct ctx *c, const char *key, const char *what, const stru
 		    struct config_strv *sv, int (*fn)(struct ctx *, const struct node *, char *))
 {
 	size_t dup, first;
-	int rc = want_seq(c, key, what, v);
+	int rc = config_yaml_want_seq(&c->msg, key, what, v);
 
 	if (rc || (rc = strv_alloc(sv, v->n)))
 		return rc;
@@ -722,7 +397,7 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 	ca->line = m->line;
 	if (m->type != NODE_MAP)
 		return cfg_err(c, m, "cas: expected a mapping with name and directory, got %s", GOT(m));
-	if ((rc = map_keys(c, m, "in a CA", ca_keys, CA_NKEYS, v)))
+	if ((rc = config_yaml_map_keys(&c->msg, m, "in a CA", ca_keys, CA_NKEYS, v)))
 		return rc;
 	if (!v[CA_NAME])
 		return cfg_err(c, m, "CA: missing required key \"name\"");
@@ -731,7 +406,7 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		return rc;
 	if (!v[CA_DIRECTORY])
 		return cfg_err(c, m, "CA %s: missing required key \"directory\"", Q(v[CA_NAME]->s));
-	if ((rc = want_scalar(c, "directory", "an https:// URL", v[CA_DIRECTORY])) ||
+	if ((rc = config_yaml_want_scalar(&c->msg, "directory", "an https:// URL", v[CA_DIRECTORY])) ||
 	    (rc = check_directory(c, v[CA_DIRECTORY])) || (rc = dup_str(&ca->directory, v[CA_DIRECTORY]->s)))
 		return rc;
 	if (v[CA_CONTACT])
@@ -775,7 +450,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	aux->map = m;
 	if (m->type != NODE_MAP)
 		return cfg_err(c, m, "certificates: expected a mapping with name and domains, got %s", GOT(m));
-	if ((rc = map_keys(c, m, "in a certificate", cert_keys, C_NKEYS, v)))
+	if ((rc = config_yaml_map_keys(&c->msg, m, "in a certificate", cert_keys, C_NKEYS, v)))
 		return rc;
 	if (!v[C_NAME])
 		return cfg_err(c, m, "certificate: missing required key \"name\"");
@@ -829,7 +504,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (v[C_EXEC]->type != NODE_SEQ || v[C_EXEC]->n == 0)
 		return cfg_err(c, v[C_EXEC], "exec: expected a non-empty list (argv), got %s",
 			       v[C_EXEC]->type == NODE_SEQ ? "an empty list" : GOT(v[C_EXEC]));
-	if ((rc = want_seq(c, "exec", "a string argument", v[C_EXEC])))
+	if ((rc = config_yaml_want_seq(&c->msg, "exec", "a string argument", v[C_EXEC])))
 		return rc;
 	if (!v[C_EXEC]->kids[0]->s[0])
 		return cfg_err(c, v[C_EXEC]->kids[0], "exec: expected the program to run first, got \"\"");
@@ -956,7 +631,7 @@ static int parse_top(struct ctx *c, const struct node *root)
 	if (root->type != NODE_MAP)
 		return cfg_err(c, root, "expected a mapping of settings (state_dir, cas, certificates, ...) at "
 			       "the top level, got %s", GOT(root));
-	if ((rc = map_keys(c, root, "at the top level", top_keys, T_NKEYS, v)))
+	if ((rc = config_yaml_map_keys(&c->msg, root, "at the top level", top_keys, T_NKEYS, v)))
 		return rc;
 	if (!v[T_CAS])
 		return cfg_err(c, root, "missing required key \"cas\" (the ACME CAs to use)");
@@ -993,7 +668,7 @@ static int parse_top(struct ctx *c, const struct node *root)
 int config_load_buffer(const char *name, const char *buf, size_t len,
 		       struct config **out, char *err, size_t errlen)
 {
-	struct ctx c = { .name = name ? name : "<config>", .err = err, .errlen = errlen };
+	struct ctx c = { .msg = { .name = name ? name : "<config>", .err = err, .errlen = errlen } };
 	struct node *root = NULL;
 	int rc;
 
@@ -1005,24 +680,24 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 		return -EINVAL;
 	if (len > CFG_MAX_FILE) {
 		if (err && errlen)
-			snprintf(err, errlen, "%s: file too large (more than %d bytes)", c.name, CFG_MAX_FILE);
+			snprintf(err, errlen, "%s: file too large (more than %d bytes)", c.msg.name, CFG_MAX_FILE);
 		return -EINVAL;
 	}
 	c.cfg = calloc(1, sizeof(*c.cfg));
 	if (!c.cfg)
 		return -ENOMEM;
-	rc = file_location(c.name, &c.base, &c.cfg->path);
+	rc = file_location(c.msg.name, &c.base, &c.cfg->path);
 	if (rc == 0)
-		rc = yaml_to_tree(&c, buf ? buf : "", len, &root);
+		rc = config_yaml_parse(&c.msg, buf ? buf : "", len, &root, &c.doc_line, &c.doc_col);
 	if (rc == 0 && !root)
 		rc = cfg_err_at(&c, 1, 1, "the file is empty; expected a mapping with at least \"cas\"");
 	if (rc == 0)
 		rc = parse_top(&c, root);
 	if (rc == -ENOMEM && err && errlen && !err[0])
-		snprintf(err, errlen, "%s: out of memory", c.name);
+		snprintf(err, errlen, "%s: out of memory", c.msg.name);
 	else if (rc && err && errlen && !err[0])
-		snprintf(err, errlen, "%s: %s", c.name, strerror(-rc));
-	node_free(root);
+		snprintf(err, errlen, "%s: %s", c.msg.name, strerror(-rc));
+	config_yaml_node_free(root);
 	free(c.base);
 	free(c.ca_names);
 	free(c.certs);

@@ -1,9 +1,8 @@
-/* crypto.c - the only OpenSSL user: keys, JOSE signatures, CSRs, certificate inspection, base64url, SHA-256. */
+/* crypto.c - OpenSSL keys, JOSE signatures, SHA-256, base64url, randomness (X.509 is in crypto_x509.c). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -17,28 +16,14 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#include "crypto.h"
-#include "log.h"
+#include "crypto_internal.h"
 
-#define CRYPTO_PEM_MAX (4u << 20)       /* a key or a certificate chain */
 #define CRYPTO_B64_MAX (16u << 20)      /* base64url text acmed ever decodes */
-#define CRYPTO_CHAIN_MAX 32             /* certificates in one chain */
-#define CRYPTO_NAMES_MAX 1000           /* dNSNames in a CSR or a certificate */
-#define CRYPTO_DOMAIN_MAX 253
-#define CRYPTO_CN_MAX 64                /* ub-common-name */
 #define CRYPTO_BN_MAX 1024              /* bytes of an RSA modulus (8192 bits) */
 
-struct crypto_key {
-	EVP_PKEY *pkey;
-	enum key_type kt;
-	int has_private;        /* 0: made from a JWK, verification only */
-};
-
 /* Log an internal OpenSSL failure (never key material: only the library's reason). */
-static void crypto_log_ssl(enum log_level lvl, const char *what)
+void crypto_log_ssl(enum log_level lvl, const char *what)
 {
 	unsigned long e = ERR_peek_last_error();
 	char buf[256];
@@ -53,7 +38,7 @@ static void crypto_log_ssl(enum log_level lvl, const char *what)
 }
 
 /* PEM password callback: acmed never decrypts anything, and must never prompt. */
-static int crypto_no_password(char *buf, int size, int rwflag, void *u)
+int crypto_no_password(char *buf, int size, int rwflag, void *u)
 {
 	(void)buf;
 	(void)size;
@@ -62,7 +47,7 @@ static int crypto_no_password(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static BIO *crypto_bio_ro(const char *data, size_t len)
+BIO *crypto_bio_ro(const char *data, size_t len)
 {
 	if (!data || len == 0 || len > CRYPTO_PEM_MAX)
 		return NULL;
@@ -70,7 +55,7 @@ static BIO *crypto_bio_ro(const char *data, size_t len)
 }
 
 /* Copy a memory BIO's content into a malloc'd NUL-terminated string. */
-static int crypto_bio_string(BIO *bio, char **out, size_t *outlen)
+int crypto_bio_string(BIO *bio, char **out, size_t *outlen)
 {
 	char *data = NULL;
 	long n = BIO_get_mem_data(bio, &data);
@@ -91,7 +76,7 @@ static int crypto_bio_string(BIO *bio, char **out, size_t *outlen)
 }
 
 /* The acmed key type of a (public or private) key, or -ENOTSUP. */
-static int crypto_pkey_type(const EVP_PKEY *pkey, enum key_type *out)
+int crypto_pkey_type(const EVP_PKEY *pkey, enum key_type *out)
 {
 	if (!pkey)
 		return -ENOTSUP;
@@ -628,380 +613,6 @@ int crypto_b64url_decode(const char *s, size_t slen, unsigned char **out, size_t
 bad:
 	free(buf);
 	return -EINVAL;
-}
-
-/* ASCII only, whatever the locale. */
-static int crypto_is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static int crypto_domain_ok(const char *d)
-{
-	size_t n = d ? strlen(d) : 0;
-
-	if (n == 0 || n > CRYPTO_DOMAIN_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!crypto_is_alnum(d[i]) && !strchr("-._*", d[i]))
-			return 0;
-	return 1;
-}
-
-int crypto_csr_der(const struct crypto_key *key, const char *const *domains, size_t n,
-		   unsigned char **der, size_t *derlen)
-{
-	X509_REQ *req = NULL;
-	X509_NAME *name = NULL;
-	GENERAL_NAMES *gens = NULL;
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	unsigned char *buf = NULL, *p;
-	int rc = -EIO, l;
-
-	if (!key || !domains || !der || !derlen || n == 0 || n > CRYPTO_NAMES_MAX)
-		return -EINVAL;
-	*der = NULL;
-	*derlen = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!crypto_domain_ok(domains[i])) {
-			log_error(NULL, "crypto: cannot put \"%s\" in a CSR", domains[i] ? domains[i] : "");
-			return -EINVAL;
-		}
-	}
-	req = X509_REQ_new();
-	name = X509_NAME_new();
-	gens = sk_GENERAL_NAME_new_null();
-	if (!req || !name || !gens || !X509_REQ_set_version(req, 0))
-		goto fail;
-	if (strlen(domains[0]) <= CRYPTO_CN_MAX &&
-	    !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-					(const unsigned char *)domains[0], -1, -1, 0))
-		goto fail;
-	if (!X509_REQ_set_subject_name(req, name))
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		GENERAL_NAME *g = GENERAL_NAME_new();
-		ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
-
-		if (!g || !ia5 || !ASN1_STRING_set(ia5, domains[i], (int)strlen(domains[i]))) {
-			GENERAL_NAME_free(g);
-			ASN1_IA5STRING_free(ia5);
-			goto fail;
-		}
-		GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
-		if (!sk_GENERAL_NAME_push(gens, g)) {
-			GENERAL_NAME_free(g);
-			goto fail;
-		}
-	}
-	if (X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND) != 1 ||
-	    !X509_REQ_add_extensions(req, exts) || !X509_REQ_set_pubkey(req, key->pkey) ||
-	    X509_REQ_sign(req, key->pkey, EVP_sha256()) <= 0)
-		goto fail;
-	l = i2d_X509_REQ(req, NULL);
-	if (l <= 0)
-		goto fail;
-	buf = malloc((size_t)l);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	p = buf;
-	if (i2d_X509_REQ(req, &p) != l) {
-		free(buf);
-		goto fail;
-	}
-	*der = buf;
-	*derlen = (size_t)l;
-	rc = 0;
-	goto out;
-fail:
-	crypto_log_ssl(LOG_LVL_ERROR, "cannot build the CSR");
-out:
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	GENERAL_NAMES_free(gens);
-	X509_NAME_free(name);
-	X509_REQ_free(req);
-	return rc;
-}
-
-/* Read the next CERTIFICATE block. 1: got one, 0: no more blocks, <0: malformed. */
-static int crypto_next_cert(BIO *bio, X509 **x)
-{
-	unsigned long e;
-
-	ERR_clear_error();
-	*x = PEM_read_bio_X509(bio, NULL, crypto_no_password, NULL);
-	if (*x)
-		return 1;
-	e = ERR_peek_last_error();
-	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-		ERR_clear_error();
-		return 0;
-	}
-	crypto_log_ssl(LOG_LVL_DEBUG, "malformed certificate in PEM");
-	return -EINVAL;
-}
-
-static int crypto_first_cert(const char *pem, size_t len, X509 **x)
-{
-	BIO *bio = crypto_bio_ro(pem, len);
-	int rc;
-
-	*x = NULL;
-	if (!bio)
-		return -EINVAL;
-	rc = crypto_next_cert(bio, x);
-	BIO_free(bio);
-	if (rc == 0)
-		log_debug(NULL, "crypto: no certificate in PEM");
-	return rc == 1 ? 0 : -EINVAL;
-}
-
-static int crypto_asn1_time(const ASN1_TIME *t, int64_t *out)
-{
-	struct tm tm;
-	time_t v;
-
-	memset(&tm, 0, sizeof(tm));
-	if (!t || !ASN1_TIME_to_tm(t, &tm))
-		return -EINVAL;
-	v = timegm(&tm);
-	if (v == (time_t)-1 && !(tm.tm_year == 69 && tm.tm_yday == 364 && tm.tm_hour == 23 &&
-				 tm.tm_min == 59 && tm.tm_sec == 59))
-		return -EINVAL;
-	*out = (int64_t)v;
-	return 0;
-}
-
-static int crypto_cert_names(X509 *x, struct crypto_cert_info *out)
-{
-	int crit = -1, rc = -EINVAL, count;
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
-	size_t k = 0;
-
-	if (!gens && crit != -1)
-		return -EINVAL;   /* duplicated or undecodable extension */
-	count = gens ? sk_GENERAL_NAME_num(gens) : 0;
-	if (count < 0 || count > CRYPTO_NAMES_MAX)
-		goto out;
-	out->names = calloc((size_t)count + 1, sizeof(char *));
-	if (!out->names) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (int i = 0; i < count; i++) {
-		int type;
-		const ASN1_IA5STRING *s = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(gens, i), &type);
-		const unsigned char *d;
-		int l;
-		char *name;
-
-		if (type != GEN_DNS)
-			continue;
-		d = ASN1_STRING_get0_data(s);
-		l = ASN1_STRING_length(s);
-		if (!d || l <= 0 || l > CRYPTO_DOMAIN_MAX)
-			goto out;
-		name = malloc((size_t)l + 1);
-		if (!name) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (int j = 0; j < l; j++) {
-			if (d[j] <= 0x20 || d[j] >= 0x7f) {
-				free(name);
-				goto out;
-			}
-			name[j] = (char)(d[j] >= 'A' && d[j] <= 'Z' ? d[j] + ('a' - 'A') : d[j]);
-		}
-		name[l] = '\0';
-		out->names[k++] = name;
-	}
-	out->nnames = k;
-	rc = 0;
-out:
-	GENERAL_NAMES_free(gens);
-	return rc;
-}
-
-/* Content octets of the serial's DER INTEGER (a leading 0x00 stays). */
-static int crypto_cert_serial(X509 *x, struct crypto_cert_info *out)
-{
-	unsigned char *der = NULL;
-	int l = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
-	size_t hl, cl = 0;
-	int rc = -EINVAL;
-
-	if (l < 3 || !der || der[0] != 0x02)
-		goto out;
-	if (der[1] < 0x80) {
-		hl = 2;
-		cl = der[1];
-	} else {
-		size_t nb = der[1] & 0x7f;
-
-		if (nb == 0 || nb > 2 || (size_t)l < 2 + nb)
-			goto out;
-		for (size_t i = 0; i < nb; i++)
-			cl = cl << 8 | der[2 + i];
-		hl = 2 + nb;
-	}
-	if (cl == 0 || hl + cl != (size_t)l)
-		goto out;
-	out->serial = malloc(cl);
-	if (!out->serial) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	memcpy(out->serial, der + hl, cl);
-	out->serial_len = cl;
-	rc = 0;
-out:
-	OPENSSL_free(der);
-	return rc;
-}
-
-static int crypto_cert_aki(X509 *x, struct crypto_cert_info *out)
-{
-	int crit = -1, l;
-	AUTHORITY_KEYID *akid = X509_get_ext_d2i(x, NID_authority_key_identifier, &crit, NULL);
-	const unsigned char *d;
-
-	if (!akid)
-		return crit == -1 ? 0 : -EINVAL;
-	if (akid->keyid) {
-		d = ASN1_STRING_get0_data(akid->keyid);
-		l = ASN1_STRING_length(akid->keyid);
-		if (d && l > 0 && l <= 256) {
-			out->aki = malloc((size_t)l);
-			if (!out->aki) {
-				AUTHORITY_KEYID_free(akid);
-				return -ENOMEM;
-			}
-			memcpy(out->aki, d, (size_t)l);
-			out->aki_len = (size_t)l;
-		} else if (l != 0) {
-			AUTHORITY_KEYID_free(akid);
-			return -EINVAL;
-		}
-	}
-	AUTHORITY_KEYID_free(akid);
-	return 0;
-}
-
-int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out)
-{
-	X509 *x = NULL;
-	int rc;
-
-	if (!out)
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	rc = crypto_first_cert(pem, len, &x);
-	if (rc < 0)
-		return rc;
-	if (crypto_asn1_time(X509_get0_notBefore(x), &out->not_before) < 0 ||
-	    crypto_asn1_time(X509_get0_notAfter(x), &out->not_after) < 0) {
-		log_debug(NULL, "crypto: certificate with an invalid validity period");
-		rc = -EINVAL;
-		goto out;
-	}
-	rc = crypto_cert_names(x, out);
-	if (rc == 0)
-		rc = crypto_cert_serial(x, out);
-	if (rc == 0)
-		rc = crypto_cert_aki(x, out);
-	if (rc < 0) {
-		log_debug(NULL, "crypto: certificate with a malformed SAN, serial or AKI");
-		goto out;
-	}
-	out->key_type_known = crypto_pkey_type(X509_get0_pubkey(x), &out->key_type) == 0;
-	ERR_clear_error();
-out:
-	X509_free(x);
-	if (rc < 0)
-		crypto_cert_info_clear(out);
-	return rc;
-}
-
-void crypto_cert_info_clear(struct crypto_cert_info *info)
-{
-	if (!info)
-		return;
-	if (info->names)
-		for (size_t i = 0; info->names[i]; i++)
-			free(info->names[i]);
-	free(info->names);
-	free(info->serial);
-	free(info->aki);
-	memset(info, 0, sizeof(*info));
-}
-
-int crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_key *key)
-{
-	X509 *x = NULL;
-	const EVP_PKEY *pub;
-	int rc;
-
-	if (!key)
-		return -EINVAL;
-	rc = crypto_first_cert(pem, len, &x);
-	if (rc < 0)
-		return rc;
-	pub = X509_get0_pubkey(x);
-	rc = pub && EVP_PKEY_eq(pub, key->pkey) == 1;
-	ERR_clear_error();
-	X509_free(x);
-	return rc;
-}
-
-int crypto_chain_split(const char *pem, size_t len, char **leaf, char **chain)
-{
-	BIO *in = NULL, *lb = NULL, *cb = NULL;
-	X509 *x = NULL;
-	int rc = -EINVAL, count = 0, r;
-
-	if (!leaf || !chain)
-		return -EINVAL;
-	*leaf = *chain = NULL;
-	in = crypto_bio_ro(pem, len);
-	lb = BIO_new(BIO_s_mem());
-	cb = BIO_new(BIO_s_mem());
-	if (!in || !lb || !cb)
-		goto out;
-	while ((r = crypto_next_cert(in, &x)) == 1) {
-		if (count >= CRYPTO_CHAIN_MAX) {
-			log_debug(NULL, "crypto: more than %d certificates in a chain", CRYPTO_CHAIN_MAX);
-			goto out;
-		}
-		if (!PEM_write_bio_X509(count == 0 ? lb : cb, x)) {
-			crypto_log_ssl(LOG_LVL_ERROR, "cannot re-encode a certificate");
-			rc = -EIO;
-			goto out;
-		}
-		X509_free(x);
-		x = NULL;
-		count++;
-	}
-	if (r < 0 || count == 0) {
-		if (count == 0 && r == 0)
-			log_debug(NULL, "crypto: no certificate in PEM");
-		goto out;
-	}
-	rc = crypto_bio_string(lb, leaf, NULL);
-	if (rc == 0)
-		rc = crypto_bio_string(cb, chain, NULL);
-	if (rc < 0) {
-		free(*leaf);
-		*leaf = NULL;
-	}
-out:
-	X509_free(x);
-	BIO_free(in);
-	BIO_free(lb);
-	BIO_free(cb);
-	return rc;
 }
 
 uint64_t crypto_random_u64(void)

@@ -1,0 +1,31 @@
+/* crypto_internal.h - private to crypto.c and crypto_x509.c: the key structure and shared OpenSSL helpers. */
+#ifndef ACMED_CRYPTO_INTERNAL_H
+#define ACMED_CRYPTO_INTERNAL_H
+
+#include <stddef.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+
+#include "crypto.h"
+#include "log.h"
+
+#define CRYPTO_PEM_MAX (4u << 20)       /* a key or a certificate chain */
+
+struct crypto_key {
+	EVP_PKEY *pkey;
+	enum key_type kt;
+	int has_private;        /* 0: made from a JWK, verification only */
+};
+
+/* Log an internal OpenSSL failure (never key material: only the library's reason). */
+void crypto_log_ssl(enum log_level lvl, const char *what);
+/* PEM password callback: acmed never decrypts anything, and must never prompt. */
+int crypto_no_password(char *buf, int size, int rwflag, void *u);
+/* Read-only memory BIO over data; NULL when empty or larger than CRYPTO_PEM_MAX. */
+BIO *crypto_bio_ro(const char *data, size_t len);
+/* Copy a memory BIO's content into a malloc'd NUL-terminated string. */
+int crypto_bio_string(BIO *bio, char **out, size_t *outlen);
+/* The acmed key type of a (public or private) key, or -ENOTSUP. */
+int crypto_pkey_type(const EVP_PKEY *pkey, enum key_type *out);
+
+#endif
