@@ -1,4 +1,4 @@
-/* service.c - systemd integration: sd_notify (ready, status, reloading, watchdog), socket activation, journal entries. */
+/* service.c - systemd glue: sd_notify (ready, status, reloading, watchdog), socket activation, journal. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

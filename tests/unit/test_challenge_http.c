@@ -1,4 +1,5 @@
 /* test_challenge_http.c - unit tests for the http-01 listener (challenge_http.c) and systemd glue (service.c). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -666,6 +668,14 @@ static void test_socket_activation(void **state)
 	free(fds);
 	assert_int_equal(challenge_http_port(h, 0), port);
 	assert_int_equal(challenge_http_add(h, TOKEN, KEYAUTH), 0);
+	/* systemd owns the addresses: a new listen: list changes nothing. */
+	{
+		const char *addrs[] = { "127.0.0.1:0" };
+
+		assert_int_equal(challenge_http_set_listen(h, addrs, 1), 0);
+		assert_int_equal(challenge_http_port(h, 0), port);
+		assert_int_equal(challenge_http_port(h, 1), -ENOENT);
+	}
 	get(AF_INET, port, "GET", PREFIX TOKEN, &r);
 	assert_int_equal(r.status, 200);
 	assert_memory_equal(r.body, KEYAUTH, strlen(KEYAUTH));
@@ -723,6 +733,216 @@ static void test_socket_activation_rejects(void **state)
 		close(pfd[1]);
 	}
 	event_base_free(base);
+}
+
+/* ---------- changing the listen addresses ---------- */
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A port nobody listens on right now (bound, then released). */
+static int free_port(void)
+{
+	int port, fd = listening_socket(&port);
+
+	close(fd);
+	return port;
+}
+
+static int connect_blocking(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static void assert_serves(int port, const char *value)
+{
+	struct reply r;
+
+	get(AF_INET, port, "GET", PREFIX TOKEN, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(r.body);
+	assert_int_equal(r.body_len, strlen(value));
+	assert_memory_equal(r.body, value, strlen(value));
+	reply_free(&r);
+}
+
+static void test_set_listen(void **state)
+{
+	struct challenge_http *h = new_v4();
+	int p0 = challenge_http_port(h, 0), p1, p2, live, fds_before;
+	const char *same[] = { "127.0.0.1:0" };
+	const char *any[] = { "0.0.0.0:0" };
+	const char *two[] = { "0.0.0.0:0", "127.0.0.1:0" };
+	const char half[] = "GET " PREFIX TOKEN " HTTP/1.1\r\nHost: x\r\n";
+
+	assert_int_equal(challenge_http_add(h, TOKEN, KEYAUTH), 0);
+	assert_serves(p0, KEYAUTH);
+
+	/* The same address: the listener is kept, port and all. */
+	assert_int_equal(challenge_http_set_listen(h, same, 1), 0);
+	assert_int_equal(challenge_http_port(h, 0), p0);
+	assert_int_equal(challenge_http_port(h, 1), -ENOENT);
+	assert_serves(p0, KEYAUTH);
+
+	/* A request under way on the old listener when the address changes. */
+	live = connect_blocking(p0);
+	assert_true(live >= 0);
+	assert_int_equal(send(live, half, sizeof(half) - 1, 0), (ssize_t)(sizeof(half) - 1));
+	run_ms(100, NULL);      /* evhttp accepts it and reads the first half */
+
+	assert_int_equal(challenge_http_set_listen(h, any, 1), 0);
+	p1 = challenge_http_port(h, 0);
+	assert_true(p1 > 0);
+	assert_int_not_equal(p1, p0);
+	assert_int_equal(challenge_http_port(h, 1), -ENOENT);
+	assert_int_equal(challenge_http_live_count(h), 1);
+	assert_serves(p1, KEYAUTH);                     /* the token moved with it */
+	assert_int_equal(connect_blocking(p0), -ECONNREFUSED);   /* old port closed */
+
+	/* ... and the request under way is still answered. */
+	{
+		struct rawc c = { .fd = live, .req = "\r\n", .len = 2 };
+
+		assert_int_equal(fcntl(live, F_SETFL, fcntl(live, F_GETFL) | O_NONBLOCK), 0);
+		c.ev = event_new(base, live, EV_READ | EV_WRITE | EV_PERSIST, rawc_cb, &c);
+		event_add(c.ev, NULL);
+		run_ms(5000, &c.done);
+		assert_true(c.done);
+		event_free(c.ev);
+		close(live);
+		assert_non_null(c.resp);
+		assert_int_equal(strncmp(c.resp, "HTTP/1.1 200", 12), 0);
+		assert_non_null(strstr(c.resp, KEYAUTH));
+		free(c.resp);
+	}
+
+	/* One kept, one added: the kept one keeps its port, both serve. */
+	assert_int_equal(challenge_http_set_listen(h, two, 2), 0);
+	assert_int_equal(challenge_http_port(h, 0), p1);
+	p2 = challenge_http_port(h, 1);
+	assert_true(p2 > 0);
+	assert_int_not_equal(p2, p1);
+	assert_serves(p1, KEYAUTH);
+	assert_serves(p2, KEYAUTH);
+
+	/* Failures leave the old set exactly as it was, and leak nothing. */
+	{
+		int busy_port, busy = listening_socket(&busy_port);
+		char busy_addr[32];
+		const char *fail1[] = { "127.0.0.1:0", busy_addr };
+		const char *fail2[] = { "0.0.0.0:0", "nohost" };
+		const char *fail3[] = { "[::1]80" };
+
+		snprintf(busy_addr, sizeof(busy_addr), "127.0.0.1:%d", busy_port);
+		fds_before = open_fds();
+		assert_int_equal(challenge_http_set_listen(h, fail1, 2), -EADDRINUSE);
+		assert_int_equal(open_fds(), fds_before);
+		assert_int_equal(challenge_http_set_listen(h, fail2, 2), -EINVAL);
+		assert_int_equal(challenge_http_set_listen(h, fail3, 1), -EINVAL);
+		assert_int_equal(open_fds(), fds_before);
+		assert_int_equal(challenge_http_port(h, 0), p1);
+		assert_int_equal(challenge_http_port(h, 1), p2);
+		assert_int_equal(challenge_http_port(h, 2), -ENOENT);
+		assert_serves(p1, KEYAUTH);
+		assert_serves(p2, KEYAUTH);
+		close(busy);
+	}
+	assert_int_equal(challenge_http_set_listen(NULL, same, 1), -EINVAL);
+	assert_int_equal(challenge_http_set_listen(h, NULL, 1), -EINVAL);
+
+	/* No listener at all, then one again: the token table is untouched. */
+	assert_int_equal(challenge_http_set_listen(h, NULL, 0), 0);
+	assert_int_equal(challenge_http_port(h, 0), -ENOENT);
+	assert_int_equal(connect_blocking(p1), -ECONNREFUSED);
+	assert_int_equal(connect_blocking(p2), -ECONNREFUSED);
+	assert_int_equal(challenge_http_live_count(h), 1);
+	assert_int_equal(challenge_http_set_listen(h, same, 1), 0);
+	assert_serves(challenge_http_port(h, 0), KEYAUTH);
+	challenge_http_free(h);
+}
+
+/* 0.0.0.0:P becoming 127.0.0.1:P: the old socket holds the port, so it has to
+ * go first; when the new bind then fails anyway, the old one comes back. */
+static void test_set_listen_same_port(void **state)
+{
+	struct challenge_http *h = NULL;
+	char wild[32], lo[32];
+	const char *a[] = { wild }, *b[] = { lo };
+	int port = free_port(), fds_before;
+
+	snprintf(wild, sizeof(wild), "0.0.0.0:%d", port);
+	snprintf(lo, sizeof(lo), "127.0.0.1:%d", port);
+	assert_int_equal(challenge_http_new(base, a, 1, NULL, 0, &h), 0);
+	assert_int_equal(challenge_http_add(h, TOKEN, KEYAUTH), 0);
+	assert_int_equal(challenge_http_port(h, 0), port);
+
+	assert_int_equal(challenge_http_set_listen(h, b, 1), 0);
+	assert_int_equal(challenge_http_port(h, 0), port);
+	assert_serves(port, KEYAUTH);
+
+	/* Back to the wildcard while a second address in the list cannot be bound. */
+	{
+		int busy_port, busy = listening_socket(&busy_port);
+		char busy_addr[32];
+		const char *c[] = { wild, busy_addr };
+
+		snprintf(busy_addr, sizeof(busy_addr), "127.0.0.1:%d", busy_port);
+		fds_before = open_fds();
+		assert_int_equal(challenge_http_set_listen(h, c, 2), -EADDRINUSE);
+		assert_int_equal(open_fds(), fds_before);
+		assert_int_equal(challenge_http_port(h, 0), port);
+		assert_int_equal(challenge_http_port(h, 1), -ENOENT);
+		assert_serves(port, KEYAUTH);
+		close(busy);
+	}
+	/* Back to the wildcard while another process holds 127.0.0.2:port: ours
+	 * is closed to free the port, the bind still fails, ours comes back. */
+	{
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		int other = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+		sin.sin_addr.s_addr = htonl(0x7f000002);
+		assert_true(other >= 0);
+		assert_int_equal(setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+		if (bind(other, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+			close(other);
+			challenge_http_free(h);
+			skip();         /* no 127.0.0.2 here */
+		}
+		assert_int_equal(listen(other, 4), 0);
+		fds_before = open_fds();
+		assert_int_equal(challenge_http_set_listen(h, a, 1), -EADDRINUSE);
+		assert_int_equal(open_fds(), fds_before);
+		assert_int_equal(challenge_http_port(h, 0), port);
+		assert_serves(port, KEYAUTH);
+		close(other);
+	}
+	assert_int_equal(challenge_http_set_listen(h, a, 1), 0);
+	assert_int_equal(challenge_http_port(h, 0), port);
+	assert_serves(port, KEYAUTH);
+	challenge_http_free(h);
 }
 
 /* ---------- sd_notify ---------- */
@@ -783,10 +1003,194 @@ static void test_notify(void **state)
 	rmdir(dir);
 }
 
+/* A bound AF_UNIX datagram socket standing in for systemd's notify socket. */
+struct notify_sock {
+	char dir[64];
+	char path[100];
+	int fd;
+};
+
+static void notify_open(struct notify_sock *ns)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(ns->dir, sizeof(ns->dir), "/tmp/acmed-test-notify-XXXXXX");
+	assert_non_null(mkdtemp(ns->dir));
+	snprintf(ns->path, sizeof(ns->path), "%s/notify", ns->dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ns->path);
+	ns->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(ns->fd >= 0);
+	assert_int_equal(bind(ns->fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setenv("NOTIFY_SOCKET", ns->path, 1);
+}
+
+static void notify_close(struct notify_sock *ns)
+{
+	unsetenv("NOTIFY_SOCKET");
+	close(ns->fd);
+	unlink(ns->path);
+	rmdir(ns->dir);
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void test_notify_reloading(void **state)
+{
+	struct notify_sock ns;
+	char buf[1024], *line, *save = NULL;
+	uint64_t before, after, stamp = 0;
+	int reloading = 0, nfields = 0;
+	ssize_t n;
+
+	notify_open(&ns);
+	before = now_usec();
+	service_notify_reloading();
+	after = now_usec();
+	n = recv(ns.fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		nfields++;
+		if (strcmp(line, "RELOADING=1") == 0) {
+			reloading = 1;
+		} else if (strncmp(line, "MONOTONIC_USEC=", 15) == 0) {
+			char *end;
+
+			stamp = strtoull(line + 15, &end, 10);
+			assert_int_equal(*end, '\0');
+		} else {
+			assert_int_equal(strncmp(line, "STATUS=", 7), 0);
+		}
+	}
+	assert_true(reloading);
+	assert_true(nfields >= 2);
+	/* The same clock systemd compares it with, taken during the call. */
+	assert_true(stamp >= before);
+	assert_true(stamp <= after);
+
+	/* The reload is over: READY=1 follows, in order. */
+	service_notify_ready("3 certificates");
+	n = recv(ns.fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "READY=1\nSTATUS=3 certificates");
+	assert_true(recv(ns.fd, buf, sizeof(buf), 0) < 0);
+	notify_close(&ns);
+}
+
+/* Collect WATCHDOG=1 datagrams from the loop, with their arrival times. */
+struct ping_log {
+	int fd;
+	int n;
+	uint64_t at[64];
+	int other;              /* datagrams that were not exactly WATCHDOG=1 */
+};
+
+static void ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ping_log *pl = arg;
+	char buf[256];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		if (strcmp(buf, "WATCHDOG=1") != 0)
+			pl->other++;
+		else if (pl->n < 64)
+			pl->at[pl->n++] = now_usec();
+	}
+}
+
+static void count_pings(struct notify_sock *ns, int ms, struct ping_log *pl)
+{
+	struct event *ev;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->fd = ns->fd;
+	ev = event_new(base, ns->fd, EV_READ | EV_PERSIST, ping_cb, pl);
+	event_add(ev, NULL);
+	run_ms(ms, NULL);
+	event_free(ev);
+}
+
+static void set_watchdog_env(const char *usec, long pid)
+{
+	char p[32];
+
+	snprintf(p, sizeof(p), "%ld", pid);
+	setenv("WATCHDOG_USEC", usec, 1);
+	setenv("WATCHDOG_PID", p, 1);
+}
+
+static void test_watchdog(void **state)
+{
+	struct notify_sock ns;
+	struct ping_log pl;
+	uint64_t start;
+
+	notify_open(&ns);
+
+	/* WatchdogSec=200ms: pings every 100 ms. */
+	set_watchdog_env("200000", (long)getpid());
+	start = now_usec();
+	assert_int_equal(service_watchdog_start(base), 1);
+	count_pings(&ns, 1050, &pl);
+	assert_int_equal(pl.other, 0);
+	/* 10 expected; a loaded machine (valgrind, sanitizers) may lose a few. */
+	assert_true(pl.n >= 7);
+	assert_true(pl.n <= 11);
+	/* Never ahead of the schedule: ping k at the earliest (k + 1) * 100 ms after the
+	 * start (a late ping may be followed by a quicker one, so no per-gap bound). */
+	for (int i = 0; i < pl.n; i++)
+		assert_true(pl.at[i] - start >= (uint64_t)(i + 1) * 100000 - 5000);
+	/* ... nor slower on average (every 200 ms would be the full interval: too late). */
+	assert_true((pl.at[pl.n - 1] - pl.at[0]) / (uint64_t)(pl.n - 1) <= 150000);
+
+	/* Starting again re-arms: still one ping per 100 ms, not two. */
+	assert_int_equal(service_watchdog_start(base), 1);
+	count_pings(&ns, 550, &pl);
+	assert_true(pl.n >= 3);
+	assert_true(pl.n <= 6);
+
+	/* Stopped: silence. */
+	service_watchdog_stop();
+	service_watchdog_stop();        /* twice is harmless */
+	count_pings(&ns, 300, &pl);
+	assert_int_equal(pl.n, 0);
+
+	/* The watchdog is for another process (a parent's variables inherited). */
+	set_watchdog_env("200000", (long)getpid() + 1);
+	assert_int_equal(service_watchdog_start(base), 0);
+	count_pings(&ns, 300, &pl);
+	assert_int_equal(pl.n, 0);
+
+	/* Garbage is an error, not a silent default. */
+	set_watchdog_env("soon", (long)getpid());
+	assert_true(service_watchdog_start(base) < 0);
+
+	/* No WatchdogSec=: nothing is armed and nothing is sent. */
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	assert_int_equal(service_watchdog_start(base), 0);
+	count_pings(&ns, 300, &pl);
+	assert_int_equal(pl.n, 0);
+	assert_int_equal(pl.other, 0);
+	service_watchdog_stop();
+	notify_close(&ns);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_notify),
+		cmocka_unit_test(test_notify_reloading),
+		cmocka_unit_test_setup_teardown(test_watchdog, setup, teardown),
 		cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_socket_activation_rejects),
 		cmocka_unit_test_setup_teardown(test_serve_token, setup, teardown),
@@ -796,6 +1200,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_and_two_listeners, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_listen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_listen_same_port, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
