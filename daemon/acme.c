@@ -23,6 +23,7 @@
 #define TRANSPORT_RETRY_DELAY_MS 1000
 #define ERR_TEXT_MAX 1024
 #define POLL_HINT_INITIAL_MS 100
+#define POLL_HINT_INITIAL_ORDER_MS 40   /* issuing after finalize is quick at most CAs */
 #define POLL_HINT_MIN_MS 20
 #define POLL_HINT_MAX_MS 10000
 
@@ -821,7 +822,7 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	TAILQ_INIT(&ca->waiting);
 	TAILQ_INIT(&ca->nonce_wait);
 	ca->poll_hint_ms[ACME_POLL_AUTHZ] = POLL_HINT_INITIAL_MS;
-	ca->poll_hint_ms[ACME_POLL_ORDER] = POLL_HINT_INITIAL_MS;
+	ca->poll_hint_ms[ACME_POLL_ORDER] = POLL_HINT_INITIAL_ORDER_MS;
 	ca->name = strdup(cfg->name);
 	ca->directory_url = strdup(cfg->directory);
 	ca->state_dir = strdup(state_dir);

@@ -28,6 +28,8 @@ struct ch_token {
 	char *token;
 	char *keyauth;
 	size_t keyauth_len;
+	challenge_http_served_fn served;
+	void *served_arg;
 };
 
 struct ch_listener {
@@ -126,7 +128,25 @@ int challenge_http_add(struct challenge_http *h, const char *token, const char *
 	}
 	h->tok[i].keyauth = ka;
 	h->tok[i].keyauth_len = strlen(ka);
+	h->tok[i].served = NULL;
+	h->tok[i].served_arg = NULL;
 	h->ntok++;
+	return 0;
+}
+
+int challenge_http_on_served(struct challenge_http *h, const char *token,
+			     challenge_http_served_fn fn, void *arg)
+{
+	size_t i;
+	int found;
+
+	if (!h || !token)
+		return -EINVAL;
+	i = token_find(h, token, &found);
+	if (!found)
+		return -ENOENT;
+	h->tok[i].served = fn;
+	h->tok[i].served_arg = arg;
 	return 0;
 }
 
@@ -214,6 +234,8 @@ static void handle_request(struct evhttp_request *req, void *arg)
 		evbuffer_add(b, t->keyauth, t->keyauth_len);
 		evhttp_send_reply(req, 200, "OK", b);
 		evbuffer_free(b);
+		if (t->served)
+			t->served(t->served_arg);    /* last: it may remove the token */
 	}
 }
 

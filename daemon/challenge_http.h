@@ -15,6 +15,12 @@ int challenge_http_new(struct event_base *base, const char *const *addrs, size_t
 void challenge_http_free(struct challenge_http *h);
 /* Serve key_authorization at /.well-known/acme-challenge/<token>. */
 int challenge_http_add(struct challenge_http *h, const char *token, const char *key_authorization);
+/* Call fn(arg) each time the token was fetched with GET (the CA's validator
+ * has it: a good moment to ask the CA for the verdict). -ENOENT when the
+ * token is not live. fn may remove the token. */
+typedef void (*challenge_http_served_fn)(void *arg);
+int challenge_http_on_served(struct challenge_http *h, const char *token,
+			     challenge_http_served_fn fn, void *arg);
 void challenge_http_remove(struct challenge_http *h, const char *token);
 size_t challenge_http_live_count(const struct challenge_http *h);
 /* Listen on a new address list without dropping live tokens: listeners whose
