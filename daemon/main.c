@@ -62,6 +62,7 @@ struct run_ctx {
 	struct control *control;
 	struct deploy *deploy;
 	int sched_idle;
+	int listener_failed;
 	int once;
 	int timed_out;
 	int stopping;
@@ -363,10 +364,34 @@ static void on_idle(struct sched *s, void *arg)
 	maybe_exit_once(ctx);
 }
 
-static int run_setup(struct run_ctx *ctx, int64_t deadline)
+static struct challenge_http *open_listener(struct run_ctx *ctx)
 {
 	int *fds = NULL;
-	int nfds, rc;
+	int nfds = service_listen_fds(&fds);
+
+	if (nfds < 0)
+		nfds = 0;
+	if (challenge_http_new(ctx->base, (const char *const *)ctx->cfg->listen.v,
+			       ctx->cfg->listen.n, fds, (size_t)nfds, &ctx->http01) < 0)
+		ctx->http01 = NULL;
+	free(fds);
+	return ctx->http01;
+}
+
+static struct challenge_http *need_listener(void *arg)
+{
+	struct run_ctx *ctx = arg;
+
+	if (ctx->listener_failed)
+		return NULL;            /* said once already */
+	if (!open_listener(ctx))
+		ctx->listener_failed = 1;
+	return ctx->http01;
+}
+
+static int run_setup(struct run_ctx *ctx, int64_t deadline)
+{
+	int rc;
 
 	rc = store_mkdir_p(ctx->cfg->state_dir, 0700);
 	if (rc < 0) {
@@ -382,18 +407,11 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	rc = take_pid_file(ctx);
 	if (rc < 0)
 		return rc;
-	nfds = service_listen_fds(&fds);
-	if (nfds < 0)
-		nfds = 0;
-	if (ctx->cfg->ncerts > 0 || nfds > 0) {
-		rc = challenge_http_new(ctx->base, (const char *const *)ctx->cfg->listen.v,
-					ctx->cfg->listen.n, fds, (size_t)nfds, &ctx->http01);
-		free(fds);
-		if (rc < 0)
-			return rc;
-	} else {
-		free(fds);
-	}
+	/* The daemon listens from the start (socket activation, errors seen at
+	 * once); run --once only when an order needs it, so a cron job does not
+	 * fight a web server for port 80 on the days nothing is due. */
+	if (!ctx->once && !open_listener(ctx))
+		return -EADDRNOTAVAIL;
 	ctx->cas = calloc(ctx->cfg->ncas ? ctx->cfg->ncas : 1, sizeof(*ctx->cas));
 	if (!ctx->cas)
 		return -ENOMEM;
@@ -414,6 +432,7 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	if (!ctx->sched)
 		return -ENOMEM;
 	sched_set_installed_cb(ctx->sched, on_installed, ctx);
+	sched_set_listener_cb(ctx->sched, need_listener, ctx);
 	if (!ctx->once) {
 		rc = control_new(ctx->base, ctx->cfg->runtime_dir, &ctl_ops, ctx, &ctx->control);
 		if (rc < 0)

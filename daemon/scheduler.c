@@ -446,6 +446,12 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 	}
 }
 
+void sched_set_listener_cb(struct sched *s, sched_listener_fn cb, void *arg)
+{
+	s->listener_cb = cb;
+	s->listener_arg = arg;
+}
+
 void sched_set_installed_cb(struct sched *s, sched_installed_fn cb, void *arg)
 {
 	s->installed_cb = cb;
@@ -604,12 +610,15 @@ static void job_start(struct ca_slot *slot, struct job *j)
 
 	slot->running++;
 	j->state = JOB_RUNNING;
-	if (job_order_params(j, &p) == 0)
+	if (!slot->s->http01 && slot->s->listener_cb)
+		slot->s->http01 = slot->s->listener_cb(slot->s->listener_arg);
+	if (slot->s->http01 && job_order_params(j, &p) == 0)
 		j->order = order_start(slot->s->base, slot->ca, slot->s->http01, &p,
 				       job_order_done, j);
 	if (!j->order) {
 		struct order_result res = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1,
-					    .message = "cannot start an order (key generation or disk)" };
+					    .message = slot->s->http01 ? "cannot start an order (key generation or disk)"
+							       : "no http-01 listener" };
 		job_order_done(NULL, &res, j);
 	}
 }

@@ -66,6 +66,11 @@ struct sched_diff { unsigned added, removed, changed, kept; };
 int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
 		      struct sched_diff *diff);
 
+/* Called before the first order when sched_new got no http-01 listener
+ * (run --once opens it only when something is due). NULL: orders fail. */
+typedef struct challenge_http *(*sched_listener_fn)(void *arg);
+void sched_set_listener_cb(struct sched *s, sched_listener_fn cb, void *arg);
+
 /* After a new certificate is installed for cert (and at start-up when the
  * last one was not deployed): the caller reloads units / runs the hook and
  * reports with sched_deploy_done(). Failures are retried after 1 min, 10 min,

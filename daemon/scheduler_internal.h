@@ -62,6 +62,8 @@ struct sched {
 	void *idle_arg;
 	struct event *idle_ev;
 	unsigned issued, failed;
+	sched_listener_fn listener_cb;
+	void *listener_arg;
 	sched_installed_fn installed_cb;
 	void *installed_arg;
 	unsigned deploy_failed;
