@@ -47,5 +47,14 @@ ACMED_BIN="$ROOT/build/acmed" $PY -m pytest tests/integration -q -p no:cacheprov
 $PY tests/summarize.py junit "$OUT/integration.xml" integration > "$OUT/integration.count" || status=1
 cat "$OUT/integration.count"
 
+if [ "${ACMED_TESTS_NO_ASAN:-0}" != 1 ] && [ -x build-asan/acmed ]; then
+	echo "== integration tests with acmed built with ASan+UBSan (the quick ones)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ACMED_BIN="$ROOT/build-asan/acmed" $PY -m pytest tests/integration -q -p no:cacheprovider \
+		-m "acmed and not slow" --junitxml="$OUT/integration-asan.xml" ${PYTEST_ARGS:-} 2>&1 | tail -n 40
+	$PY tests/summarize.py junit "$OUT/integration-asan.xml" integration-asan > "$OUT/integration-asan.count" || status=1
+	cat "$OUT/integration-asan.count"
+fi
+
 $PY tests/summarize.py total "$OUT"/*.count || status=1
 exit $status
