@@ -1,18 +1,13 @@
 /* deploy.c - after a new certificate: batched systemd unit reloads over sd-bus, then exec hooks, all on the event loop. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,39 +15,14 @@
 #include <systemd/sd-bus.h>
 
 #include "deploy.h"
+#include "deploy_internal.h"
 #include "log.h"
-
-extern char **environ;
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MGR  "org.freedesktop.systemd1.Manager"
 
 #define DEPLOY_BATCH_CAP_MS   60000L  /* a batch window never stays open longer */
-#define DEPLOY_KILL_GRACE_MS  5000L   /* SIGTERM -> SIGKILL for a hook that timed out */
-#define DEPLOY_FREE_GRACE_MS  300     /* deploy_free: SIGTERM -> SIGKILL */
-#define DEPLOY_LINE_MAX       1024    /* hook output: longer lines are cut */
-#define DEPLOY_OUTPUT_MAX     65536   /* hook output logged per run */
-#define DEPLOY_EARLY_MAX      64      /* JobRemoved seen before the job path was known */
-
-enum job_state { JOB_WINDOW, JOB_UNITS, JOB_HOOK, JOB_DONE };
-
-struct deploy_job {                     /* one certificate's deployment */
-	TAILQ_ENTRY(deploy_job) link;
-	struct deploy *d;
-	enum job_state state;
-	char *name, *domains, *output_dir;
-	char **units, **argv;
-	size_t nunits, argc, units_left;
-	char *error;                    /* what went wrong, "; "-separated */
-	int failed;
-	/* the hook, while it runs */
-	pid_t pid;
-	int pidfd, out_fd, timed_out, cut, truncated;
-	struct event *out_ev, *pid_ev, *timeout_ev, *kill_ev;
-	char line[DEPLOY_LINE_MAX];
-	size_t linelen, logged;
-};
 
 struct deploy_unit {                    /* one ReloadOrRestartUnit of a batch */
 	TAILQ_ENTRY(deploy_unit) link;
@@ -64,28 +34,6 @@ struct deploy_unit {                    /* one ReloadOrRestartUnit of a batch */
 	struct event *timer;
 };
 
-TAILQ_HEAD(job_list, deploy_job);
-TAILQ_HEAD(unit_list, deploy_unit);
-
-struct deploy {
-	struct event_base *base;
-	deploy_result_fn result_cb;
-	void *arg;
-	deploy_idle_fn idle_cb;
-	void *idle_arg;
-	long window_ms, exec_timeout_ms, unit_timeout_ms;
-	int use_pidfd, reporting, free_requested, idle_notified;
-	struct job_list window, active, done;
-	struct unit_list units;
-	int64_t window_start;
-	struct event *window_ev, *report_ev, *sigchld_ev;
-	sd_bus *bus;
-	sd_bus_slot *match_slot, *subscribe_slot;
-	struct event *bus_io_ev, *bus_timer_ev;
-	struct { char *path, *result; } early[DEPLOY_EARLY_MAX];
-	size_t early_next;
-};
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -94,15 +42,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timeval ms_tv(int64_t ms)
+struct timeval deploy_ms_tv(int64_t ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
 	return tv;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
+char *deploy_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -159,9 +106,9 @@ static char *strv_join(char **v, size_t n, const char *sep)
 
 /* ---- certificate jobs ---- */
 
-static void job_fail(struct deploy_job *j, const char *msg)
+void deploy_job_fail(struct deploy_job *j, const char *msg)
 {
-	char *e = j->error ? xasprintf("%s; %s", j->error, msg) : strdup(msg);
+	char *e = j->error ? deploy_xasprintf("%s; %s", j->error, msg) : strdup(msg);
 
 	j->failed = 1;
 	if (e) {
@@ -171,7 +118,7 @@ static void job_fail(struct deploy_job *j, const char *msg)
 }
 
 /* "60 s" or "250 ms" */
-static const char *dur(long ms, char *buf, size_t len)
+const char *deploy_dur(long ms, char *buf, size_t len)
 {
 	if (ms % 1000 == 0)
 		snprintf(buf, len, "%ld s", ms / 1000);
@@ -199,7 +146,7 @@ static void job_free(struct deploy_job *j)
 	free(j);
 }
 
-static void job_finish(struct deploy_job *j)
+void deploy_job_finish(struct deploy_job *j)
 {
 	struct deploy *d = j->d;
 
@@ -207,345 +154,6 @@ static void job_finish(struct deploy_job *j)
 	j->state = JOB_DONE;
 	TAILQ_INSERT_TAIL(&d->done, j, link);
 	event_active(d->report_ev, EV_TIMEOUT, 1);
-}
-
-static void job_start_hook(struct deploy_job *j);
-
-/* ---- exec hooks ---- */
-
-static void hook_emit(struct deploy_job *j)
-{
-	size_t len = j->linelen;
-
-	while (len && j->line[len - 1] == '\r')
-		len--;
-	if (j->logged + len > DEPLOY_OUTPUT_MAX) {
-		if (!j->truncated)
-			log_warn(j->name, "hook: output truncated after %zu bytes", j->logged);
-		j->truncated = 1;
-	} else {
-		log_info(j->name, "hook: %.*s%s", (int)len, j->line, j->cut ? " [...]" : "");
-		j->logged += len + 1;
-	}
-	j->linelen = 0;
-	j->cut = 0;
-}
-
-static void hook_feed(struct deploy_job *j, const char *buf, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (buf[i] == '\n')
-			hook_emit(j);
-		else if (j->linelen < sizeof(j->line))
-			j->line[j->linelen++] = buf[i];
-		else
-			j->cut = 1;
-	}
-}
-
-/* Read what the pipe holds; at EOF (or when final) flush and close it. */
-static void hook_read(struct deploy_job *j, int final)
-{
-	char buf[4096];
-	ssize_t n;
-
-	while (j->out_fd >= 0) {
-		n = read(j->out_fd, buf, sizeof(buf));
-		if (n > 0) {
-			hook_feed(j, buf, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN && !final)
-			return;
-		/* EOF, error, or the hook is gone and only descendants hold the pipe */
-		if (j->linelen || j->cut)
-			hook_emit(j);
-		event_del(j->out_ev);
-		close(j->out_fd);
-		j->out_fd = -1;
-	}
-}
-
-static void on_hook_output(evutil_socket_t fd, short what, void *arg)
-{
-	hook_read(arg, 0);
-}
-
-/* SIGCHLD is watched only while a hook without a pidfd runs. */
-static void sigchld_update(struct deploy *d)
-{
-	struct deploy_job *k;
-
-	TAILQ_FOREACH(k, &d->active, link)
-		if (k->pid > 0 && k->pidfd < 0)
-			return;
-	evsignal_del(d->sigchld_ev);
-}
-
-static void hook_reaped(struct deploy_job *j, int status, int lost)
-{
-	struct deploy *d = j->d;
-	const char *prog = j->argv[0];
-	char *msg = NULL, t[32];
-
-	j->pid = -1;
-	hook_read(j, 1);
-	evtimer_del(j->timeout_ev);
-	evtimer_del(j->kill_ev);
-	if (lost)
-		msg = xasprintf("hook %s: exit status lost (is SIGCHLD ignored?)", prog);
-	else if (j->timed_out)
-		msg = xasprintf("hook %s timed out after %s and was killed", prog,
-				dur(d->exec_timeout_ms, t, sizeof(t)));
-	else if (WIFSIGNALED(status))
-		msg = xasprintf("hook %s killed by signal %d (%s)", prog, WTERMSIG(status),
-				strsignal(WTERMSIG(status)));
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		msg = xasprintf("hook %s exited with status %d", prog, WEXITSTATUS(status));
-	if (lost || j->timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_error(j->name, "%s", msg ? msg : "hook failed");
-		job_fail(j, msg ? msg : "hook failed");
-		free(msg);
-	} else {
-		log_info(j->name, "hook %s finished", prog);
-	}
-	job_finish(j);
-	sigchld_update(d);
-}
-
-static void hook_try_reap(struct deploy_job *j)
-{
-	int status = 0;
-	pid_t r;
-
-	do
-		r = waitpid(j->pid, &status, WNOHANG);
-	while (r < 0 && errno == EINTR);
-	if (r == j->pid)
-		hook_reaped(j, status, 0);
-	else if (r < 0)
-		hook_reaped(j, 0, 1);
-	else if (j->pidfd >= 0)
-		event_add(j->pid_ev, NULL);
-}
-
-static void on_pidfd(evutil_socket_t fd, short what, void *arg)
-{
-	hook_try_reap(arg);
-}
-
-static void on_sigchld(evutil_socket_t fd, short what, void *arg)
-{
-	struct deploy *d = arg;
-	struct deploy_job *j, *next;
-
-	for (j = TAILQ_FIRST(&d->active); j; j = next) {
-		next = TAILQ_NEXT(j, link);
-		if (j->state == JOB_HOOK && j->pid > 0 && j->pidfd < 0)
-			hook_try_reap(j);
-	}
-}
-
-static void on_hook_kill(evutil_socket_t fd, short what, void *arg)
-{
-	struct deploy_job *j = arg;
-
-	if (j->pid > 0)
-		kill(-j->pid, SIGKILL);
-}
-
-static void on_hook_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct deploy_job *j = arg;
-	struct timeval tv = ms_tv(DEPLOY_KILL_GRACE_MS);
-	char t[32];
-
-	if (j->pid <= 0)
-		return;
-	j->timed_out = 1;
-	log_warn(j->name, "hook %s still running after %s, stopping it", j->argv[0],
-		 dur(j->d->exec_timeout_ms, t, sizeof(t)));
-	kill(-j->pid, SIGTERM);
-	evtimer_add(j->kill_ev, &tv);
-}
-
-/* acmed's environment without the variables we set and without systemd's
- * messages to acmed itself (notify socket, watchdog, passed sockets), plus ours. */
-static char **hook_env(const struct deploy_job *j, char **own)
-{
-	static const char *const names[] = { "ACMED_CERT_NAME=", "ACMED_DOMAINS=",
-		"ACMED_OUTPUT_DIR=", "RENEWED_LINEAGE=", "RENEWED_DOMAINS=", "NOTIFY_SOCKET=",
-		"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "WATCHDOG_PID=", "WATCHDOG_USEC=" };
-	const char *vals[] = { j->name, j->domains, j->output_dir, j->output_dir, j->domains };
-	size_t n = 0, k = 0;
-	char **env;
-
-	while (environ && environ[n])
-		n++;
-	if (!(env = calloc(n + 6, sizeof(*env))))
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		int drop = 0;
-
-		for (size_t m = 0; m < sizeof(names) / sizeof(names[0]); m++)
-			drop |= !strncmp(environ[i], names[m], strlen(names[m]));
-		if (!drop)
-			env[k++] = environ[i];
-	}
-	for (size_t m = 0; m < 5; m++) {
-		if (!(own[m] = xasprintf("%s%s", names[m], vals[m]))) {
-			free(env);
-			return NULL;
-		}
-		env[k++] = own[m];
-	}
-	return env;
-}
-
-/* PATH lookup done here, so "not found" is an error of ours on every libc
- * (and under valgrind), not an exit status 127 of the child. */
-static int hook_resolve(const char *prog, char **out)
-{
-	const char *path = getenv("PATH"), *p, *end;
-	int err = -ENOENT;
-	struct stat st;
-
-	if (strchr(prog, '/')) {
-		if (access(prog, X_OK) < 0)
-			return -errno;
-		return (*out = strdup(prog)) ? 0 : -ENOMEM;
-	}
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (p = path; p; p = *end ? end + 1 : NULL) {
-		char *cand;
-
-		end = strchrnul(p, ':');
-		if (!(cand = xasprintf("%.*s/%s", (int)(end - p), end == p ? "." : p, prog)))
-			return -ENOMEM;
-		if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
-			*out = cand;
-			return 0;
-		}
-		if (errno == EACCES)
-			err = -EACCES;
-		free(cand);
-	}
-	return err;
-}
-
-static int hook_spawn(struct deploy_job *j)
-{
-	static const int dfl[] = { SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD,
-		SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ };
-	struct deploy *d = j->d;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, defaults;
-	char *own[5] = { 0 }, **env, *prog = NULL;
-	int p[2], r;
-
-	if ((r = hook_resolve(j->argv[0], &prog)) < 0)
-		return r;
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		free(prog);
-		return -errno;
-	}
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	if (!(env = hook_env(j, own))) {
-		r = -ENOMEM;
-		goto out_pipe;
-	}
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
-		sigaddset(&defaults, dfl[i]);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &defaults);
-	posix_spawnattr_setpgroup(&attr, 0);
-	if (!d->use_pidfd && evsignal_add(d->sigchld_ev, NULL) < 0) {
-		r = -EIO;
-		goto out;
-	}
-	r = -posix_spawn(&j->pid, prog, &fa, &attr, j->argv, env);
-out:
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	free(env);
-	for (size_t m = 0; m < 5; m++)
-		free(own[m]);
-out_pipe:
-	free(prog);
-	close(p[1]);
-	if (r < 0) {
-		j->pid = -1;
-		close(p[0]);
-		sigchld_update(d);
-		return r;
-	}
-	j->out_fd = p[0];
-	return 0;
-}
-
-static void job_start_hook(struct deploy_job *j)
-{
-	struct deploy *d = j->d;
-	struct timeval tv = ms_tv(d->exec_timeout_ms);
-	int r;
-
-	j->state = JOB_HOOK;
-	if (j->argc == 0) {
-		job_finish(j);
-		return;
-	}
-	log_debug(j->name, "running hook %s", j->argv[0]);
-	j->out_ev = event_new(d->base, -1, 0, NULL, NULL);
-	j->timeout_ev = evtimer_new(d->base, on_hook_timeout, j);
-	j->kill_ev = evtimer_new(d->base, on_hook_kill, j);
-	r = (j->out_ev && j->timeout_ev && j->kill_ev) ? hook_spawn(j) : -ENOMEM;
-	if (r < 0) {
-		char *msg = xasprintf("hook %s: cannot run: %s", j->argv[0], strerror(-r));
-
-		log_error(j->name, "%s", msg ? msg : "hook: cannot run");
-		job_fail(j, msg ? msg : "hook: cannot run");
-		free(msg);
-		job_finish(j);
-		return;
-	}
-	event_assign(j->out_ev, d->base, j->out_fd, EV_READ | EV_PERSIST, on_hook_output, j);
-	event_add(j->out_ev, NULL);
-	evtimer_add(j->timeout_ev, &tv);
-	if (d->use_pidfd) {
-		j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
-		if (j->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
-			/* old kernel or a seccomp filter: SIGCHLD from now on */
-			log_debug(NULL, "pidfd_open: %s; reaping hooks on SIGCHLD", strerror(errno));
-			d->use_pidfd = 0;
-		}
-		if (j->pidfd >= 0 && !(j->pid_ev = event_new(d->base, j->pidfd, EV_READ, on_pidfd, j))) {
-			close(j->pidfd);
-			j->pidfd = -1;
-		}
-	}
-	if (j->pid_ev) {
-		event_add(j->pid_ev, NULL);
-	} else {
-		evsignal_add(d->sigchld_ev, NULL);
-		/* it may have exited before SIGCHLD was watched: look once now */
-		event_active(d->sigchld_ev, EV_SIGNAL, 1);
-	}
 }
 
 /* ---- systemd over sd-bus ---- */
@@ -569,9 +177,9 @@ static void unit_finish(struct deploy_unit *u, const char *error)
 		struct deploy_job *j = u->jobs[i];
 
 		if (error)
-			job_fail(j, error);
+			deploy_job_fail(j, error);
 		if (--j->units_left == 0)
-			job_start_hook(j);
+			deploy_job_start_hook(j);
 	}
 	unit_free(u);
 }
@@ -628,7 +236,7 @@ static char *unit_names(struct unit_list *list)
 	char *names = NULL, *tmp;
 
 	TAILQ_FOREACH(u, list, link) {
-		tmp = names ? xasprintf("%s %s", names, u->name) : strdup(u->name);
+		tmp = names ? deploy_xasprintf("%s %s", names, u->name) : strdup(u->name);
 		free(names);
 		names = tmp;
 	}
@@ -822,13 +430,13 @@ static void on_unit_timeout(evutil_socket_t fd, short what, void *arg)
 	char t[32];
 
 	unit_fail(u, 1, "reload of %s (for %s) timed out after %s waiting for systemd",
-		  u->name, u->certs, dur(u->d->unit_timeout_ms, t, sizeof(t)));
+		  u->name, u->certs, deploy_dur(u->d->unit_timeout_ms, t, sizeof(t)));
 }
 
 static void units_start(struct deploy *d, struct unit_list *batch)
 {
 	struct deploy_unit *u;
-	struct timeval tv = ms_tv(d->unit_timeout_ms);
+	struct timeval tv = deploy_ms_tv(d->unit_timeout_ms);
 	int r = bus_connect(d);
 
 	if (r < 0) {
@@ -891,7 +499,7 @@ static int unit_add_job(struct deploy_unit *u, struct deploy_job *j)
 	if (!(jobs = realloc(u->jobs, (u->njobs + 1) * sizeof(*jobs))))
 		return -ENOMEM;
 	u->jobs = jobs;
-	certs = u->certs ? xasprintf("%s, %s", u->certs, j->name) : strdup(j->name);
+	certs = u->certs ? deploy_xasprintf("%s, %s", u->certs, j->name) : strdup(j->name);
 	if (!certs)
 		return -ENOMEM;
 	free(u->certs);
@@ -917,12 +525,12 @@ static void on_window(evutil_socket_t fd, short what, void *arg)
 
 			if (!u || unit_add_job(u, j) < 0) {
 				log_error(j->name, "out of memory: %s not reloaded", j->units[i]);
-				job_fail(j, "out of memory");
+				deploy_job_fail(j, "out of memory");
 			}
 		}
 		/* jobs whose units all failed to be queued go straight to the hook */
 		if (j->units_left == 0)
-			job_start_hook(j);
+			deploy_job_start_hook(j);
 	}
 	units_start(d, &batch);
 }
@@ -950,7 +558,7 @@ struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, v
 	TAILQ_INIT(&d->units);
 	d->window_ev = evtimer_new(base, on_window, d);
 	d->report_ev = event_new(base, -1, 0, on_report, d);
-	d->sigchld_ev = evsignal_new(base, SIGCHLD, on_sigchld, d);
+	d->sigchld_ev = evsignal_new(base, SIGCHLD, deploy_on_sigchld, d);
 	if (!d->window_ev || !d->report_ev || !d->sigchld_ev) {
 		ev_free(d->window_ev);
 		ev_free(d->report_ev);
@@ -961,39 +569,11 @@ struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, v
 	return d;
 }
 
-static void hooks_kill(struct deploy *d)
-{
-	struct deploy_job *j;
-	int left = 0;
-
-	TAILQ_FOREACH(j, &d->active, link)
-		if (j->pid > 0 && kill(-j->pid, SIGTERM) == 0)
-			left++;
-	/* teardown only, outside the loop: a short grace period, then SIGKILL */
-	for (int waited = 0; left && waited < DEPLOY_FREE_GRACE_MS; waited += 10) {
-		poll(NULL, 0, 10);
-		left = 0;
-		TAILQ_FOREACH(j, &d->active, link)
-			if (j->pid > 0 && waitpid(j->pid, NULL, WNOHANG) == 0)
-				left++;
-			else
-				j->pid = -1;
-	}
-	TAILQ_FOREACH(j, &d->active, link) {
-		if (j->pid <= 0)
-			continue;
-		kill(-j->pid, SIGKILL);
-		while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		j->pid = -1;
-	}
-}
-
 static void deploy_destroy(struct deploy *d)
 {
 	struct deploy_job *j;
 
-	hooks_kill(d);
+	deploy_hooks_kill(d);
 	while (!TAILQ_EMPTY(&d->units))
 		unit_free(TAILQ_FIRST(&d->units));
 	bus_close(d);
@@ -1086,7 +666,7 @@ int deploy_certificate(struct deploy *d, const struct config_cert *cert)
 	d->idle_notified = 0;
 	if (j->nunits == 0) {   /* nothing to batch: the hook can start now */
 		TAILQ_INSERT_TAIL(&d->active, j, link);
-		job_start_hook(j);
+		deploy_job_start_hook(j);
 		return 0;
 	}
 	TAILQ_FOREACH(old, &d->window, link)
@@ -1105,7 +685,7 @@ int deploy_certificate(struct deploy *d, const struct config_cert *cert)
 	fire = now + d->window_ms;
 	if (fire > d->window_start + DEPLOY_BATCH_CAP_MS)
 		fire = d->window_start + DEPLOY_BATCH_CAP_MS;
-	tv = ms_tv(fire > now ? fire - now : 0);
+	tv = deploy_ms_tv(fire > now ? fire - now : 0);
 	evtimer_add(d->window_ev, &tv);
 	return 0;
 }

@@ -11,8 +11,8 @@ from faultproxy import FaultProxy
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "pebble(strict=False, nonce_reject=None, authz_reuse=None, env=None): "
-                                       "options for the pebble fixture")
+    config.addinivalue_line("markers", "pebble(strict=False, nonce_reject=None, authz_reuse=None, env=None, "
+                                       "config=None): options for the pebble fixture")
     config.addinivalue_line("markers", "acmed: drives the acmed binary (fails until acmed works)")
     config.addinivalue_line("markers", "harness: checks the test harness itself (Pebble, proxy, uacme)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
@@ -49,7 +49,8 @@ def workspace(request):
     yield d
     if _failed(request) or os.environ.get("ACMED_KEEP_TMP") == "1":
         print(f"\n[harness] workspace kept: {d}")
-        logs = [d / "pebble" / "pebble.log", d / "pebble" / "challtestsrv.log"] + sorted(d.glob("acmed-run*.stderr"))
+        logs = [d / "pebble" / "pebble.log", d / "pebble" / "challtestsrv.log"] + sorted(d.glob("acmed-run*.stderr")) \
+            + sorted(d.glob("acmed-daemon*.stderr"))
         for log in logs:
             if log.exists():
                 print(f"----- tail of {log} -----\n{_tail(log)}")
@@ -70,12 +71,13 @@ def _pebble_options(request):
 @pytest.fixture
 def pebble(request, workspace):
     """A fresh Pebble per test.  Options via @pytest.mark.pebble(...) or indirect parametrization:
-    strict (bool), nonce_reject (int %, None = Pebble default 5), authz_reuse (int %), env (dict)."""
+    strict (bool), nonce_reject (int %, None = Pebble default 5), authz_reuse (int %), env (dict),
+    config (dict: extra keys of Pebble's JSON config, e.g. certificateValidityPeriod)."""
     if not pe.pebble_installed():
         pytest.skip("pebble / pebble-challtestsrv not installed (Debian package 'pebble')")
     o = _pebble_options(request)
     env = pe.PebbleEnv(workspace / "pebble", strict=o.get("strict", False), nonce_reject=o.get("nonce_reject"),
-                       authz_reuse=o.get("authz_reuse"), extra_env=o.get("env"))
+                       authz_reuse=o.get("authz_reuse"), extra_env=o.get("env"), config=o.get("config"))
     env.start()
     yield env
     env.stop()
@@ -111,21 +113,33 @@ class Acmed:
         self.config = workspace / "acmed.yaml"
         self.outputs = {}
         self.runs = []
+        self.daemons = []
 
     def write_config(self, certificates, **kw):
         self.outputs = pe.write_config(self.config, self.ws, self.directory_url, self.pebble.ca_bundle,
                                        self.pebble.http01_port, certificates, **kw)
         return self.outputs
 
-    def run(self, *args, timeout=120.0, config=True):
+    def run(self, *args, timeout=120.0, config=True, env=None):
         r = pe.run_acmed(list(args), timeout=timeout + 30, config=self.config if config else None,
-                         acmed_bin=self.bin)
+                         acmed_bin=self.bin, env=env)
         self.runs.append((args, r))
         (self.ws / f"acmed-run{len(self.runs)}.stderr").write_text(r.stderr)
         return r
 
-    def run_once(self, timeout=120.0):
-        return self.run("run", "--once", "--timeout", str(int(timeout)), timeout=timeout)
+    def run_once(self, timeout=120.0, env=None):
+        return self.run("run", "--once", "--timeout", str(int(timeout)), timeout=timeout, env=env)
+
+    def spawn(self, *args, env=None, config=True):
+        """Start acmed in the background (e.g. spawn("run") for the daemon); stopped at teardown."""
+        d = pe.AcmedProcess(list(args), config=self.config if config else None, acmed_bin=self.bin, env=env,
+                            stderr_path=self.ws / f"acmed-daemon{len(self.daemons) + 1}.stderr")
+        self.daemons.append(d)
+        return d
+
+    def stop_all(self):
+        for d in self.daemons:
+            d.stop()
 
     def verify(self, certificates):
         for c in certificates:
@@ -134,5 +148,7 @@ class Acmed:
 
 @pytest.fixture
 def acmed(acmed_bin, workspace, pebble, proxy):
-    """acmed configured to talk to Pebble through the fault proxy."""
-    return Acmed(acmed_bin, workspace, pebble, proxy.directory_url)
+    """acmed configured to talk to Pebble through the fault proxy; background acmeds are stopped at teardown."""
+    a = Acmed(acmed_bin, workspace, pebble, proxy.directory_url)
+    yield a
+    a.stop_all()

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Fault-injecting HTTPS reverse proxy between an ACME client and Pebble: counts requests and injects faults by rule.
-"""faultproxy - a small HTTPS reverse proxy for ACME tests (stdlib only).
+"""faultproxy - a small HTTPS reverse proxy for ACME tests (stdlib only; ARI CertIDs need python3-cryptography).
 
 Every request is forwarded to the upstream (Pebble) with the client's Host header
 kept as is.  Pebble 2.4 builds every URL it hands out (directory, Location, Link,
@@ -8,24 +8,43 @@ order/authz/challenge/certificate URLs) from the request's Host header and check
 the JWS "url" against "https://" + Host + RequestURI, so with Host passed through
 all URLs point at the proxy and no rewriting is needed.
 
-Each request is logged (ProxyLog entries) and matched against RULES, in order.
+Each request is logged (ProxyLog entries; the JWS payload of a POST is decoded into
+entry["payload"]: a dict, "" for POST-as-GET, None when the body is no JWS) and
+matched against RULES, in order.  Rules are evaluated lazily: once a rule answered
+or dropped a request, the rules after it never see that request (no match counted).
 A rule that matches applies its action:
 
   pre-forward actions (the upstream may never see the request)
     delay     sleep `seconds`, then go on (slow responses; combine with others)
     respond   answer status/headers/body without contacting upstream
+              (nonce=True adds a fresh Replay-Nonce fetched from upstream, as a CA would)
     drop      close the client connection without answering (when="before")
   post-forward actions (the upstream processed the request)
     status    override the status code (and add/replace `headers`)
     json_merge  merge keys into a JSON response body ("{base}" -> https://<Host>)
+    delay     when="after": forward, then hold the response `seconds` before sending it
     drop      when="after": forward, then close without answering
     callback  fn(request, response) -> response|None, for anything else
+  Header values of respond/status rules may be callables, evaluated when the answer is made.
 
 Matching: method, path (regex, re.search on the path incl. query), kind
-(classification, see classify()), if_body_status (post-forward: only when the
-upstream JSON body's "status" is one of these), nth (1-based match numbers to
-act on), skip (ignore the first N matches), count (act at most N times),
-after_s / for_s (active window in seconds since the rule was added).
+(classification, see classify()), payload_has (keys the decoded JWS payload must
+hold), if_body_status (post-forward: only when the upstream JSON body's "status" is
+one of these), nth (1-based match numbers to act on), skip (ignore the first N
+matches), count (act at most N times), after_s / for_s (active window in seconds
+since the rule was added), t0 / t1 (active window in wall-clock epoch seconds).
+
+Whole-CA faults (FaultProxy methods, each returning the Rule, inserted first):
+    outage(for_s=60)            503 + the Let's Encrypt maintenance problem on every path
+    slow(5, for_s=30)           every response delayed
+    rate_limited("newOrder", retry_after=7)   429 rateLimited + Retry-After (seconds or HTTP-date)
+    already_replaced()          409 alreadyReplaced for a newOrder carrying "replaces", once
+    refuse_connections(for_s=40)  close the listening socket (connection refused), re-bind later
+ARI (RFC 9773) on top of Pebble 2.4, which has none:
+    enable_ari()                directory gains "renewalInfo": "<proxy>/renewalInfo";
+                                GET /renewalInfo/<certID> is answered by the proxy
+    set_ari_window(cert_id or "*", start, end, explanation_url=None, retry_after=None)
+    ari_cert_id(cert)           the RFC 9773 CertID of a certificate (PEM, path or x509 object)
 
 Usage from Python:
     proxy = FaultProxy(("127.0.0.1", 0), upstream=("127.0.0.1", pebble_port),
@@ -36,15 +55,18 @@ Usage from Python:
 Standalone:
     faultproxy.py --listen 127.0.0.1:14443 --upstream 127.0.0.1:14000 \
         --cert proxy.pem --key proxy.key --upstream-ca tls-ca.pem \
-        [--rules rules.json] [--log requests.jsonl]
+        [--rules rules.json] [--log requests.jsonl] [--ari]
     rules.json: a JSON list of rule objects, e.g.
         [{"action": "status", "method": "HEAD", "kind": "newNonce", "status": 204}]
 """
 
 import argparse
+import base64
+import datetime
 import http.client
 import http.server
 import json
+import os
 import re
 import signal
 import socket
@@ -71,11 +93,19 @@ PATH_KINDS = (
     ("/revoke-cert", "revokeCert"),
     ("/rollover-account-key", "keyChange"),
     ("/list-orderz/", "orders"),
-    ("/renewal-info", "renewalInfo"),  # not in Pebble 2.4: served by rules (ARI tests)
+    ("/renewalInfo", "renewalInfo"),   # not in Pebble 2.4: served by the proxy (enable_ari)
+    ("/renewal-info", "renewalInfo"),  # an alternative spelling tests may advertise via json_merge
 )
+
+ARI_PATH = "/renewalInfo"
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "content-length"}
+
+# What Let's Encrypt answers on every path during maintenance (byte for byte).
+MAINTENANCE_BODY = (b'{"type": "urn:acme:error:serverInternal", "detail": "The service is down for maintenance '
+                    b'or had an internal error. Check https://letsencrypt.status.io/ for more details."}')
+PROBLEM_JSON = "application/problem+json"
 
 
 def classify(path):
@@ -84,6 +114,93 @@ def classify(path):
         if p == prefix or (prefix.endswith("/") and p.startswith(prefix)) or p.startswith(prefix + "/"):
             return kind
     return "other"
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_decode(s):
+    if isinstance(s, str):
+        s = s.encode()
+    s = s.strip()
+    return base64.urlsafe_b64decode(s + b"=" * (-len(s) % 4))
+
+
+def decode_jws(body):
+    """(protected header, payload) of a flattened JWS body.
+
+    payload: the decoded JSON value, "" for POST-as-GET, None when the body is not a JWS
+    or its payload is not JSON.  protected: dict or None.
+    """
+    if not body:
+        return None, None
+    try:
+        j = json.loads(body.decode())
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(j, dict) or "payload" not in j or "protected" not in j:
+        return None, None
+    protected = payload = None
+    try:
+        protected = json.loads(b64u_decode(j["protected"]).decode())
+    except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
+        protected = None
+    try:
+        raw = b64u_decode(j["payload"])
+        payload = "" if raw == b"" else json.loads(raw.decode())
+    except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
+        payload = None
+    return protected, payload
+
+
+def http_date(epoch):
+    """An IMF-fixdate (RFC 9110 HTTP-date) for a Retry-After header."""
+    return formatdate(epoch, usegmt=True)
+
+
+def rfc3339(t):
+    """datetime (naive = UTC), epoch seconds or a string (kept verbatim) -> RFC 3339 UTC."""
+    if isinstance(t, str):
+        return t
+    if isinstance(t, (int, float)):
+        t = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    if t.tzinfo is not None:
+        t = t.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _load_cert(cert):
+    from cryptography import x509   # lazy: the proxy itself needs only the stdlib
+    if isinstance(cert, x509.Certificate):
+        return cert
+    if isinstance(cert, os.PathLike) or (isinstance(cert, str) and "-----BEGIN" not in cert):
+        with open(cert, "rb") as f:
+            cert = f.read()
+    if isinstance(cert, str):
+        cert = cert.encode()
+    b = cert.find(b"-----BEGIN CERTIFICATE-----")
+    if b < 0:
+        return x509.load_der_x509_certificate(cert)
+    e = cert.index(b"-----END CERTIFICATE-----", b) + len(b"-----END CERTIFICATE-----")
+    return x509.load_pem_x509_certificate(cert[b:e] + b"\n")
+
+
+def ari_cert_id(cert):
+    """RFC 9773 section 4.1 CertID: base64url(AKI keyIdentifier) "." base64url(serial DER content bytes).
+
+    cert: an x509.Certificate, PEM/DER bytes, a PEM string or a path (the first certificate counts).
+    The serial's DER content bytes are the minimal two's complement big-endian encoding, so a
+    serial whose high bit is set keeps its leading 0x00.
+    """
+    from cryptography import x509
+    c = _load_cert(cert)
+    aki = c.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    if aki is None:
+        raise ValueError("certificate has no AKI keyIdentifier")
+    n = c.serial_number
+    serial = n.to_bytes((n.bit_length() + 8) // 8, "big")
+    return f"{b64u(aki)}.{b64u(serial)}"
 
 
 class Response:
@@ -120,6 +237,12 @@ class Request:
         self.client, self.conn_id = client, conn_id
         self.kind = classify(path)
         self.host = headers.get("Host") or ""
+        self.protected, self.payload = decode_jws(body) if method == "POST" else (None, None)
+
+
+def _header_value(v):
+    v = v() if callable(v) else v
+    return str(v)
 
 
 class Rule:
@@ -129,15 +252,15 @@ class Rule:
     def __init__(self, action, method=None, path=None, kind=None, nth=None, skip=0, count=None,
                  if_body_status=None, after_s=None, for_s=None, name=None,
                  seconds=0.0, status=None, headers=None, body=b"", when="before", how="close",
-                 merge=None, fn=None):
+                 merge=None, fn=None, payload_has=None, t0=None, t1=None, nonce=False):
         if action not in self.PRE + self.POST:
             raise ValueError(f"unknown action {action!r}")
-        if action == "drop" and when not in ("before", "after"):
-            raise ValueError("drop: when must be 'before' or 'after'")
-        if if_body_status is not None and action in ("delay", "respond"):
-            raise ValueError("if_body_status needs the upstream response: not with delay/respond")
-        if action == "drop" and when == "before" and if_body_status is not None:
-            raise ValueError("if_body_status needs the upstream response: use when='after'")
+        if action in ("drop", "delay") and when not in ("before", "after"):
+            raise ValueError(f"{action}: when must be 'before' or 'after'")
+        if if_body_status is not None and (action == "respond" or (action in ("drop", "delay")
+                                                                   and when == "before")):
+            raise ValueError("if_body_status needs the upstream response: use a post-forward action "
+                             "(when='after' for drop/delay)")
         self.action = action
         self.method = method.upper() if method else None
         self.path_re = re.compile(path) if path else None
@@ -147,7 +270,9 @@ class Rule:
         self.count = count
         self.if_body_status = ({if_body_status} if isinstance(if_body_status, str)
                                else set(if_body_status) if if_body_status else None)
+        self.payload_has = ([payload_has] if isinstance(payload_has, str) else list(payload_has or []))
         self.after_s, self.for_s = after_s, for_s
+        self.t0, self.t1 = t0, t1
         self.name = name or action
         self.seconds = float(seconds)
         self.status = status
@@ -158,18 +283,38 @@ class Rule:
         self.how = how
         self.merge = merge or {}
         self.fn = fn
+        self.nonce = bool(nonce)
         self.armed_at = time.monotonic()
-        self.matches = 0    # requests that matched method/path/kind while active
+        self.armed_wall = time.time()
+        self.stopped_at = None   # monotonic time of disable()/stop()
+        self.matches = 0    # requests that matched method/path/kind/payload while active
         self.hits = 0       # times the action was applied
         self.enabled = True
         self._lock = threading.Lock()
 
     @property
     def post(self):
-        return self.action in self.POST or (self.action == "drop" and self.when == "after")
+        return self.action in self.POST or (self.action in ("drop", "delay") and self.when == "after")
 
     def disable(self):
+        if self.enabled:
+            self.stopped_at = time.monotonic()
         self.enabled = False
+
+    stop = disable
+
+    def window_mono(self):
+        """(start, end) of the active window in time.monotonic() terms; end None = open."""
+        start = self.armed_at + (self.after_s or 0)
+        end = None if self.for_s is None else start + self.for_s
+        if self.t0 is not None:
+            start = max(start, self.armed_at + (self.t0 - self.armed_wall))
+        if self.t1 is not None:
+            t1 = self.armed_at + (self.t1 - self.armed_wall)
+            end = t1 if end is None else min(end, t1)
+        if self.stopped_at is not None:
+            end = self.stopped_at if end is None else min(end, self.stopped_at)
+        return start, end
 
     def _active(self):
         if not self.enabled:
@@ -179,6 +324,12 @@ class Rule:
             return False
         if self.for_s is not None and age >= (self.after_s or 0) + self.for_s:
             return False
+        if self.t0 is not None or self.t1 is not None:
+            now = time.time()
+            if self.t0 is not None and now < self.t0:
+                return False
+            if self.t1 is not None and now >= self.t1:
+                return False
         return True
 
     def select(self, req):
@@ -190,6 +341,9 @@ class Rule:
         if self.kind and req.kind != self.kind:
             return False
         if self.path_re and not self.path_re.search(req.path):
+            return False
+        if self.payload_has and not (isinstance(req.payload, dict)
+                                     and all(k in req.payload for k in self.payload_has)):
             return False
         with self._lock:
             self.matches += 1
@@ -216,6 +370,13 @@ class Rule:
                     return False
                 self.hits += 1
         return ok
+
+    def make_response(self):
+        """The answer of a respond rule (callable header values evaluated now)."""
+        resp = Response(self.status or 200, [(k, _header_value(v)) for k, v in self.headers.items()], self.body)
+        if not any(k.lower() == "date" for k, _ in resp.headers):
+            resp.headers.append(("Date", formatdate(usegmt=True)))
+        return resp
 
     @classmethod
     def from_dict(cls, d):
@@ -247,16 +408,23 @@ class ProxyLog:
         with self._lock:
             return len(self.entries)
 
-    def select(self, kind=None, method=None, status=None, since=0):
+    def select(self, kind=None, method=None, status=None, since=0, where=None):
+        """Entries in arrival order of their completion; where: an optional predicate on the entry."""
         with self._lock:
             out = list(self.entries[since:])
         return [e for e in out
                 if (kind is None or e["kind"] == kind)
                 and (method is None or e["method"] == method)
-                and (status is None or e["status"] == status)]
+                and (status is None or e["status"] == status)
+                and (where is None or where(e))]
 
     def count(self, **kw):
         return len(self.select(**kw))
+
+    def between(self, mono_start, mono_end=None, **kw):
+        """Entries whose request arrived in [mono_start, mono_end) (time.monotonic())."""
+        return self.select(where=lambda e: e["mono"] >= mono_start and (mono_end is None or e["mono"] < mono_end),
+                           **kw)
 
     def by_kind(self, since=0):
         c = {}
@@ -267,6 +435,7 @@ class ProxyLog:
     def close(self):
         if self._file:
             self._file.close()
+            self._file = None
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -300,12 +469,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.upstream = None
         self.proxy = self.server.proxy
         self.conn_id = self.proxy._next_conn_id()
+        self.proxy._track_client(self.request, True)
 
     def finish(self):
         try:
             super().finish()
         except OSError:
             pass
+        self.proxy._track_client(self.request, False)
         if self.upstream is not None:
             self.upstream.close()
 
@@ -314,7 +485,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             super().handle_one_request()
         except _Dropped:
             self.close_connection = True
-        except (ssl.SSLError, ConnectionError, socket.timeout):
+        except (ssl.SSLError, ConnectionError, socket.timeout, OSError):
             self.close_connection = True
 
     def log_message(self, fmt, *args):
@@ -344,7 +515,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req = Request(self.command, self.path, self.headers, body, self.client_address, self.conn_id)
         entry = {"t": t0, "mono": time.monotonic(), "method": req.method, "path": req.path,
                  "kind": req.kind, "status": None, "upstream_status": None, "rules": [],
-                 "conn": self.conn_id, "resp_json_status": None, "resp_body": None, "t_done": None}
+                 "conn": self.conn_id, "resp_json_status": None, "resp_body": None, "t_done": None,
+                 "payload": req.payload, "jws_url": (req.protected or {}).get("url")}
         try:
             resp = self._process(req, entry)
         except Exception as e:  # a rule callback or the proxy itself failed: answer 500, keep serving
@@ -358,6 +530,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if isinstance(j, dict):
                 entry["resp_json_status"] = j.get("status")
                 entry["resp_body"] = j
+            if resp.status == 201 and req.kind == "newOrder":
+                entry["location"] = resp.get_header("Location")
         entry["t_done"] = time.time()
         entry["mono_done"] = time.monotonic()
         p.log.add(entry)
@@ -368,10 +542,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise _Dropped()
 
     def _process(self, req, entry):
-        rules = self.proxy.rules_snapshot()
-        selected = [r for r in rules if r.select(req)]
+        p = self.proxy
         post = []
-        for r in selected:
+        for r in p.rules_snapshot():
+            if not r.select(req):
+                continue
             if r.post:
                 post.append(r)
                 continue
@@ -379,14 +554,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if r.action == "delay":
                 time.sleep(r.seconds)
             elif r.action == "respond":
-                resp = Response(r.status or 200, list(r.headers.items()), r.body)
-                if not any(k.lower() == "date" for k, _ in resp.headers):
-                    resp.headers.append(("Date", formatdate(usegmt=True)))
+                resp = r.make_response()
+                if r.nonce:
+                    nonce = self._fresh_nonce()
+                    if nonce:
+                        resp.set_header("Replay-Nonce", nonce)
                 return self._post_rules(req, resp, post, entry)
             elif r.action == "drop":
                 return r.how
-        resp = self._forward(req)
-        entry["upstream_status"] = resp.status
+        if req.kind == "renewalInfo" and p.ari_enabled:
+            resp = p._ari_response(req)
+        else:
+            resp = self._forward(req)
+            entry["upstream_status"] = resp.status
+            p._observe_upstream(req, resp)
         return self._post_rules(req, resp, post, entry)
 
     def _post_rules(self, req, resp, post, entry):
@@ -396,12 +577,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             entry["rules"].append(r.name)
             if r.action == "drop":
                 return r.how
-            if r.action == "status":
+            if r.action == "delay":
+                time.sleep(r.seconds)
+            elif r.action == "status":
                 if r.status is not None:
                     resp.status = int(r.status)
                     resp.reason = None
                 for k, v in r.headers.items():
-                    resp.set_header(k, v)
+                    resp.set_header(k, _header_value(v))
             elif r.action == "json_merge":
                 j = resp.json()
                 if isinstance(j, dict):
@@ -434,6 +617,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.upstream = http.client.HTTPSConnection(p.upstream[0], p.upstream[1], timeout=120,
                                                         context=p.upstream_ctx)
         return self.upstream
+
+    def _fresh_nonce(self):
+        """A Replay-Nonce from the upstream (HEAD newNonce on a connection of its own), or None."""
+        p = self.proxy
+        conn = http.client.HTTPSConnection(p.upstream[0], p.upstream[1], timeout=10, context=p.upstream_ctx)
+        try:
+            conn.request("HEAD", "/nonce-plz")
+            r = conn.getresponse()
+            r.read()
+            return r.getheader("Replay-Nonce")
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
 
     def _forward(self, req):
         headers = {}
@@ -475,7 +672,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _bad_gateway(err):
         body = json.dumps({"type": "urn:ietf:params:acme:error:serverInternal",
                            "detail": f"faultproxy: upstream error: {err}"}).encode()
-        return Response(502, [("Content-Type", "application/problem+json"),
+        return Response(502, [("Content-Type", PROBLEM_JSON),
                               ("Date", formatdate(usegmt=True))], body)
 
     def _send(self, req, resp):
@@ -505,6 +702,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_GET
 
 
+class AriWindow:
+    """What GET /renewalInfo/<certID> answers: a suggestedWindow, or a raw status/body."""
+
+    def __init__(self, start=None, end=None, explanation_url=None, retry_after=None, status=200, body=None):
+        self.start, self.end = start, end
+        self.explanation_url = explanation_url
+        self.retry_after = retry_after
+        self.status = status
+        self.body = body   # bytes/str/dict: sent instead of the window (hostile answers)
+
+    def response(self):
+        if self.body is not None:
+            body = self.body if isinstance(self.body, bytes) else (
+                json.dumps(self.body).encode() if isinstance(self.body, (dict, list)) else str(self.body).encode())
+        else:
+            j = {"suggestedWindow": {"start": rfc3339(self.start), "end": rfc3339(self.end)}}
+            if self.explanation_url:
+                j["explanationURL"] = self.explanation_url
+            body = json.dumps(j).encode()
+        ctype = "application/json" if self.status < 400 else PROBLEM_JSON
+        headers = [("Content-Type", ctype), ("Date", formatdate(usegmt=True))]
+        if self.retry_after is not None:
+            headers.append(("Retry-After", _header_value(self.retry_after)))
+        return Response(self.status, headers, body)
+
+
 class FaultProxy:
     def __init__(self, listen, upstream, certfile, keyfile, upstream_ca, log_path=None, keep_bodies=True):
         self.upstream = upstream
@@ -518,18 +741,37 @@ class FaultProxy:
         self._rules_lock = threading.Lock()
         self._conn_ids = 0
         self._conn_lock = threading.Lock()
+        self._clients = set()
+        self._clients_lock = threading.Lock()
+        self._listen_lock = threading.RLock()
+        self._timers = []
+        self._stopped = False
+        self.refusals = []          # [[mono_start, mono_end or None], ...] connection-refused periods
+        # ARI
+        self.ari_enabled = False
+        self.ari_derive = True      # unknown CertID of a certificate seen downloaded: a window from its lifetime
+        self._ari_lock = threading.Lock()
+        self._ari_windows = {}      # certID or "*" -> AriWindow
+        self.ari_hits = {}          # certID -> GETs answered
+        self.known_certs = {}       # certID -> (not_before, not_after) epoch of certificates downloaded via us
         self.server = _Server(listen, _Handler)
         self.server.ssl_ctx = self.ssl_ctx
         self.server.proxy = self
+        self._addr = self.server.server_address[:2]
         self.thread = None
+        self._listening = False
 
     @property
     def port(self):
-        return self.server.server_address[1]
+        return self._addr[1]
 
     @property
     def directory_url(self):
         return f"https://127.0.0.1:{self.port}/dir"
+
+    @property
+    def base_url(self):
+        return f"https://127.0.0.1:{self.port}"
 
     def _next_conn_id(self):
         with self._conn_lock:
@@ -542,13 +784,26 @@ class FaultProxy:
         with self._conn_lock:
             return self._conn_ids
 
-    def add_rule(self, rule=None, **kw):
+    def _track_client(self, sock, add):
+        with self._clients_lock:
+            if add:
+                self._clients.add(sock)
+            else:
+                self._clients.discard(sock)
+
+    # ------------------------------------------------------------ rules
+
+    def add_rule(self, rule=None, first=False, **kw):
+        """Add a Rule (or a dict, or Rule keyword arguments); first=True puts it before all others."""
         if rule is None:
             rule = Rule(**kw)
         elif isinstance(rule, dict):
             rule = Rule.from_dict(rule)
         with self._rules_lock:
-            self._rules.append(rule)
+            if first:
+                self._rules.insert(0, rule)
+            else:
+                self._rules.append(rule)
         return rule
 
     def remove_rule(self, rule):
@@ -563,18 +818,206 @@ class FaultProxy:
         with self._rules_lock:
             return list(self._rules)
 
-    def start(self):
+    # ------------------------------------------------------------ whole-CA faults
+
+    def outage(self, after_s=None, for_s=None, t0=None, t1=None, retry_after=None, name="outage"):
+        """Every path (directory included) answers 503 + MAINTENANCE_BODY while the window is active.
+
+        Window: after_s/for_s relative to now, or t0/t1 wall-clock epoch seconds; open-ended
+        until rule.stop() (or stop_outage()) when no end is given.  Returns the Rule: its hits
+        are the requests answered 503, rule.window_mono() the window.
+        """
+        headers = {"Content-Type": PROBLEM_JSON}
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        return self.add_rule(Rule("respond", status=503, headers=headers, body=MAINTENANCE_BODY, after_s=after_s,
+                                  for_s=for_s, t0=t0, t1=t1, name=name), first=True)
+
+    def start_outage(self, **kw):
+        return self.outage(**kw)
+
+    def stop_outage(self, rule=None):
+        """End one outage rule, or every rule named like an outage."""
+        for r in ([rule] if rule is not None else self.rules_snapshot()):
+            if rule is not None or r.name == "outage":
+                r.stop()
+
+    def slow(self, seconds, after_s=None, for_s=None, kind=None, method=None, name="slow", when="before"):
+        """Delay matching requests (every path by default) by `seconds` while the window is active."""
+        return self.add_rule(Rule("delay", seconds=seconds, after_s=after_s, for_s=for_s, kind=kind, method=method,
+                                  name=name, when=when), first=True)
+
+    def rate_limited(self, kind="newOrder", retry_after=3600, method="POST", nth=None, count=1, skip=0,
+                     detail="Error creating new order :: too many certificates already issued for this "
+                            "exact set of identifiers in the last 168h0m0s", name="rateLimited", **kw):
+        """429 urn:ietf:params:acme:error:rateLimited (+ a fresh Replay-Nonce) instead of forwarding.
+
+        retry_after: int/float seconds, a datetime or epoch via http_date(), a string (verbatim),
+        a callable evaluated at answer time, or None (no header).  The value sent is in the log
+        entry's "retry_after".
+        """
+        headers = {"Content-Type": PROBLEM_JSON}
+        if retry_after is not None:
+            if isinstance(retry_after, (int, float)) and not isinstance(retry_after, bool):
+                retry_after = str(int(retry_after))
+            elif isinstance(retry_after, datetime.datetime):
+                retry_after = http_date(retry_after.timestamp() if retry_after.tzinfo else
+                                        retry_after.replace(tzinfo=datetime.timezone.utc).timestamp())
+            headers["Retry-After"] = retry_after
+        body = {"type": "urn:ietf:params:acme:error:rateLimited", "detail": detail}
+        return self.add_rule(Rule("respond", kind=kind, method=method, nth=nth, count=count, skip=skip,
+                                  status=429, headers=headers, body=body, nonce=True, name=name, **kw))
+
+    def already_replaced(self, count=1, name="alreadyReplaced"):
+        """409 alreadyReplaced for a newOrder whose payload carries "replaces" (count times)."""
+        body = {"type": "urn:ietf:params:acme:error:alreadyReplaced",
+                "detail": "The certificate named in replaces has already been replaced"}
+        return self.add_rule(Rule("respond", kind="newOrder", method="POST", payload_has="replaces", count=count,
+                                  status=409, headers={"Content-Type": PROBLEM_JSON}, body=body, nonce=True,
+                                  name=name))
+
+    def refuse_connections(self, for_s=None, close_existing=True):
+        """Stop listening (new connections are refused by the kernel); re-bind the same port after
+        for_s seconds, or at accept_connections().  close_existing also ends every open client
+        connection, as a CA front end going down would."""
+        with self._listen_lock:
+            if self._listening:
+                self._stop_server()
+                self.refusals.append([time.monotonic(), None])
+            if close_existing:
+                with self._clients_lock:
+                    clients = list(self._clients)
+                for s in clients:
+                    try:
+                        socket.socket.shutdown(s, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+        if for_s is not None:
+            t = threading.Timer(for_s, self.accept_connections)
+            t.daemon = True
+            self._timers.append(t)
+            t.start()
+
+    def accept_connections(self):
+        """Listen again on the same address (ends a refuse_connections() period)."""
+        with self._listen_lock:
+            if self._listening or self._stopped:
+                return
+            self._start_server()
+            if self.refusals and self.refusals[-1][1] is None:
+                self.refusals[-1][1] = time.monotonic()
+
+    @property
+    def refusing(self):
+        with self._listen_lock:
+            return not self._listening and not self._stopped
+
+    # ------------------------------------------------------------ ARI (RFC 9773)
+
+    def enable_ari(self, enabled=True):
+        """Advertise renewalInfo in the directory and answer GET /renewalInfo/<certID> ourselves."""
+        self.ari_enabled = enabled
+
+    def set_ari_window(self, cert_id, start=None, end=None, explanation_url=None, retry_after=None, status=200,
+                       body=None):
+        """The answer for one CertID, or for every CertID without one of its own (cert_id None or "*").
+
+        start/end: datetime (naive = UTC), epoch seconds or an RFC 3339 string.  body/status: answer
+        that instead (hostile or error answers).  Returns the AriWindow.
+        """
+        w = AriWindow(start, end, explanation_url, retry_after, status, body)
+        with self._ari_lock:
+            self._ari_windows[cert_id or "*"] = w
+        return w
+
+    def clear_ari_windows(self):
+        with self._ari_lock:
+            self._ari_windows = {}
+
+    def _ari_response(self, req):
+        path = req.path.split("?", 1)[0]
+        cid = path[len(ARI_PATH):].strip("/") if path.startswith(ARI_PATH) else path.rsplit("/", 1)[-1]
+        if req.method not in ("GET", "HEAD"):
+            return Response(405, [("Content-Type", PROBLEM_JSON), ("Allow", "GET")],
+                            json.dumps({"type": "urn:ietf:params:acme:error:malformed",
+                                        "detail": "renewalInfo is fetched with an unauthenticated GET"}))
+        with self._ari_lock:
+            w = self._ari_windows.get(cid) or self._ari_windows.get("*")
+            known = self.known_certs.get(cid)
+            self.ari_hits[cid] = self.ari_hits.get(cid, 0) + 1
+        if w is None and known is not None and self.ari_derive:
+            nb, na = known
+            life = na - nb
+            w = AriWindow(nb + life * 2 / 3, nb + life * 2 / 3 + life / 45)
+        if w is None or not cid:
+            return Response(404, [("Content-Type", PROBLEM_JSON)],
+                            json.dumps({"type": "urn:ietf:params:acme:error:malformed",
+                                        "detail": f"no renewalInfo for certificate {cid!r}"}))
+        return w.response()
+
+    def _observe_upstream(self, req, resp):
+        """Upstream answers the proxy looks at: the directory (ARI) and certificate downloads."""
+        if req.kind == "directory" and self.ari_enabled and resp.status == 200:
+            j = resp.json()
+            if isinstance(j, dict):
+                j["renewalInfo"] = f"https://{req.host}{ARI_PATH}"
+                resp.body = json.dumps(j, indent=2).encode()
+        elif req.kind == "cert" and resp.status == 200 and b"-----BEGIN CERTIFICATE-----" in resp.body:
+            try:
+                c = _load_cert(resp.body)
+                cid = ari_cert_id(c)
+                nb = c.not_valid_before.replace(tzinfo=datetime.timezone.utc).timestamp()
+                na = c.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp()
+            except Exception:   # noqa: BLE001 - best effort; an odd certificate is not our problem here
+                return
+            with self._ari_lock:
+                self.known_certs[cid] = (nb, na)
+
+    # ------------------------------------------------------------ life cycle
+
+    def _start_server(self):
+        last = None
+        for _ in range(100):
+            try:
+                srv = _Server(self._addr, _Handler)
+                break
+            except OSError as e:   # the port should be ours again at once; allow a moment
+                last = e
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"faultproxy: cannot re-bind {self._addr}: {last}")
+        srv.ssl_ctx = self.ssl_ctx
+        srv.proxy = self
+        self.server = srv
+        self._serve()
+
+    def _serve(self):
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                                        name="faultproxy", daemon=True)
         self.thread.start()
-        return self
+        self._listening = True
 
-    def stop(self):
+    def _stop_server(self):
         if self.thread is not None:
             self.server.shutdown()
             self.thread.join(5)
             self.thread = None
-        self.server.server_close()
+        self.server.socket.close()
+        self._listening = False
+
+    def start(self):
+        with self._listen_lock:
+            self._serve()
+        return self
+
+    def stop(self):
+        for t in self._timers:
+            t.cancel()
+        with self._listen_lock:
+            self._stopped = True
+            if self._listening:
+                self._stop_server()
+            self.server.server_close()
         self.log.close()
 
     def __enter__(self):
@@ -598,6 +1041,8 @@ def main(argv=None):
     ap.add_argument("--upstream-ca", required=True, help="CA bundle that signed Pebble's TLS certificate")
     ap.add_argument("--rules", help="JSON file: list of rule objects")
     ap.add_argument("--log", help="append one JSON line per request to this file")
+    ap.add_argument("--ari", action="store_true", help="advertise and serve renewalInfo (windows derived "
+                                                       "from the certificates downloaded through the proxy)")
     a = ap.parse_args(argv)
     proxy = FaultProxy(_hostport(a.listen), _hostport(a.upstream), a.cert, a.key, a.upstream_ca,
                        log_path=a.log, keep_bodies=False)
@@ -605,6 +1050,7 @@ def main(argv=None):
         with open(a.rules) as f:
             for d in json.load(f):
                 proxy.add_rule(d)
+    proxy.enable_ari(a.ari)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -11,6 +11,7 @@ import http.server
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,6 +105,11 @@ def _write_private(path, data):
         f.write(data)
 
 
+# The throwaway TLS certificates stay valid long enough for faketime runs of acmed far in the
+# future (Pebble's certificates live 5 years; renewal tests fake the clock up to ~3.5 years ahead).
+TLS_VALIDITY = datetime.timedelta(days=20 * 365)
+
+
 class TlsCA:
     """A throwaway CA for the HTTPS API of Pebble and of the fault proxy (not Pebble's issuing CA)."""
 
@@ -118,7 +124,7 @@ class TlsCA:
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(_now() - datetime.timedelta(hours=1))
-            .not_valid_after(_now() + datetime.timedelta(days=2))
+            .not_valid_after(_now() + TLS_VALIDITY + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                          content_commitment=False, key_encipherment=False,
@@ -141,7 +147,7 @@ class TlsCA:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(_now() - datetime.timedelta(hours=1))
-            .not_valid_after(_now() + datetime.timedelta(days=1))
+            .not_valid_after(_now() + TLS_VALIDITY)
             .add_extension(x509.SubjectAlternativeName(san), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -171,10 +177,11 @@ class PebbleEnv:
     nonce_reject:  PEBBLE_WFE_NONCEREJECT (None = Pebble's default, 5 %)
     authz_reuse:   PEBBLE_AUTHZREUSE (None = Pebble's default, 50 %)
     http01_port:   Pebble's "httpPort" - where acmed (or the uacme responder) serves http-01
+    config:        extra keys for Pebble's JSON config (e.g. {"certificateValidityPeriod": 600})
     """
 
     def __init__(self, workdir, tls_ca=None, strict=False, nonce_reject=None, authz_reuse=None,
-                 http01_port=None, extra_env=None):
+                 http01_port=None, extra_env=None, config=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tls_ca = tls_ca or TlsCA(self.dir / "tls")
@@ -182,6 +189,7 @@ class PebbleEnv:
         self.nonce_reject = nonce_reject
         self.authz_reuse = authz_reuse
         self.extra_env = dict(extra_env or {})
+        self.extra_config = dict(config or {})
         self.port = free_port()
         self.mgmt_port = free_port()
         self.tls_port = free_port()
@@ -222,6 +230,7 @@ class PebbleEnv:
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
         }}
+        cfg["pebble"].update(self.extra_config)
         self.config_path = self.dir / "pebble-config.json"
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
@@ -428,14 +437,184 @@ def run_acmed(args, timeout=120.0, config=None, acmed_bin=None, env=None):
     if config is not None:
         argv += ["-c", str(config)]
     argv += list(args)
+    return run_measured(argv, timeout, env=_acmed_env(env))
+
+
+def _acmed_env(env=None):
     e = dict(os.environ)
-    e.pop("ACMED_CONFIG", None)
-    e.pop("NOTIFY_SOCKET", None)
-    e.pop("LISTEN_FDS", None)
-    e.pop("LISTEN_PID", None)
+    for k in ("ACMED_CONFIG", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC",
+              "WATCHDOG_PID"):
+        e.pop(k, None)
     if env:
         e.update(env)
-    return run_measured(argv, timeout, env=e)
+    return e
+
+
+def _proc_stat(pid):
+    """(utime + stime seconds, state) from /proc/PID/stat, or (None, None) when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode()
+    except OSError:
+        return None, None
+    rest = data[data.rindex(")") + 2:].split()   # fields after "pid (comm) "
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(rest[11]) + int(rest[12])) / tick, rest[0]
+
+
+def _proc_status_kb(pid, field):
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(field.encode() + b":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class AcmedProcess:
+    """acmed started in the background (typically the daemon: `run` without --once).
+
+    stdout/stderr go to files (stderr_path, default <workdir>/acmed-daemon-N.stderr); the
+    process gets a session of its own.  kill(signal.SIGKILL) is the kill -9 of the tests.
+    """
+
+    _n = 0
+
+    def __init__(self, args, config=None, acmed_bin=None, env=None, workdir=None, stderr_path=None):
+        AcmedProcess._n += 1
+        workdir = Path(workdir or tempfile.gettempdir())
+        self.stderr_path = Path(stderr_path or workdir / f"acmed-daemon{AcmedProcess._n}.stderr")
+        self.stdout_path = self.stderr_path.with_suffix(".stdout")
+        argv = [str(acmed_bin or acmed_binary())]
+        if config is not None:
+            argv += ["-c", str(config)]
+        argv += [str(a) for a in args]
+        self.argv = argv
+        self._err = open(self.stderr_path, "wb")
+        self._out = open(self.stdout_path, "wb")
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
+                                     env=_acmed_env(env), start_new_session=True)
+        self.pid = self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+    def poll(self):
+        return self.proc.poll()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cpu_seconds(self):
+        """utime + stime of the running process (None once it has been reaped)."""
+        return _proc_stat(self.pid)[0]
+
+    def rss_kb(self):
+        return _proc_status_kb(self.pid, "VmRSS")
+
+    def hwm_kb(self):
+        return _proc_status_kb(self.pid, "VmHWM")
+
+    def send_signal(self, sig):
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self, sig=signal.SIGKILL):
+        self.send_signal(sig)
+
+    def wait(self, timeout=30.0):
+        """Wait for the exit; returns the exit code (negative: killed by that signal)."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.returncode is not None:
+                self._close()
+
+    def stop(self, timeout=15.0):
+        """SIGTERM, then SIGKILL after timeout; the whole process group is gone afterwards."""
+        if self.proc.poll() is None:
+            self.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.send_signal(signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self._close()
+        return self.proc.returncode
+
+    def _close(self):
+        for f in (self._err, self._out):
+            with contextlib.suppress(OSError):
+                f.close()
+
+    @property
+    def stderr(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_for_stderr(self, pattern, timeout=30.0):
+        """Wait until a stderr line matches the regex; returns the match (TimeoutError otherwise)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.stderr)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"acmed exited ({self.proc.returncode}) before logging {pattern!r}:\n"
+                                   + self.stderr[-3000:])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"acmed did not log {pattern!r} within {timeout}s:\n" + self.stderr[-3000:])
+            time.sleep(0.05)
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    """Poll predicate() until true; returns its value, raises TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout}s")
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- faked clock (Debian package faketime)
+
+def faketime_library():
+    """Path of libfaketime.so.1 (from `dpkg -L libfaketime`), or None when not installed."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["dpkg", "-L", "libfaketime"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.endswith("/libfaketime.so.1"):
+                return line
+    for cand in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"):
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+def faketime_env(offset):
+    """Environment that makes acmed see the wall clock shifted by offset ("+1200d", "-2h", ...).
+
+    Only CLOCK_REALTIME/time()/gettimeofday() are faked: FAKETIME_DONT_FAKE_MONOTONIC keeps the
+    event loop's and curl's monotonic timers real.
+    """
+    lib = faketime_library()
+    if lib is None:
+        raise RuntimeError("libfaketime not installed (Debian package 'faketime')")
+    return {"LD_PRELOAD": lib, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 # ---------------------------------------------------------------- output checks

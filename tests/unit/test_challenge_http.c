@@ -1,4 +1,4 @@
-/* test_challenge_http.c - unit tests for the http-01 listener (challenge_http.c) and systemd glue (service.c). */
+/* test_challenge_http.c - unit tests for the http-01 listener (challenge_http.c), also on sockets passed by systemd. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -581,7 +579,7 @@ static void test_bind_errors(void **state)
 	challenge_http_free(NULL);
 }
 
-/* ---------- socket activation (service_listen_fds + challenge_http fds) ---------- */
+/* ---------- socket activation: challenge_http on the fds service_listen_fds passes ---------- */
 
 static int listening_socket(int *port)
 {
@@ -637,16 +635,6 @@ static void test_socket_activation(void **state)
 	struct challenge_http *h = NULL;
 	struct reply r;
 
-	/* Not activated. */
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_PID");
-	assert_int_equal(service_listen_fds(&fds), 0);
-	assert_null(fds);
-	/* For another process. */
-	set_listen_env("1", (long)getpid() + 1);
-	assert_int_equal(service_listen_fds(&fds), 0);
-	assert_null(fds);
-
 	saved = move_to_3(sock);
 	base = event_base_new();        /* after fd 3 is taken, so the loop's own fd is elsewhere */
 	set_listen_env("1", (long)getpid());
@@ -654,10 +642,6 @@ static void test_socket_activation(void **state)
 	assert_int_equal(n, 1);
 	assert_non_null(fds);
 	assert_int_equal(fds[0], 3);
-	assert_true(fcntl(3, F_GETFL) & O_NONBLOCK);
-	assert_true(fcntl(3, F_GETFD) & FD_CLOEXEC);
-	assert_null(getenv("LISTEN_FDS"));      /* not passed on to children */
-	assert_null(getenv("LISTEN_PID"));
 
 	/* addrs are ignored when fds are given. */
 	{
@@ -686,33 +670,9 @@ static void test_socket_activation(void **state)
 	restore_3(saved);
 }
 
-static void test_socket_activation_rejects(void **state)
+static void test_passed_fds_rejects(void **state)
 {
-	int saved, *fds = (int *)1;
-	int udp = socket(AF_INET, SOCK_DGRAM, 0);
 	int port, tcp;
-
-	/* A datagram socket is not what the listener needs. */
-	saved = move_to_3(udp);
-	set_listen_env("1", (long)getpid());
-	assert_true(service_listen_fds(&fds) < 0);
-	assert_null(fds);
-	restore_3(saved);
-
-	/* Nor is a stream socket that does not listen. */
-	tcp = socket(AF_INET, SOCK_STREAM, 0);
-	saved = move_to_3(tcp);
-	set_listen_env("1", (long)getpid());
-	fds = (int *)1;
-	assert_true(service_listen_fds(&fds) < 0);
-	assert_null(fds);
-	restore_3(saved);
-
-	/* Garbage in LISTEN_FDS. */
-	set_listen_env("x", (long)getpid());
-	assert_true(service_listen_fds(&fds) < 0);
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_PID");
 
 	base = event_base_new();
 	/* challenge_http refuses a non-socket fd passed in, and closes it. */
@@ -945,254 +905,11 @@ static void test_set_listen_same_port(void **state)
 	challenge_http_free(h);
 }
 
-/* ---------- sd_notify ---------- */
-
-static void test_notify(void **state)
-{
-	char dir[] = "/tmp/acmed-test-notify-XXXXXX", path[100], buf[1024];
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-	ssize_t n;
-
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/notify", dir);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	setenv("NOTIFY_SOCKET", path, 1);
-
-	service_notify_ready("x");
-	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_non_null(strstr(buf, "READY=1"));
-	assert_non_null(strstr(buf, "STATUS=x"));
-
-	service_notify_status("%d certificates, next renewal in %s", 3, "2d");
-	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "STATUS=3 certificates, next renewal in 2d");
-
-	/* A newline in the status cannot smuggle another field in. */
-	service_notify_status("bad\nREADY=1");
-	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "STATUS=bad READY=1");
-
-	service_notify_stopping();
-	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_non_null(strstr(buf, "STOPPING=1"));
-
-	service_notify_ready(NULL);
-	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "READY=1");
-
-	/* Without NOTIFY_SOCKET nothing is sent and nothing breaks. */
-	unsetenv("NOTIFY_SOCKET");
-	service_notify_ready("y");
-	assert_true(recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0);
-	close(fd);
-	unlink(path);
-	rmdir(dir);
-}
-
-/* A bound AF_UNIX datagram socket standing in for systemd's notify socket. */
-struct notify_sock {
-	char dir[64];
-	char path[100];
-	int fd;
-};
-
-static void notify_open(struct notify_sock *ns)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
-	snprintf(ns->dir, sizeof(ns->dir), "/tmp/acmed-test-notify-XXXXXX");
-	assert_non_null(mkdtemp(ns->dir));
-	snprintf(ns->path, sizeof(ns->path), "%s/notify", ns->dir);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ns->path);
-	ns->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	assert_true(ns->fd >= 0);
-	assert_int_equal(bind(ns->fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	setenv("NOTIFY_SOCKET", ns->path, 1);
-}
-
-static void notify_close(struct notify_sock *ns)
-{
-	unsetenv("NOTIFY_SOCKET");
-	close(ns->fd);
-	unlink(ns->path);
-	rmdir(ns->dir);
-}
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void test_notify_reloading(void **state)
-{
-	struct notify_sock ns;
-	char buf[1024], *line, *save = NULL;
-	uint64_t before, after, stamp = 0;
-	int reloading = 0, nfields = 0;
-	ssize_t n;
-
-	notify_open(&ns);
-	before = now_usec();
-	service_notify_reloading();
-	after = now_usec();
-	n = recv(ns.fd, buf, sizeof(buf) - 1, 0);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		nfields++;
-		if (strcmp(line, "RELOADING=1") == 0) {
-			reloading = 1;
-		} else if (strncmp(line, "MONOTONIC_USEC=", 15) == 0) {
-			char *end;
-
-			stamp = strtoull(line + 15, &end, 10);
-			assert_int_equal(*end, '\0');
-		} else {
-			assert_int_equal(strncmp(line, "STATUS=", 7), 0);
-		}
-	}
-	assert_true(reloading);
-	assert_true(nfields >= 2);
-	/* The same clock systemd compares it with, taken during the call. */
-	assert_true(stamp >= before);
-	assert_true(stamp <= after);
-
-	/* The reload is over: READY=1 follows, in order. */
-	service_notify_ready("3 certificates");
-	n = recv(ns.fd, buf, sizeof(buf) - 1, 0);
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "READY=1\nSTATUS=3 certificates");
-	assert_true(recv(ns.fd, buf, sizeof(buf), 0) < 0);
-	notify_close(&ns);
-}
-
-/* Collect WATCHDOG=1 datagrams from the loop, with their arrival times. */
-struct ping_log {
-	int fd;
-	int n;
-	uint64_t at[64];
-	int other;              /* datagrams that were not exactly WATCHDOG=1 */
-};
-
-static void ping_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ping_log *pl = arg;
-	char buf[256];
-	ssize_t n;
-
-	while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
-		buf[n] = '\0';
-		if (strcmp(buf, "WATCHDOG=1") != 0)
-			pl->other++;
-		else if (pl->n < 64)
-			pl->at[pl->n++] = now_usec();
-	}
-}
-
-static void count_pings(struct notify_sock *ns, int ms, struct ping_log *pl)
-{
-	struct event *ev;
-
-	memset(pl, 0, sizeof(*pl));
-	pl->fd = ns->fd;
-	ev = event_new(base, ns->fd, EV_READ | EV_PERSIST, ping_cb, pl);
-	event_add(ev, NULL);
-	run_ms(ms, NULL);
-	event_free(ev);
-}
-
-static void set_watchdog_env(const char *usec, long pid)
-{
-	char p[32];
-
-	snprintf(p, sizeof(p), "%ld", pid);
-	setenv("WATCHDOG_USEC", usec, 1);
-	setenv("WATCHDOG_PID", p, 1);
-}
-
-static void test_watchdog(void **state)
-{
-	struct notify_sock ns;
-	struct ping_log pl;
-	uint64_t start;
-
-	notify_open(&ns);
-
-	/* WatchdogSec=200ms: pings every 100 ms. */
-	set_watchdog_env("200000", (long)getpid());
-	start = now_usec();
-	assert_int_equal(service_watchdog_start(base), 1);
-	count_pings(&ns, 1050, &pl);
-	assert_int_equal(pl.other, 0);
-	/* 10 expected; a loaded machine (valgrind, sanitizers) may lose a few. */
-	assert_true(pl.n >= 7);
-	assert_true(pl.n <= 11);
-	/* Never ahead of the schedule: ping k at the earliest (k + 1) * 100 ms after the
-	 * start (a late ping may be followed by a quicker one, so no per-gap bound). */
-	for (int i = 0; i < pl.n; i++)
-		assert_true(pl.at[i] - start >= (uint64_t)(i + 1) * 100000 - 5000);
-	/* ... nor slower on average (every 200 ms would be the full interval: too late). */
-	assert_true((pl.at[pl.n - 1] - pl.at[0]) / (uint64_t)(pl.n - 1) <= 150000);
-
-	/* Starting again re-arms: still one ping per 100 ms, not two. */
-	assert_int_equal(service_watchdog_start(base), 1);
-	count_pings(&ns, 550, &pl);
-	assert_true(pl.n >= 3);
-	assert_true(pl.n <= 6);
-
-	/* Stopped: silence. */
-	service_watchdog_stop();
-	service_watchdog_stop();        /* twice is harmless */
-	count_pings(&ns, 300, &pl);
-	assert_int_equal(pl.n, 0);
-
-	/* The watchdog is for another process (a parent's variables inherited). */
-	set_watchdog_env("200000", (long)getpid() + 1);
-	assert_int_equal(service_watchdog_start(base), 0);
-	count_pings(&ns, 300, &pl);
-	assert_int_equal(pl.n, 0);
-
-	/* Garbage is an error, not a silent default. */
-	set_watchdog_env("soon", (long)getpid());
-	assert_true(service_watchdog_start(base) < 0);
-
-	/* No WatchdogSec=: nothing is armed and nothing is sent. */
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("WATCHDOG_PID");
-	assert_int_equal(service_watchdog_start(base), 0);
-	count_pings(&ns, 300, &pl);
-	assert_int_equal(pl.n, 0);
-	assert_int_equal(pl.other, 0);
-	service_watchdog_stop();
-	notify_close(&ns);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_notify),
-		cmocka_unit_test(test_notify_reloading),
-		cmocka_unit_test_setup_teardown(test_watchdog, setup, teardown),
 		cmocka_unit_test(test_socket_activation),
-		cmocka_unit_test(test_socket_activation_rejects),
+		cmocka_unit_test(test_passed_fds_rejects),
 		cmocka_unit_test_setup_teardown(test_serve_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_head_and_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_paths, setup, teardown),

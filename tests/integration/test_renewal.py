@@ -1,0 +1,267 @@
+# acmed's renewal timing, counted at the fault proxy: ARI (RFC 9773) windows and `replaces`, and renewal at 2/3 of life under a faked clock.
+"""Renewal time (DESIGN.md "Errors and backoff", last item):
+
+- with ARI (the proxy adds renewalInfo to Pebble's directory and answers it): a uniformly random
+  instant inside suggestedWindow, kept while the window is unchanged; `replaces` on the new
+  order, dropped once after 409 alreadyReplaced;
+- without ARI: when 1/3 of the lifetime is left (minus a spread of at most 1 h), tested on real
+  Pebble certificates (5 years) with libfaketime shifting acmed's wall clock.
+
+The proxy's ARI support and CertID arithmetic are checked first (marker harness).
+"""
+import datetime
+import http.client
+import json
+import re
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import pebble_env as pe
+from faultproxy import Request, Response, ari_cert_id, b64u
+
+DAY = 86400
+LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? acmed ")
+
+
+def utc_epoch(s):
+    """'YYYY-MM-DD HH:MM:SS' (acmed's log format, run with TZ=UTC) -> epoch seconds."""
+    return datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def cert_epoch(dt):
+    return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def renewal_times(stderr, name):
+    """Every 'renewal at YYYY-MM-DD HH:MM:SS' acmed logged for certificate NAME, as epoch seconds (TZ=UTC)."""
+    rx = re.compile(r"\[" + re.escape(name) + r"\] .*renewal at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
+    return [utc_epoch(m.group(1)) for m in map(rx.search, stderr.splitlines()) if m]
+
+
+def fmt(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def issue_one(acmed, name, key_type="ecdsa-p256"):
+    """Issue one certificate (the proxy offers no ARI yet); returns (certs, leaf)."""
+    certs = [{"name": name, "key_type": key_type,
+              "domains": [f"{name}.renew.example.com", f"www.{name}.renew.example.com"]}]
+    acmed.write_config(certs)
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    return certs, leaf(acmed, name)
+
+
+def leaf(acmed, name):
+    return pe.read_pem_certs((acmed.outputs[name] / "cert.pem").read_bytes())[0]
+
+
+# ---------------------------------------------------------------- proxy self-checks (ARI)
+
+def _cert_with(serial, aki, issuer_key=None, days=90):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.utcnow()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ari.example")])
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(serial).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.AuthorityKeyIdentifier(aki, None, None), critical=False)
+            .sign(issuer_key or key, hashes.SHA256()))
+
+
+@pytest.mark.harness
+def test_ari_cert_id_rfc9773_vector():
+    """RFC 9773 appendix A: AKI 69:88:5B:..:C8:D4, serial 0x87654321 (DER 00 87 65 43 21)."""
+    aki = bytes.fromhex("69885B6B87464041E1B37B847BA0AE2CDE01C8D4")
+    c = _cert_with(0x87654321, aki)
+    assert ari_cert_id(c) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+    pem = c.public_bytes(serialization.Encoding.PEM)
+    assert ari_cert_id(pem) == ari_cert_id(pem.decode()) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+    # high bit clear: no leading zero byte; 0x80 needs one
+    assert ari_cert_id(_cert_with(0x7F0102, aki)).endswith("." + b64u(bytes.fromhex("7F0102")))
+    assert ari_cert_id(_cert_with(0x80, aki)).endswith("." + b64u(b"\x00\x80"))
+
+
+@pytest.mark.harness
+def test_proxy_serves_renewal_info(pebble, proxy):
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=10, context=pebble.tls_ca.client_context())
+
+    def get(path, method="GET"):
+        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        r = conn.getresponse()
+        return r, r.read()
+
+    r, body = get("/dir")
+    assert "renewalInfo" not in json.loads(body)               # off by default: Pebble 2.4 has none
+    proxy.enable_ari()
+    r, body = get("/dir")
+    assert json.loads(body)["renewalInfo"] == f"https://127.0.0.1:{proxy.port}/renewalInfo"
+    assert get("/renewalInfo/AA.BB")[0].status == 404           # unknown certificate
+    start = datetime.datetime(2031, 1, 2, 3, 4, 5)
+    proxy.set_ari_window("AA.BB", start, start + datetime.timedelta(days=2),
+                         explanation_url="https://ca.example/why", retry_after=3600)
+    r, body = get("/renewalInfo/AA.BB")
+    assert r.status == 200 and r.getheader("Retry-After") == "3600"
+    assert r.getheader("Content-Type") == "application/json"
+    assert json.loads(body) == {"suggestedWindow": {"start": "2031-01-02T03:04:05Z", "end": "2031-01-04T03:04:05Z"},
+                                "explanationURL": "https://ca.example/why"}
+    proxy.set_ari_window("*", 1900000000, 1900086400)
+    r, body = get("/renewalInfo/CC.DD")
+    assert json.loads(body)["suggestedWindow"] == {"start": "2030-03-17T17:46:40Z", "end": "2030-03-18T17:46:40Z"}
+    assert get("/renewalInfo/AA.BB", "POST")[0].status == 405   # RFC 9773: an unauthenticated GET
+    ents = proxy.log.select(kind="renewalInfo")
+    assert [(e["method"], e["status"]) for e in ents] == [("GET", 404), ("GET", 200), ("GET", 200), ("POST", 405)]
+    assert all(e["upstream_status"] is None for e in ents) and proxy.ari_hits["AA.BB"] == 2
+
+    # a certificate downloaded through the proxy gets a window derived from its lifetime
+    proxy.clear_ari_windows()
+    c = _cert_with(0x1234, b"\x01" * 20, days=90)
+    cid = ari_cert_id(c)
+    req = Request("POST", "/certZ/1234", {"Host": f"127.0.0.1:{proxy.port}"}, b"", None, 0)
+    proxy._observe_upstream(req, Response(200, [], c.public_bytes(serialization.Encoding.PEM)))
+    r, body = get(f"/renewalInfo/{cid}")
+    w = json.loads(body)["suggestedWindow"]
+    nb = cert_epoch(c.not_valid_before)
+    assert w["start"] == fmt(nb + 60 * DAY).replace(" ", "T") + "Z"
+
+
+@pytest.mark.harness
+def test_proxy_already_replaced_once(pebble, proxy):
+    rule = proxy.already_replaced()
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=10, context=pebble.tls_ca.client_context())
+
+    def order(payload):
+        prot = b64u(json.dumps({"alg": "ES256", "kid": "k", "nonce": "n", "url": "u"}).encode())
+        body = json.dumps({"protected": prot, "payload": b64u(json.dumps(payload).encode()), "signature": "AA"})
+        conn.request("POST", "/order-plz", body=body, headers={"Content-Type": "application/jose+json"})
+        r = conn.getresponse()
+        return r, r.read()
+
+    r, _ = order({"identifiers": []})                                    # no "replaces": not matched
+    assert r.status != 409
+    r, body = order({"identifiers": [], "replaces": "AA.BB"})
+    assert r.status == 409 and json.loads(body)["type"] == "urn:ietf:params:acme:error:alreadyReplaced"
+    assert r.getheader("Replay-Nonce")
+    r, _ = order({"identifiers": [], "replaces": "AA.BB"})              # once only
+    assert r.status != 409
+    assert rule.hits == 1 and rule.matches == 2
+
+
+# ---------------------------------------------------------------- acmed: ARI
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_window_in_the_past_renews_now_with_replaces(acmed, proxy):
+    certs, old = issue_one(acmed, "arip")
+    cid = ari_cert_id(old)
+    now = time.time()
+    proxy.enable_ari()
+    proxy.set_ari_window(cid, now - 2 * DAY, now - DAY, explanation_url="https://ca.example/incident/42")
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    ari = proxy.log.select(kind="renewalInfo", since=mark)
+    assert ari, f"acmed never fetched renewalInfo: {proxy.log.by_kind(since=mark)}"
+    assert all(e["method"] == "GET" for e in ari), [e["method"] for e in ari]
+    assert ari[0]["path"] == f"/renewalInfo/{cid}"
+    orders = proxy.log.select(kind="newOrder", since=mark)
+    assert [e["status"] for e in orders] == [201], [(e["status"], e["payload"]) for e in orders]
+    assert orders[0]["payload"].get("replaces") == cid, orders[0]["payload"]
+    assert ari[0]["mono"] < orders[0]["mono"]
+    new = leaf(acmed, "arip")
+    assert new.serial_number != old.serial_number
+
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_already_replaced_retries_without_replaces(acmed, proxy):
+    certs, old = issue_one(acmed, "arir")
+    cid = ari_cert_id(old)
+    now = time.time()
+    proxy.enable_ari()
+    proxy.set_ari_window(cid, now - 2 * DAY, now - DAY)
+    rule = proxy.already_replaced()
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    orders = proxy.log.select(kind="newOrder", since=mark)
+    assert [e["status"] for e in orders] == [409, 201], [(e["status"], e["payload"]) for e in orders]
+    assert orders[0]["payload"].get("replaces") == cid
+    assert "replaces" not in orders[1]["payload"], orders[1]["payload"]
+    assert rule.hits == 1
+    assert leaf(acmed, "arir").serial_number != old.serial_number
+
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_window_next_week_no_renewal_time_inside_window(acmed, proxy):
+    certs, old = issue_one(acmed, "ariw")
+    before = pe.snapshot_files(acmed.outputs["ariw"])
+    cid = ari_cert_id(old)
+    start = int(time.time()) + 7 * DAY
+    end = start + DAY
+    proxy.enable_ari()
+    proxy.set_ari_window(cid, start, end)
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    assert proxy.log.count(kind="newOrder", since=mark) == 0, proxy.log.by_kind(since=mark)
+    assert proxy.log.count(kind="renewalInfo", since=mark) >= 1, "acmed never fetched renewalInfo"
+    assert pe.snapshot_files(acmed.outputs["ariw"]) == before
+    times = renewal_times(r.stderr, "ariw")
+    assert times, f"no '[ariw] ... renewal at ...' line:\n{r.stderr[-3000:]}"
+    chosen = times[-1]
+    assert start <= chosen <= end, f"renewal at {fmt(chosen)} is outside the window {fmt(start)} .. {fmt(end)}"
+
+    # a restart keeps the chosen instant (window unchanged, no Retry-After: next fetch in 6 h)
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    assert proxy.log.count(kind="newOrder", since=mark) == 0
+    assert proxy.log.count(kind="renewalInfo", since=mark) == 0, "renewalInfo fetched again long before 6 h"
+    again = renewal_times(r.stderr, "ariw")
+    assert again and again[-1] == chosen, f"renewal time moved: {fmt(chosen)} -> {[fmt(t) for t in again]}"
+
+
+# ---------------------------------------------------------------- acmed: 2/3 of life, faked clock
+
+@pytest.mark.acmed
+@pytest.mark.slow
+@pytest.mark.pebble(nonce_reject=0)
+def test_renewal_at_two_thirds_of_life_faketime(acmed, proxy):
+    """Pebble certificates live 5 years; without renew_before and ARI acmed renews when 1/3 of the
+    lifetime is left (~1217.5 days in, minus at most 1 h of spread): not at +1200 d, at +1230 d."""
+    if pe.faketime_library() is None:
+        pytest.skip("libfaketime not installed (Debian package 'faketime')")
+    certs, old = issue_one(acmed, "life")
+    nb, na = cert_epoch(old.not_valid_before), cert_epoch(old.not_valid_after)
+    life = na - nb
+    assert 1825 * DAY <= life <= 1827 * DAY, f"Pebble certificate lifetime {life / DAY:.2f} days, expected ~1826"
+    due = na - life / 3
+
+    mark = proxy.log.mark()
+    real = time.time()
+    r = acmed.run_once(env={**pe.faketime_env("+1200d"), "TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    stamps = [utc_epoch(m.group(1)) for m in map(LOG_STAMP.match, r.stderr.splitlines()) if m]
+    assert stamps and abs(stamps[0] - (real + 1200 * DAY)) < DAY, "libfaketime did not shift acmed's clock"
+    assert proxy.log.count(kind="newOrder", since=mark) == 0, "renewed ~17 days before 2/3 of the lifetime"
+    times = renewal_times(r.stderr, "life")
+    assert times, f"no '[life] ... renewal at ...' line:\n{r.stderr[-3000:]}"
+    assert due - 3600 - 2 <= times[-1] <= due + 2, (
+        f"renewal at {fmt(times[-1])}, expected 1/3 of the lifetime before notAfter: {fmt(due)} (- <= 1 h)")
+
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={**pe.faketime_env("+1230d"), "TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    orders = proxy.log.select(kind="newOrder", since=mark)
+    assert [e["status"] for e in orders] == [201], [(e["status"], e["payload"]) for e in orders]
+    acmed.verify(certs)
+    assert leaf(acmed, "life").serial_number != old.serial_number
