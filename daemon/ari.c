@@ -14,10 +14,30 @@
 #define ARI_TIME_MAX         253402300799LL   /* 9999-12-31T23:59:59Z */
 #define ARI_EXPLANATION_MAX  2048
 
+int ari_cert_id_info(const struct crypto_cert_info *info, char **out)
+{
+	char *aki = NULL, *serial = NULL, *id = NULL;
+	int rc = -ENOMEM;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!info || !info->aki || info->aki_len == 0 || !info->serial || info->serial_len == 0)
+		return -EINVAL;
+	aki = crypto_b64url_encode(info->aki, info->aki_len);
+	serial = crypto_b64url_encode(info->serial, info->serial_len);
+	if (aki && serial && asprintf(&id, "%s.%s", aki, serial) >= 0) {
+		*out = id;
+		rc = 0;
+	}
+	free(aki);
+	free(serial);
+	return rc;
+}
+
 int ari_cert_id(const char *cert_pem, size_t len, char **out)
 {
 	struct crypto_cert_info info;
-	char *aki = NULL, *serial = NULL, *id = NULL;
 	int rc;
 
 	if (!out)
@@ -28,22 +48,7 @@ int ari_cert_id(const char *cert_pem, size_t len, char **out)
 	rc = crypto_cert_info_pem(cert_pem, len, &info);
 	if (rc < 0)
 		return rc;
-	if (!info.aki || info.aki_len == 0 || !info.serial || info.serial_len == 0) {
-		rc = -EINVAL;
-		goto out;
-	}
-	aki = crypto_b64url_encode(info.aki, info.aki_len);
-	serial = crypto_b64url_encode(info.serial, info.serial_len);
-	if (!aki || !serial || asprintf(&id, "%s.%s", aki, serial) < 0) {
-		id = NULL;
-		rc = -ENOMEM;
-		goto out;
-	}
-	*out = id;
-	rc = 0;
-out:
-	free(aki);
-	free(serial);
+	rc = ari_cert_id_info(&info, out);
 	crypto_cert_info_clear(&info);
 	return rc;
 }

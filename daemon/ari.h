@@ -15,6 +15,9 @@
  * *out is malloc'd. -EINVAL when the PEM holds no certificate or it has no AKI
  * keyIdentifier, -ENOMEM. Does not log: the caller names the certificate. */
 int ari_cert_id(const char *cert_pem, size_t len, char **out);
+/* The same from an already inspected certificate. */
+struct crypto_cert_info;
+int ari_cert_id_info(const struct crypto_cert_info *info, char **out);
 
 /* renewalInfo URL: the directory's renewalInfo + "/" + cert_id (trailing
  * slashes of the base are dropped). malloc'd; NULL on bad arguments or ENOMEM. */

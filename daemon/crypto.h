@@ -54,8 +54,12 @@ struct crypto_cert_info {
 	size_t aki_len;
 	enum key_type key_type;
 	int key_type_known;             /* 0 when the key is of a type acmed does not make */
+	int key_matches;                /* crypto_cert_inspect: 1/0 key is/is not the certificate's; -1 no key given */
 };
 int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out);
+/* crypto_cert_info_pem and, when key is not NULL, whether key belongs to the certificate, in one parse. */
+int crypto_cert_inspect(const char *pem, size_t len, const struct crypto_key *key,
+			struct crypto_cert_info *out);
 void crypto_cert_info_clear(struct crypto_cert_info *info);
 /* 1 when the first certificate of pem holds key's public key, 0 when not, <0 on error. */
 int crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_key *key);
@@ -66,5 +70,7 @@ int crypto_chain_split(const char *pem, size_t len, char **leaf, char **chain);
 uint64_t crypto_random_u64(void);
 /* Overwrite then free a secret buffer (key PEM). NULL is fine. */
 void crypto_free_secret(void *p, size_t len);
+/* Free the decoder contexts kept between calls (at exit; harmless to skip). */
+void crypto_cleanup(void);
 
 #endif

@@ -278,8 +278,10 @@ static int crypto_cert_aki(X509 *x, struct crypto_cert_info *out)
 	return 0;
 }
 
-int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out)
+int crypto_cert_inspect(const char *pem, size_t len, const struct crypto_key *key,
+			struct crypto_cert_info *out)
 {
+	const EVP_PKEY *pub;
 	X509 *x = NULL;
 	int rc;
 
@@ -304,13 +306,20 @@ int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *o
 		log_debug(NULL, "crypto: certificate with a malformed SAN, serial or AKI");
 		goto out;
 	}
-	out->key_type_known = crypto_pkey_type(X509_get0_pubkey(x), &out->key_type) == 0;
+	pub = X509_get0_pubkey(x);
+	out->key_type_known = pub && crypto_pkey_type(pub, &out->key_type) == 0;
+	out->key_matches = key ? pub && EVP_PKEY_eq(pub, key->pkey) == 1 : -1;
 	ERR_clear_error();
 out:
 	X509_free(x);
 	if (rc < 0)
 		crypto_cert_info_clear(out);
 	return rc;
+}
+
+int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out)
+{
+	return crypto_cert_inspect(pem, len, NULL, out);
 }
 
 void crypto_cert_info_clear(struct crypto_cert_info *info)
@@ -328,19 +337,16 @@ void crypto_cert_info_clear(struct crypto_cert_info *info)
 
 int crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_key *key)
 {
-	X509 *x = NULL;
-	const EVP_PKEY *pub;
+	struct crypto_cert_info info;
 	int rc;
 
 	if (!key)
 		return -EINVAL;
-	rc = crypto_first_cert(pem, len, &x);
+	rc = crypto_cert_inspect(pem, len, key, &info);
 	if (rc < 0)
 		return rc;
-	pub = X509_get0_pubkey(x);
-	rc = pub && EVP_PKEY_eq(pub, key->pkey) == 1;
-	ERR_clear_error();
-	X509_free(x);
+	rc = info.key_matches;
+	crypto_cert_info_clear(&info);
 	return rc;
 }
 

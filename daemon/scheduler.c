@@ -90,17 +90,20 @@ const char *sched_job_inspect(struct job *j)
 		return "no certificate yet";
 	if (rc < 0)
 		return "the certificate files cannot be read";
-	if (crypto_cert_info_pem(full, flen, &info) < 0) {
+	if (crypto_key_from_pem(key, klen, &k) < 0)
+		k = NULL;
+	if (crypto_cert_inspect(full, flen, k, &info) < 0) {
 		why = "fullchain.pem is not a certificate";
 		goto out;
 	}
-	if (crypto_key_from_pem(key, klen, &k) < 0 || crypto_cert_matches_key(full, flen, k) != 1) {
-		why = "privkey.pem does not match the certificate";
+	if (info.key_matches != 1) {
+		why = k ? "privkey.pem does not match the certificate" :
+			  "privkey.pem is not a usable private key";
 		goto out;
 	}
 	j->not_before = info.not_before;
 	j->not_after = info.not_after;
-	ari_cert_id(full, flen, &j->cert_id);     /* none without an AKI: no ARI then */
+	ari_cert_id_info(&info, &j->cert_id);     /* none without an AKI: no ARI then */
 	if (!order_names_match(&info, &c->domains)) {
 		why = "the configured domains changed";
 		goto out;

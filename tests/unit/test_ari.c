@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "ari.h"
+#include "crypto.h"
 #include "log.h"
 
 #define T2025 1735689600LL /* 2025-01-01T00:00:00Z */
@@ -122,6 +123,20 @@ static void test_cert_id_rfc_vector(void **state)
 	assert_int_equal(ari_cert_id(pem, strlen(pem), &id), 0);
 	assert_string_equal(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
 	free(id);
+	{       /* the same from an inspected certificate; nothing without an AKI */
+		struct crypto_cert_info info;
+
+		assert_int_equal(crypto_cert_info_pem(pem, strlen(pem), &info), 0);
+		assert_int_equal(ari_cert_id_info(&info, &id), 0);
+		assert_string_equal(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+		free(id);
+		free(info.aki);
+		info.aki = NULL;
+		assert_int_equal(ari_cert_id_info(&info, &id), -EINVAL);
+		assert_null(id);
+		assert_int_equal(ari_cert_id_info(NULL, &id), -EINVAL);
+		crypto_cert_info_clear(&info);
+	}
 	free(pem);
 }
 

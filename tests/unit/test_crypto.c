@@ -206,6 +206,73 @@ static void test_key_from_traditional_pem(void **state)
 	}
 }
 
+/* The decoder contexts are kept between calls: keys of every format, read in
+ * turn and again after failures, must each come back as themselves. */
+static void test_key_decoders_reused(void **state)
+{
+	char *pems[2 * NKT];
+	struct crypto_key *got[2 * NKT];
+	const char *bad = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n"
+			  "-----END PRIVATE KEY-----\n";
+
+	(void)state;
+	for (int i = 0; i < NKT; i++) {
+		EVP_PKEY *pk = to_evp(keys[i]);
+
+		pems[2 * i] = evp_pem(pk, 0);
+		pems[2 * i + 1] = evp_pem(pk, 1);
+		EVP_PKEY_free(pk);
+	}
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 2 * NKT; i++) {
+			struct crypto_key *k = NULL;
+
+			/* a truncated key of the same kind first: it must not poison the next */
+			assert_int_equal(crypto_key_from_pem(bad, strlen(bad), &k), -EINVAL);
+			assert_int_equal(crypto_key_from_pem(pems[i], strlen(pems[i]), &got[i]), 0);
+		}
+		for (int i = 0; i < 2 * NKT; i++) {
+			struct crypto_jwk_params a, b;
+
+			assert_int_equal(crypto_key_jwk_params(keys[i / 2], &a), 0);
+			assert_int_equal(crypto_key_jwk_params(got[i], &b), 0);
+			assert_string_equal(a.kty, b.kty);
+			if (a.x) {
+				assert_string_equal(a.x, b.x);
+				assert_string_equal(a.y, b.y);
+			} else {
+				assert_string_equal(a.n, b.n);
+			}
+			crypto_jwk_params_clear(&a);
+			crypto_jwk_params_clear(&b);
+			crypto_key_free(got[i]);
+		}
+	}
+	for (int i = 0; i < 2 * NKT; i++)
+		free(pems[i]);
+	crypto_cleanup();
+}
+
+/* A private key after other PEM blocks (a certificate, a parameters block) is found. */
+static void test_key_after_other_blocks(void **state)
+{
+	EVP_PKEY *pk = to_evp(keys[0]);
+	char *key = evp_pem(pk, 0), *both;
+	const char *params = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n";
+	struct crypto_key *k = NULL;
+	enum key_type kt;
+
+	(void)state;
+	assert_true(asprintf(&both, "%s%s", params, key) > 0);
+	assert_int_equal(crypto_key_from_pem(both, strlen(both), &k), 0);
+	assert_int_equal(crypto_key_type(k, &kt), 0);
+	assert_int_equal(kt, KEY_ECDSA_P256);
+	crypto_key_free(k);
+	free(both);
+	free(key);
+	EVP_PKEY_free(pk);
+}
+
 static void expect_key_rejected(const char *pem, size_t len, int err)
 {
 	struct crypto_key *k = (struct crypto_key *)&k;   /* must be reset to NULL */
@@ -240,6 +307,15 @@ static void test_key_from_pem_hostile(void **state)
 	enc = bio_str(b);
 	BIO_free(b);
 	assert_non_null(strstr(enc, "ENCRYPTED PRIVATE KEY"));
+	expect_key_rejected(enc, strlen(enc), -EINVAL);
+	free(enc);
+	/* ... and so is an encrypted traditional one (Proc-Type header). */
+	b = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_PrivateKey_traditional(b, pk, EVP_aes_256_cbc(),
+							      (unsigned char *)"secret", 6, NULL, NULL), 1);
+	enc = bio_str(b);
+	BIO_free(b);
+	assert_non_null(strstr(enc, "Proc-Type: 4,ENCRYPTED"));
 	expect_key_rejected(enc, strlen(enc), -EINVAL);
 	free(enc);
 	EVP_PKEY_free(pk);
@@ -870,6 +946,20 @@ static void test_cert_matches_key(void **state)
 
 	(void)state;
 	assert_int_equal(crypto_cert_matches_key(pem, strlen(pem), keys[1]), 1);
+	{
+		struct crypto_cert_info info;
+
+		assert_int_equal(crypto_cert_inspect(pem, strlen(pem), keys[1], &info), 0);
+		assert_int_equal(info.key_matches, 1);
+		assert_int_equal(info.not_after, 2000);
+		crypto_cert_info_clear(&info);
+		assert_int_equal(crypto_cert_inspect(pem, strlen(pem), keys[0], &info), 0);
+		assert_int_equal(info.key_matches, 0);
+		crypto_cert_info_clear(&info);
+		assert_int_equal(crypto_cert_info_pem(pem, strlen(pem), &info), 0);
+		assert_int_equal(info.key_matches, -1);
+		crypto_cert_info_clear(&info);
+	}
 	assert_int_equal(crypto_cert_matches_key(pem, strlen(pem), keys[0]), 0);  /* its signer */
 	assert_int_equal(crypto_cert_matches_key(pem, strlen(pem), keys[2]), 0);  /* other type */
 	assert_true(crypto_cert_matches_key("junk", 4, keys[1]) < 0);
@@ -1024,6 +1114,8 @@ int main(void)
 		cmocka_unit_test(test_keygen_and_pem),
 		cmocka_unit_test(test_key_from_traditional_pem),
 		cmocka_unit_test(test_key_from_pem_hostile),
+		cmocka_unit_test(test_key_decoders_reused),
+		cmocka_unit_test(test_key_after_other_blocks),
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_sign_bad_args),
 		cmocka_unit_test(test_jwk_params),
