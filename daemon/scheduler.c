@@ -70,21 +70,19 @@ static uint64_t job_seed(const struct job *j, const char *what)
 
 /* ---------- the certificate in use ---------- */
 
-/* Why the live certificate must be replaced, or NULL when it is fine. */
-const char *sched_job_inspect(struct job *j)
+/* Parse the live files into j->live. NULL when they hold a certificate and
+ * its key, else why not. stamp: the files' identity before reading; the
+ * result is cached on disk only if the files did not change meanwhile. */
+static const char *job_parse_live(struct job *j, const char *stamp)
 {
 	const struct config_cert *c = j->cert;
-	char *key = NULL, *full = NULL;
+	char *key = NULL, *full = NULL, *after = NULL;
 	size_t klen = 0, flen = 0;
 	struct crypto_cert_info info = {0};
 	struct crypto_key *k = NULL;
 	const char *why = NULL;
 	int rc;
 
-	j->not_before = j->not_after = 0;
-	j->has_cert = 0;
-	free(j->cert_id);
-	j->cert_id = NULL;
 	rc = store_read_live(c->output_dir, &key, &klen, &full, &flen);
 	if (rc == -ENOENT)
 		return "no certificate yet";
@@ -101,28 +99,131 @@ const char *sched_job_inspect(struct job *j)
 			  "privkey.pem is not a usable private key";
 		goto out;
 	}
-	j->not_before = info.not_before;
-	j->not_after = info.not_after;
-	ari_cert_id_info(&info, &j->cert_id);     /* none without an AKI: no ARI then */
-	if (!order_names_match(&info, &c->domains)) {
-		why = "the configured domains changed";
-		goto out;
+	j->live.not_before = info.not_before;
+	j->live.not_after = info.not_after;
+	j->live.key_type_known = info.key_type_known;
+	j->live.key_type = info.key_type;
+	j->live.names.v = info.names;           /* NULL-terminated, taken over */
+	j->live.names.n = info.nnames;
+	info.names = NULL;
+	info.nnames = 0;
+	ari_cert_id_info(&info, &j->live.cert_id);     /* none without an AKI: no ARI then */
+	if (store_live_stamp(c->output_dir, &after) == 0 && strcmp(after, stamp) == 0) {
+		struct timeval zero = { 0, 0 };
+
+		j->live.stamp = after;
+		after = NULL;
+		/* Written from the loop after start-up: 10 000 new files would
+		 * otherwise delay READY=1 by seconds. */
+		j->live_dirty = 1;
+		if (j->s->live_flush_ev && !evtimer_pending(j->s->live_flush_ev, NULL))
+			evtimer_add(j->s->live_flush_ev, &zero);
 	}
-	if (!info.key_type_known || info.key_type != c->key_type) {
-		why = "the configured key type changed";
-		goto out;
-	}
-	if (info.not_after <= sched_now()) {
-		why = "the certificate has expired";
-		goto out;
-	}
-	j->has_cert = 1;
 out:
+	free(after);
 	crypto_cert_info_clear(&info);
 	crypto_key_free(k);
 	crypto_free_secret(key, klen);
 	free(full);
 	return why;
+}
+
+#define SCHED_LIVE_FLUSH_BATCH 64
+
+static void job_live_flush(struct job *j)
+{
+	if (!j->live_dirty)
+		return;
+	j->live_dirty = 0;
+	if (j->live.stamp)
+		state_live_save(j->s->cfg->state_dir, j->cert->name, &j->live);
+}
+
+/* Write a batch of inspection caches, then let the loop breathe. */
+void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+	struct timeval zero = { 0, 0 };
+	unsigned done = 0;
+
+	(void)fd;
+	(void)what;
+	for (; s->live_flush_pos < s->njobs && done < SCHED_LIVE_FLUSH_BATCH; s->live_flush_pos++) {
+		struct job *j = s->jobs[s->live_flush_pos];
+
+		if (j->live_dirty) {
+			job_live_flush(j);
+			done++;
+		}
+	}
+	if (s->live_flush_pos < s->njobs) {
+		evtimer_add(s->live_flush_ev, &zero);
+		return;
+	}
+	s->live_flush_pos = 0;
+	for (size_t i = 0; i < s->njobs; i++)      /* marked behind the cursor meanwhile */
+		if (s->jobs[i]->live_dirty) {
+			evtimer_add(s->live_flush_ev, &zero);
+			return;
+		}
+}
+
+void sched_live_flush_all(struct sched *s)
+{
+	for (size_t i = 0; s->jobs && i < s->njobs; i++)
+		job_live_flush(s->jobs[i]);
+	s->live_flush_pos = 0;
+}
+
+/* Why the live certificate must be replaced, or NULL when it is fine. The
+ * files are parsed only when they changed since their last inspection. */
+const char *sched_job_inspect(struct job *j)
+{
+	const struct config_cert *c = j->cert;
+	struct crypto_cert_info names = {0};
+	const char *why = NULL;
+	char *stamp = NULL;
+	int rc;
+
+	j->not_before = j->not_after = 0;
+	j->has_cert = 0;
+	free(j->cert_id);
+	j->cert_id = NULL;
+	rc = store_live_stamp(c->output_dir, &stamp);
+	if (rc == -ENOENT)
+		return "no certificate yet";
+	if (rc < 0) {
+		log_error(c->name, "%s: cannot look at privkey.pem and fullchain.pem: %s",
+			  c->output_dir, strerror(-rc));
+		return "the certificate files cannot be read";
+	}
+	if (!j->live_loaded) {
+		state_live_load(j->s->cfg->state_dir, c->name, &j->live);
+		j->live_loaded = 1;
+	}
+	if (!j->live.stamp || strcmp(j->live.stamp, stamp) != 0) {
+		state_live_clear(&j->live);
+		j->live_dirty = 0;
+		why = job_parse_live(j, stamp);
+	}
+	free(stamp);
+	if (why) {
+		state_live_clear(&j->live);
+		return why;
+	}
+	j->not_before = j->live.not_before;
+	j->not_after = j->live.not_after;
+	j->cert_id = j->live.cert_id ? strdup(j->live.cert_id) : NULL;
+	names.names = j->live.names.v;
+	names.nnames = j->live.names.n;
+	if (!order_names_match(&names, &c->domains))
+		return "the configured domains changed";
+	if (!j->live.key_type_known || j->live.key_type != c->key_type)
+		return "the configured key type changed";
+	if (j->live.not_after <= sched_now())
+		return "the certificate has expired";
+	j->has_cert = 1;
+	return NULL;
 }
 
 /* ---------- jobs ---------- */

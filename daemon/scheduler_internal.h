@@ -22,6 +22,9 @@ struct job {
 	struct order *order;
 	struct acme_call *ari_call;
 	struct state_job st;
+	struct state_live live;          /* the live files as last inspected (cached on disk) */
+	int live_loaded;                 /* live was read from state_dir (or found absent) */
+	int live_dirty;                  /* live not written to state_dir yet */
 	char *cert_id;                   /* ARI CertID of the certificate in use */
 	int64_t not_before, not_after;   /* of the certificate in use; 0 when none */
 	int64_t due;                     /* renewal or next attempt */
@@ -67,6 +70,8 @@ struct sched {
 	sched_installed_fn installed_cb;
 	void *installed_arg;
 	unsigned deploy_failed;
+	struct event *live_flush_ev;    /* writes inspection caches after start-up */
+	size_t live_flush_pos;
 };
 
 int64_t sched_now(void);
@@ -75,6 +80,8 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg);
 void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg);
 void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg);
 const char *sched_job_inspect(struct job *j);
+void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg);
+void sched_live_flush_all(struct sched *s);
 void sched_job_schedule_at(struct job *j, int64_t when, int urgent);
 void sched_job_schedule(struct job *j, int64_t when);
 void sched_job_schedule_renewal(struct job *j, const char *why);

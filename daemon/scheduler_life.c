@@ -152,6 +152,7 @@ static void job_free(struct job *j)
 	if (j->deploy_timer)
 		event_free(j->deploy_timer);
 	state_job_clear(&j->st);
+	state_live_clear(&j->live);
 	free(j->cert_id);
 	free(j);
 }
@@ -174,7 +175,8 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->slots = calloc(cfg->ncas ? cfg->ncas : 1, sizeof(*s->slots));
 	s->jobs = calloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*s->jobs));
 	s->idle_ev = evtimer_new(base, idle_cb, s);
-	if (!s->slots || !s->jobs || !s->idle_ev) {
+	s->live_flush_ev = evtimer_new(base, sched_live_flush_cb, s);
+	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev) {
 		sched_free(s);
 		return NULL;
 	}
@@ -383,6 +385,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca 
 	free(s->jobs);
 	free(s->slots);
 	s->jobs = jobs;
+	s->live_flush_pos = 0;
 	s->njobs = cfg->ncerts;
 	s->slots = slots;
 	s->nslots = cfg->ncas;
@@ -418,12 +421,15 @@ void sched_free(struct sched *s)
 {
 	if (!s)
 		return;
+	sched_live_flush_all(s);
 	for (size_t i = 0; s->jobs && i < s->njobs; i++)
 		job_free(s->jobs[i]);
 	for (size_t i = 0; s->slots && i < s->nslots; i++)
 		slot_free(s->slots[i]);
 	if (s->idle_ev)
 		event_free(s->idle_ev);
+	if (s->live_flush_ev)
+		event_free(s->live_flush_ev);
 	free(s->jobs);
 	free(s->slots);
 	free(s);

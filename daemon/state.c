@@ -316,3 +316,101 @@ int state_ca_save(const char *state_dir, const char *name, const struct state_ca
 	free(path);
 	return rc;
 }
+
+/* ---------- the cached inspection of the live files ---------- */
+
+void state_live_clear(struct state_live *l)
+{
+	free(l->stamp);
+	if (l->names.v)
+		for (size_t i = 0; i < l->names.n; i++)
+			free(l->names.v[i]);
+	free(l->names.v);
+	free(l->cert_id);
+	memset(l, 0, sizeof(*l));
+}
+
+int state_live_load(const char *state_dir, const char *name, struct state_live *l)
+{
+	char *path = state_file(state_dir, "certs", name, ".live.json"), *data = NULL;
+	const char *kt;
+	size_t len = 0, i;
+	json_t *o = NULL, *names, *d;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (!path)
+		return -ENOMEM;
+	rc = store_read_file(path, &data, &len, STATE_MAX);
+	free(path);
+	if (rc < 0)
+		return rc;
+	o = json_loadb(data, len, 0, NULL);
+	free(data);
+	names = json_object_get(o, "names");
+	kt = json_string_value(json_object_get(o, "key_type"));
+	rc = -EINVAL;
+	if (!json_is_object(o) || !json_is_array(names) || json_array_size(names) == 0 ||
+	    json_array_size(names) > 1000)
+		goto out;
+	l->stamp = dup_str(o, "stamp");
+	l->cert_id = dup_str(o, "cert_id");
+	l->not_before = get_int(o, "not_before");
+	l->not_after = get_int(o, "not_after");
+	l->key_type_known = kt && config_key_type_parse(kt, &l->key_type) == 0;
+	l->names.v = calloc(json_array_size(names) + 1, sizeof(char *));
+	if (!l->stamp || !l->names.v || l->not_after == 0)
+		goto out;
+	json_array_foreach(names, i, d) {
+		if (!json_is_string(d) || !(l->names.v[l->names.n] = strdup(json_string_value(d))))
+			goto out;
+		l->names.n++;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	if (rc < 0)
+		state_live_clear(l);
+	return rc;
+}
+
+int state_live_save(const char *state_dir, const char *name, const struct state_live *l)
+{
+	char *path, *text = NULL;
+	json_t *o, *names;
+	int rc = state_dir_ready(state_dir, "certs");
+
+	if (rc < 0)
+		return rc;
+	path = state_file(state_dir, "certs", name, ".live.json");
+	o = json_object();
+	names = json_array();
+	if (!path || !o || !names || !l->stamp) {
+		rc = path && o && names ? -EINVAL : -ENOMEM;
+		json_decref(names);
+		goto out;
+	}
+	set_str(o, "stamp", l->stamp);
+	set_int(o, "not_before", l->not_before);
+	set_int(o, "not_after", l->not_after);
+	if (l->key_type_known)
+		set_str(o, "key_type", config_key_type_name(l->key_type));
+	for (size_t i = 0; i < l->names.n; i++)
+		json_array_append_new(names, json_string(l->names.v[i]));
+	json_object_set_new(o, "names", names);
+	set_str(o, "cert_id", l->cert_id);
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	rc = text ? store_write_replace(path, text, strlen(text), 0600) : -ENOMEM;
+	if (rc < 0)
+		log_warn(name, "cannot write %s (a cache; acmed carries on): %s", path, strerror(-rc));
+out:
+	free(text);
+	json_decref(o);
+	free(path);
+	return rc;
+}
+
+int state_live_remove(const char *state_dir, const char *name)
+{
+	return remove_file(state_dir, "certs", name, ".live.json");
+}

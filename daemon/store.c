@@ -134,7 +134,7 @@ static int store_write_all(int fd, const void *data, size_t len)
 /* Atomically replace dir/name (dfd is dir). where names the target in logs.
  * The directory is not fsynced here; the caller does it. */
 static int store_write_at(int dfd, const char *where, const char *name, const void *data,
-			  size_t len, mode_t mode)
+			  size_t len, mode_t mode, int sync)
 {
 	static unsigned counter;
 	char tmp[NAME_MAX + 1];
@@ -168,7 +168,7 @@ static int store_write_at(int dfd, const char *where, const char *name, const vo
 		log_error(NULL, "%s: write failed: %s", where, strerror(-r));
 		goto fail;
 	}
-	if (fsync(fd) < 0) {
+	if (sync && fsync(fd) < 0) {
 		r = -errno;
 		log_error(NULL, "%s: fsync failed: %s", where, strerror(errno));
 		goto fail;
@@ -233,13 +233,69 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	r = store_open_parent(path, &dfd, &base);
 	if (r < 0)
 		return r;
-	r = store_write_at(dfd, path, base, data ? data : "", len, mode);
+	r = store_write_at(dfd, path, base, data ? data : "", len, mode, 1);
 	if (r == 0 && fsync(dfd) < 0) {
 		r = -errno;
 		log_error(NULL, "%s: fsync of the directory failed: %s", path, strerror(errno));
 	}
 	close(dfd);
 	return r;
+}
+
+int store_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	const char *base;
+	int dfd, r;
+
+	if (!path || (!data && len))
+		return -EINVAL;
+	r = store_open_parent(path, &dfd, &base);
+	if (r < 0)
+		return r;
+	r = store_write_at(dfd, path, base, data ? data : "", len, mode, 0);
+	close(dfd);
+	return r;
+}
+
+/* One file's identity for store_live_stamp: device, inode, size, mtime, ctime. */
+static int store_stamp_one(int dfd, const char *name, char *buf, size_t size)
+{
+	struct stat st;
+	int n;
+
+	if (fstatat(dfd, name, &st, 0) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	n = snprintf(buf, size, "%llx:%llx:%llx:%lld.%09ld:%lld.%09ld",
+		     (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		     (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec,
+		     st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int store_live_stamp(const char *output_dir, char **stamp)
+{
+	char k[160], f[160];
+	int dfd, r;
+
+	if (!output_dir || !stamp)
+		return -EINVAL;
+	*stamp = NULL;
+	dfd = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOTDIR ? -ENOENT : -errno;
+	r = store_stamp_one(dfd, "privkey.pem", k, sizeof(k));
+	if (r == 0)
+		r = store_stamp_one(dfd, "fullchain.pem", f, sizeof(f));
+	close(dfd);
+	if (r < 0)
+		return r;
+	if (asprintf(stamp, "%s/%s", k, f) < 0) {
+		*stamp = NULL;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Read dir/name (dfd may be AT_FDCWD); -ENOENT is not logged, callers probe with it. */
@@ -581,7 +637,7 @@ int store_install_bundle(const char *output_dir, const struct store_bundle *b)
 
 		snprintf(where, sizeof(where), "%s/%s/%s", output_dir, gen, store_names[i]);
 		r = store_write_at(gfd, where, store_names[i], data[i], lens[i],
-				   i == 0 ? 0600 : 0644);
+				   i == 0 ? 0600 : 0644, 1);
 		if (r < 0)
 			goto out;
 	}

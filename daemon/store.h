@@ -10,6 +10,9 @@ int store_mkdir_p(const char *path, mode_t mode);
 /* Temp file in the same directory (created with mode, never wider), write,
  * fsync, rename over path, fsync the directory. */
 int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same without the fsyncs: readers see the old or the new content, but a
+ * crash may lose the update. Only for caches, whose loss costs only work. */
+int store_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 /* Whole file, NUL-terminated; -EFBIG past max bytes; -ENOENT when absent. */
 int store_read_file(const char *path, char **data, size_t *len, size_t max);
 
@@ -29,6 +32,10 @@ int store_install_bundle(const char *output_dir, const struct store_bundle *b);
 int store_read_live(const char *output_dir, char **key_pem, size_t *key_len,
 		    char **fullchain_pem, size_t *fullchain_len);
 
+/* The identity of the live privkey.pem and fullchain.pem (symlinks followed):
+ * device, inode, size, mtime and ctime (ns) of each, as one malloc'd string.
+ * Any replacement or edit of either file changes it. -ENOENT when absent. */
+int store_live_stamp(const char *output_dir, char **stamp);
 /* malloc'd "<a>/<b>"; NULL on allocation failure. */
 char *store_path(const char *a, const char *b);
 
