@@ -11,7 +11,7 @@
 #include "config_check.h"
 #include "config_yaml.h"
 
-#define CFG_MAX_FILE (1024 * 1024)
+#define CFG_MAX_FILE (16 * 1024 * 1024)    /* 10 000 certificates in block style: ~3 MiB */
 #define CFG_MAX_CERTS 100000
 #define CFG_MAX_NAME 64
 

@@ -14,6 +14,7 @@
 
 void sched_ca_dispatch(struct ca_slot *slot);
 void sched_job_ari_refresh(struct job *j);
+void sched_job_ari_fetch(struct job *j);
 
 int64_t sched_now(void)
 {
@@ -273,7 +274,7 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct job *j = arg;
 
 	if (j->ari_next && j->ari_next <= sched_now() && j->has_cert) {
-		sched_job_ari_refresh(j);
+		sched_job_ari_fetch(j);
 		return;
 	}
 	sched_job_enqueue(j);
@@ -357,6 +358,13 @@ static void ari_done(const struct acme_reply *r, void *arg)
 		sched_job_schedule_renewal(j, "certificate");
 		return;
 	}
+	if (r->err == ACME_ERR_UNAVAILABLE) {
+		/* The CA is down: said once by the orders' probe, not per certificate. */
+		log_debug(j->cert->name, "renewalInfo: %s; asking again in 6 h", r->err_text);
+		j->ari_next = ari_next_check(now, -1, 1);
+		sched_job_schedule_renewal(j, "certificate");
+		return;
+	}
 	if (r->err != ACME_ERR_NONE || ari_parse(r->body, r->body_len, &w) < 0) {
 		log_warn(j->cert->name, "renewalInfo: %s; asking again in 6 h",
 			 r->err != ACME_ERR_NONE ? r->err_text : "not a valid renewal window");
@@ -386,16 +394,51 @@ static void ari_done(const struct acme_reply *r, void *arg)
 	sched_job_schedule_renewal(j, "certificate");
 }
 
+void sched_job_ari_fetch(struct job *j)
+{
+	j->state = JOB_ARI;
+	j->ari_call = acme_get(j->s->slots[j->cert->ca]->ca, "renewalInfo", j->cert_id, ari_done, j);
+	if (!j->ari_call) {
+		j->ari_next = 0;
+		sched_job_schedule_renewal(j, "certificate");
+	}
+}
+
+/* The next free instant for a renewalInfo request to this CA: at most
+ * SCHED_ARI_RATE a second, so 10 000 certificates checked at start-up reach
+ * the CA spread over minutes, and stay spread at every later refresh. */
+static int64_t slot_ari_time(struct ca_slot *slot)
+{
+	int64_t now = sched_now();
+
+	if (slot->ari_sec < now) {
+		slot->ari_sec = now;
+		slot->ari_in_sec = 0;
+	}
+	if (slot->ari_in_sec >= SCHED_ARI_RATE) {
+		slot->ari_sec++;
+		slot->ari_in_sec = 0;
+	}
+	slot->ari_in_sec++;
+	return slot->ari_sec;
+}
+
 void sched_job_ari_refresh(struct job *j)
 {
+	int64_t at;
+
 	if (!j->cert_id) {
 		sched_job_schedule_renewal(j, "certificate");
 		return;
 	}
-	j->state = JOB_ARI;
-	j->ari_call = acme_get(j->s->slots[j->cert->ca]->ca, "renewalInfo", j->cert_id, ari_done, j);
-	if (!j->ari_call)
-		sched_job_schedule_renewal(j, "certificate");
+	/* run --once looks at everything now: it is a one-off, not a fleet's routine. */
+	at = j->s->once ? sched_now() : slot_ari_time(j->s->slots[j->cert->ca]);
+	if (at <= sched_now()) {
+		sched_job_ari_fetch(j);
+		return;
+	}
+	j->ari_next = at;
+	sched_job_schedule_renewal(j, "certificate");
 }
 
 /* ---------- per-CA outages ---------- */
@@ -432,8 +475,8 @@ static void slot_mark_down(struct ca_slot *slot, const struct order_result *res)
 		slot->st.probe_failures = 0;
 	}
 	slot->st.probe_failures++;
-	wait = sched_backoff(ACME_ERR_UNAVAILABLE, slot->st.probe_failures, res->retry_after,
-			     crypto_random_u64());
+	wait = sched_probe_delay(sched_now() - slot->st.down_since, res->retry_after,
+				 crypto_random_u64());
 	slot->st.next_probe = sched_now() + wait;
 	free(slot->st.last_error);
 	slot->st.last_error = strdup(res->message);

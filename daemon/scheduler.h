@@ -91,7 +91,17 @@ int sched_renew_now(struct sched *s, const char *name, int force);
 int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
 			   uint64_t rnd);
 /* Seconds to wait after the failures-th consecutive failure of class c
- * (DESIGN.md "Errors and backoff"); retry_after >= 0 wins. */
+ * (DESIGN.md "Errors and backoff"); retry_after >= 0 wins. A CA that is
+ * unavailable is probed instead (sched_probe_delay). */
 int64_t sched_backoff(enum acme_err_class c, int failures, int64_t retry_after, uint64_t rnd);
+/* Seconds until the next probe of a CA that has been unavailable for
+ * down_for seconds: 1/16 of that, at least 40 s, at most 10 min, +-20 %
+ * jitter; retry_after >= 0 wins. A short outage is noticed soon after it ends
+ * (a 10-minute one within 48 s, ~15 probes), a long one costs a request
+ * every 10 minutes. */
+#define SCHED_PROBE_MIN      40
+#define SCHED_PROBE_MAX      600
+#define SCHED_PROBE_FRACTION 16
+int64_t sched_probe_delay(int64_t down_for, int64_t retry_after, uint64_t rnd);
 
 #endif

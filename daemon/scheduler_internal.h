@@ -49,7 +49,10 @@ struct ca_slot {
 	struct state_ca st;             /* down_since != 0: unavailable */
 	struct job *probe;              /* the one order testing a down CA */
 	struct event *probe_timer;
+	int64_t ari_sec;                /* renewalInfo requests: the second being filled */
+	unsigned ari_in_sec;            /* and how many are already in it */
 };
+#define SCHED_ARI_RATE 10               /* renewalInfo requests per second and CA */
 
 struct sched {
 	struct event_base *base;
@@ -86,6 +89,7 @@ void sched_job_schedule_at(struct job *j, int64_t when, int urgent);
 void sched_job_schedule(struct job *j, int64_t when);
 void sched_job_schedule_renewal(struct job *j, const char *why);
 void sched_job_ari_refresh(struct job *j);
+void sched_job_ari_fetch(struct job *j);
 void sched_job_deploy(struct job *j);
 void sched_job_forget_order(struct job *j);
 void sched_job_save(struct job *j);

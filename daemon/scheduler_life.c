@@ -35,26 +35,32 @@ int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_
 	return t;
 }
 
+int64_t sched_probe_delay(int64_t down_for, int64_t retry_after, uint64_t rnd)
+{
+	int64_t d, span;
+
+	if (retry_after >= 0)
+		return retry_after;
+	d = down_for > 0 ? down_for / SCHED_PROBE_FRACTION : 0;
+	if (d < SCHED_PROBE_MIN)
+		d = SCHED_PROBE_MIN;
+	if (d > SCHED_PROBE_MAX)
+		d = SCHED_PROBE_MAX;
+	span = d * 2 / 5;                     /* 40 % of d: from -20 % to +20 % */
+	return d - d / 5 + (int64_t)(rnd % (uint64_t)(span + 1));
+}
+
 int64_t sched_backoff(enum acme_err_class c, int failures, int64_t retry_after, uint64_t rnd)
 {
 	static const int64_t cert_steps[] = { 60, 600, 6000 };
-	int64_t d;
 
 	if (failures < 1)
 		failures = 1;
 	if (retry_after >= 0)
 		return retry_after;
 	switch (c) {
-	case ACME_ERR_UNAVAILABLE: {
-		/* 30 s doubling, cap 10 min, +-20 % jitter. */
-		d = 30;
-		for (int i = 1; i < failures && d < 600; i++)
-			d *= 2;
-		if (d > 600)
-			d = 600;
-		int64_t span = d * 2 / 5;             /* 40 % of d: from -20 % to +20 % */
-		return d - d / 5 + (int64_t)(rnd % (uint64_t)(span + 1));
-	}
+	case ACME_ERR_UNAVAILABLE:
+		return sched_probe_delay(0, -1, rnd);     /* the CA is probed, not the job */
 	case ACME_ERR_RATELIMIT:
 		return 3600;
 	case ACME_ERR_INPUT:

@@ -51,6 +51,14 @@ static int64_t get_int(json_t *o, const char *key)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
+/* A counter: 0..1000000, anything else (damaged file) reads as 0. */
+static int64_t get_count(json_t *o, const char *key)
+{
+	int64_t v = get_int(o, key);
+
+	return v < 0 || v > 1000000 ? 0 : v;
+}
+
 static void set_str(json_t *o, const char *key, const char *v)
 {
 	if (v)
@@ -125,9 +133,7 @@ int state_job_load(const char *state_dir, const char *name, struct state_job *st
 	free(path);
 	if (rc < 0)
 		return rc;
-	st->failures = (int)get_int(o, "failures");
-	if (st->failures < 0 || st->failures > 1000000)
-		st->failures = 0;
+	st->failures = (int)get_count(o, "failures");
 	st->next_attempt = get_int(o, "next_attempt");
 	st->last_error = dup_str(o, "last_error");
 	st->last_error_class = dup_str(o, "last_error_class");
@@ -282,9 +288,7 @@ int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
 	if (rc < 0)
 		return rc;
 	st->down_since = get_int(o, "down_since");
-	st->probe_failures = (int)get_int(o, "probe_failures");
-	if (st->probe_failures < 0 || st->probe_failures > 1000000)
-		st->probe_failures = 0;
+	st->probe_failures = (int)get_count(o, "probe_failures");
 	st->next_probe = get_int(o, "next_probe");
 	st->last_error = dup_str(o, "last_error");
 	json_decref(o);

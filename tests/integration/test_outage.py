@@ -2,7 +2,8 @@
 """What the CA sees while it is down, refusing or slow, and after acmed is killed.
 
 DESIGN.md "Errors and backoff": CA unavailable is a state of the CA, not of each
-certificate; one probe at a time (30 s, doubling, cap 10 min, +-20 % jitter); on
+certificate; one probe at a time (every 1/16 of the time the CA has been down, at least
+40 s, at most 10 min, +-20 % jitter: sched_probe_delay); on
 recovery the parked jobs resume; rateLimited waits for Retry-After; order URL,
 failures and next attempt times survive restarts.  The proxy self-checks of the
 new fault rules are here too (marker harness).
@@ -231,11 +232,11 @@ def test_connection_refused_40s(acmed, proxy):
     assert r.rc == 0, r.describe()
     acmed.verify(certs)
     first = min(e["mono"] for e in proxy.log.entries)
-    # probes at ~0 (connect retries may take a second), 30 s +-20 %, then 60 s +-20 % later: the first
-    # one after the end comes <= 1 + 36 + 72 - 40 = 69 s after it
+    # probes at ~0 (connect retries may take a second), then 40 s +-20 % apart: the first one after
+    # the end comes <= 1 + 48 + 48 - 40 = 57 s after it
     assert first - end <= 75, f"first request {first - end:.1f} s after the CA accepted connections again"
     check_issued_after(proxy, len(certs), end, within=85)
-    # failed probes while refusing: the first attempt and one at 30 s +-20 % (the next is >= 72 s in)
+    # failed probes while refusing: the first attempt and one at 40 s +-20 % (the next is >= 64 s in)
     check_state_change_log(r.stderr, "pebble", len(certs), max_down_lines=3, cause=r"refused|connect")
 
 
@@ -324,7 +325,7 @@ def test_kill9_mid_order_resumes_the_same_order(acmed, proxy, hold):
 @pytest.mark.slow
 @pytest.mark.pebble(nonce_reject=0)
 def test_backoff_survives_kill9(acmed, proxy):
-    """newOrder fails once with 503 serverInternal; acmed is SIGKILLed during its ~30 s backoff; the
+    """newOrder fails once with 503 serverInternal; acmed is SIGKILLed during its ~40 s backoff; the
     restarted `run --once` sends no newOrder before the persisted next attempt, then issues."""
     fail = proxy.add_rule(Rule("respond", kind="newOrder", method="POST", nth=1, status=503,
                                headers={"Content-Type": PROBLEM_JSON},
@@ -347,7 +348,7 @@ def test_backoff_survives_kill9(acmed, proxy):
     again = proxy.log.select(kind="newOrder", since=mark)
     assert again, proxy.log.by_kind(since=mark)
     gap = again[0]["mono"] - t_fail
-    # 30 s -20 % = 24 s; next attempt times are kept in whole seconds: allow 1 s of rounding
-    assert gap >= 23.0, f"newOrder {gap:.1f} s after the 503: the restart reset the backoff"
-    assert gap <= 36.0 + 6.0, f"newOrder only {gap:.1f} s after the 503 (backoff 30 s +20 %)"
+    # 40 s -20 % = 32 s; next attempt times are kept in whole seconds: allow 1 s of rounding
+    assert gap >= 31.0, f"newOrder {gap:.1f} s after the 503: the restart reset the backoff"
+    assert gap <= 48.0 + 6.0, f"newOrder only {gap:.1f} s after the 503 (probe 40 s +20 %)"
     assert proxy.log.count(kind="newOrder", status=201) == 1

@@ -265,3 +265,47 @@ def test_renewal_at_two_thirds_of_life_faketime(acmed, proxy):
     assert [e["status"] for e in orders] == [201], [(e["status"], e["payload"]) for e in orders]
     acmed.verify(certs)
     assert leaf(acmed, "life").serial_number != old.serial_number
+
+
+# ---------------------------------------------------------------- acmed: a fleet's renewalInfo checks
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_checks_at_daemon_start_are_spread(acmed, proxy):
+    """35 valid certificates, a CA that starts offering ARI, the daemon started: every certificate's
+    renewalInfo is fetched, but at most 10 a second reach the CA (not 35 in one burst); the windows
+    are a week away, so nothing is renewed; a restart fetches nothing again (next check in 6 h)."""
+    n = 35
+    certs = [{"name": f"fl{i}", "key_type": "ecdsa-p256", "domains": [f"fl{i}.fleet.example.com"]}
+             for i in range(n)]
+    acmed.write_config(certs)
+    r = acmed.run_once(timeout=180)
+    assert r.rc == 0, r.describe()
+    start = int(time.time()) + 7 * DAY
+    proxy.enable_ari()
+    proxy.set_ari_window("*", start, start + DAY)
+    mark = proxy.log.mark()
+    d = acmed.spawn("run")
+    pe.wait_until(lambda: proxy.log.count(kind="renewalInfo", status=200, since=mark) >= n or not d.alive(),
+                  30, what=f"{n} renewalInfo answers")
+    assert d.alive(), d.stderr[-3000:]
+    time.sleep(1.5)
+    got = proxy.log.select(kind="renewalInfo", since=mark)
+    assert len(got) == n, f"{len(got)} renewalInfo requests for {n} certificates"
+    assert len({e["path"] for e in got}) == n, "a certificate's renewalInfo fetched twice"
+    t0 = got[0]["mono"]
+    # at most 10 in any second (whole-second slots of acmed's clock: allow the slot edges, 20 in 1 s)
+    for e in got:
+        in_1s = [x for x in got if e["mono"] <= x["mono"] < e["mono"] + 1.0]
+        assert len(in_1s) <= 20, f"{len(in_1s)} renewalInfo requests within 1 s"
+    span = got[-1]["mono"] - t0
+    assert span >= 2.0, f"35 renewalInfo requests within {span:.2f} s: not spread"
+    assert span <= 6.0, f"35 renewalInfo requests took {span:.2f} s at 10 a second"
+    assert proxy.log.count(kind="newOrder", since=mark) == 0
+    d.stop()
+    mark = proxy.log.mark()
+    d2 = acmed.spawn("run")
+    time.sleep(5.0)
+    assert d2.alive(), d2.stderr[-3000:]
+    assert proxy.log.count(kind="renewalInfo", since=mark) == 0, "renewalInfo fetched again after a restart"
+    d2.stop()

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#define BIG (16 * 1024 * 1024)
+
 #include "config.h"
 
 #define CA_LE "cas:\n  - name: le\n    directory: https://acme.example/dir\n"
@@ -269,16 +271,16 @@ static void test_load_errors(void **state)
 	assert_int_equal(config_load(tmpl, &cfg, err, sizeof(err)), -EISDIR);
 	assert_null(cfg);
 
-	/* 1 MiB is accepted (a valid file padded with a comment), one byte more is not. */
-	big = malloc(1024 * 1024 + 2);
+	/* 16 MiB (10 000 certificates in block style need ~3 MiB) is accepted (a valid file padded with a comment), one byte more is not. */
+	big = malloc(BIG + 2);
 	assert_non_null(big);
-	memset(big, '#', 1024 * 1024 + 1);
+	memset(big, '#', BIG + 1);
 	memcpy(big, CA_LE, strlen(CA_LE));
-	big[1024 * 1024] = '\n';
+	big[BIG] = '\n';
 	snprintf(p, sizeof(p), "%s/big.yaml", tmpl);
 	f = fopen(p, "w");
 	assert_non_null(f);
-	assert_int_equal(fwrite(big, 1, 1024 * 1024, f), 1024 * 1024);
+	assert_int_equal(fwrite(big, 1, BIG, f), BIG);
 	fclose(f);
 	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), 0);
 	config_free(cfg);
@@ -287,9 +289,9 @@ static void test_load_errors(void **state)
 	fclose(f);
 	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EINVAL);
 	assert_null(cfg);
-	assert_non_null(strstr(err, "big.yaml: file too large (more than 1048576 bytes)"));
-	assert_int_equal(config_load_buffer("b.yaml", big, 1024 * 1024 + 1, &cfg, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "b.yaml: file too large (more than 1048576 bytes)");
+	assert_non_null(strstr(err, "big.yaml: file too large (more than 16777216 bytes)"));
+	assert_int_equal(config_load_buffer("b.yaml", big, BIG + 1, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "b.yaml: file too large (more than 16777216 bytes)");
 	free(big);
 	unlink(p);
 	rmdir(tmpl);

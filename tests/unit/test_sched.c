@@ -58,19 +58,38 @@ static void test_renewal_hostile(void **state)
 
 static void test_backoff_unavailable(void **state)
 {
-	static const int64_t base[] = { 30, 60, 120, 240, 480, 600, 600, 600 };
+	/* down for -> the probe interval before jitter */
+	static const int64_t down[] = { -5, 0, 30, 639, 640, 1600, 3200, 9599, 9600, 86400, INT64_MAX };
+	static const int64_t base[] = { 40, 40, 40, 40, 40, 100, 200, 599, 600, 600, 600 };
 
-	for (int f = 1; f <= 8; f++) {
-		int64_t b = base[f - 1];
+	(void)state;
+	for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++) {
+		int64_t b = base[i];
+
 		/* rnd 0 is the low edge, -20 %. */
-		assert_int_equal(sched_backoff(ACME_ERR_UNAVAILABLE, f, -1, 0), b - b / 5);
+		assert_int_equal(sched_probe_delay(down[i], -1, 0), b - b / 5);
 		for (uint64_t r = 0; r < 2000; r += 13) {
-			int64_t d = sched_backoff(ACME_ERR_UNAVAILABLE, f, -1, r * 2654435761ULL);
+			int64_t d = sched_probe_delay(down[i], -1, r * 2654435761ULL);
 			assert_true(d >= b - b / 5);
 			assert_true(d <= b + b / 5);
 		}
 	}
-	assert_true(sched_backoff(ACME_ERR_UNAVAILABLE, 1000000, -1, 99) <= 720);
+	assert_int_equal(sched_probe_delay(100, 7, 99), 7);          /* Retry-After wins */
+	assert_int_equal(sched_probe_delay(100000, 0, 99), 0);
+	/* The issue's budget: a 10-minute outage costs at most ~16 probes
+	 * (even with the shortest jitter) and the one after it comes <= 48 s later. */
+	{
+		int64_t t = 0;
+		int probes = 0;
+
+		while (t < 600) {
+			t += sched_probe_delay(t, -1, 0);
+			probes++;
+		}
+		assert_true(probes <= 19);
+		assert_true(t - 600 <= 48);
+	}
+	assert_int_equal(sched_backoff(ACME_ERR_UNAVAILABLE, 3, -1, 0), 32);
 }
 
 static void test_backoff_classes(void **state)
