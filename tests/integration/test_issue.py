@@ -132,6 +132,44 @@ def test_key_type_change_reissues(acmed, proxy):
     assert pe.snapshot_files(acmed.outputs["still"]) == old_still
 
 
+def test_live_files_changed_behind_acmeds_back(acmed, proxy, workspace):
+    """acmed remembers what it found in each output_dir (state_dir/certs/<name>.live.json, 0600) so a
+    restart need not parse every key and certificate again, but only while the files are the ones it
+    inspected: a key overwritten in place with another of the same size is noticed and the
+    certificate re-issued; a damaged cache is ignored and rewritten, without a new order."""
+    certs = [{"name": "cA", "key_type": "ecdsa-p256", "domains": ["ca.live.example.com"]},
+             {"name": "cB", "key_type": "ecdsa-p256", "domains": ["cb.live.example.com"]}]
+    acmed.write_config(certs)
+    r = acmed.run_once()
+    assert r.rc == 0, r.describe()
+    caches = {c["name"]: workspace / "state" / "certs" / f"{c['name']}.live.json" for c in certs}
+    mark = proxy.log.mark()
+    r = acmed.run_once()
+    assert r.rc == 0, r.describe()
+    assert orders_created(proxy, since=mark) == 0
+    for name, path in caches.items():
+        assert path.is_file(), f"no inspection cache for {name}"
+        assert path.stat().st_mode & 0o777 == 0o600
+
+    # cA's key overwritten in place (cp follows the symlink: same inode, same size, other bytes)
+    a_key = acmed.outputs["cA"] / "privkey.pem"
+    b_key = (acmed.outputs["cB"] / "privkey.pem").read_bytes()
+    assert len(b_key) == len(a_key.read_bytes())
+    with open(a_key, "r+b") as f:
+        f.write(b_key)
+    old_b = pe.snapshot_files(acmed.outputs["cB"])
+    caches["cB"].write_text('{"stamp": "x", "names": 7')      # damaged
+    mark = proxy.log.mark()
+    r = acmed.run_once()
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    assert orders_created(proxy, since=mark) == 1, proxy.log.by_kind(since=mark)
+    assert re.search(r"\[cA\] privkey.pem does not match the certificate", r.stderr), r.stderr[-3000:]
+    assert "[cB]" not in "".join(line for line in r.stderr.splitlines(True) if " error" in line or " warning" in line)
+    assert pe.snapshot_files(acmed.outputs["cB"]) == old_b
+    assert '"names": 7' not in caches["cB"].read_text(), "the damaged cache was not rewritten"
+
+
 # ---------------------------------------------------------------- config errors and CLI (no CA needed)
 
 def _base_config(workspace):
