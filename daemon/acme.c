@@ -1,4 +1,4 @@
-/* acme.c - one ACME CA on the loop: directory, nonce pool, account, signed requests with badNonce retries. */
+/* acme.c - one ACME CA on the loop: directory, nonce pool, signed requests with badNonce retries (the account: acme_account.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,14 +6,13 @@
 #include <sys/queue.h>
 #include <time.h>
 
-#include "acme.h"
+#include "acme_internal.h"
 #include "http.h"
 #include "jws.h"
 #include "log.h"
 #include "store.h"
 #include "timeparse.h"
 
-#define NONCE_POOL_MAX 64
 #define NONCE_FETCH_MAX 4
 #define BAD_NONCE_RETRIES 5     /* resends at once, per round */
 #define BAD_NONCE_ROUNDS 3      /* rounds, a second apart: a CA rejecting half of
@@ -27,66 +26,6 @@
 #define POLL_HINT_MIN_MS 20
 #define POLL_HINT_MAX_MS 10000
 
-enum call_state { CALL_IDLE, CALL_WAITING, CALL_NONCE_WAIT, CALL_SENT, CALL_DELAY };
-
-/* Why a call could not go on, kept until the call's own timer delivers it. */
-struct call_failure {
-	int set;
-	int missing_resource;
-	char *url;
-	long status;
-	enum acme_err_class err;
-	int64_t retry_after;
-	struct acme_problem problem;
-	char *text;
-};
-
-struct acme_call {
-	struct acme_ca *ca;
-	char *resource;           /* directory resource name, or NULL */
-	char *url;                /* resolved URL */
-	char *payload;            /* NULL for POST-as-GET */
-	int use_jwk;              /* newAccount: sign with the JWK, not the kid */
-	int is_get;               /* unauthenticated GET of resource + "/" + suffix */
-	char *suffix;
-	int internal;             /* the account registration */
-	acme_reply_fn cb;
-	void *arg;
-	enum call_state state;
-	char *nonce;              /* assigned nonce, when any */
-	int bad_nonce_tries, transport_tries, reregistered;
-	struct http_req *req;
-	struct event *timer;
-	struct call_failure fail;
-	TAILQ_ENTRY(acme_call) all_link;
-	TAILQ_ENTRY(acme_call) wait_link;  /* in waiting or nonce_wait */
-};
-TAILQ_HEAD(call_list, acme_call);
-
-enum dir_state { DIR_NONE, DIR_LOADING, DIR_OK };
-enum acct_state { ACCT_NONE, ACCT_REGISTERING, ACCT_OK };
-
-struct acme_ca {
-	struct event_base *base;
-	char *name, *directory_url, *state_dir, *acct_dir;
-	json_t *contact;
-	struct http_client *http;
-	json_t *directory;
-	enum dir_state dir_state;
-	struct http_req *dir_req;
-	struct crypto_key *key;
-	char *kid;
-	enum acct_state acct_state;
-	char *nonces[NONCE_POOL_MAX];
-	size_t nnonces;
-	unsigned nonce_fetching;
-	unsigned nsent;
-	long poll_hint_ms[2];         /* see acme_ca_poll_hint_ms */
-	struct call_list all;         /* every live call */
-	struct call_list waiting;     /* waiting for the directory or the account */
-	struct call_list nonce_wait;  /* waiting for a nonce */
-};
-
 static void call_advance(struct acme_call *call);
 static void call_kick(struct acme_call *call, long delay_ms);
 static void ca_nonce_pump(struct acme_ca *ca);
@@ -98,7 +37,7 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-static void fail_clear(struct call_failure *f)
+void acme_fail_clear(struct call_failure *f)
 {
 	free(f->url);
 	free(f->text);
@@ -113,7 +52,7 @@ static void fail_from_response(struct call_failure *f, const struct http_respons
 	char text[ERR_TEXT_MAX];
 	const char *pname;
 
-	fail_clear(f);
+	acme_fail_clear(f);
 	f->set = 1;
 	f->url = strdup(r->url ? r->url : "");
 	f->status = r->status;
@@ -145,7 +84,7 @@ static void fail_from_response(struct call_failure *f, const struct http_respons
 
 static void fail_local(struct call_failure *f, const char *url, const char *text)
 {
-	fail_clear(f);
+	acme_fail_clear(f);
 	f->set = 1;
 	f->url = strdup(url ? url : "");
 	f->err = ACME_ERR_LOCAL;
@@ -153,7 +92,7 @@ static void fail_local(struct call_failure *f, const char *url, const char *text
 	f->text = strdup(text);
 }
 
-static void problem_copy(struct acme_problem *dst, const struct acme_problem *src)
+void acme_problem_copy(struct acme_problem *dst, const struct acme_problem *src)
 {
 	memset(dst, 0, sizeof(*dst));
 	if (!src)
@@ -169,14 +108,14 @@ static void problem_copy(struct acme_problem *dst, const struct acme_problem *sr
 
 static void fail_copy(struct call_failure *dst, const struct call_failure *src)
 {
-	fail_clear(dst);
+	acme_fail_clear(dst);
 	dst->set = 1;
 	dst->url = strdup(src->url ? src->url : "");
 	dst->status = src->status;
 	dst->err = src->err;
 	dst->retry_after = src->retry_after;
 	dst->text = strdup(src->text ? src->text : "");
-	problem_copy(&dst->problem, &src->problem);
+	acme_problem_copy(&dst->problem, &src->problem);
 }
 
 /* ---------- nonce pool ---------- */
@@ -244,7 +183,7 @@ static void nonce_fetch_done(const struct http_response *r, void *arg)
 		fail_copy(&c->fail, &f);
 		call_kick(c, 0);
 	}
-	fail_clear(&f);
+	acme_fail_clear(&f);
 	ca_nonce_pump(ca);
 }
 
@@ -277,7 +216,7 @@ static void ca_nonce_pump(struct acme_ca *ca)
 
 /* ---------- directory ---------- */
 
-static void ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int only_account)
+void acme_ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int only_account)
 {
 	struct acme_call *c, *tmp;
 
@@ -292,7 +231,7 @@ static void ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, in
 	}
 }
 
-static void ca_kick_waiting(struct acme_ca *ca)
+void acme_ca_kick_waiting(struct acme_ca *ca)
 {
 	struct acme_call *c;
 
@@ -321,7 +260,7 @@ static void directory_done(const struct http_response *r, void *arg)
 		ca->directory = dir;
 		ca->dir_state = DIR_OK;
 		log_debug(NULL, "CA %s: directory loaded from %s", ca->name, ca->directory_url);
-		ca_kick_waiting(ca);
+		acme_ca_kick_waiting(ca);
 		return;
 	}
 	json_decref(dir);
@@ -330,8 +269,8 @@ static void directory_done(const struct http_response *r, void *arg)
 	fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory)" : "(directory)");
 	if (r->status >= 200 && r->status < 500 && f.err != ACME_ERR_UNAVAILABLE)
 		f.err = ACME_ERR_INPUT;
-	ca_fail_waiting(ca, &f, 0);
-	fail_clear(&f);
+	acme_ca_fail_waiting(ca, &f, 0);
+	acme_fail_clear(&f);
 }
 
 static void ca_load_directory(struct acme_ca *ca)
@@ -351,142 +290,6 @@ const char *acme_ca_resource(const struct acme_ca *ca, const char *name)
 	return json_string_value(json_object_get(ca->directory, name));
 }
 
-/* ---------- account ---------- */
-
-static int ca_save_account(struct acme_ca *ca)
-{
-	json_t *j = json_pack("{s:s, s:s}", "directory", ca->directory_url, "kid", ca->kid);
-	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-	char *path = store_path(ca->acct_dir, "account.json");
-	int rc = -ENOMEM;
-
-	if (s && path)
-		rc = store_write_atomic(path, s, strlen(s), 0600);
-	if (rc < 0)
-		log_error(NULL, "CA %s: cannot save %s: %s", ca->name, path ? path : "account.json",
-			  strerror(-rc));
-	json_decref(j);
-	free(s);
-	free(path);
-	return rc;
-}
-
-static void account_done(const struct acme_reply *reply, void *arg)
-{
-	struct acme_ca *ca = arg;
-
-	if (reply->err == ACME_ERR_NONE && reply->location && *reply->location) {
-		free(ca->kid);
-		ca->kid = strdup(reply->location);
-		ca->acct_state = ACCT_OK;
-		log_info(NULL, "CA %s: account %s %s", ca->name, ca->kid,
-			 reply->status == 201 ? "created" : "found");
-		ca_save_account(ca);
-		ca_kick_waiting(ca);
-		return;
-	}
-	ca->acct_state = ACCT_NONE;
-	struct call_failure f = {0};
-	f.set = 1;
-	f.url = strdup(reply->url ? reply->url : "");
-	f.status = reply->status;
-	f.err = reply->err == ACME_ERR_NONE ? ACME_ERR_INPUT : reply->err;
-	f.retry_after = reply->retry_after;
-	f.text = strdup(reply->err_text ? reply->err_text : "newAccount answered without a Location");
-	problem_copy(&f.problem, reply->problem);
-	log_error(NULL, "CA %s: cannot register the account: %s", ca->name, f.text);
-	ca_fail_waiting(ca, &f, 1);
-	fail_clear(&f);
-}
-
-static void ca_register(struct acme_ca *ca)
-{
-	json_t *p;
-	char *payload;
-	struct acme_call *call;
-
-	if (ca->acct_state != ACCT_NONE)
-		return;
-	p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
-	if (p && json_array_size(ca->contact) > 0)
-		json_object_set(p, "contact", ca->contact);
-	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
-	json_decref(p);
-	if (!payload)
-		return;
-	call = acme_post(ca, "newAccount", NULL, payload, account_done, ca);
-	free(payload);
-	if (!call)
-		return;
-	call->use_jwk = 1;
-	call->internal = 1;
-	ca->acct_state = ACCT_REGISTERING;
-}
-
-int acme_ca_load_account(struct acme_ca *ca)
-{
-	char *kpath = store_path(ca->acct_dir, "account.key");
-	char *jpath = store_path(ca->acct_dir, "account.json");
-	char *pem = NULL, *js = NULL;
-	size_t len = 0, jlen = 0;
-	int rc;
-
-	if (!kpath || !jpath) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_mkdir_p(ca->acct_dir, 0700);
-	if (rc < 0) {
-		log_error(NULL, "CA %s: cannot create %s: %s", ca->name, ca->acct_dir, strerror(-rc));
-		goto out;
-	}
-	rc = store_read_file(kpath, &pem, &len, 1 << 20);
-	if (rc == 0) {
-		rc = crypto_key_from_pem(pem, len, &ca->key);
-		if (rc < 0) {
-			log_error(NULL, "CA %s: %s is not a usable private key", ca->name, kpath);
-			goto out;
-		}
-	} else if (rc == -ENOENT) {
-		rc = crypto_key_generate(KEY_ECDSA_P256, &ca->key);
-		if (rc == 0)
-			rc = crypto_key_to_pem(ca->key, &pem, &len);
-		if (rc == 0)
-			rc = store_write_atomic(kpath, pem, len, 0600);
-		if (rc < 0) {
-			log_error(NULL, "CA %s: cannot create the account key %s: %s", ca->name,
-				  kpath, strerror(-rc));
-			goto out;
-		}
-		log_info(NULL, "CA %s: new account key %s", ca->name, kpath);
-	} else {
-		log_error(NULL, "CA %s: cannot read %s: %s", ca->name, kpath, strerror(-rc));
-		goto out;
-	}
-	if (store_read_file(jpath, &js, &jlen, 1 << 16) == 0) {
-		json_t *j = json_loadb(js, jlen, 0, NULL);
-		const char *d = json_string_value(json_object_get(j, "directory"));
-		const char *k = json_string_value(json_object_get(j, "kid"));
-		if (d && k && strcmp(d, ca->directory_url) == 0) {
-			ca->kid = strdup(k);
-			ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
-		}
-		json_decref(j);
-	}
-	rc = 0;
-out:
-	crypto_free_secret(pem, len);
-	free(js);
-	free(kpath);
-	free(jpath);
-	return rc;
-}
-
-const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca)
-{
-	return ca->key;
-}
-
 /* ---------- calls ---------- */
 
 static void call_free(struct acme_call *call)
@@ -504,7 +307,7 @@ static void call_free(struct acme_call *call)
 	TAILQ_REMOVE(&ca->all, call, all_link);
 	if (call->timer)
 		event_free(call->timer);
-	fail_clear(&call->fail);
+	acme_fail_clear(&call->fail);
 	free(call->resource);
 	free(call->suffix);
 	free(call->url);
@@ -546,7 +349,7 @@ static void call_deliver_failure(struct acme_call *call)
 	reply.err_text = f.text;
 	reply.missing_resource = f.missing_resource;
 	call_deliver(call, &reply);
-	fail_clear(&f);
+	acme_fail_clear(&f);
 }
 
 static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -561,7 +364,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 			call->transport_tries++;
 			log_debug(NULL, "%s; trying again in %d ms", call->fail.text,
 				  TRANSPORT_RETRY_DELAY_MS);
-			fail_clear(&call->fail);
+			acme_fail_clear(&call->fail);
 			call_kick(call, TRANSPORT_RETRY_DELAY_MS);
 			return;
 		}
@@ -723,7 +526,7 @@ static void call_advance(struct acme_call *call)
 		return;
 	}
 	if (!call->use_jwk && ca->acct_state != ACCT_OK) {
-		ca_register(ca);
+		acme_ca_register(ca);
 		call->state = CALL_WAITING;
 		TAILQ_INSERT_TAIL(&ca->waiting, call, wait_link);
 		return;

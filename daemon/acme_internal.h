@@ -1,0 +1,92 @@
+/* acme_internal.h - private to acme.c and acme_account.c: the CA and call structures and the calls between them. */
+#ifndef ACMED_ACME_INTERNAL_H
+#define ACMED_ACME_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "acme.h"
+
+#define NONCE_POOL_MAX 64
+
+struct http_req;
+
+enum call_state { CALL_IDLE, CALL_WAITING, CALL_NONCE_WAIT, CALL_SENT, CALL_DELAY };
+
+/* Why a call could not go on, kept until the call's own timer delivers it. */
+struct call_failure {
+	int set;
+	int missing_resource;
+	char *url;
+	long status;
+	enum acme_err_class err;
+	int64_t retry_after;
+	struct acme_problem problem;
+	char *text;
+};
+
+struct acme_call {
+	struct acme_ca *ca;
+	char *resource;           /* directory resource name, or NULL */
+	char *url;                /* resolved URL */
+	char *payload;            /* NULL for POST-as-GET */
+	int use_jwk;              /* newAccount: sign with the JWK, not the kid */
+	int is_get;               /* unauthenticated GET of resource + "/" + suffix */
+	char *suffix;
+	int internal;             /* the account registration */
+	acme_reply_fn cb;
+	void *arg;
+	enum call_state state;
+	char *nonce;              /* assigned nonce, when any */
+	int bad_nonce_tries, transport_tries, reregistered;
+	struct http_req *req;
+	struct event *timer;
+	struct call_failure fail;
+	TAILQ_ENTRY(acme_call) all_link;
+	TAILQ_ENTRY(acme_call) wait_link;  /* in waiting or nonce_wait */
+};
+TAILQ_HEAD(call_list, acme_call);
+
+enum dir_state { DIR_NONE, DIR_LOADING, DIR_OK };
+enum acct_state { ACCT_NONE, ACCT_REGISTERING, ACCT_OK };
+
+struct acme_ca {
+	struct event_base *base;
+	char *name, *directory_url, *state_dir, *acct_dir;
+	json_t *contact;
+	struct http_client *http;
+	json_t *directory;
+	enum dir_state dir_state;
+	struct http_req *dir_req;
+	struct crypto_key *key;
+	char *kid;
+	enum acct_state acct_state;
+	char *nonces[NONCE_POOL_MAX];
+	size_t nnonces;
+	unsigned nonce_fetching;
+	unsigned nsent;
+	long poll_hint_ms[2];         /* see acme_ca_poll_hint_ms */
+	struct call_list all;         /* every live call */
+	struct call_list waiting;     /* waiting for the directory or the account */
+	struct call_list nonce_wait;  /* waiting for a nonce */
+};
+
+/* acme.c */
+void acme_fail_clear(struct call_failure *f);
+/* Deep copy of src (NULL: dst left empty); dst is overwritten, not cleared. */
+void acme_problem_copy(struct acme_problem *dst, const struct acme_problem *src);
+/* Fail every call waiting for the directory or the account with a copy of f
+ * (only_account: leave the newAccount call itself alone). */
+void acme_ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int only_account);
+/* Let every call waiting for the directory or the account go on. */
+void acme_ca_kick_waiting(struct acme_ca *ca);
+
+/* acme_account.c */
+/* Start the newAccount call unless one is under way or the account is known;
+ * the waiting calls are kicked or failed when it answers. */
+void acme_ca_register(struct acme_ca *ca);
+
+#endif
