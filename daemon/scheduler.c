@@ -8,6 +8,7 @@
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
+#include "keygen.h"
 #include "scheduler_internal.h"
 #include "store.h"
 #include "timeparse.h"
@@ -702,72 +703,115 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 	sched_ca_dispatch(slot);
 }
 
-/* The key and order for a job: the saved ones when an order is in flight for
- * the same names and key type, else a fresh key. */
-static int job_order_params(struct job *j, struct order_params *p)
+static void job_start_failed(struct job *j, const char *why)
 {
-	const struct config_cert *c = j->cert;
-	const char *dir = j->s->cfg->state_dir;
+	struct order_result res = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1, .message = why };
+
+	job_order_done(NULL, &res, j);
+}
+
+/* Start the order with its key (taken over); resume_url: the order in flight. */
+static void job_launch(struct job *j, struct crypto_key *key, const char *resume_url)
+{
+	struct ca_slot *slot = j->s->slots[j->cert->ca];
+	struct order_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.cert = j->cert;
+	p.created = job_order_created;
+	p.key = key;
+	p.resume_url = resume_url;
+	if (!resume_url && j->has_cert && j->cert_id && acme_ca_has_resource(slot->ca, "renewalInfo"))
+		p.replaces = j->cert_id;
+	j->order = order_start(slot->s->base, slot->ca, slot->s->http01, &p, job_order_done, j);
+	if (!j->order)
+		job_start_failed(j, "cannot start an order");
+}
+
+/* A fresh key for a new order: kept beside the state first, so an order
+ * resumed after a restart finalizes with the key it was created for. */
+static void job_key_ready(struct crypto_key *key, void *arg)
+{
+	struct job *j = arg;
 	char *pem = NULL;
 	size_t len = 0;
 
-	memset(p, 0, sizeof(*p));
-	p->cert = c;
-	p->created = job_order_created;
-	if (j->st.order_url) {
-		int same = j->st.order_key_type == c->key_type &&
-			   j->st.order_domains.n == c->domains.n;
-		for (size_t i = 0; same && i < c->domains.n; i++) {
-			size_t k;
-			for (k = 0; k < j->st.order_domains.n; k++)
-				if (strcmp(j->st.order_domains.v[k], c->domains.v[i]) == 0)
-					break;
-			same = k < j->st.order_domains.n;
-		}
-		if (same && state_order_key_load(dir, c->name, &pem, &len) == 0 &&
-		    crypto_key_from_pem(pem, len, &p->key) == 0) {
-			p->resume_url = j->st.order_url;
-			crypto_free_secret(pem, len);
-			return 0;
-		}
-		crypto_free_secret(pem, len);
-		pem = NULL;
-		sched_job_forget_order(j);
-		sched_job_save(j);
+	j->keygen_req = NULL;
+	if (!key) {
+		job_start_failed(j, "private key generation failed");
+		return;
 	}
-	if (crypto_key_generate(c->key_type, &p->key) < 0)
-		return -EIO;
-	if (crypto_key_to_pem(p->key, &pem, &len) < 0 ||
-	    state_order_key_save(dir, c->name, pem, len) < 0) {
+	if (crypto_key_to_pem(key, &pem, &len) < 0 ||
+	    state_order_key_save(j->s->cfg->state_dir, j->cert->name, pem, len) < 0) {
 		crypto_free_secret(pem, len);
-		crypto_key_free(p->key);
-		p->key = NULL;
-		return -EIO;
+		crypto_key_free(key);
+		job_start_failed(j, "cannot keep the new private key in state_dir");
+		return;
 	}
 	crypto_free_secret(pem, len);
-	if (j->has_cert && j->cert_id &&
-	    acme_ca_has_resource(j->s->slots[c->ca]->ca, "renewalInfo"))
-		p->replaces = j->cert_id;
-	return 0;
+	job_launch(j, key, NULL);
+}
+
+/* The saved key when an order is in flight for the same names and key type. */
+static struct crypto_key *job_resumable_key(struct job *j)
+{
+	const struct config_cert *c = j->cert;
+	struct crypto_key *key = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+	int same = j->st.order_key_type == c->key_type && j->st.order_domains.n == c->domains.n;
+
+	for (size_t i = 0; same && i < c->domains.n; i++) {
+		size_t k;
+		for (k = 0; k < j->st.order_domains.n; k++)
+			if (strcmp(j->st.order_domains.v[k], c->domains.v[i]) == 0)
+				break;
+		same = k < j->st.order_domains.n;
+	}
+	if (same && state_order_key_load(j->s->cfg->state_dir, c->name, &pem, &len) == 0 &&
+	    crypto_key_from_pem(pem, len, &key) < 0)
+		key = NULL;
+	crypto_free_secret(pem, len);
+	return key;
+}
+
+static int key_type_slow(enum key_type kt)
+{
+	return kt == KEY_RSA_2048 || kt == KEY_RSA_3072 || kt == KEY_RSA_4096;
 }
 
 static void job_start(struct ca_slot *slot, struct job *j)
 {
-	struct order_params p;
+	struct sched *s = slot->s;
+	struct crypto_key *key;
 
 	slot->running++;
 	j->state = JOB_RUNNING;
-	if (!slot->s->http01 && slot->s->listener_cb)
-		slot->s->http01 = slot->s->listener_cb(slot->s->listener_arg);
-	if (slot->s->http01 && job_order_params(j, &p) == 0)
-		j->order = order_start(slot->s->base, slot->ca, slot->s->http01, &p,
-				       job_order_done, j);
-	if (!j->order) {
-		struct order_result res = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1,
-					    .message = slot->s->http01 ? "cannot start an order (key generation or disk)"
-							       : "no http-01 listener" };
-		job_order_done(NULL, &res, j);
+	if (!s->http01 && s->listener_cb)
+		s->http01 = s->listener_cb(s->listener_arg);
+	if (!s->http01) {
+		job_start_failed(j, "no http-01 listener");
+		return;
 	}
+	if (j->st.order_url) {
+		key = job_resumable_key(j);
+		if (key) {
+			job_launch(j, key, j->st.order_url);
+			return;
+		}
+		sched_job_forget_order(j);
+		sched_job_save(j);
+	}
+	/* RSA keys take up to seconds: made on the worker thread, not on the loop. */
+	if (key_type_slow(j->cert->key_type) && s->keygen) {
+		j->keygen_req = keygen_request(s->keygen, j->cert->key_type, job_key_ready, j);
+		if (!j->keygen_req)
+			job_start_failed(j, "cannot queue the private key generation");
+		return;
+	}
+	key = NULL;
+	crypto_key_generate(j->cert->key_type, &key);
+	job_key_ready(key, j);
 }
 
 void sched_ca_dispatch(struct ca_slot *slot)

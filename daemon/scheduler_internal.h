@@ -20,6 +20,7 @@ struct job {
 	enum job_state state;
 	struct event *timer;
 	struct order *order;
+	struct keygen_req *keygen_req;   /* the order's key being made (RSA) */
 	struct acme_call *ari_call;
 	struct state_job st;
 	struct state_live live;          /* the live files as last inspected (cached on disk) */
@@ -74,6 +75,7 @@ struct sched {
 	void *installed_arg;
 	unsigned deploy_failed;
 	struct event *live_flush_ev;    /* writes inspection caches after start-up */
+	struct keygen *keygen;          /* RSA keys, off the loop */
 	size_t live_flush_pos;
 };
 

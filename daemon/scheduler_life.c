@@ -8,6 +8,7 @@
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
+#include "keygen.h"
 #include "scheduler_internal.h"
 #include "store.h"
 #include "timeparse.h"
@@ -145,9 +146,12 @@ static void job_free(struct job *j)
 		TAILQ_REMOVE(&slot->queue, j, qlink);
 		slot->nqueued--;
 	}
-	if (j->order) {
+	if (j->order || j->keygen_req) {
 		slot = j->s->slots[j->cert->ca];
-		order_free(j->order);
+		keygen_cancel(j->keygen_req);
+		j->keygen_req = NULL;
+		if (j->order)
+			order_free(j->order);
 		slot->running--;
 		if (slot->probe == j)
 			slot->probe = NULL;
@@ -182,7 +186,8 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->jobs = calloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*s->jobs));
 	s->idle_ev = evtimer_new(base, idle_cb, s);
 	s->live_flush_ev = evtimer_new(base, sched_live_flush_cb, s);
-	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev) {
+	s->keygen = keygen_new(base);
+	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen) {
 		sched_free(s);
 		return NULL;
 	}
@@ -436,6 +441,7 @@ void sched_free(struct sched *s)
 		event_free(s->idle_ev);
 	if (s->live_flush_ev)
 		event_free(s->live_flush_ev);
+	keygen_free(s->keygen);
 	free(s->jobs);
 	free(s->slots);
 	free(s);
