@@ -690,15 +690,25 @@ long acme_ca_poll_hint_ms(const struct acme_ca *ca, enum acme_poll_kind kind)
 	return ca->poll_hint_ms[kind];
 }
 
-void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long observed_ms)
+void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long observed_ms,
+			int first_look)
 {
-	long h;
+	long h = ca->poll_hint_ms[kind];
 
-	if (observed_ms < POLL_HINT_MIN_MS)
-		observed_ms = POLL_HINT_MIN_MS;
-	if (observed_ms > POLL_HINT_MAX_MS)
-		observed_ms = POLL_HINT_MAX_MS;
-	/* Moving average, weighted towards the recent past. */
-	h = (ca->poll_hint_ms[kind] + 3 * observed_ms) / 4;
-	ca->poll_hint_ms[kind] = h < POLL_HINT_MIN_MS ? POLL_HINT_MIN_MS : h;
+	if (first_look) {
+		/* Done by the first look: it may have been done long before, and
+		 * observed_ms (>= the wait we chose) says nothing more. Look sooner
+		 * next time; without this the hint could only ever grow. */
+		h = h * 3 / 4;
+	} else {
+		/* Not done at the first look: it takes about this long. */
+		if (observed_ms > POLL_HINT_MAX_MS)
+			observed_ms = POLL_HINT_MAX_MS;
+		h = (h + 3 * observed_ms) / 4;     /* weighted towards the recent past */
+	}
+	if (h < POLL_HINT_MIN_MS)
+		h = POLL_HINT_MIN_MS;
+	if (h > POLL_HINT_MAX_MS)
+		h = POLL_HINT_MAX_MS;
+	ca->poll_hint_ms[kind] = h;
 }

@@ -73,7 +73,10 @@ struct http_client *acme_ca_http(struct acme_ca *ca);
  * the answer is likely ready (fewer wasted polls). */
 enum acme_poll_kind { ACME_POLL_AUTHZ, ACME_POLL_ORDER };
 long acme_ca_poll_hint_ms(const struct acme_ca *ca, enum acme_poll_kind kind);
-void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long observed_ms);
+/* observed_ms: from the request (challenge, finalize) to seeing the result;
+ * first_look: the result was there at the first poll (or in the answer). */
+void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long observed_ms,
+			int first_look);
 
 /* Signed POST to url (resource != NULL: the directory resource of that name,
  * url ignored). payload NULL: POST-as-GET. Loads the directory, gets a nonce

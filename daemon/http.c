@@ -550,6 +550,10 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HTTP_HOST_CONNS);
 	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)HTTP_TOTAL_CONNS);
+	/* Keep idle connections for reuse (curl's default cache follows the number
+	 * of transfers, so a lull closed them): each new TLS connection costs a
+	 * handshake and ~20 ms of CPU loading the trusted roots. */
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_TOTAL_CONNS);
 	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	return c;
 fail:

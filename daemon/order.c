@@ -426,7 +426,8 @@ static void order_handle(struct order *o, json_t *obj, int64_t retry_after)
 			return;
 		}
 		if (o->finalize_ms)
-			acme_ca_poll_learn(o->ca, ACME_POLL_ORDER, (long)(mono_ms() - o->finalize_ms));
+			acme_ca_poll_learn(o->ca, ACME_POLL_ORDER, (long)(mono_ms() - o->finalize_ms),
+					   o->polls <= 1);
 		free(o->cert_url);
 		o->cert_url = strdup(cert);
 		o->call = acme_post(o->ca, NULL, o->cert_url, NULL, cert_done, o);
@@ -457,7 +458,8 @@ static void authz_valid(struct authz *a)
 	a->valid = 1;
 	authz_stop_serving(a);
 	if (a->started_ms)
-		acme_ca_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(mono_ms() - a->started_ms));
+		acme_ca_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(mono_ms() - a->started_ms),
+				   a->polls <= 1);
 	log_debug(o->cert->name, "authorization for %s is valid", a->domain ? a->domain : a->url);
 	/* All valid means the order is "ready" (RFC 8555 7.1.6): finalize
 	 * without fetching it; orderNotReady sends us back to the order. */

@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import sys
@@ -117,6 +118,28 @@ class PebbleLogCounter:
         return c
 
 
+def _cpu_of(pid):
+    return pe._proc_stat(pid)[0] if pid else None
+
+
+def party_cpu(pebble):
+    """CPU seconds so far of everyone in part a but acmed: this process (the proxy's threads and the
+    RSS sampler), Pebble, challtestsrv - to see who, if anyone, is the bottleneck."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"bench+proxy (python)": ru.ru_utime + ru.ru_stime,
+            "pebble": _cpu_of(pebble.pebble_proc.pid if pebble.pebble_proc else None),
+            "challtestsrv": _cpu_of(pebble.cts_proc.pid if pebble.cts_proc else None)}
+
+
+def in_flight(log, since):
+    """Mean number of requests the proxy was working on (request read -> answer ready), over the span."""
+    es = log.select(since=since)
+    if not es:
+        return 0.0
+    span = max(e["mono_done"] for e in es) - min(e["mono"] for e in es)
+    return sum(e["mono_done"] - e["mono"] for e in es) / span if span > 0 else 0.0
+
+
 def cert_list(tag, n):
     return [{"name": f"{tag}{i}", "key_type": KEY_TYPE, "domains": [f"{tag}{i}.{tag}.bench.example.com"]}
             for i in range(n)]
@@ -148,8 +171,10 @@ def part_a(a, ws, figs, notes):
         print(f"[bench a] acmed: {n} certificates due, max_parallel {a.max_parallel}...", file=sys.stderr,
               flush=True)
         mark = proxy.log.mark()
+        cpu0 = party_cpu(pebble)
         r = pe.run_acmed(["run", "--once", "--timeout", str(int(a.timeout))], timeout=a.timeout + 60, config=cfg,
                          acmed_bin=a.acmed)
+        cpu1 = party_cpu(pebble)
         reqs = proxy.log.count(since=mark)
         by_kind = proxy.log.by_kind(since=mark)
         ok, checked, problem = verify_sample(outputs, certs, pebble.root_path, a.verify_sample)
@@ -161,6 +186,13 @@ def part_a(a, ws, figs, notes):
         figs.append(Figure("a", "acmed: CPU time", r.cpu, "s"))
         figs.append(Figure("a", "acmed: peak RSS", r.maxrss_kb / MB, "MB", "<= 30 MB", r.maxrss_kb / MB <= 30))
         notes.append(f"a: acmed requests by kind: {json.dumps(by_kind, sort_keys=True)}")
+        if r.wall:
+            share = {k: (cpu1[k] - cpu0[k]) / r.wall * 100 for k in cpu0 if cpu0[k] is not None and cpu1[k] is not None}
+            share["acmed"] = r.cpu / r.wall * 100
+            notes.append("a: CPU during the acmed row, % of one core (2 cores = 200 %): "
+                         + ", ".join(f"{k} {v:.0f} %" for k, v in share.items())
+                         + (f"; requests in flight at the proxy, mean {in_flight(real_proxy.log, mark):.2f}"
+                            if not a.direct else ""))
         if not good:
             notes.append(f"a: acmed FAILED (rc={r.rc}{', timed out' if r.timed_out else ''}): {problem}")
             notes.append("a: acmed stderr tail:\n```\n" + "\n".join(r.stderr.strip().splitlines()[-12:]) + "\n```")

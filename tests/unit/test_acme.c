@@ -1,10 +1,14 @@
-/* test_acme.c - problem documents (both namespaces, hostile bodies) and error classes. */
+/* test_acme.c - problem documents (both namespaces, hostile bodies), error classes, learned poll delays. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
+
+#include <event2/event.h>
 
 #include "acme.h"
 
@@ -129,6 +133,51 @@ static void test_classify(void **state)
 	assert_int_equal(acme_classify(404, "somethingNew"), ACME_ERR_CERT);
 }
 
+/* The learned delay before the first poll shrinks when the result was there at
+ * the first look (else it could only ever grow: the observed time includes the
+ * wait), grows when it was not, and stays within 20 ms .. 10 s. */
+static void test_poll_learn(void **state)
+{
+	struct config_ca cfg = { .name = (char *)"t", .directory = (char *)"https://127.0.0.1:1/dir",
+				 .max_parallel = 4, .timeout = 60 };
+	struct event_base *base = event_base_new();
+	char dir[] = "/tmp/acmed-test-acme-XXXXXX";
+	struct acme_ca *ca;
+	long h0, h;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	ca = acme_ca_new(base, &cfg, dir);
+	assert_non_null(ca);
+	h0 = acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER);
+	/* ready at every first look, each observation being the wait itself (+ 5 ms) */
+	for (int i = 0; i < 50; i++) {
+		h = acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER);
+		acme_ca_poll_learn(ca, ACME_POLL_ORDER, h + 5, 1);
+		assert_true(acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER) <= h);
+	}
+	assert_true(acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER) < h0);
+	assert_int_equal(acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER), 20);
+	/* a slow CA: not there at the first look, 800 ms each time -> converges to ~800 */
+	for (int i = 0; i < 20; i++)
+		acme_ca_poll_learn(ca, ACME_POLL_ORDER, 800, 0);
+	h = acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER);
+	assert_true(h >= 780 && h <= 800);
+	/* absurd observations are clamped */
+	for (int i = 0; i < 40; i++)
+		acme_ca_poll_learn(ca, ACME_POLL_AUTHZ, 1000000000L, 0);
+	h = acme_ca_poll_hint_ms(ca, ACME_POLL_AUTHZ);
+	assert_true(h >= 9990 && h <= 10000);
+	h = acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER);
+	acme_ca_poll_learn(ca, ACME_POLL_AUTHZ, -5, 0);
+	assert_true(acme_ca_poll_hint_ms(ca, ACME_POLL_AUTHZ) >= 20);
+	/* the two kinds are learned apart */
+	assert_true(h == acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER));
+	acme_ca_free(ca);
+	event_base_free(base);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_problem_hostile),
 		cmocka_unit_test(test_problem_huge_detail),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_poll_learn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
