@@ -111,15 +111,9 @@ static const char *job_parse_live(struct job *j, const char *stamp)
 	info.nnames = 0;
 	ari_cert_id_info(&info, &j->live.cert_id);     /* none without an AKI: no ARI then */
 	if (store_live_stamp(c->output_dir, &after) == 0 && strcmp(after, stamp) == 0) {
-		struct timeval zero = { 0, 0 };
-
 		j->live.stamp = after;
 		after = NULL;
-		/* Written from the loop after start-up: 10 000 new files would
-		 * otherwise delay READY=1 by seconds. */
-		j->live_dirty = 1;
-		if (j->s->live_flush_ev && !evtimer_pending(j->s->live_flush_ev, NULL))
-			evtimer_add(j->s->live_flush_ev, &zero);
+		sched_live_changed(j->s);
 	}
 out:
 	free(after);
@@ -130,51 +124,43 @@ out:
 	return why;
 }
 
-#define SCHED_LIVE_FLUSH_BATCH 64
-
-static void job_live_flush(struct job *j)
+/* state_dir/live.json is rewritten a second after the last change: after
+ * READY=1 at start-up, once for a burst of renewals. */
+void sched_live_changed(struct sched *s)
 {
-	if (!j->live_dirty)
-		return;
-	j->live_dirty = 0;
-	if (j->live.stamp)
-		state_live_save(j->s->cfg->state_dir, j->cert->name, &j->live);
+	struct timeval later = { 1, 0 };
+
+	s->live_dirty = 1;
+	if (s->live_flush_ev && !evtimer_pending(s->live_flush_ev, NULL))
+		evtimer_add(s->live_flush_ev, &later);
 }
 
-/* Write a batch of inspection caches, then let the loop breathe. */
+void sched_live_save(struct sched *s)
+{
+	const char **names;
+	const struct state_live **lives;
+
+	if (!s->live_dirty)
+		return;
+	s->live_dirty = 0;
+	names = calloc(s->njobs + 1, sizeof(*names));
+	lives = calloc(s->njobs + 1, sizeof(*lives));
+	if (names && lives) {
+		for (size_t i = 0; i < s->njobs; i++) {
+			names[i] = s->jobs[i]->cert->name;
+			lives[i] = &s->jobs[i]->live;
+		}
+		state_live_save_all(s->cfg->state_dir, names, lives, s->njobs);
+	}
+	free(names);
+	free(lives);
+}
+
 void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct sched *s = arg;
-	struct timeval zero = { 0, 0 };
-	unsigned done = 0;
-
 	(void)fd;
 	(void)what;
-	for (; s->live_flush_pos < s->njobs && done < SCHED_LIVE_FLUSH_BATCH; s->live_flush_pos++) {
-		struct job *j = s->jobs[s->live_flush_pos];
-
-		if (j->live_dirty) {
-			job_live_flush(j);
-			done++;
-		}
-	}
-	if (s->live_flush_pos < s->njobs) {
-		evtimer_add(s->live_flush_ev, &zero);
-		return;
-	}
-	s->live_flush_pos = 0;
-	for (size_t i = 0; i < s->njobs; i++)      /* marked behind the cursor meanwhile */
-		if (s->jobs[i]->live_dirty) {
-			evtimer_add(s->live_flush_ev, &zero);
-			return;
-		}
-}
-
-void sched_live_flush_all(struct sched *s)
-{
-	for (size_t i = 0; s->jobs && i < s->njobs; i++)
-		job_live_flush(s->jobs[i]);
-	s->live_flush_pos = 0;
+	sched_live_save(arg);
 }
 
 /* Why the live certificate must be replaced, or NULL when it is fine. The
@@ -200,12 +186,13 @@ const char *sched_job_inspect(struct job *j)
 		return "the certificate files cannot be read";
 	}
 	if (!j->live_loaded) {
-		state_live_load(j->s->cfg->state_dir, c->name, &j->live);
+		state_live_set_get(j->s->live_set, c->name, &j->live);
 		j->live_loaded = 1;
 	}
 	if (!j->live.stamp || strcmp(j->live.stamp, stamp) != 0) {
+		if (j->live.stamp)
+			sched_live_changed(j->s);      /* the old entry goes */
 		state_live_clear(&j->live);
-		j->live_dirty = 0;
 		why = job_parse_live(j, stamp);
 	}
 	free(stamp);

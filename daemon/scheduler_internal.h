@@ -25,7 +25,6 @@ struct job {
 	struct state_job st;
 	struct state_live live;          /* the live files as last inspected (cached on disk) */
 	int live_loaded;                 /* live was read from state_dir (or found absent) */
-	int live_dirty;                  /* live not written to state_dir yet */
 	char *cert_id;                   /* ARI CertID of the certificate in use */
 	int64_t not_before, not_after;   /* of the certificate in use; 0 when none */
 	int64_t due;                     /* renewal or next attempt */
@@ -74,9 +73,10 @@ struct sched {
 	sched_installed_fn installed_cb;
 	void *installed_arg;
 	unsigned deploy_failed;
-	struct event *live_flush_ev;    /* writes inspection caches after start-up */
+	struct event *live_flush_ev;    /* writes state_dir/live.json after changes */
+	int live_dirty;                 /* a job's live changed since the last write */
+	struct state_live_set *live_set; /* state_dir/live.json as read at start-up */
 	struct keygen *keygen;          /* RSA keys, off the loop */
-	size_t live_flush_pos;
 };
 
 int64_t sched_now(void);
@@ -86,7 +86,8 @@ void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg);
 void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg);
 const char *sched_job_inspect(struct job *j);
 void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg);
-void sched_live_flush_all(struct sched *s);
+void sched_live_changed(struct sched *s);
+void sched_live_save(struct sched *s);
 void sched_job_schedule_at(struct job *j, int64_t when, int urgent);
 void sched_job_schedule(struct job *j, int64_t when);
 void sched_job_schedule_renewal(struct job *j, const char *why);

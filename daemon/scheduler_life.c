@@ -288,10 +288,14 @@ static void job_begin(struct job *j, int force)
 
 int sched_start(struct sched *s)
 {
+	s->live_set = state_live_set_load(s->cfg->state_dir);
 	for (size_t i = 0; i < s->nslots; i++)
 		slot_restore(s->slots[i]);
 	for (size_t i = 0; i < s->njobs; i++)
 		job_begin(s->jobs[i], 0);
+	/* Certificates added by a reload are inspected afresh. */
+	state_live_set_free(s->live_set);
+	s->live_set = NULL;
 	sched_check_idle(s);
 	return 0;
 }
@@ -396,7 +400,6 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca 
 	free(s->jobs);
 	free(s->slots);
 	s->jobs = jobs;
-	s->live_flush_pos = 0;
 	s->njobs = cfg->ncerts;
 	s->slots = slots;
 	s->nslots = cfg->ncas;
@@ -432,7 +435,7 @@ void sched_free(struct sched *s)
 {
 	if (!s)
 		return;
-	sched_live_flush_all(s);
+	sched_live_save(s);
 	for (size_t i = 0; s->jobs && i < s->njobs; i++)
 		job_free(s->jobs[i]);
 	for (size_t i = 0; s->slots && i < s->nslots; i++)

@@ -323,6 +323,14 @@ int state_ca_save(const char *state_dir, const char *name, const struct state_ca
 
 /* ---------- the cached inspection of the live files ---------- */
 
+#define STATE_LIVE_FILE "live.json"
+#define STATE_LIVE_MAX (256u << 20)     /* 100 000 certificates with many names */
+#define STATE_LIVE_NAMES_MAX 1000
+
+struct state_live_set {
+	json_t *o;                      /* name -> entry object; NULL when empty */
+};
+
 void state_live_clear(struct state_live *l)
 {
 	free(l->stamp);
@@ -334,29 +342,51 @@ void state_live_clear(struct state_live *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int state_live_load(const char *state_dir, const char *name, struct state_live *l)
+struct state_live_set *state_live_set_load(const char *state_dir)
 {
-	char *path = state_file(state_dir, "certs", name, ".live.json"), *data = NULL;
+	struct state_live_set *set = calloc(1, sizeof(*set));
+	char *path = store_path(state_dir, STATE_LIVE_FILE), *data = NULL;
+	size_t len = 0;
+
+	if (!set || !path) {
+		free(set);
+		free(path);
+		return NULL;
+	}
+	if (store_read_file(path, &data, &len, STATE_LIVE_MAX) == 0) {
+		set->o = json_loadb(data, len, 0, NULL);
+		if (!json_is_object(set->o)) {
+			json_decref(set->o);
+			set->o = NULL;
+		}
+	}
+	free(data);
+	free(path);
+	return set;
+}
+
+void state_live_set_free(struct state_live_set *set)
+{
+	if (!set)
+		return;
+	json_decref(set->o);
+	free(set);
+}
+
+int state_live_set_get(const struct state_live_set *set, const char *name, struct state_live *l)
+{
+	json_t *o = set && name ? json_object_get(set->o, name) : NULL, *names, *d;
 	const char *kt;
-	size_t len = 0, i;
-	json_t *o = NULL, *names, *d;
-	int rc;
+	size_t i;
 
 	memset(l, 0, sizeof(*l));
-	if (!path)
-		return -ENOMEM;
-	rc = store_read_file(path, &data, &len, STATE_MAX);
-	free(path);
-	if (rc < 0)
-		return rc;
-	o = json_loadb(data, len, 0, NULL);
-	free(data);
+	if (!o)
+		return -ENOENT;
 	names = json_object_get(o, "names");
 	kt = json_string_value(json_object_get(o, "key_type"));
-	rc = -EINVAL;
 	if (!json_is_object(o) || !json_is_array(names) || json_array_size(names) == 0 ||
-	    json_array_size(names) > 1000)
-		goto out;
+	    json_array_size(names) > STATE_LIVE_NAMES_MAX)
+		return -EINVAL;
 	l->stamp = dup_str(o, "stamp");
 	l->cert_id = dup_str(o, "cert_id");
 	l->not_before = get_int(o, "not_before");
@@ -364,35 +394,26 @@ int state_live_load(const char *state_dir, const char *name, struct state_live *
 	l->key_type_known = kt && config_key_type_parse(kt, &l->key_type) == 0;
 	l->names.v = calloc(json_array_size(names) + 1, sizeof(char *));
 	if (!l->stamp || !l->names.v || l->not_after == 0)
-		goto out;
+		goto bad;
 	json_array_foreach(names, i, d) {
 		if (!json_is_string(d) || !(l->names.v[l->names.n] = strdup(json_string_value(d))))
-			goto out;
+			goto bad;
 		l->names.n++;
 	}
-	rc = 0;
-out:
-	json_decref(o);
-	if (rc < 0)
-		state_live_clear(l);
-	return rc;
+	return 0;
+bad:
+	state_live_clear(l);
+	return -EINVAL;
 }
 
-int state_live_save(const char *state_dir, const char *name, const struct state_live *l)
+static json_t *live_entry(const struct state_live *l)
 {
-	char *path, *text = NULL;
-	json_t *o, *names;
-	int rc = state_dir_ready(state_dir, "certs");
+	json_t *o = json_object(), *names = json_array();
 
-	if (rc < 0)
-		return rc;
-	path = state_file(state_dir, "certs", name, ".live.json");
-	o = json_object();
-	names = json_array();
-	if (!path || !o || !names || !l->stamp) {
-		rc = path && o && names ? -EINVAL : -ENOMEM;
+	if (!o || !names) {
+		json_decref(o);
 		json_decref(names);
-		goto out;
+		return NULL;
 	}
 	set_str(o, "stamp", l->stamp);
 	set_int(o, "not_before", l->not_before);
@@ -403,18 +424,34 @@ int state_live_save(const char *state_dir, const char *name, const struct state_
 		json_array_append_new(names, json_string(l->names.v[i]));
 	json_object_set_new(o, "names", names);
 	set_str(o, "cert_id", l->cert_id);
-	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	rc = text ? store_write_replace(path, text, strlen(text), 0600) : -ENOMEM;
-	if (rc < 0)
-		log_warn(name, "cannot write %s (a cache; acmed carries on): %s", path, strerror(-rc));
-out:
-	free(text);
-	json_decref(o);
-	free(path);
-	return rc;
+	return o;
 }
 
-int state_live_remove(const char *state_dir, const char *name)
+int state_live_save_all(const char *state_dir, const char *const *names,
+			const struct state_live *const *lives, size_t n)
 {
-	return remove_file(state_dir, "certs", name, ".live.json");
+	json_t *all = json_object();
+	char *path = store_path(state_dir, STATE_LIVE_FILE), *text = NULL;
+	int rc = -ENOMEM;
+
+	if (!all || !path)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		json_t *e;
+
+		if (!lives[i] || !lives[i]->stamp || !names[i])
+			continue;
+		e = live_entry(lives[i]);
+		if (!e || json_object_set_new(all, names[i], e) < 0)
+			goto out;
+	}
+	text = json_dumps(all, JSON_COMPACT);
+	rc = text ? store_write_replace(path, text, strlen(text), 0600) : -ENOMEM;
+	if (rc < 0)
+		log_warn(NULL, "cannot write %s (a cache; acmed carries on): %s", path, strerror(-rc));
+out:
+	free(text);
+	free(path);
+	json_decref(all);
+	return rc;
 }

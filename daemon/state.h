@@ -35,12 +35,12 @@ int state_job_save(const char *state_dir, const char *name, const struct state_j
 void state_job_clear(struct state_job *st);
 int state_job_remove(const char *state_dir, const char *name);
 
-/* What the last inspection of a certificate's live files found, cached in
- * state_dir/certs/<name>.live.json so a restart need not parse thousands of
- * keys and certificates again. It holds only what the files say, for files
- * whose key matched the certificate, and is trusted only while the files'
- * store_live_stamp() is unchanged. Written without fsync: a lost or damaged
- * cache is ignored and costs one parse. */
+/* What the last inspection of a certificate's live files found, cached for
+ * all certificates in one file, state_dir/live.json, so a restart need not
+ * parse thousands of keys and certificates again. An entry holds only what
+ * the files say, for files whose key matched the certificate, and is trusted
+ * only while the files' store_live_stamp() is unchanged. Written without
+ * fsync: a lost or damaged cache is ignored and costs one parse. */
 struct state_live {
 	char *stamp;                    /* store_live_stamp() of the inspected files */
 	int64_t not_before, not_after;
@@ -49,11 +49,18 @@ struct state_live {
 	struct config_strv names;       /* SAN dNSNames, lower-case */
 	char *cert_id;                  /* ARI CertID, or NULL (no AKI) */
 };
-/* -ENOENT when none; -EINVAL when unusable (not logged: it is only a cache). */
-int state_live_load(const char *state_dir, const char *name, struct state_live *l);
-int state_live_save(const char *state_dir, const char *name, const struct state_live *l);
-int state_live_remove(const char *state_dir, const char *name);
 void state_live_clear(struct state_live *l);
+struct state_live_set;                  /* the loaded file: name -> entry */
+/* Never NULL but on ENOMEM; empty when the file is missing or damaged (not
+ * logged: it is only a cache). */
+struct state_live_set *state_live_set_load(const char *state_dir);
+/* -ENOENT no entry; -EINVAL an unusable entry (l cleared either way). */
+int state_live_set_get(const struct state_live_set *set, const char *name, struct state_live *l);
+void state_live_set_free(struct state_live_set *set);
+/* Replace state_dir/live.json with the entries of n certificates (names[i],
+ * lives[i]; those without a stamp are left out). 0600. */
+int state_live_save_all(const char *state_dir, const char *const *names,
+			const struct state_live *const *lives, size_t n);
 
 /* The private key of the order in flight (0600), kept beside the state. */
 int state_order_key_save(const char *state_dir, const char *name, const char *pem, size_t len);

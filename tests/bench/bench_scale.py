@@ -299,6 +299,25 @@ def task_cpu_ns_and_switches(pid):
     return ns, switches
 
 
+def start_until_ready(a, cfg, sock, stderr_path):
+    """Start `acmed -q run` with NOTIFY_SOCKET; (process, seconds from exec to READY=1 or None, messages)."""
+    t0 = time.monotonic()
+    proc = pe.AcmedProcess(["-q", "run"], config=cfg, acmed_bin=a.acmed,
+                           env={"NOTIFY_SOCKET": sock.getsockname()}, stderr_path=stderr_path)
+    messages = []
+    while time.monotonic() - t0 < a.timeout:
+        try:
+            msg = sock.recv(4096).decode(errors="replace")
+        except socket.timeout:
+            if not proc.alive():
+                break
+            continue
+        messages.append(msg)
+        if "READY=1" in msg.split("\n"):
+            return proc, time.monotonic() - t0, messages
+    return proc, None, messages
+
+
 def part_b(a, ws, figs, notes):
     n = a.idle_certs
     pebble, proxy = start_stack(ws / "b", a.nonce_reject)
@@ -315,36 +334,20 @@ def part_b(a, ws, figs, notes):
         cfg = d / "acmed.yaml"
         write_compact_config(cfg, d, proxy.directory_url, pebble.ca_bundle, pebble.http01_port, certs)
         notes.append(f"b: config {cfg.stat().st_size / 1024:.0f} KiB: one flow-style line per certificate, default "
-                     f"output_dir (acmed refuses config files over 1 MiB; block style with an explicit "
-                     f"output_dir per certificate needs ~300 bytes each)")
+                     f"output_dir (block style with an explicit output_dir per "
+                     f"certificate needs ~300 bytes each; acmed accepts up to 16 MiB)")
         sock_path = d / "notify.sock"
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(str(sock_path))
         sock.settimeout(0.5)
         print(f"[bench b] starting the acmed daemon with {n} certificates...", file=sys.stderr, flush=True)
         mark = proxy.log.mark()
-        t0 = time.monotonic()
-        proc = pe.AcmedProcess(["-q", "run"], config=cfg, acmed_bin=a.acmed, env={"NOTIFY_SOCKET": str(sock_path)},
-                               stderr_path=d / "acmed.stderr")
-        ready = None
-        messages = []
-        while time.monotonic() - t0 < a.timeout:
-            try:
-                msg = sock.recv(4096).decode(errors="replace")
-            except socket.timeout:
-                if not proc.alive():
-                    break
-                continue
-            messages.append(msg)
-            if "READY=1" in msg.split("\n"):
-                ready = time.monotonic()
-                break
-        if ready is None:
+        proc, startup, messages = start_until_ready(a, cfg, sock, d / "acmed.stderr")
+        if startup is None:
             notes.append(f"b: acmed never sent READY=1 (alive={proc.alive()}, messages={messages!r}); stderr tail:\n"
                          "```\n" + "\n".join(proc.stderr.strip().splitlines()[-12:]) + "\n```")
             figs.append(Figure("b", f"start-up with {n} certificates (until READY=1)", None, "s", "<= 2 s", False))
             return
-        startup = ready - t0
         rss_ready = proc.rss_kb()
         time.sleep(a.settle)
         cpu0, (ns0, sw0) = proc.cpu_seconds(), task_cpu_ns_and_switches(proc.pid)
@@ -358,8 +361,9 @@ def part_b(a, ws, figs, notes):
         reqs = proxy.log.count(since=mark)
         per_min = 60.0 / idle
         cpu_ms = (ns1 - ns0) / 1e6 * per_min if ns0 is not None and ns1 is not None else None
-        figs.append(Figure("b", f"start-up with {n} certificates (exec to READY=1)", startup, "s", "<= 2 s",
-                           startup <= 2.0))
+        figs.append(Figure("b", f"first start-up with {n} certificates never seen (exec to READY=1)", startup,
+                           "s", "<= 2 s", startup <= 2.0,
+                           note="every key and certificate parsed"))
         figs.append(Figure("b", "RSS at READY=1", rss_ready / MB, "MB"))
         figs.append(Figure("b", f"idle RSS (after {idle:.0f} s idle)", rss_idle / MB, "MB", "<= 40 MB",
                            rss_idle / MB <= 40))
@@ -377,6 +381,12 @@ def part_b(a, ws, figs, notes):
                      f"daemon still running at the end: {alive}")
         if reqs:
             notes.append(f"b: requests by kind: {json.dumps(proxy.log.by_kind(since=mark), sort_keys=True)}")
+        # A restart: what every later start costs (the inspection cache is used).
+        proc.stop()
+        proc, restart, messages = start_until_ready(a, cfg, sock, d / "acmed-restart.stderr")
+        figs.append(Figure("b", f"restart with {n} certificates (exec to READY=1)", restart, "s", "<= 2 s",
+                           None if restart is None else restart <= 2.0,
+                           note="files unchanged since the last start: state_dir/live.json trusted"))
     finally:
         if proc is not None:
             proc.stop()

@@ -1,4 +1,5 @@
 # acmed end to end against Pebble (through the fault proxy): issuance of every key type, idempotence, faults, config errors, CLI.
+import json
 import re
 from collections import defaultdict
 
@@ -133,23 +134,24 @@ def test_key_type_change_reissues(acmed, proxy):
 
 
 def test_live_files_changed_behind_acmeds_back(acmed, proxy, workspace):
-    """acmed remembers what it found in each output_dir (state_dir/certs/<name>.live.json, 0600) so a
-    restart need not parse every key and certificate again, but only while the files are the ones it
-    inspected: a key overwritten in place with another of the same size is noticed and the
-    certificate re-issued; a damaged cache is ignored and rewritten, without a new order."""
+    """acmed remembers what it found in each output_dir (state_dir/live.json, 0600) so a restart need
+    not parse every key and certificate again, but only while the files are the ones it inspected: a
+    key overwritten in place with another of the same size is noticed and the certificate re-issued;
+    a damaged cache is ignored and rewritten, without a new order."""
     certs = [{"name": "cA", "key_type": "ecdsa-p256", "domains": ["ca.live.example.com"]},
              {"name": "cB", "key_type": "ecdsa-p256", "domains": ["cb.live.example.com"]}]
     acmed.write_config(certs)
     r = acmed.run_once()
     assert r.rc == 0, r.describe()
-    caches = {c["name"]: workspace / "state" / "certs" / f"{c['name']}.live.json" for c in certs}
+    cache = workspace / "state" / "live.json"
     mark = proxy.log.mark()
     r = acmed.run_once()
     assert r.rc == 0, r.describe()
     assert orders_created(proxy, since=mark) == 0
-    for name, path in caches.items():
-        assert path.is_file(), f"no inspection cache for {name}"
-        assert path.stat().st_mode & 0o777 == 0o600
+    assert cache.stat().st_mode & 0o777 == 0o600
+    entries = json.loads(cache.read_text())
+    assert set(entries) == {"cA", "cB"}, entries
+    assert entries["cB"]["names"] == ["cb.live.example.com"] and entries["cB"]["key_type"] == "ecdsa-p256"
 
     # cA's key overwritten in place (cp follows the symlink: same inode, same size, other bytes)
     a_key = acmed.outputs["cA"] / "privkey.pem"
@@ -158,7 +160,8 @@ def test_live_files_changed_behind_acmeds_back(acmed, proxy, workspace):
     with open(a_key, "r+b") as f:
         f.write(b_key)
     old_b = pe.snapshot_files(acmed.outputs["cB"])
-    caches["cB"].write_text('{"stamp": "x", "names": 7')      # damaged
+    entries["cB"]["names"] = 7                                   # a damaged entry
+    cache.write_text(json.dumps(entries))
     mark = proxy.log.mark()
     r = acmed.run_once()
     assert r.rc == 0, r.describe()
@@ -167,7 +170,15 @@ def test_live_files_changed_behind_acmeds_back(acmed, proxy, workspace):
     assert re.search(r"\[cA\] privkey.pem does not match the certificate", r.stderr), r.stderr[-3000:]
     assert "[cB]" not in "".join(line for line in r.stderr.splitlines(True) if " error" in line or " warning" in line)
     assert pe.snapshot_files(acmed.outputs["cB"]) == old_b
-    assert '"names": 7' not in caches["cB"].read_text(), "the damaged cache was not rewritten"
+    again = json.loads(cache.read_text())
+    assert again["cB"]["names"] == ["cb.live.example.com"], "the damaged entry was not rewritten"
+    assert again["cA"]["stamp"] != entries["cA"]["stamp"], "cA's new files not recorded"
+    cache.write_text("{not json")                                # a damaged file: ignored, rewritten
+    mark = proxy.log.mark()
+    r = acmed.run_once()
+    assert r.rc == 0, r.describe()
+    assert orders_created(proxy, since=mark) == 0
+    assert set(json.loads(cache.read_text())) == {"cA", "cB"}
 
 
 # ---------------------------------------------------------------- config errors and CLI (no CA needed)

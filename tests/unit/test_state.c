@@ -586,178 +586,283 @@ static void test_ca_hostile(void **state)
 
 static const char *const NAMES[] = { "example.org", "www.example.org", "xn--bcher-kva.example" };
 
-static void live_fill(struct state_live *l, int with_id)
+/* Certificate i (0..2) of the round trip; every field differs between them.
+ * 0: ECDSA P-384 with a CertID; 1: key type unknown, with a CertID; 2: RSA-2048, no CertID. */
+static void live_fill(struct state_live *l, int i)
 {
+	static const enum key_type kt[] = { KEY_ECDSA_P384, KEY_RSA_4096, KEY_RSA_2048 };
+
 	memset(l, 0, sizeof(*l));
-	l->stamp = strdup("fd01:1a2b:4d2:1700000000.123456789:1700000000.123456789/"
-			  "fd01:1a2c:9a0:1700000001.000000001:1700000001.000000001");
-	assert_non_null(l->stamp);
-	l->not_before = 1700000000;
-	l->not_after = 4102444800LL;
-	l->key_type_known = with_id;
-	l->key_type = with_id ? KEY_ECDSA_P384 : KEY_ECDSA_P256;
-	strv_set(&l->names, NAMES, 3);
-	l->cert_id = with_id ? strdup("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE") : NULL;
+	assert_true(asprintf(&l->stamp, "fd01:1a2b:4d2:1700000000.123456789:1700000000.12345678%d/"
+			     "fd01:1a2c:9a0:1700000001.000000001:1700000001.000000001", i) > 0);
+	l->not_before = 1700000000 + i;
+	l->not_after = 4102444800LL + i;        /* past 2^32: 64-bit round trip */
+	l->key_type_known = i != 1;
+	l->key_type = kt[i];
+	strv_set(&l->names, NAMES + i, 3 - (size_t)i);
+	if (i != 2)
+		assert_true(asprintf(&l->cert_id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQy%c", 'A' + i) > 0);
+}
+
+/* The entry name of set holds exactly certificate i of live_fill(). */
+static void live_expect(const struct state_live_set *set, const char *name, int i)
+{
+	struct state_live want, got;
+
+	live_fill(&want, i);
+	memset(&got, 0xa5, sizeof(got));
+	assert_int_equal(state_live_set_get(set, name, &got), 0);
+	assert_string_equal(got.stamp, want.stamp);
+	assert_int_equal(got.not_before, want.not_before);
+	assert_int_equal(got.not_after, want.not_after);
+	assert_int_equal(got.key_type_known, want.key_type_known);
+	if (want.key_type_known)
+		assert_int_equal(got.key_type, want.key_type);
+	assert_int_equal(got.names.n, want.names.n);
+	for (size_t k = 0; k < want.names.n; k++)
+		assert_string_equal(got.names.v[k], want.names.v[k]);
+	assert_null(got.names.v[want.names.n]);
+	if (want.cert_id)
+		assert_string_equal(got.cert_id, want.cert_id);
+	else
+		assert_null(got.cert_id);
+	state_live_clear(&got);
+	assert_true(all_zero(&got, sizeof(got)));
+	state_live_clear(&want);
+}
+
+/* get fails with want and leaves the struct cleared. */
+static void live_fails(const struct state_live_set *set, const char *name, int want)
+{
+	struct state_live l;
+	int rc;
+
+	memset(&l, 0xa5, sizeof(l));
+	rc = state_live_set_get(set, name, &l);
+	if (rc != want)
+		fail_msg("entry %s: %d, want %d", name ? name : "(null)", rc, want);
+	assert_true(all_zero(&l, sizeof(l)));
 }
 
 static void test_live_round_trip(void **state)
 {
 	const char *dir = *state;
-	struct state_live in, out;
+	const char *const names[] = { "web", "mail", "api", "nostamp", NULL, "nolive" };
+	struct state_live l[5];
+	const struct state_live *const lives[] = { &l[0], &l[1], &l[2], &l[3], &l[4], NULL };
+	struct state_live_set *set;
 	struct state_job job;
-	char *path = join(dir, "certs/web.live.json");
+	char *path = join(dir, "live.json"), *text;
+	size_t stamps = 0;
 
 	umask(0);
-	live_fill(&in, 1);
-	assert_int_equal(state_live_save(dir, "web", &in), 0);
+	for (int i = 0; i < 3; i++)
+		live_fill(&l[i], i);
+	live_fill(&l[3], 0);                    /* no stamp: left out */
+	free(l[3].stamp);
+	l[3].stamp = NULL;
+	live_fill(&l[4], 0);                    /* no name: left out */
+	assert_int_equal(state_live_save_all(dir, names, lives, 6), 0);
 	assert_true(S_ISREG(stat_of(path).st_mode));
 	assert_int_equal(stat_of(path).st_mode & 07777, 0600);
-	memset(&out, 0xa5, sizeof(out));
-	assert_int_equal(state_live_load(dir, "web", &out), 0);
-	assert_string_equal(out.stamp, in.stamp);
-	assert_int_equal(out.not_before, 1700000000);
-	assert_int_equal(out.not_after, 4102444800LL);
-	assert_int_equal(out.key_type_known, 1);
-	assert_int_equal(out.key_type, KEY_ECDSA_P384);
-	assert_int_equal(out.names.n, 3);
-	for (size_t i = 0; i < 3; i++)
-		assert_string_equal(out.names.v[i], NAMES[i]);
-	assert_null(out.names.v[3]);
-	assert_string_equal(out.cert_id, in.cert_id);
-	state_live_clear(&out);
-	assert_true(all_zero(&out, sizeof(out)));
-	state_live_clear(&in);
+	text = get_file(path);
+	for (const char *p = text; (p = strstr(p, "\"stamp\"")) != NULL; p++)
+		stamps++;
+	assert_int_equal(stamps, 3);
+	free(text);
 
-	/* Without a CertID and with the key type unknown; replaces the old cache. */
-	live_fill(&in, 0);
-	assert_int_equal(state_live_save(dir, "web", &in), 0);
-	assert_int_equal(state_live_load(dir, "web", &out), 0);
-	assert_null(out.cert_id);
-	assert_int_equal(out.key_type_known, 0);
-	assert_string_equal(out.stamp, in.stamp);
-	assert_int_equal(out.names.n, 3);
-	state_live_clear(&out);
+	set = state_live_set_load(dir);
+	assert_non_null(set);
+	live_expect(set, "web", 0);
+	live_expect(set, "mail", 1);
+	live_expect(set, "api", 2);
+	live_expect(set, "web", 0);             /* a get consumes nothing */
+	live_fails(set, "nostamp", -ENOENT);
+	live_fails(set, "nolive", -ENOENT);
+	live_fails(set, "other", -ENOENT);
+	live_fails(set, NULL, -ENOENT);
+	live_fails(NULL, "web", -ENOENT);
+	state_live_set_free(set);
+	state_live_set_free(NULL);
 
 	/* The cache is not the job state. */
 	memset(&job, 0xa5, sizeof(job));
 	assert_int_equal(state_job_load(dir, "web", &job), -ENOENT);
 	assert_true(all_zero(&job, sizeof(job)));
 
-	/* Nothing to save without a stamp. */
-	free(in.stamp);
-	in.stamp = NULL;
-	assert_int_equal(state_live_save(dir, "other", &in), -EINVAL);
-	memset(&out, 0xa5, sizeof(out));
-	assert_int_equal(state_live_load(dir, "other", &out), -ENOENT);
-	assert_true(all_zero(&out, sizeof(out)));
-	state_live_clear(&in);
+	/* A later save replaces the whole file: unlisted certificates disappear. */
+	assert_int_equal(state_live_save_all(dir, names + 1, lives + 1, 1), 0);
+	assert_int_equal(stat_of(path).st_mode & 07777, 0600);
+	set = state_live_set_load(dir);
+	assert_non_null(set);
+	live_expect(set, "mail", 1);
+	live_fails(set, "web", -ENOENT);
+	live_fails(set, "api", -ENOENT);
+	state_live_set_free(set);
+	assert_int_equal(state_live_save_all(dir, names, lives, 0), 0);
+	set = state_live_set_load(dir);
+	assert_non_null(set);
+	live_fails(set, "mail", -ENOENT);
+	state_live_set_free(set);
 
-	assert_int_equal(state_live_remove(dir, "web"), 0);
-	memset(&out, 0xa5, sizeof(out));
-	assert_int_equal(state_live_load(dir, "web", &out), -ENOENT);
-	assert_true(all_zero(&out, sizeof(out)));
-	assert_int_equal(state_live_remove(dir, "web"), 0);
-
-	/* Clearing a zeroed struct, twice, is safe. */
-	memset(&out, 0, sizeof(out));
-	state_live_clear(&out);
-	state_live_clear(&out);
-	assert_true(all_zero(&out, sizeof(out)));
+	for (int i = 0; i < 5; i++) {
+		state_live_clear(&l[i]);
+		state_live_clear(&l[i]);        /* twice is harmless */
+		assert_true(all_zero(&l[i], sizeof(l[i])));
+	}
 	free(path);
 }
 
-static int live_load_text(const char *dir, const char *text, struct state_live *l)
+#define LIVE_OK "{\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"a.example\"]}"
+#define LIVE_GOOD "{\"web\": " LIVE_OK "}"
+
+/* state_live_set_load(dir) is an empty set. */
+static void live_empty(const char *dir)
 {
-	put_file(dir, "certs/web.live.json", text);
-	memset(l, 0xa5, sizeof(*l));
-	return state_live_load(dir, "web", l);
+	struct state_live_set *set = state_live_set_load(dir);
+
+	assert_non_null(set);
+	live_fails(set, "web", -ENOENT);
+	state_live_set_free(set);
 }
 
-static void test_live_hostile(void **state)
+static void test_live_damaged_file(void **state)
+{
+	/* Each holds a sound "web" entry, yet the file as a whole is damaged. */
+	static const char *const bad[] = {
+		"[" LIVE_GOOD "]", LIVE_GOOD "}", LIVE_GOOD " x", "\xef\xbb\xbf" LIVE_GOOD,
+		"{\"web\": " LIVE_OK ", \"x\": \"\xff\xfe\"}", "{\"web\": " LIVE_OK ", \"x\"}",
+		"{\"web\": " LIVE_OK ", \"x\": 1e99999}", "{\"web\": " LIVE_OK ", \"x\": -}",
+	};
+	const char *dir = *state;
+	char *missing = join(dir, "missing"), *deep = deep_nesting(200000), *text;
+	char *path = join(dir, "live.json");
+	struct state_live_set *set;
+	struct state_live l;
+
+	live_empty(missing);
+	live_empty(dir);
+	put_file(dir, "live.json", LIVE_GOOD);          /* sound, to start with */
+	set = state_live_set_load(dir);
+	assert_non_null(set);
+	assert_int_equal(state_live_set_get(set, "web", &l), 0);
+	assert_string_equal(l.names.v[0], "a.example");
+	state_live_clear(&l);
+	state_live_set_free(set);
+
+	for (size_t len = 0; len < strlen(LIVE_GOOD); len++) {  /* truncated anywhere; 0: empty */
+		put_bytes(dir, "live.json", LIVE_GOOD, len);
+		live_empty(dir);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put_file(dir, "live.json", bad[i]);
+		live_empty(dir);
+	}
+	for (size_t i = 0; i < sizeof(BAD_JSON) / sizeof(BAD_JSON[0]); i++) {
+		put_file(dir, "live.json", BAD_JSON[i]);
+		live_empty(dir);
+	}
+	put_bytes(dir, "live.json", LIVE_GOOD "\0{}", sizeof(LIVE_GOOD) + 2);
+	live_empty(dir);
+	put_file(dir, "live.json", deep);
+	live_empty(dir);
+	assert_true(asprintf(&text, "{\"web\": " LIVE_OK ", \"x\": %s}", deep) > 0);
+	put_file(dir, "live.json", text);               /* beside something nested too deep */
+	live_empty(dir);
+
+	assert_int_equal(unlink(path), 0);
+	mkdir_rel(dir, "live.json");                    /* a directory in its place */
+	live_empty(dir);
+	free(text);
+	free(deep);
+	free(missing);
+	free(path);
+}
+
+/* One file: sound entries among damaged ones; each is judged on its own. */
+static void test_live_damaged_entries(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"a.example\"",
+		"\"a string\"", "42", "null", "true", "{}", "[" LIVE_OK "]",
 		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": \"a.example\"}",
 		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": {\"a.example\": 1}}",
 		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": []}",
 		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"a.example\", 5]}",
 		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": [null, \"a.example\"]}",
 		"{\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"a.example\", [\"b\"]]}",
+		"{\"stamp\": \"s\", \"not_after\": 5}",
 		"{\"not_after\": 5, \"names\": [\"a.example\"]}",
 		"{\"stamp\": 17, \"not_after\": 5, \"names\": [\"a.example\"]}",
+		"{\"stamp\": null, \"not_after\": 5, \"names\": [\"a.example\"]}",
 		"{\"stamp\": \"s\", \"names\": [\"a.example\"]}",
 		"{\"stamp\": \"s\", \"not_after\": \"5\", \"names\": [\"a.example\"]}",
 		"{\"stamp\": \"s\", \"not_after\": 0, \"names\": [\"a.example\"]}",
 		"{\"stamp\": \"s\", \"not_after\": 5.5, \"names\": [\"a.example\"]}",
-		"{\"stamp\": \"s\", \"not_after\": 5}",
-		"[{\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"a.example\"]}]",
 	};
-	const char *dir = *state;
-	struct state_live l;
-	char *deep = deep_nesting(200000), *many;
-	size_t off;
-
-	mkdir_rel(dir, "certs");
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (live_load_text(dir, bad[i], &l) != -EINVAL)
-			fail_msg("accepted: %s", bad[i]);
-		assert_true(all_zero(&l, sizeof(l)));
-	}
-	for (size_t i = 0; i < sizeof(BAD_JSON) / sizeof(BAD_JSON[0]); i++) {
-		assert_int_equal(live_load_text(dir, BAD_JSON[i], &l), -EINVAL);
-		assert_true(all_zero(&l, sizeof(l)));
-	}
-	assert_int_equal(live_load_text(dir, deep, &l), -EINVAL);
-	assert_true(all_zero(&l, sizeof(l)));
-
 	/* Key types: a known name is used; anything else is merely unknown. */
-	assert_int_equal(live_load_text(dir, "{\"stamp\": \"s\", \"not_after\": 5,"
-		" \"names\": [\"a.example\"], \"key_type\": \"rsa-4096\"}", &l), 0);
-	assert_int_equal(l.key_type_known, 1);
-	assert_int_equal(l.key_type, KEY_RSA_4096);
-	assert_int_equal(l.not_before, 0);
-	assert_null(l.cert_id);
-	state_live_clear(&l);
-	static const char *const kts[] = { "\"ed25519\"", "\"\"", "3", "null", "[\"rsa-2048\"]",
-					   "\"RSA-2048\"" };
-	for (size_t i = 0; i < sizeof(kts) / sizeof(kts[0]); i++) {
-		char text[200];
+	static const char *const kts[] = { "\"rsa-4096\"", "\"ed25519\"", "\"\"", "3", "null",
+					   "[\"rsa-2048\"]", "\"RSA-2048\"" };
+	const char *dir = *state;
+	struct state_live_set *set;
+	struct state_live l;
+	char *text = NULL, key[32];
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
 
-		snprintf(text, sizeof(text), "{\"stamp\": \"s\", \"not_after\": 5, \"names\":"
-			 " [\"a.example\"], \"key_type\": %s, \"cert_id\": 9}", kts[i]);
-		assert_int_equal(live_load_text(dir, text, &l), 0);
-		assert_int_equal(l.key_type_known, 0);
+	assert_non_null(f);
+	fprintf(f, "{\"first\": " LIVE_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		fprintf(f, ", \"bad%zu\": %s", i, bad[i]);
+	for (size_t i = 0; i < sizeof(kts) / sizeof(kts[0]); i++)
+		fprintf(f, ", \"kt%zu\": {\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"a.example\"],"
+			" \"key_type\": %s, \"cert_id\": 9}", i, kts[i]);
+	for (int n = 1000; n <= 1001; n++) {            /* 1000 names is the most an entry may hold */
+		fprintf(f, ", \"many%d\": {\"stamp\": \"s\", \"not_after\": 5, \"names\": [\"n0\"", n);
+		for (int i = 1; i < n; i++)
+			fprintf(f, ", \"n%d\"", i);
+		fprintf(f, "]}");
+	}
+	fprintf(f, ", \"last\": " LIVE_OK "}");
+	assert_int_equal(fclose(f), 0);
+	put_file(dir, "live.json", text);
+	set = state_live_set_load(dir);
+	assert_non_null(set);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(key, sizeof(key), "bad%zu", i);
+		live_fails(set, key, -EINVAL);
+	}
+	live_fails(set, "many1001", -EINVAL);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(state_live_set_get(set, i ? "last" : "first", &l), 0);
 		assert_string_equal(l.stamp, "s");
+		assert_int_equal(l.not_before, 0);
 		assert_int_equal(l.not_after, 5);
+		assert_int_equal(l.key_type_known, 0);
 		assert_int_equal(l.names.n, 1);
+		assert_string_equal(l.names.v[0], "a.example");
+		assert_null(l.names.v[1]);
 		assert_null(l.cert_id);
 		state_live_clear(&l);
 	}
-
-	/* 1000 names is the most a cache may hold. */
-	many = malloc(64 + 1001 * 8);
-	assert_non_null(many);
-	off = (size_t)sprintf(many, "{\"stamp\": \"s\", \"not_after\": 5, \"names\": [");
-	for (int i = 0; i < 1000; i++)
-		off += (size_t)sprintf(many + off, "%s\"n%d\"", i ? "," : "", i % 1000);
-	strcpy(many + off, "]}");
-	assert_int_equal(live_load_text(dir, many, &l), 0);
+	for (size_t i = 0; i < sizeof(kts) / sizeof(kts[0]); i++) {
+		snprintf(key, sizeof(key), "kt%zu", i);
+		assert_int_equal(state_live_set_get(set, key, &l), 0);
+		assert_int_equal(l.key_type_known, i == 0);
+		if (i == 0)
+			assert_int_equal(l.key_type, KEY_RSA_4096);
+		assert_string_equal(l.stamp, "s");
+		assert_int_equal(l.names.n, 1);
+		assert_null(l.cert_id);                 /* not a string */
+		state_live_clear(&l);
+	}
+	assert_int_equal(state_live_set_get(set, "many1000", &l), 0);
 	assert_int_equal(l.names.n, 1000);
 	assert_string_equal(l.names.v[999], "n999");
 	assert_null(l.names.v[1000]);
 	state_live_clear(&l);
-	strcpy(many + off, ",\"x\"]}");
-	assert_int_equal(live_load_text(dir, many, &l), -EINVAL);
-	assert_true(all_zero(&l, sizeof(l)));
-
-	/* A directory in place of the cache. */
-	mkdir_rel(dir, "certs/d.live.json");
-	memset(&l, 0xa5, sizeof(l));
-	assert_true(state_live_load(dir, "d", &l) < 0);
-	assert_true(all_zero(&l, sizeof(l)));
-	free(many);
-	free(deep);
+	state_live_set_free(set);
+	free(text);
 }
 
 /* ---- store_live_stamp ---- */
@@ -1077,7 +1182,8 @@ int main(void)
 		T(test_ca_round_trip),
 		T(test_ca_hostile),
 		T(test_live_round_trip),
-		T(test_live_hostile),
+		T(test_live_damaged_file),
+		T(test_live_damaged_entries),
 		T(test_stamp_missing),
 		T(test_stamp_changes),
 		T(test_stamp_symlinks),
