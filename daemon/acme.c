@@ -610,6 +610,11 @@ int acme_ca_has_resource(const struct acme_ca *ca, const char *resource)
 	return ca->dir_state == DIR_OK && acme_ca_resource(ca, resource) != NULL;
 }
 
+int acme_ca_lacks_resource(const struct acme_ca *ca, const char *resource)
+{
+	return ca->dir_state == DIR_OK && acme_ca_resource(ca, resource) == NULL;
+}
+
 /* ---------- the CA ---------- */
 
 struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,

@@ -95,5 +95,7 @@ struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char 
 			   acme_reply_fn cb, void *arg);
 /* 1 once the directory is loaded and has resource. */
 int acme_ca_has_resource(const struct acme_ca *ca, const char *resource);
+/* 1 once the directory is loaded and lacks resource (0 while unknown). */
+int acme_ca_lacks_resource(const struct acme_ca *ca, const char *resource);
 
 #endif

@@ -188,6 +188,48 @@ void sched_job_schedule_renewal(struct job *j, const char *why)
 
 /* ---------- ARI ---------- */
 
+/* The CA's directory has no renewalInfo: the checks spread over the next
+ * minutes (slot_ari_time) are dropped at once, each job keeping its timer for
+ * the lifetime rule, rather than waking up 10 times a second for nothing. */
+static void slot_ari_unsupported(struct ca_slot *slot)
+{
+	struct sched *s = slot->s;
+
+	for (size_t i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+
+		if (s->slots[j->cert->ca] != slot || !j->ari_next)
+			continue;
+		j->ari_next = 0;
+		if (j->state == JOB_IDLE && evtimer_pending(j->timer, NULL))
+			sched_job_schedule_at(j, j->due, 0);
+	}
+	slot->ari_sec = 0;
+	slot->ari_in_sec = 0;
+}
+
+/* The CA did not answer a renewalInfo request: the checks due within the
+ * hour wait 6 h more (keeping their spread) instead of each knocking at a CA
+ * that is down; the orders' probe deals with the outage. */
+static void slot_ari_postpone(struct ca_slot *slot)
+{
+	struct sched *s = slot->s;
+	int64_t soon = sched_now() + 3600;
+
+	for (size_t i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+
+		if (s->slots[j->cert->ca] != slot || !j->ari_next || j->ari_next >= soon ||
+		    j->state != JOB_IDLE)
+			continue;
+		j->ari_next += ARI_POLL_DEFAULT_S;
+		if (evtimer_pending(j->timer, NULL))
+			sched_job_schedule_at(j, j->due, 0);
+	}
+	slot->ari_sec = 0;
+	slot->ari_in_sec = 0;
+}
+
 static void ari_done(const struct acme_reply *r, void *arg)
 {
 	struct job *j = arg;
@@ -199,6 +241,7 @@ static void ari_done(const struct acme_reply *r, void *arg)
 	if (r->missing_resource) {
 		j->ari_next = 0;            /* the CA has no ARI: the lifetime rule */
 		sched_job_schedule_renewal(j, "certificate");
+		slot_ari_unsupported(j->s->slots[j->cert->ca]);
 		return;
 	}
 	if (r->err == ACME_ERR_UNAVAILABLE) {
@@ -206,6 +249,7 @@ static void ari_done(const struct acme_reply *r, void *arg)
 		log_debug(j->cert->name, "renewalInfo: %s; asking again in 6 h", r->err_text);
 		j->ari_next = ari_next_check(now, -1, 1);
 		sched_job_schedule_renewal(j, "certificate");
+		slot_ari_postpone(j->s->slots[j->cert->ca]);
 		return;
 	}
 	if (r->err != ACME_ERR_NONE || ari_parse(r->body, r->body_len, &w) < 0) {
@@ -270,7 +314,8 @@ void sched_job_ari_refresh(struct job *j)
 {
 	int64_t at;
 
-	if (!j->cert_id) {
+	if (!j->cert_id || acme_ca_lacks_resource(j->s->slots[j->cert->ca]->ca, "renewalInfo")) {
+		j->ari_next = 0;
 		sched_job_schedule_renewal(j, "certificate");
 		return;
 	}

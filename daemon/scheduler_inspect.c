@@ -1,5 +1,6 @@
 /* scheduler_inspect.c - what a certificate's live files hold: parsed when they changed, else taken from state_dir/live.json. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,7 @@ void sched_live_save(struct sched *s)
 	}
 	free(names);
 	free(lives);
+	malloc_trim(0);
 }
 
 void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg)

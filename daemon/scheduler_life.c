@@ -1,5 +1,6 @@
 /* scheduler_life.c - the scheduler's life cycle: start, reload (reconfigure), status, renew now, the arithmetic. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,9 @@ int sched_start(struct sched *s)
 	/* Certificates added by a reload are inspected afresh. */
 	state_live_set_free(s->live_set);
 	s->live_set = NULL;
+	/* Start-up parsed a lot (config, live.json, thousands of certificates):
+	 * give the freed heap back rather than carry it while idle. */
+	malloc_trim(0);
 	sched_check_idle(s);
 	return 0;
 }

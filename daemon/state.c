@@ -427,31 +427,42 @@ static json_t *live_entry(const struct state_live *l)
 	return o;
 }
 
+/* One entry at a time into a growing buffer: a tree of 10 000 entries would
+ * cost several times the file in small allocations the heap keeps. */
 int state_live_save_all(const char *state_dir, const char *const *names,
 			const struct state_live *const *lives, size_t n)
 {
-	json_t *all = json_object();
 	char *path = store_path(state_dir, STATE_LIVE_FILE), *text = NULL;
-	int rc = -ENOMEM;
+	size_t len = 0, written = 0;
+	FILE *f = path ? open_memstream(&text, &len) : NULL;
+	int rc = -ENOMEM, bad = !f;
 
-	if (!all || !path)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		json_t *e;
+	if (f)
+		bad |= fputc('{', f) == EOF;
+	for (size_t i = 0; i < n && !bad; i++) {
+		json_t *key, *e;
 
 		if (!lives[i] || !lives[i]->stamp || !names[i])
 			continue;
+		key = json_string(names[i]);
 		e = live_entry(lives[i]);
-		if (!e || json_object_set_new(all, names[i], e) < 0)
-			goto out;
+		bad = !key || !e || (written && fputc(',', f) == EOF) ||
+		      json_dumpf(key, f, JSON_ENCODE_ANY) < 0 || fputc(':', f) == EOF ||
+		      json_dumpf(e, f, JSON_COMPACT) < 0;
+		written++;
+		json_decref(key);
+		json_decref(e);
 	}
-	text = json_dumps(all, JSON_COMPACT);
-	rc = text ? store_write_replace(path, text, strlen(text), 0600) : -ENOMEM;
+	if (f) {
+		bad |= fputc('}', f) == EOF;
+		bad |= fclose(f) != 0;
+	}
+	if (!bad)
+		rc = store_write_replace(path, text, len, 0600);
 	if (rc < 0)
-		log_warn(NULL, "cannot write %s (a cache; acmed carries on): %s", path, strerror(-rc));
-out:
+		log_warn(NULL, "cannot write %s (a cache; acmed carries on): %s", path ? path : STATE_LIVE_FILE,
+			 strerror(-rc));
 	free(text);
 	free(path);
-	json_decref(all);
 	return rc;
 }

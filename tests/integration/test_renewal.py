@@ -309,3 +309,34 @@ def test_ari_checks_at_daemon_start_are_spread(acmed, proxy):
     assert d2.alive(), d2.stderr[-3000:]
     assert proxy.log.count(kind="renewalInfo", since=mark) == 0, "renewalInfo fetched again after a restart"
     d2.stop()
+
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_checks_pause_while_renewalinfo_is_unavailable(acmed, proxy):
+    """renewalInfo answers the maintenance 503 for everyone: after the first second's checks fail,
+    the other certificates' checks wait (6 h) instead of each knocking at the CA; no order."""
+    n = 35
+    certs = [{"name": f"un{i}", "key_type": "ecdsa-p256", "domains": [f"un{i}.fleet.example.com"]}
+             for i in range(n)]
+    acmed.write_config(certs)
+    r = acmed.run_once(timeout=180)
+    assert r.rc == 0, r.describe()
+    proxy.enable_ari()
+    proxy.set_ari_window("*", status=503, body={
+        "type": "urn:acme:error:serverInternal",
+        "detail": "The service is down for maintenance or had an internal error. "
+                  "Check https://letsencrypt.status.io/ for more details."})
+    mark = proxy.log.mark()
+    d = acmed.spawn("run")
+    pe.wait_until(lambda: proxy.log.count(kind="renewalInfo", since=mark) >= 1 or not d.alive(), 30,
+                  what="the first renewalInfo request")
+    time.sleep(6.0)
+    assert d.alive(), d.stderr[-3000:]
+    got = proxy.log.select(kind="renewalInfo", since=mark)
+    assert all(e["status"] == 503 for e in got)
+    assert len(got) <= 10, f"{len(got)} renewalInfo requests to a CA answering 503 (checks not paused)"
+    assert proxy.log.count(kind="newOrder", since=mark) == 0
+    warnings = [line for line in d.stderr.splitlines() if "renewalInfo" in line and " warning" in line]
+    assert not warnings, "a CA outage logged per certificate:\n" + "\n".join(warnings[:5])
+    d.stop()
