@@ -2,7 +2,7 @@
 # Scale benchmark (issue 3): 1000 certificates due at once vs uacme, 10 000 valid certificates idle, a CA outage with 1000 due.
 """Three parts, each selectable with --part (repeatable; default: a and b):
 
-  a  N certificates (default 1000) due at once: one `acmed run --once`, max_parallel M (default 50),
+  a  N certificates (default 1000) due at once: one `acmed run --once`, max_parallel M (default 20),
      against one local Pebble (PEBBLE_VA_NOSLEEP=1) through the counting fault proxy: wall time,
      CA requests per certificate, peak RSS; beside uacme issuing K certificates (default 50) in a
      loop in the same run, whose throughput is extrapolated to N (said so in the output).
@@ -447,7 +447,8 @@ def main():
                     help="part to run (repeatable; default: a and b - c takes more than --outage-seconds)")
     ap.add_argument("--acmed", default=str(pe.acmed_binary()), help="acmed binary (default $ACMED_BIN or build/acmed)")
     ap.add_argument("--certs", type=int, default=1000, help="certificates due in parts a and c (default 1000)")
-    ap.add_argument("--max-parallel", type=int, default=50, help="CA max_parallel in parts a and c (default 50)")
+    ap.add_argument("--max-parallel", type=int, default=20,
+                    help="CA max_parallel in parts a and c (default 20: Pebble 2.4 wedges at 50)")
     ap.add_argument("--uacme-certs", type=int, default=50,
                     help="certificates uacme issues in part a; extrapolated to --certs (default 50)")
     ap.add_argument("--skip-uacme", action="store_true")
