@@ -11,6 +11,7 @@ import http.server
 import ipaddress
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -59,20 +60,31 @@ _port_lock = threading.Lock()
 _ports_handed_out = set()
 
 
+def _ephemeral_low():
+    """The lowest port the kernel hands out to outgoing connections (32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A loopback port that is free for TCP and UDP now and not handed out before by this process."""
+    """A loopback port that is free for TCP and UDP now and not handed out before by this process.
+
+    Taken below the ephemeral range: a port the kernel picked for bind(0) is also one it may give
+    to the next outgoing connection (curl's, the proxy's), which then holds it when the listener
+    that was promised it starts ("Address already in use")."""
+    low = max(1024, min(10000, _ephemeral_low() - 1000))
+    high = max(low + 1000, _ephemeral_low() - 1)
     with _port_lock:
-        for _ in range(200):
-            with socket.socket(socket.AF_INET, kind) as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+        for _ in range(500):
+            port = random.randint(low, high)
             if port in _ports_handed_out:
                 continue
-            # the DNS port is UDP+TCP: make sure the other protocol is free too
-            other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
             try:
-                with socket.socket(socket.AF_INET, other) as s:
-                    s.bind(("127.0.0.1", port))
+                for k in (kind, socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM):
+                    with socket.socket(socket.AF_INET, k) as s:
+                        s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             _ports_handed_out.add(port)
