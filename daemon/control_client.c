@@ -177,7 +177,8 @@ static const char *answer_error(const json_t *a)
 	return e ? e : "the daemon refused the request";
 }
 
-/* The running daemon's pid: its pid file is locked while it runs. -ESRCH: none. */
+/* The running daemon's pid: its pid file is locked while it runs. -ESRCH:
+ * none; -EAGAIN: a daemon is starting and has not written its pid yet. */
 static int cli_daemon_pid(const struct config *cfg, pid_t *pid)
 {
 	char *path = store_path(cfg->runtime_dir, CONTROL_PID_NAME), buf[32];
@@ -197,22 +198,18 @@ static int cli_daemon_pid(const struct config *cfg, pid_t *pid)
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 		rc = -ESRCH;    /* left behind by an acmed that is gone */
 	} else if (errno == EWOULDBLOCK) {
-		/* Locked: the pid is written right after the lock is taken. */
-		for (int tries = 0; tries < 20; tries++) {
-			ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-			char *end;
-			buf[n > 0 ? n : 0] = '\0';
-			v = strtol(buf, &end, 10);
-			if (n > 0 && end != buf && (*end == '\n' || *end == '\0') && v > 1) {
-				*pid = (pid_t)v;
-				rc = 0;
-				break;
-			}
-			usleep(50000);
-		}
-		if (rc < 0) {
-			fprintf(stderr, "acmed: %s is locked but holds no pid\n", path);
-			rc = -EINVAL;
+		/* Locked. The daemon writes its pid right after taking the lock
+		 * and before opening its control socket: empty only while it starts. */
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		char *end;
+
+		buf[n > 0 ? n : 0] = '\0';
+		v = strtol(buf, &end, 10);
+		if (n > 0 && end != buf && (*end == '\n' || *end == '\0') && v > 1) {
+			*pid = (pid_t)v;
+			rc = 0;
+		} else {
+			rc = -EAGAIN;
 		}
 	} else {
 		rc = -errno;
@@ -230,15 +227,27 @@ int control_cli_reload(const struct config *cfg)
 	pid_t pid = 0;
 	int rc, status = EXIT_OPERATIONAL;
 
-	rc = cli_daemon_pid(cfg, &pid);
-	if (rc == -ESRCH)
-		fprintf(stderr, "acmed is not running (runtime_dir %s)\n", cfg->runtime_dir);
-	if (rc < 0)
-		return EXIT_OPERATIONAL;
 	rc = cli_connect(cfg, &k);
 	if (rc < 0) {
-		fprintf(stderr, "acmed (pid %ld) is running, but its control socket %s cannot be "
-			"reached: %s\n", (long)pid, k.path ? k.path : cfg->runtime_dir, strerror(-rc));
+		int prc = cli_daemon_pid(cfg, &pid);
+
+		if (prc == -ESRCH)
+			fprintf(stderr, "acmed is not running (runtime_dir %s)\n", cfg->runtime_dir);
+		else if (prc == -EAGAIN)
+			fprintf(stderr, "acmed is starting (%s/%s holds no pid yet); try again\n",
+				cfg->runtime_dir, CONTROL_PID_NAME);
+		else if (prc == 0)
+			fprintf(stderr, "acmed (pid %ld) is running, but its control socket %s cannot be "
+				"reached: %s\n", (long)pid, k.path ? k.path : cfg->runtime_dir,
+				strerror(-rc));
+		goto out;
+	}
+	/* The socket answers, so the pid is written (it comes first). */
+	rc = cli_daemon_pid(cfg, &pid);
+	if (rc < 0) {
+		if (rc == -EAGAIN || rc == -ESRCH)
+			fprintf(stderr, "acmed: %s/%s holds no pid of a running daemon\n",
+				cfg->runtime_dir, CONTROL_PID_NAME);
 		goto out;
 	}
 	/* Ask for the answer first, so the reload cannot finish before we listen. */

@@ -744,6 +744,17 @@ static void test_cli_reload_no_daemon(void **state)
 	assert_int_equal(rc, 1);
 	assert_string_equal(e, want);
 	free(e);
+	/* Locked but empty: a daemon that is starting. Said at once, without waiting. */
+	fd = open(pidf, O_RDWR | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	capture_begin(&err, 2);
+	rc = control_cli_reload(x->cfg);
+	e = capture_end(&err);
+	close(fd);          /* flock belongs to the open file: the CLI's own open conflicts */
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(e, "acmed is starting"));
+	free(e);
 	free(pidf);
 	free(want);
 }
