@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <event2/event.h>
 
 #include "challenge_http.h"
@@ -580,53 +582,6 @@ static void test_bind_errors(void **state)
 }
 
 /* ---------- socket activation: challenge_http on the fds service_listen_fds passes ---------- */
-
-static int listening_socket(int *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* Put fd at 3 (SD_LISTEN_FDS_START), keeping whatever was there. Returns the saved copy or -1. */
-static int move_to_3(int fd)
-{
-	int saved;
-
-	if (fd == 3)
-		return -1;
-	saved = fcntl(3, F_GETFD) >= 0 ? fcntl(3, F_DUPFD_CLOEXEC, 100) : -1;
-	assert_int_equal(dup2(fd, 3), 3);
-	close(fd);
-	return saved;
-}
-
-static void restore_3(int saved)
-{
-	if (saved >= 0) {
-		dup2(saved, 3);
-		close(saved);
-	} else {
-		close(3);
-	}
-}
-
-static void set_listen_env(const char *nfds, long pid)
-{
-	char p[32];
-
-	snprintf(p, sizeof(p), "%ld", pid);
-	setenv("LISTEN_FDS", nfds, 1);
-	setenv("LISTEN_PID", p, 1);
-}
 
 static void test_socket_activation(void **state)
 {

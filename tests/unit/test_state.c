@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config.h"
 #include "state.h"
 #include "store.h"
@@ -23,33 +25,6 @@
 static mode_t saved_umask;
 
 /* ---- helpers ---- */
-
-static void rm_rf(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	chmod(path, 0700);
-	while ((e = readdir(d)) != NULL) {
-		char *p;
-		struct stat st;
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		p = store_path(path, e->d_name);
-		if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_rf(p);
-		else if (p)
-			unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(path);
-}
 
 static int setup_dir(void **state)
 {

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "store.h"
 
 /* ---- helpers ---- */
@@ -31,33 +33,6 @@ static char *tmpdir_new(void)
 
 	assert_non_null(d);
 	return strdup(d);
-}
-
-static void rm_rf(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	chmod(path, 0700);
-	while ((e = readdir(d)) != NULL) {
-		char *p;
-		struct stat st;
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		p = store_path(path, e->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_rf(p);
-		else
-			unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(path);
 }
 
 static int setup_dir(void **state)
