@@ -223,7 +223,8 @@ static int store_open_parent(const char *path, int *dfd, const char **base)
 	return r;
 }
 
-int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Temp file beside path, renamed over it; sync: fsync the file and the directory too. */
+static int store_write_file(const char *path, const void *data, size_t len, mode_t mode, int sync)
 {
 	const char *base;
 	int dfd, r;
@@ -233,8 +234,8 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	r = store_open_parent(path, &dfd, &base);
 	if (r < 0)
 		return r;
-	r = store_write_at(dfd, path, base, data ? data : "", len, mode, 1);
-	if (r == 0 && fsync(dfd) < 0) {
+	r = store_write_at(dfd, path, base, data ? data : "", len, mode, sync);
+	if (r == 0 && sync && fsync(dfd) < 0) {
 		r = -errno;
 		log_error(NULL, "%s: fsync of the directory failed: %s", path, strerror(errno));
 	}
@@ -242,19 +243,14 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	return r;
 }
 
+int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return store_write_file(path, data, len, mode, 1);
+}
+
 int store_write_replace(const char *path, const void *data, size_t len, mode_t mode)
 {
-	const char *base;
-	int dfd, r;
-
-	if (!path || (!data && len))
-		return -EINVAL;
-	r = store_open_parent(path, &dfd, &base);
-	if (r < 0)
-		return r;
-	r = store_write_at(dfd, path, base, data ? data : "", len, mode, 0);
-	close(dfd);
-	return r;
+	return store_write_file(path, data, len, mode, 0);
 }
 
 /* One file's identity for store_live_stamp: device, inode, size, mtime, ctime. */
