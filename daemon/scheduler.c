@@ -188,24 +188,32 @@ void sched_job_schedule_renewal(struct job *j, const char *why)
 
 /* ---------- ARI ---------- */
 
-/* The CA's directory has no renewalInfo: the checks spread over the next
- * minutes (slot_ari_time) are dropped at once, each job keeping its timer for
- * the lifetime rule, rather than waking up 10 times a second for nothing. */
-static void slot_ari_unsupported(struct ca_slot *slot)
+/* The renewalInfo checks of this CA's idle jobs due before `before`: moved
+ * by shift seconds, or dropped (shift 0: the lifetime rule's timer alone). */
+static void slot_ari_move(struct ca_slot *slot, int64_t before, int64_t shift)
 {
 	struct sched *s = slot->s;
 
 	for (size_t i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 
-		if (s->slots[j->cert->ca] != slot || !j->ari_next)
+		if (s->slots[j->cert->ca] != slot || !j->ari_next || j->ari_next >= before ||
+		    j->state != JOB_IDLE)
 			continue;
-		j->ari_next = 0;
-		if (j->state == JOB_IDLE && evtimer_pending(j->timer, NULL))
+		j->ari_next = shift ? j->ari_next + shift : 0;
+		if (evtimer_pending(j->timer, NULL))
 			sched_job_schedule_at(j, j->due, 0);
 	}
 	slot->ari_sec = 0;
 	slot->ari_in_sec = 0;
+}
+
+/* The CA's directory has no renewalInfo: the checks spread over the next
+ * minutes (slot_ari_time) are dropped at once rather than waking up 10 times
+ * a second for nothing. */
+static void slot_ari_unsupported(struct ca_slot *slot)
+{
+	slot_ari_move(slot, INT64_MAX, 0);
 }
 
 /* The CA did not answer a renewalInfo request: the checks due within the
@@ -213,21 +221,7 @@ static void slot_ari_unsupported(struct ca_slot *slot)
  * that is down; the orders' probe deals with the outage. */
 static void slot_ari_postpone(struct ca_slot *slot)
 {
-	struct sched *s = slot->s;
-	int64_t soon = sched_now() + 3600;
-
-	for (size_t i = 0; i < s->njobs; i++) {
-		struct job *j = s->jobs[i];
-
-		if (s->slots[j->cert->ca] != slot || !j->ari_next || j->ari_next >= soon ||
-		    j->state != JOB_IDLE)
-			continue;
-		j->ari_next += ARI_POLL_DEFAULT_S;
-		if (evtimer_pending(j->timer, NULL))
-			sched_job_schedule_at(j, j->due, 0);
-	}
-	slot->ari_sec = 0;
-	slot->ari_in_sec = 0;
+	slot_ari_move(slot, sched_now() + 3600, ARI_POLL_DEFAULT_S);
 }
 
 static void ari_done(const struct acme_reply *r, void *arg)
