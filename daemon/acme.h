@@ -7,20 +7,10 @@
 #include <jansson.h>
 #include <event2/event.h>
 
+#include "acme_err.h"
 #include "config.h"
 #include "crypto.h"
 
-/* What kind of failure a reply is: decides how long acmed waits (DESIGN.md
- * "Errors and backoff"). */
-enum acme_err_class {
-	ACME_ERR_NONE = 0,
-	ACME_ERR_UNAVAILABLE,   /* connect/TLS/timeout, 5xx, serverInternal, maintenance */
-	ACME_ERR_RATELIMIT,     /* rateLimited (429) */
-	ACME_ERR_CERT,          /* this certificate: caa, dns, connection, unauthorized, rejectedIdentifier... */
-	ACME_ERR_INPUT,         /* what we sent: malformed, badCSR, unsupportedIdentifier, userActionRequired... */
-	ACME_ERR_LOCAL,         /* our side: disk, keys, memory */
-};
-const char *acme_err_class_name(enum acme_err_class c);
 
 /* RFC 8555 section 6.7 problem document (RFC 7807). */
 struct acme_problem {

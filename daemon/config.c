@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "policy.h"
 #include "config_check.h"
 #include "config_yaml.h"
 
@@ -231,9 +232,22 @@ static int fn_unit(struct ctx *c, const struct node *v, char *s) { (void)s; retu
 
 /* ---- the schema ---- */
 
-enum { CA_NAME, CA_DIRECTORY, CA_CONTACT, CA_BUNDLE, CA_MAX_PARALLEL, CA_TIMEOUT, CA_NKEYS };
+enum { CA_NAME, CA_DIRECTORY, CA_CONTACT, CA_BUNDLE, CA_MAX_PARALLEL, CA_TIMEOUT, CA_ORDERS,
+       CA_NKEYS };
 static const char *const ca_keys[] = { "name", "directory", "contact", "ca_bundle", "max_parallel",
-	"timeout" };
+	"timeout", "orders_per_hour" };
+
+/* A whole number from lo to hi. */
+static int get_int_in(struct ctx *c, const char *key, const struct node *v, int lo, int hi, int *out)
+{
+	size_t len = v->type == NODE_SCALAR && !v->null ? strlen(v->s) : 0;
+	long n = len && len <= 9 && strspn(v->s, "0123456789") == len ? strtol(v->s, NULL, 10) : -1;
+
+	if (n < lo || n > hi)
+		return cfg_err(c, v, "%s: expected an integer from %d to %d, got %s", key, lo, hi, GOT(v));
+	*out = (int)n;
+	return 0;
+}
 
 static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, const struct node **name)
 {
@@ -242,6 +256,7 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 
 	ca->max_parallel = 4;
 	ca->timeout = 60;
+	ca->orders_per_hour = POLICY_ORDERS_DEFAULT;
 	ca->line = m->line;
 	if (m->type != NODE_MAP)
 		return cfg_err(c, m, "cas: expected a mapping with name and directory, got %s", GOT(m));
@@ -265,14 +280,12 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		return rc;
 	if (v[CA_BUNDLE] && (rc = get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
 		return rc;
-	if (v[CA_MAX_PARALLEL]) {
-		const struct node *mp = v[CA_MAX_PARALLEL];
-		size_t len = mp->type == NODE_SCALAR ? strlen(mp->s) : 0;
-		if (mp->null || !len || len > 4 || strspn(mp->s, "0123456789") != len ||
-		    atoi(mp->s) < 1 || atoi(mp->s) > 1000)
-			return cfg_err(c, mp, "max_parallel: expected an integer from 1 to 1000, got %s", GOT(mp));
-		ca->max_parallel = atoi(mp->s);
-	}
+	if (v[CA_MAX_PARALLEL] &&
+	    (rc = get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1, 1000, &ca->max_parallel)))
+		return rc;
+	if (v[CA_ORDERS] && (rc = get_int_in(c, "orders_per_hour", v[CA_ORDERS], 1, POLICY_ORDERS_MAX,
+					     &ca->orders_per_hour)))
+		return rc;
 	if (v[CA_TIMEOUT]) {
 		const struct node *t = v[CA_TIMEOUT];
 		if (t->type != NODE_SCALAR || t->null || config_parse_duration(t->s, &ca->timeout) ||
@@ -328,6 +341,10 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 				  config_parse_duration(v[C_RENEW_BEFORE]->s, &ct->renew_before)))
 		return cfg_err(c, v[C_RENEW_BEFORE], "renew_before: expected a duration like 90s, 15m, 12h "
 			       "or 30d (a positive whole number and one unit), got %s", GOT(v[C_RENEW_BEFORE]));
+	if (v[C_RENEW_BEFORE]) {
+		ct->renew_before_line = v[C_RENEW_BEFORE]->line;
+		ct->renew_before_col = v[C_RENEW_BEFORE]->col;
+	}
 	if (v[C_OUTPUT_DIR]) {
 		rc = get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir);
 	} else {

@@ -27,6 +27,7 @@ struct config_ca {
 	char *ca_bundle;        /* absolute path or NULL */
 	int max_parallel;       /* default 4 */
 	int64_t timeout;        /* seconds, per HTTP request to the CA; default 60 */
+	int orders_per_hour;    /* ceiling on new orders; default POLICY_ORDERS_DEFAULT */
 	int line;               /* where it was defined in the file */
 };
 
@@ -37,6 +38,7 @@ struct config_cert {
 	enum key_type key_type; /* default KEY_ECDSA_P256 */
 	char *challenge;        /* "http-01" */
 	int64_t renew_before;   /* seconds; 0 = not set */
+	int renew_before_line, renew_before_col;   /* where it is set, for warnings */
 	char *output_dir;       /* absolute; default <state_dir>/live/<name> */
 	struct config_strv reload;  /* systemd units */
 	struct config_strv exec;    /* argv; n == 0 when unset */

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "deploy.h"
+#include "lint.h"
 #include "log.h"
 #include "scheduler.h"
 #include "service.h"
@@ -93,12 +94,16 @@ static int load_config(const char *path, struct config **cfg)
 static int cmd_check_config(const char *path)
 {
 	struct config *cfg = NULL;
-	int rc = load_config(path, &cfg);
+	int rc = load_config(path, &cfg), warnings;
 
 	if (rc)
 		return rc;
-	printf("%s: ok (%zu certificate%s, %zu CA%s)\n", cfg->path, cfg->ncerts,
+	warnings = lint_config(cfg, stderr);
+	printf("%s: ok (%zu certificate%s, %zu CA%s", cfg->path, cfg->ncerts,
 	       cfg->ncerts == 1 ? "" : "s", cfg->ncas, cfg->ncas == 1 ? "" : "s");
+	if (warnings)
+		printf("; %d warning%s", warnings, warnings == 1 ? "" : "s");
+	printf(")\n");
 	config_free(cfg);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "keygen.h"
+#include "policy.h"
 #include "scheduler_internal.h"
 #include "store.h"
 #include "timeparse.h"
@@ -48,10 +49,10 @@ void sched_job_forget_order(struct job *j)
 	state_order_key_remove(j->s->cfg->state_dir, j->cert->name);
 }
 
-static void ca_save(struct ca_slot *slot)
+static void ca_save(struct ca_slot *slot, int durable)
 {
 	state_ca_save(slot->s->cfg->state_dir, slot->ca ? acme_ca_name(slot->ca) :
-		      slot->s->cfg->cas[slot->index].name, &slot->st);
+		      slot->s->cfg->cas[slot->index].name, &slot->st, durable);
 }
 
 /* The spread of one certificate: random across certificates, but the same for
@@ -162,15 +163,40 @@ void sched_job_schedule(struct job *j, int64_t when)
 	sched_job_schedule_at(j, when, 0);
 }
 
+/* renew_before, unless it would renew this very certificate (almost) at
+ * once: then 0 (the default rule), said once per certificate and config. */
+static int64_t job_renew_before(struct job *j)
+{
+	int64_t rb = j->cert->renew_before;
+	char a[16], b[16], c[16];
+
+	if (rb == 0 || policy_renew_before_usable(j->not_before, j->not_after, rb))
+		return rb;
+	if (!j->renew_before_warned) {
+		j->renew_before_warned = 1;
+		log_warn(j->cert->name, "renew_before %s would renew each new certificate at once "
+			 "(it lives %s, and acmed replaces none younger than %s); ignoring it: "
+			 "renewal when %s of the lifetime is left", timeparse_format_duration(rb, a, sizeof(a)),
+			 timeparse_format_duration(j->not_after - j->not_before, b, sizeof(b)),
+			 timeparse_format_duration(policy_reissue_floor(j->not_before, j->not_after), c, sizeof(c)),
+			 j->not_after - j->not_before < 10 * DAY ? "1/2" : "1/3");
+	}
+	return 0;
+}
+
 /* The renewal time of a certificate in use: ARI's choice when the CA gave a
- * window for this very certificate, else the lifetime rule. */
+ * window for this very certificate, else the lifetime rule, which never
+ * renews before the re-issue floor (policy.h). ARI may: a CA asking for a
+ * replacement at once (a revocation coming) is obeyed; the ceiling on new
+ * orders bounds a CA that asks it of every new certificate. */
 static int64_t job_renewal_time(struct job *j)
 {
+	int64_t rb = job_renew_before(j);
+
 	if (j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&
-	    j->st.ari_chosen && j->cert->renew_before == 0)
+	    j->st.ari_chosen && rb == 0)
 		return j->st.ari_chosen;
-	return sched_renewal_time(j->not_before, j->not_after, j->cert->renew_before,
-				  job_seed(j, "spread"));
+	return policy_renewal_time(j->not_before, j->not_after, rb, job_seed(j, "spread"));
 }
 
 void sched_job_schedule_renewal(struct job *j, const char *why)
@@ -357,12 +383,12 @@ static void slot_mark_down(struct ca_slot *slot, const struct order_result *res)
 		slot->st.probe_failures = 0;
 	}
 	slot->st.probe_failures++;
-	wait = sched_probe_delay(sched_now() - slot->st.down_since, res->retry_after,
+	wait = policy_probe_delay(sched_now() - slot->st.down_since, res->retry_after,
 				 crypto_random_u64());
 	slot->st.next_probe = sched_now() + wait;
 	free(slot->st.last_error);
 	slot->st.last_error = strdup(res->message);
-	ca_save(slot);
+	ca_save(slot, 1);
 	if (was_up)
 		log_error(NULL, "CA %s unavailable (%s); %u certificate%s waiting; next probe at %s",
 			  acme_ca_name(slot->ca), res->message, slot->nqueued + slot->running,
@@ -387,8 +413,8 @@ static void slot_mark_up(struct ca_slot *slot)
 		return;
 	log_info(NULL, "CA %s is back; resuming %u certificate%s", acme_ca_name(slot->ca),
 		 slot->nqueued, slot->nqueued == 1 ? "" : "s");
-	state_ca_clear(&slot->st);
-	ca_save(slot);
+	state_ca_up(&slot->st);
+	ca_save(slot, 1);
 	evtimer_del(slot->probe_timer);
 }
 
@@ -492,10 +518,35 @@ unsigned sched_deploy_failed_count(const struct sched *s)
 	return s->deploy_failed;
 }
 
+static void job_failure(struct job *j, const struct order_result *res);
+
+/* The certificate just installed does not pass the inspection that decides
+ * whether to order (it cannot be read back, its key type is unknown...):
+ * ordering again would give the same, so it is this certificate's failure
+ * and backs off like one, instead of being re-ordered at once. */
+static int job_check_installed(struct job *j)
+{
+	const char *why = sched_job_inspect(j);
+	char msg[512];
+	struct order_result f = { .ok = 0, .err = ACME_ERR_CERT, .retry_after = -1, .message = msg };
+
+	if (!why)
+		return 0;
+	snprintf(msg, sizeof(msg), "the certificate just installed in %s is not usable: %s",
+		 j->cert->output_dir, why);
+	j->s->issued++;
+	sched_job_forget_order(j);
+	sched_job_deploy(j);                   /* its files did change */
+	job_failure(j, &f);
+	return -1;
+}
+
 static void job_success(struct job *j, const struct order_result *res)
 {
 	struct sched *s = j->s;
 
+	if (job_check_installed(j) < 0)
+		return;
 	j->st.failures = 0;
 	j->st.next_attempt = 0;
 	free(j->st.last_error);
@@ -505,7 +556,6 @@ static void job_success(struct job *j, const struct order_result *res)
 	j->st.last_success = sched_now();
 	sched_job_forget_order(j);
 	s->issued++;
-	sched_job_inspect(j);                  /* the new certificate: its dates and CertID */
 	sched_job_save(j);
 	sched_job_deploy(j);
 	if (s->once) {
@@ -528,7 +578,7 @@ static void job_failure(struct job *j, const struct order_result *res)
 	int64_t wait, next;
 
 	j->st.failures++;
-	wait = sched_backoff(res->err, j->st.failures, res->retry_after, crypto_random_u64());
+	wait = policy_backoff(res->err, j->st.failures, res->retry_after, crypto_random_u64());
 	next = sched_now() + wait;
 	j->st.next_attempt = next;
 	free(j->st.last_error);
@@ -695,6 +745,79 @@ static void job_start(struct ca_slot *slot, struct job *j)
 	job_key_ready(key, j);
 }
 
+/* ---------- the ceiling on new orders (policy.h) ---------- */
+
+void sched_slot_ceiling_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sched_ca_dispatch(arg);
+}
+
+static int slot_orders_limit(const struct ca_slot *slot)
+{
+	return slot->s->cfg->cas[slot->index].orders_per_hour;
+}
+
+/* The first queued job that resumes an order (no new order needed). */
+static struct job *slot_first_resume(struct ca_slot *slot)
+{
+	struct job *j;
+
+	TAILQ_FOREACH(j, &slot->queue, qlink)
+		if (j->st.order_url)
+			return j;
+	return NULL;
+}
+
+/* 1 when no new order may start now: the queued jobs that need one wait
+ * (said once per episode), and a timer dispatches again when one may. */
+static int slot_at_ceiling(struct ca_slot *slot)
+{
+	struct sched *s = slot->s;
+	int64_t now = sched_now(), at = policy_orders_next_free(&slot->st.orders, now,
+								 slot_orders_limit(slot));
+	struct timeval tv = { 0, 0 };
+	char when[32];
+
+	slot->ceiling_until = at;
+	if (!at) {
+		slot->ceiling_said = 0;
+		return 0;
+	}
+	if (!slot->ceiling_said) {
+		slot->ceiling_said = 1;
+		log_warn(NULL, "CA %s: %zu new orders in the last hour, the ceiling (orders_per_hour: %d); "
+			 "%u certificate%s wait%s; next new order at %s", acme_ca_name(slot->ca),
+			 slot->st.orders.n, slot_orders_limit(slot), slot->nqueued,
+			 slot->nqueued == 1 ? "" : "s", slot->nqueued == 1 ? "s" : "",
+			 sched_fmt_time(at, when, sizeof(when)));
+	}
+	if (s->once && at > s->deadline) {
+		struct job *j, *next;
+		for (j = TAILQ_FIRST(&slot->queue); j; j = next) {
+			next = TAILQ_NEXT(j, qlink);
+			if (j->st.order_url)
+				continue;
+			TAILQ_REMOVE(&slot->queue, j, qlink);
+			slot->nqueued--;
+			log_error(j->cert->name, "not ordered: CA %s reached its ceiling of %d new orders "
+				  "an hour, and the next one may start only after --timeout; giving up "
+				  "for this run", acme_ca_name(slot->ca), slot_orders_limit(slot));
+			sched_job_finish_run(j, 1);
+		}
+		return 1;
+	}
+	tv.tv_sec = (time_t)(at - now);
+	evtimer_add(slot->ceiling_timer, &tv);
+	return 1;
+}
+
+/* A new order is about to start: counted (and kept in state_dir) for the ceiling. */
+static void slot_count_order(struct ca_slot *slot)
+{
+	if (policy_orders_add(&slot->st.orders, sched_now()) == 0)
+		ca_save(slot, 0);
+}
+
 void sched_ca_dispatch(struct ca_slot *slot)
 {
 	struct job *j;
@@ -703,16 +826,24 @@ void sched_ca_dispatch(struct ca_slot *slot)
 		/* One probe at a time, when its time has come. */
 		if (slot->probe || slot->st.next_probe > sched_now() || !(j = TAILQ_FIRST(&slot->queue)))
 			return;
+		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
+			return;
 		TAILQ_REMOVE(&slot->queue, j, qlink);
 		slot->nqueued--;
+		if (!j->st.order_url)
+			slot_count_order(slot);
 		slot->probe = j;
 		log_info(j->cert->name, "probing CA %s", acme_ca_name(slot->ca));
 		job_start(slot, j);
 		return;
 	}
 	while (slot->running < slot->max_parallel && (j = TAILQ_FIRST(&slot->queue))) {
+		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
+			return;
 		TAILQ_REMOVE(&slot->queue, j, qlink);
 		slot->nqueued--;
+		if (!j->st.order_url)
+			slot_count_order(slot);
 		job_start(slot, j);
 		if (slot->st.down_since)
 			return;

@@ -83,25 +83,6 @@ unsigned sched_deploy_failed_count(const struct sched *s);
 /* Renew now (force: even when not due). -ENOENT for an unknown name. */
 int sched_renew_now(struct sched *s, const char *name, int force);
 
-/* Pure arithmetic, exposed for tests. rnd is a uniform random 64-bit value. */
-/* When to renew a certificate valid [not_before, not_after]: not_after -
- * renew_before when set (> 0), else when 1/3 of the lifetime is left (1/2 for
- * lifetimes under 10 days), minus a spread of up to 1/100 of the lifetime
- * (at most one hour) so a fleet does not renew in the same second. */
-int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
-			   uint64_t rnd);
-/* Seconds to wait after the failures-th consecutive failure of class c
- * (DESIGN.md "Errors and backoff"); retry_after >= 0 wins. A CA that is
- * unavailable is probed instead (sched_probe_delay). */
-int64_t sched_backoff(enum acme_err_class c, int failures, int64_t retry_after, uint64_t rnd);
-/* Seconds until the next probe of a CA that has been unavailable for
- * down_for seconds: 1/16 of that, at least 40 s, at most 10 min, +-20 %
- * jitter; retry_after >= 0 wins. A short outage is noticed soon after it ends
- * (a 10-minute one within 48 s, ~15 probes), a long one costs a request
- * every 10 minutes. */
-#define SCHED_PROBE_MIN      40
-#define SCHED_PROBE_MAX      600
-#define SCHED_PROBE_FRACTION 16
-int64_t sched_probe_delay(int64_t down_for, int64_t retry_after, uint64_t rnd);
+/* The arithmetic (renewal time, backoff, probes, the order ceiling) is in policy.h. */
 
 #endif

@@ -34,6 +34,7 @@ struct job {
 	int deploy_failures;
 	int deploying;
 	int failed;                      /* --once: gave up */
+	int renew_before_warned;         /* said that renew_before is unusable */
 	TAILQ_ENTRY(job) qlink;
 };
 TAILQ_HEAD(job_queue, job);
@@ -49,6 +50,9 @@ struct ca_slot {
 	struct state_ca st;             /* down_since != 0: unavailable */
 	struct job *probe;              /* the one order testing a down CA */
 	struct event *probe_timer;
+	struct event *ceiling_timer;    /* dispatches again when a new order may start */
+	int64_t ceiling_until;          /* != 0: no new order before then (policy_orders) */
+	int ceiling_said;               /* logged for this episode */
 	int64_t ari_sec;                /* renewalInfo requests: the second being filled */
 	unsigned ari_in_sec;            /* and how many are already in it */
 };
@@ -83,6 +87,7 @@ int64_t sched_now(void);
 const char *sched_fmt_time(int64_t t, char *buf, unsigned len);
 void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg);
 void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg);
+void sched_slot_ceiling_cb(evutil_socket_t fd, short what, void *arg);
 void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg);
 const char *sched_job_inspect(struct job *j);
 void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg);

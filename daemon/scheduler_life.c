@@ -1,4 +1,4 @@
-/* scheduler_life.c - the scheduler's life cycle: start, reload (reconfigure), status, renew now, the arithmetic. */
+/* scheduler_life.c - the scheduler's life cycle: start, reload (reconfigure), status, renew now. */
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -10,72 +10,10 @@
 #include "crypto.h"
 #include "log.h"
 #include "keygen.h"
+#include "policy.h"
 #include "scheduler_internal.h"
 #include "store.h"
 #include "timeparse.h"
-
-/* ---------- arithmetic ---------- */
-
-int64_t sched_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
-			   uint64_t rnd)
-{
-	int64_t lifetime = not_after - not_before, t, spread;
-
-	if (lifetime < 0)
-		lifetime = 0;
-	if (renew_before > 0)
-		t = not_after - renew_before;
-	else if (lifetime < 10 * DAY)
-		t = not_after - lifetime / 2;
-	else
-		t = not_after - lifetime / 3;
-	spread = lifetime / 100;
-	if (spread > 3600)
-		spread = 3600;
-	if (spread > 0)
-		t -= (int64_t)(rnd % (uint64_t)(spread + 1));
-	return t;
-}
-
-int64_t sched_probe_delay(int64_t down_for, int64_t retry_after, uint64_t rnd)
-{
-	int64_t d, span;
-
-	if (retry_after >= 0)
-		return retry_after;
-	d = down_for > 0 ? down_for / SCHED_PROBE_FRACTION : 0;
-	if (d < SCHED_PROBE_MIN)
-		d = SCHED_PROBE_MIN;
-	if (d > SCHED_PROBE_MAX)
-		d = SCHED_PROBE_MAX;
-	span = d * 2 / 5;                     /* 40 % of d: from -20 % to +20 % */
-	return d - d / 5 + (int64_t)(rnd % (uint64_t)(span + 1));
-}
-
-int64_t sched_backoff(enum acme_err_class c, int failures, int64_t retry_after, uint64_t rnd)
-{
-	static const int64_t cert_steps[] = { 60, 600, 6000 };
-
-	if (failures < 1)
-		failures = 1;
-	if (retry_after >= 0)
-		return retry_after;
-	switch (c) {
-	case ACME_ERR_UNAVAILABLE:
-		return sched_probe_delay(0, -1, rnd);     /* the CA is probed, not the job */
-	case ACME_ERR_RATELIMIT:
-		return 3600;
-	case ACME_ERR_INPUT:
-		return DAY;
-	case ACME_ERR_CERT:
-	case ACME_ERR_LOCAL:
-	case ACME_ERR_NONE:
-	default:
-		if (failures <= 3)
-			return cert_steps[failures - 1];
-		return DAY;
-	}
-}
 
 /* ---------- life cycle ---------- */
 
@@ -85,6 +23,8 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 
 	s->idle_cb(s, s->idle_arg);
 }
+
+static void slot_free(struct ca_slot *slot);
 
 static struct ca_slot *slot_new(struct sched *s, size_t index, struct acme_ca *ca)
 {
@@ -97,8 +37,9 @@ static struct ca_slot *slot_new(struct sched *s, size_t index, struct acme_ca *c
 	slot->ca = ca;
 	TAILQ_INIT(&slot->queue);
 	slot->probe_timer = evtimer_new(s->base, sched_slot_probe_cb, slot);
-	if (!slot->probe_timer) {
-		free(slot);
+	slot->ceiling_timer = evtimer_new(s->base, sched_slot_ceiling_cb, slot);
+	if (!slot->probe_timer || !slot->ceiling_timer) {
+		slot_free(slot);
 		return NULL;
 	}
 	return slot;
@@ -110,6 +51,8 @@ static void slot_free(struct ca_slot *slot)
 		return;
 	if (slot->probe_timer)
 		event_free(slot->probe_timer);
+	if (slot->ceiling_timer)
+		event_free(slot->ceiling_timer);
 	state_ca_clear(&slot->st);
 	free(slot);
 }
@@ -218,9 +161,12 @@ static void slot_restore(struct ca_slot *slot)
 	int64_t delay;
 	struct timeval tv;
 
-	if (state_ca_load(slot->s->cfg->state_dir, acme_ca_name(slot->ca), &slot->st) < 0 ||
-	    slot->st.down_since == 0) {
+	if (state_ca_load(slot->s->cfg->state_dir, acme_ca_name(slot->ca), &slot->st) < 0) {
 		state_ca_clear(&slot->st);
+		return;
+	}
+	if (slot->st.down_since == 0) {
+		state_ca_up(&slot->st);         /* only the order times count */
 		return;
 	}
 	log_warn(NULL, "CA %s was unavailable before the restart (%s); next probe at %s",
@@ -394,6 +340,8 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca 
 		s->jobs[job_from[i]] = NULL;
 		j->cert = &cfg->certs[i];
 		diff->kept++;
+		if (timing)
+			j->renew_before_warned = 0;
 		if (timing && j->state == JOB_IDLE && j->has_cert) {
 			evtimer_del(j->timer);
 			sched_job_schedule_renewal(j, "renew_before changed;");
@@ -507,6 +455,8 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	case JOB_QUEUED:
 		out->phase = slot->st.down_since ? SCHED_CA_DOWN : SCHED_QUEUED;
 		out->next_at = slot->st.down_since ? slot->st.next_probe : sched_now();
+		if (!slot->st.down_since && slot->ceiling_until > out->next_at && !j->st.order_url)
+			out->next_at = slot->ceiling_until;      /* the ceiling on new orders */
 		break;
 	case JOB_DONE:
 		out->phase = j->failed ? SCHED_FAILED : SCHED_DONE;

@@ -108,15 +108,21 @@ static int load_json(const char *path, json_t **out)
 	return 0;
 }
 
-static int save_json(const char *path, json_t *o)
+static int save_json_how(const char *path, json_t *o, int durable)
 {
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-	int rc = s ? store_write_atomic(path, s, strlen(s), 0600) : -ENOMEM;
+	int rc = !s ? -ENOMEM : durable ? store_write_atomic(path, s, strlen(s), 0600) :
+		 store_write_replace(path, s, strlen(s), 0600);
 
 	if (rc < 0)
 		log_error(NULL, "cannot write %s: %s", path, strerror(-rc));
 	free(s);
 	return rc;
+}
+
+static int save_json(const char *path, json_t *o)
+{
+	return save_json_how(path, o, 1);
 }
 
 int state_job_load(const char *state_dir, const char *name, struct state_job *st)
@@ -268,16 +274,27 @@ int state_order_key_remove(const char *state_dir, const char *name)
 	return remove_file(state_dir, "certs", name, ".order-key.pem");
 }
 
+void state_ca_up(struct state_ca *st)
+{
+	free(st->last_error);
+	st->last_error = NULL;
+	st->down_since = 0;
+	st->probe_failures = 0;
+	st->next_probe = 0;
+}
+
 void state_ca_clear(struct state_ca *st)
 {
 	free(st->last_error);
+	policy_orders_clear(&st->orders);
 	memset(st, 0, sizeof(*st));
 }
 
 int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
 {
 	char *path = state_file(state_dir, "cas", name, ".json");
-	json_t *o = NULL;
+	json_t *o = NULL, *orders, *t;
+	size_t i;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -291,11 +308,18 @@ int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
 	st->probe_failures = (int)get_count(o, "probe_failures");
 	st->next_probe = get_int(o, "next_probe");
 	st->last_error = dup_str(o, "last_error");
+	orders = json_object_get(o, "orders");
+	json_array_foreach(orders, i, t) {
+		/* A damaged entry is skipped; the list is kept sorted by _add. */
+		if (json_is_integer(t) && json_integer_value(t) > 0 &&
+		    policy_orders_add(&st->orders, (int64_t)json_integer_value(t)) < 0)
+			break;
+	}
 	json_decref(o);
 	return 0;
 }
 
-int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st)
+int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st, int durable)
 {
 	char *path;
 	json_t *o;
@@ -315,7 +339,13 @@ int state_ca_save(const char *state_dir, const char *name, const struct state_ca
 	set_int(o, "probe_failures", st->probe_failures);
 	set_int(o, "next_probe", st->next_probe);
 	set_str(o, "last_error", st->last_error);
-	rc = save_json(path, o);
+	if (st->orders.n) {
+		json_t *a = json_array();
+		for (size_t i = 0; a && i < st->orders.n; i++)
+			json_array_append_new(a, json_integer((json_int_t)st->orders.times[i]));
+		json_object_set_new(o, "orders", a);
+	}
+	rc = save_json_how(path, o, durable);
 	json_decref(o);
 	free(path);
 	return rc;

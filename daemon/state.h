@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include "config.h"
+#include "policy.h"
 
 /* Everything a restart must not forget. Times are unix seconds, 0 = unset. */
 struct state_job {
@@ -67,16 +68,22 @@ int state_order_key_save(const char *state_dir, const char *name, const char *pe
 int state_order_key_load(const char *state_dir, const char *name, char **pem, size_t *len);
 int state_order_key_remove(const char *state_dir, const char *name);
 
-/* A CA marked unavailable (state_dir/cas/<name>.json): the probe backoff
- * survives restarts too. down_since == 0: the CA is up. */
+/* Per CA (state_dir/cas/<name>.json): an outage, so the probe backoff
+ * survives restarts (down_since == 0: the CA is up), and the new orders of
+ * the last hour, so a restart does not reset the ceiling on them. */
 struct state_ca {
 	int64_t down_since;
 	int probe_failures;
 	int64_t next_probe;
 	char *last_error;
+	struct policy_orders orders;
 };
 int state_ca_load(const char *state_dir, const char *name, struct state_ca *st);
-int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st);
+/* durable: fsync'ed (an outage); else only replaced atomically (the order
+ * times, written at every new order: a power cut may lose the last ones). */
+int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st, int durable);
+/* The CA answers again: forget the outage, keep the order times. */
+void state_ca_up(struct state_ca *st);
 void state_ca_clear(struct state_ca *st);
 
 #endif

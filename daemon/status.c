@@ -9,6 +9,7 @@
 
 #include "crypto.h"
 #include "log.h"
+#include "policy.h"
 #include "scheduler.h"
 #include "state.h"
 #include "status.h"
@@ -218,7 +219,7 @@ static json_t *disk_cert(const struct config *cfg, const struct config_cert *cc,
 		if (st.ari_chosen && st.ari_start && st.ari_end)
 			next_at = st.ari_chosen;
 		else
-			next_at = sched_renewal_time(nb, na, cc->renew_before, 0);
+			next_at = policy_renewal_time(nb, na, cc->renew_before, 0);
 	}
 	if (st.order_url && strcmp(state, "valid") != 0)
 		action = "order";               /* an order in flight is resumed on start */

@@ -342,3 +342,26 @@ const char *timeparse_format(int64_t t, char *buf, unsigned len)
 		snprintf(buf, len, "@%" PRId64, t);
 	return buf;
 }
+
+const char *timeparse_format_duration(int64_t s, char *buf, unsigned len)
+{
+	static const struct { int64_t unit; char c; } units[] = {
+		{ TP_DAY, 'd' }, { 3600, 'h' }, { 60, 'm' },
+	};
+
+	if (!buf || len == 0)
+		return "";
+	if (s < 0)
+		s = 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s % units[i].unit == 0 || s >= 2 * units[i].unit) {
+			if (s >= units[i].unit) {
+				snprintf(buf, len, "%" PRId64 "%c", (s + units[i].unit / 2) / units[i].unit,
+					 units[i].c);
+				return buf;
+			}
+		}
+	}
+	snprintf(buf, len, "%" PRId64 "s", s);
+	return buf;
+}

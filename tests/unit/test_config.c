@@ -78,6 +78,7 @@ static void test_full_valid(void **state)
 		"    contact: [mailto:ops@example.org, \"MAILTO:sec@example.org\"]\n"
 		"    ca_bundle: roots/extra.pem\n"
 		"    max_parallel: 1000\n"
+		"    orders_per_hour: 300\n"
 		"  - name: pebble_1.test\n"
 		"    directory: http://127.0.0.1:14000/dir\n"
 		"certificates:\n"
@@ -108,6 +109,7 @@ static void test_full_valid(void **state)
 	assert_strv(&cfg->cas[0].contact, 2, "mailto:ops@example.org", "MAILTO:sec@example.org");
 	assert_string_equal(cfg->cas[0].ca_bundle, "/nonexistent-acmed-test/etc/roots/extra.pem");
 	assert_int_equal(cfg->cas[0].max_parallel, 1000);
+	assert_int_equal(cfg->cas[0].orders_per_hour, 300);
 	assert_int_equal(cfg->cas[0].line, 6);
 	assert_string_equal(cfg->cas[1].name, "pebble_1.test");
 	assert_string_equal(cfg->cas[1].directory, "http://127.0.0.1:14000/dir");
@@ -115,7 +117,8 @@ static void test_full_valid(void **state)
 	assert_null(cfg->cas[1].ca_bundle);
 	assert_int_equal(cfg->cas[1].max_parallel, 4);
 	assert_int_equal(cfg->cas[1].timeout, 60);
-	assert_int_equal(cfg->cas[1].line, 11);
+	assert_int_equal(cfg->cas[1].orders_per_hour, 50);
+	assert_int_equal(cfg->cas[1].line, 12);
 
 	assert_int_equal(cfg->ncerts, 2);
 	const struct config_cert *w = &cfg->certs[0], *m = &cfg->certs[1];
@@ -128,7 +131,7 @@ static void test_full_valid(void **state)
 	assert_string_equal(w->output_dir, "/etc/ssl/web/live");
 	assert_strv(&w->reload, 2, "nginx.service", "postfix@main.service");
 	assert_strv(&w->exec, 3, "/usr/local/sbin/push-cert", "--quiet", "a b");
-	assert_int_equal(w->line, 14);
+	assert_int_equal(w->line, 15);
 
 	assert_string_equal(m->name, "Mail-2");
 	assert_int_equal(m->ca, 1);
@@ -139,7 +142,7 @@ static void test_full_valid(void **state)
 	assert_string_equal(m->output_dir, "/nonexistent-acmed-test/out/mail");
 	assert_strv(&m->reload, 0);
 	assert_strv(&m->exec, 0);
-	assert_int_equal(m->line, 23);
+	assert_int_equal(m->line, 24);
 
 	assert_ptr_equal(config_find_cert(cfg, "web"), w);
 	assert_ptr_equal(config_find_cert(cfg, "Mail-2"), m);
@@ -341,7 +344,7 @@ static void test_schema_errors(void **state)
 		     "runtime_dir, listen, cas, certificates");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
-		     "contact, ca_bundle, max_parallel, timeout");
+		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 0s\n",
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got \"0s\"");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 2h\n",
@@ -492,6 +495,16 @@ static void test_value_errors(void **state)
 			 bad_mp[i]);
 		snprintf(want, sizeof(want), "acmed.yaml:4:19: max_parallel: expected an integer from 1 to 1000, "
 			 "got %s%s%s", bad_mp[i][0] == '"' ? "" : "\"", bad_mp[i], bad_mp[i][0] == '"' ? "" : "\"");
+		expect_error(yaml, want);
+	}
+	static const char *const bad_oph[] = { "0", "100001", "-5", "ten", "1e3", "[50]" };
+	for (size_t i = 0; i < sizeof(bad_oph) / sizeof(bad_oph[0]); i++) {
+		char yaml[256], want[512];
+		snprintf(yaml, sizeof(yaml), "cas:\n  - name: a\n    directory: https://a/d\n    orders_per_hour: %s\n",
+			 bad_oph[i]);
+		snprintf(want, sizeof(want), "acmed.yaml:4:22: orders_per_hour: expected an integer from 1 to 100000, "
+			 "got %s%s%s", bad_oph[i][0] == '[' ? "" : "\"", bad_oph[i][0] == '[' ? "a sequence" : bad_oph[i],
+			 bad_oph[i][0] == '[' ? "" : "\"");
 		expect_error(yaml, want);
 	}
 	expect_error("cas: [{name: a, directory: https://a/d, ca_bundle: ~}]\n",

@@ -481,7 +481,7 @@ static void test_ca_round_trip(void **state)
 	in.probe_failures = 4;
 	in.next_probe = 4102448401LL;
 	in.last_error = strdup("https://acme.example/directory: HTTP 503 \"busy\"\n");
-	assert_int_equal(state_ca_save(dir, "letsencrypt", &in), 0);
+	assert_int_equal(state_ca_save(dir, "letsencrypt", &in, 1), 0);
 	assert_int_equal(stat_of(path).st_mode & 07777, 0600);
 
 	memset(&out, 0xa5, sizeof(out));
@@ -495,7 +495,7 @@ static void test_ca_round_trip(void **state)
 
 	/* The CA came back: a zeroed state round-trips as zero. */
 	state_ca_clear(&in);
-	assert_int_equal(state_ca_save(dir, "letsencrypt", &in), 0);
+	assert_int_equal(state_ca_save(dir, "letsencrypt", &in, 1), 0);
 	memset(&out, 0xa5, sizeof(out));
 	assert_int_equal(state_ca_load(dir, "letsencrypt", &out), 0);
 	assert_true(all_zero(&out, sizeof(out)));
@@ -552,7 +552,7 @@ static void test_ca_hostile(void **state)
 	rm_rf(cas);
 	put_file(dir, "cas", "a file where the directory should be");
 	st.down_since = 1;
-	assert_true(state_ca_save(dir, "le", &st) < 0);
+	assert_true(state_ca_save(dir, "le", &st, 1) < 0);
 	free(cas);
 	free(deep);
 }

@@ -321,7 +321,7 @@ static void test_disk_with_state(void **state)
 	sc.down_since = now - 600;
 	sc.probe_failures = 3;
 	sc.next_probe = now + 120;
-	assert_int_equal(state_ca_save(f->cfg->state_dir, "letsencrypt", &sc), 0);
+	assert_int_equal(state_ca_save(f->cfg->state_dir, "letsencrypt", &sc, 1), 0);
 	state_ca_clear(&sc);
 
 	st = status_from_disk_at(f->cfg, now);
