@@ -68,7 +68,8 @@ def bench_acmed(acmed_bin, ws, pebble, proxy, n, timeout):
     certs = [{"name": f"c{i}", "key_type": KEY_TYPE, "domains": [f"c{i}.acmed{n}.bench.example.com"]}
              for i in range(n)]
     cfg = d / "acmed.yaml"
-    outputs = pe.write_config(cfg, d, proxy.directory_url, pebble.ca_bundle, pebble.http01_port, certs)
+    outputs = pe.write_config(cfg, d, proxy.directory_url, pebble.ca_bundle, pebble.http01_port, certs,
+                                extra_ca={"orders_per_hour": 100000})
     mark = proxy.log.mark()
     r = pe.run_acmed(["run", "--once", "--timeout", str(int(timeout))], timeout=timeout + 30, config=cfg,
                      acmed_bin=acmed_bin)
