@@ -14,7 +14,10 @@ status=0
 build() { # dir, extra meson options...
 	dir=$1; shift
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$@" >"$OUT/$(basename "$dir")-setup.log" 2>&1 ||
+		meson setup "$dir" -Dwerror=true "$@" >"$OUT/$(basename "$dir")-setup.log" 2>&1 ||
+			{ cat "$OUT/$(basename "$dir")-setup.log"; return 1; }
+	else	# warnings are errors here, whatever the tree was set up with
+		meson configure "$dir" -Dwerror=true "$@" >"$OUT/$(basename "$dir")-setup.log" 2>&1 ||
 			{ cat "$OUT/$(basename "$dir")-setup.log"; return 1; }
 	fi
 	ninja -C "$dir" >"$OUT/$(basename "$dir")-build.log" 2>&1 ||
