@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "clock.h"
 #include "acme_internal.h"
 #include "http.h"
 #include "jws.h"
@@ -32,11 +33,6 @@ static void ca_nonce_pump(struct acme_ca *ca);
 
 /* ---------- small helpers ---------- */
 
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
 void acme_fail_clear(struct call_failure *f)
 {
 	free(f->url);
@@ -59,7 +55,7 @@ static void fail_from_response(struct call_failure *f, const struct http_respons
 	f->retry_after = -1;
 	if (r->retry_after) {
 		int64_t s;
-		if (timeparse_retry_after(r->retry_after, now_s(), 1, 86400, &s) == 0)
+		if (timeparse_retry_after(r->retry_after, clock_now(), 1, 86400, &s) == 0)
 			f->retry_after = s;
 	}
 	if (r->status == 0) {
@@ -448,7 +444,7 @@ static void call_response(const struct http_response *r, void *arg)
 	reply.retry_after = -1;
 	if (r->retry_after) {
 		int64_t s;
-		if (timeparse_retry_after(r->retry_after, now_s(), 1, 86400, &s) == 0)
+		if (timeparse_retry_after(r->retry_after, clock_now(), 1, 86400, &s) == 0)
 			reply.retry_after = s;
 	}
 	if (r->status >= 200 && r->status < 300) {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "control.h"
 #include "status.h"
 #include "store.h"
@@ -95,24 +96,16 @@ static int cli_send(struct cli_conn *k, json_t *req)
 	return rc;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Next answer line as JSON. -ETIMEDOUT, -ECONNRESET (closed), -EBADMSG. */
 static int cli_recv(struct cli_conn *k, unsigned timeout_ms, json_t **out)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	char *nl;
 
 	*out = NULL;
 	while (!(nl = k->len ? memchr(k->buf, '\n', k->len) : NULL)) {
 		struct pollfd p = { .fd = k->fd, .events = POLLIN };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - clock_mono_ms();
 		ssize_t r;
 		int pr;
 

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <systemd/sd-bus.h>
 
+#include "clock.h"
 #include "deploy.h"
 #include "deploy_internal.h"
 #include "log.h"
@@ -34,20 +35,6 @@ struct deploy_unit {                    /* one ReloadOrRestartUnit of a batch */
 	struct event *timer;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct timeval deploy_ms_tv(int64_t ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	return tv;
-}
 
 char *deploy_xasprintf(const char *fmt, ...)
 {
@@ -288,12 +275,9 @@ static void bus_rearm(struct deploy *d)
 		event_add(d->bus_io_ev, NULL);
 	evtimer_del(d->bus_timer_ev);
 	if (sd_bus_get_timeout(d->bus, &until) >= 0 && until != UINT64_MAX) {
-		struct timespec ts;
-		uint64_t now;
+		uint64_t now = (uint64_t)clock_mono_us();
 		struct timeval tv;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 		until = until > now ? until - now : 0;
 		tv.tv_sec = (time_t)(until / 1000000);
 		tv.tv_usec = (suseconds_t)(until % 1000000);
@@ -436,7 +420,7 @@ static void on_unit_timeout(evutil_socket_t fd, short what, void *arg)
 static void units_start(struct deploy *d, struct unit_list *batch)
 {
 	struct deploy_unit *u;
-	struct timeval tv = deploy_ms_tv(d->unit_timeout_ms);
+	struct timeval tv = clock_tv_ms(d->unit_timeout_ms);
 	int r = bus_connect(d);
 
 	if (r < 0) {
@@ -656,7 +640,7 @@ static struct deploy_job *job_new(struct deploy *d, const struct config_cert *ce
 int deploy_certificate(struct deploy *d, const struct config_cert *cert)
 {
 	struct deploy_job *j = job_new(d, cert), *old;
-	int64_t now = now_ms(), fire;
+	int64_t now = clock_mono_ms(), fire;
 	struct timeval tv;
 
 	if (!j) {
@@ -685,7 +669,7 @@ int deploy_certificate(struct deploy *d, const struct config_cert *cert)
 	fire = now + d->window_ms;
 	if (fire > d->window_start + DEPLOY_BATCH_CAP_MS)
 		fire = d->window_start + DEPLOY_BATCH_CAP_MS;
-	tv = deploy_ms_tv(fire > now ? fire - now : 0);
+	tv = clock_tv_ms(fire > now ? fire - now : 0);
 	evtimer_add(d->window_ev, &tv);
 	return 0;
 }

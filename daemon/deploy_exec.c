@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "deploy_internal.h"
 #include "log.h"
 
@@ -170,7 +171,7 @@ static void on_hook_kill(evutil_socket_t fd, short what, void *arg)
 static void on_hook_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct deploy_job *j = arg;
-	struct timeval tv = deploy_ms_tv(DEPLOY_KILL_GRACE_MS);
+	struct timeval tv = clock_tv_ms(DEPLOY_KILL_GRACE_MS);
 	char t[32];
 
 	if (j->pid <= 0)
@@ -313,7 +314,7 @@ out_pipe:
 void deploy_job_start_hook(struct deploy_job *j)
 {
 	struct deploy *d = j->d;
-	struct timeval tv = deploy_ms_tv(d->exec_timeout_ms);
+	struct timeval tv = clock_tv_ms(d->exec_timeout_ms);
 	int r;
 
 	j->state = JOB_HOOK;

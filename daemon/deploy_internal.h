@@ -64,7 +64,6 @@ struct deploy {
 
 /* ---- deploy.c ---- */
 
-struct timeval deploy_ms_tv(int64_t ms);
 char *deploy_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "60 s" or "250 ms"; returns buf. */
 const char *deploy_dur(long ms, char *buf, size_t len);

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "acme.h"
 #include "challenge_http.h"
 #include "config.h"
@@ -145,7 +146,7 @@ static int take_pid_file(struct run_ctx *ctx)
 static void notify_status(struct run_ctx *ctx)
 {
 	const struct config_cert *next = NULL;
-	int64_t next_at = 0, now = (int64_t)time(NULL);
+	int64_t next_at = 0, now = clock_now();
 	unsigned down = 0;
 	char rel[32] = "";
 
@@ -466,7 +467,7 @@ static int cmd_run(const char *path, int once, long timeout)
 {
 	struct run_ctx ctx = { .lock_fd = -1, .once = once, .path = path };
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *deadline_ev = NULL;
-	int64_t deadline = (int64_t)time(NULL) + timeout;
+	int64_t deadline = clock_now() + timeout;
 	int rc, status = 0;
 
 	rc = load_config(path, &ctx.cfg);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "names.h"
+#include "clock.h"
 #include "challenge_http.h"
 #include "crypto.h"
 #include "jws.h"
@@ -64,17 +66,9 @@ struct order {
 static void order_fetch(struct order *o);
 static void authz_fetch(struct authz *a);
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void timer_in_ms(struct event *ev, long ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = clock_tv_ms(ms);
 
 	evtimer_add(ev, &tv);
 }
@@ -168,21 +162,6 @@ static long poll_delay_ms(struct order *o, enum acme_poll_kind kind, int polls,
 
 /* ---------- download and install ---------- */
 
-int order_names_match(const struct crypto_cert_info *info, const struct config_strv *domains)
-{
-	if (info->nnames != domains->n)
-		return 0;
-	for (size_t i = 0; i < domains->n; i++) {
-		size_t j;
-		for (j = 0; j < info->nnames; j++)
-			if (strcmp(info->names[j], domains->v[i]) == 0)
-				break;
-		if (j == info->nnames)
-			return 0;
-	}
-	return 1;
-}
-
 static void order_install(struct order *o, const char *pem, size_t len)
 {
 	struct crypto_cert_info info = {0};
@@ -203,13 +182,14 @@ static void order_install(struct order *o, const char *pem, size_t len)
 			   "certificate from %s does not match the key acmed sent", o->cert_url);
 		goto out;
 	}
-	if (!order_names_match(&info, &o->cert->domains)) {
+	if (!names_same_set((const char *const *)info.names, info.nnames,
+			    (const char *const *)o->cert->domains.v, o->cert->domains.n)) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL,
 			   "certificate from %s does not name exactly the configured domains",
 			   o->cert_url);
 		goto out;
 	}
-	if (info.not_after <= (int64_t)time(NULL)) {
+	if (info.not_after <= clock_now()) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL, "certificate from %s is already expired",
 			   o->cert_url);
 		goto out;
@@ -292,7 +272,7 @@ static void order_fetch(struct order *o)
 
 static void order_poll_later(struct order *o, int64_t retry_after)
 {
-	if ((int64_t)time(NULL) > o->deadline) {
+	if (clock_now() > o->deadline) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL,
 			   "order %s still processing after %d minutes", o->url,
 			   ORDER_DEADLINE_S / 60);
@@ -350,7 +330,7 @@ static void order_finalize(struct order *o)
 		return;
 	}
 	o->finalized = 1;
-	o->finalize_ms = mono_ms();
+	o->finalize_ms = clock_mono_ms();
 	o->call = acme_post(o->ca, NULL, o->finalize_url, payload, finalize_done, o);
 	free(payload);
 	if (!o->call)
@@ -380,7 +360,7 @@ static void order_start_authz(struct order *o, json_t *list)
 		struct authz *a = &o->authz[i];
 		a->o = o;
 		a->url = json_is_string(u) ? strdup(json_string_value(u)) : NULL;
-		a->deadline = (int64_t)time(NULL) + AUTHZ_DEADLINE_S;
+		a->deadline = clock_now() + AUTHZ_DEADLINE_S;
 	}
 	for (i = 0; i < o->nauthz; i++) {
 		struct authz *a = &o->authz[i];
@@ -426,7 +406,7 @@ static void order_handle(struct order *o, json_t *obj, int64_t retry_after)
 			return;
 		}
 		if (o->finalize_ms)
-			acme_ca_poll_learn(o->ca, ACME_POLL_ORDER, (long)(mono_ms() - o->finalize_ms),
+			acme_ca_poll_learn(o->ca, ACME_POLL_ORDER, (long)(clock_mono_ms() - o->finalize_ms),
 					   o->polls <= 1);
 		free(o->cert_url);
 		o->cert_url = strdup(cert);
@@ -458,7 +438,7 @@ static void authz_valid(struct authz *a)
 	a->valid = 1;
 	authz_stop_serving(a);
 	if (a->started_ms)
-		acme_ca_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(mono_ms() - a->started_ms),
+		acme_ca_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(clock_mono_ms() - a->started_ms),
 				   a->polls <= 1);
 	log_debug(o->cert->name, "authorization for %s is valid", a->domain ? a->domain : a->url);
 	/* All valid means the order is "ready" (RFC 8555 7.1.6): finalize
@@ -491,7 +471,7 @@ static void authz_invalid(struct authz *a, json_t *obj, const char *status)
 
 static void authz_poll_later(struct authz *a, int64_t retry_after)
 {
-	if ((int64_t)time(NULL) > a->deadline) {
+	if (clock_now() > a->deadline) {
 		order_fail(a->o, ACME_ERR_CERT, -1, NULL,
 			   "authorization for %s still pending after %d minutes (%s)",
 			   a->domain ? a->domain : a->url, AUTHZ_DEADLINE_S / 60, a->url);
@@ -504,10 +484,10 @@ static void authz_poll_later(struct authz *a, int64_t retry_after)
 		return;
 	}
 	long d = poll_delay_ms(a->o, ACME_POLL_AUTHZ, a->polls++, retry_after);
-	int64_t until = a->not_before_ms - mono_ms();
+	int64_t until = a->not_before_ms - clock_mono_ms();
 	if (until > d)
 		d = (long)until;
-	a->poll_at_ms = mono_ms() + d;
+	a->poll_at_ms = clock_mono_ms() + d;
 	timer_in_ms(a->timer, d);
 }
 
@@ -517,7 +497,7 @@ static void authz_poll_later(struct authz *a, int64_t retry_after)
 static void authz_token_served(void *arg)
 {
 	struct authz *a = arg;
-	int64_t now = mono_ms(), at = now + POLL_AFTER_FETCH_MS;
+	int64_t now = clock_mono_ms(), at = now + POLL_AFTER_FETCH_MS;
 
 	if (!a->timer || !evtimer_pending(a->timer, NULL) || a->not_before_ms > at ||
 	    a->poll_at_ms <= at)
@@ -580,7 +560,7 @@ static void authz_respond(struct authz *a, json_t *obj)
 		a->token = strdup(token);
 		challenge_http_on_served(o->http01, token, authz_token_served, a);
 	}
-	a->started_ms = mono_ms();
+	a->started_ms = clock_mono_ms();
 	if (cstatus && strcmp(cstatus, "pending") != 0) {
 		/* Already answered (processing): just wait for the verdict. */
 		authz_poll_later(a, -1);
@@ -609,7 +589,7 @@ static void authz_fetch_done(const struct acme_reply *r, void *arg)
 			a->domain = strdup(d);
 	}
 	if (r->retry_after >= 0)
-		a->not_before_ms = mono_ms() + r->retry_after * 1000;
+		a->not_before_ms = clock_mono_ms() + r->retry_after * 1000;
 	status = json_string_value(json_object_get(r->json, "status"));
 	if (!status) {
 		order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s has no status", a->url);
@@ -738,7 +718,7 @@ struct order *order_start(struct event_base *base, struct acme_ca *ca,
 	o->cb = cb;
 	o->created = p->created;
 	o->arg = arg;
-	o->deadline = (int64_t)time(NULL) + ORDER_DEADLINE_S;
+	o->deadline = clock_now() + ORDER_DEADLINE_S;
 	o->timer = evtimer_new(base, order_timer_cb, o);
 	o->finish_ev = evtimer_new(base, order_finish_cb, o);
 	o->replaces = p->replaces ? strdup(p->replaces) : NULL;

@@ -40,9 +40,6 @@ struct order *order_start(struct event_base *base, struct acme_ca *ca,
 			  order_done_fn cb, void *arg);
 /* Cancel (no callback) and free; tokens stop being served. */
 void order_free(struct order *o);
-struct crypto_cert_info;
-/* 1 when the certificate names exactly the configured domains (any order). */
-int order_names_match(const struct crypto_cert_info *info, const struct config_strv *domains);
 
 /* The order URL once the CA created it, else NULL. */
 const char *order_url(const struct order *o);

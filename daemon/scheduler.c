@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "names.h"
+#include "clock.h"
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
@@ -17,11 +19,6 @@
 void sched_ca_dispatch(struct ca_slot *slot);
 void sched_job_ari_refresh(struct job *j);
 void sched_job_ari_fetch(struct job *j);
-
-int64_t sched_now(void)
-{
-	return (int64_t)time(NULL);
-}
 
 const char *sched_fmt_time(int64_t t, char *buf, unsigned len)
 {
@@ -117,7 +114,7 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
 
-	if (j->ari_next && j->ari_next <= sched_now() && j->has_cert) {
+	if (j->ari_next && j->ari_next <= clock_now() && j->has_cert) {
 		sched_job_ari_fetch(j);
 		return;
 	}
@@ -135,7 +132,7 @@ void sched_job_schedule_at(struct job *j, int64_t when, int urgent)
 	char buf[32];
 
 	j->due = when;
-	if (s->once && when > sched_now()) {
+	if (s->once && when > clock_now()) {
 		if (!urgent) {
 			sched_job_finish_run(j, 0);
 			return;
@@ -149,7 +146,7 @@ void sched_job_schedule_at(struct job *j, int64_t when, int urgent)
 	}
 	if (j->ari_next && j->ari_next < at && j->has_cert)
 		at = j->ari_next;
-	delay = at - sched_now();
+	delay = at - clock_now();
 	if (delay < 0)
 		delay = 0;
 	tv.tv_sec = (time_t)delay;
@@ -247,7 +244,7 @@ static void slot_ari_unsupported(struct ca_slot *slot)
  * that is down; the orders' probe deals with the outage. */
 static void slot_ari_postpone(struct ca_slot *slot)
 {
-	slot_ari_move(slot, sched_now() + 3600, ARI_POLL_DEFAULT_S);
+	slot_ari_move(slot, clock_now() + 3600, ARI_POLL_DEFAULT_S);
 }
 
 static void ari_done(const struct acme_reply *r, void *arg)
@@ -255,7 +252,7 @@ static void ari_done(const struct acme_reply *r, void *arg)
 	struct job *j = arg;
 	struct ari_window w = {0};
 	char a[32], b[32];
-	int64_t now = sched_now();
+	int64_t now = clock_now();
 
 	j->ari_call = NULL;
 	if (r->missing_resource) {
@@ -316,7 +313,7 @@ void sched_job_ari_fetch(struct job *j)
  * the CA spread over minutes, and stay spread at every later refresh. */
 static int64_t slot_ari_time(struct ca_slot *slot)
 {
-	int64_t now = sched_now();
+	int64_t now = clock_now();
 
 	if (slot->ari_sec < now) {
 		slot->ari_sec = now;
@@ -340,8 +337,8 @@ void sched_job_ari_refresh(struct job *j)
 		return;
 	}
 	/* run --once looks at everything now: it is a one-off, not a fleet's routine. */
-	at = j->s->once ? sched_now() : slot_ari_time(j->s->slots[j->cert->ca]);
-	if (at <= sched_now()) {
+	at = j->s->once ? clock_now() : slot_ari_time(j->s->slots[j->cert->ca]);
+	if (at <= clock_now()) {
 		sched_job_ari_fetch(j);
 		return;
 	}
@@ -379,13 +376,13 @@ static void slot_mark_down(struct ca_slot *slot, const struct order_result *res)
 	int was_up = slot->st.down_since == 0;
 
 	if (was_up) {
-		slot->st.down_since = sched_now();
+		slot->st.down_since = clock_now();
 		slot->st.probe_failures = 0;
 	}
 	slot->st.probe_failures++;
-	wait = policy_probe_delay(sched_now() - slot->st.down_since, res->retry_after,
+	wait = policy_probe_delay(clock_now() - slot->st.down_since, res->retry_after,
 				 crypto_random_u64());
-	slot->st.next_probe = sched_now() + wait;
+	slot->st.next_probe = clock_now() + wait;
 	free(slot->st.last_error);
 	slot->st.last_error = strdup(res->message);
 	ca_save(slot, 1);
@@ -428,7 +425,7 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 		return;
 	free(j->st.order_url);
 	j->st.order_url = strdup(url);
-	j->st.order_created = sched_now();
+	j->st.order_created = clock_now();
 	j->st.order_key_type = j->cert->key_type;
 	for (size_t i = 0; i < j->st.order_domains.n; i++)
 		free(j->st.order_domains.v[i]);
@@ -493,7 +490,7 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 		}
 		wait = j->deploy_failures <= 3 ? steps[j->deploy_failures - 1] : DAY;
 		log_error(name, "deploying the new certificate failed (%s); trying again at %s",
-			  error ? error : "?", sched_fmt_time(sched_now() + wait, when, sizeof(when)));
+			  error ? error : "?", sched_fmt_time(clock_now() + wait, when, sizeof(when)));
 		tv.tv_sec = (time_t)wait;
 		tv.tv_usec = 0;
 		evtimer_add(j->deploy_timer, &tv);
@@ -553,7 +550,7 @@ static void job_success(struct job *j, const struct order_result *res)
 	j->st.last_error = NULL;
 	free(j->st.last_error_class);
 	j->st.last_error_class = NULL;
-	j->st.last_success = sched_now();
+	j->st.last_success = clock_now();
 	sched_job_forget_order(j);
 	s->issued++;
 	sched_job_save(j);
@@ -579,13 +576,13 @@ static void job_failure(struct job *j, const struct order_result *res)
 
 	j->st.failures++;
 	wait = policy_backoff(res->err, j->st.failures, res->retry_after, crypto_random_u64());
-	next = sched_now() + wait;
+	next = clock_now() + wait;
 	j->st.next_attempt = next;
 	free(j->st.last_error);
 	j->st.last_error = strdup(res->message);
 	free(j->st.last_error_class);
 	j->st.last_error_class = strdup(acme_err_class_name(res->err));
-	j->st.last_error_at = sched_now();
+	j->st.last_error_at = clock_now();
 	if (res->err != ACME_ERR_RATELIMIT)
 		sched_job_forget_order(j);     /* that order is dead; a rate limit may pass */
 	sched_job_save(j);
@@ -690,15 +687,10 @@ static struct crypto_key *job_resumable_key(struct job *j)
 	struct crypto_key *key = NULL;
 	char *pem = NULL;
 	size_t len = 0;
-	int same = j->st.order_key_type == c->key_type && j->st.order_domains.n == c->domains.n;
+	int same = j->st.order_key_type == c->key_type &&
+		   names_same_set((const char *const *)j->st.order_domains.v, j->st.order_domains.n,
+				  (const char *const *)c->domains.v, c->domains.n);
 
-	for (size_t i = 0; same && i < c->domains.n; i++) {
-		size_t k;
-		for (k = 0; k < j->st.order_domains.n; k++)
-			if (strcmp(j->st.order_domains.v[k], c->domains.v[i]) == 0)
-				break;
-		same = k < j->st.order_domains.n;
-	}
 	if (same && state_order_key_load(j->s->cfg->state_dir, c->name, &pem, &len) == 0 &&
 	    crypto_key_from_pem(pem, len, &key) < 0)
 		key = NULL;
@@ -773,7 +765,7 @@ static struct job *slot_first_resume(struct ca_slot *slot)
 static int slot_at_ceiling(struct ca_slot *slot)
 {
 	struct sched *s = slot->s;
-	int64_t now = sched_now(), at = policy_orders_next_free(&slot->st.orders, now,
+	int64_t now = clock_now(), at = policy_orders_next_free(&slot->st.orders, now,
 								 slot_orders_limit(slot));
 	struct timeval tv = { 0, 0 };
 	char when[32];
@@ -814,7 +806,7 @@ static int slot_at_ceiling(struct ca_slot *slot)
 /* A new order is about to start: counted (and kept in state_dir) for the ceiling. */
 static void slot_count_order(struct ca_slot *slot)
 {
-	if (policy_orders_add(&slot->st.orders, sched_now()) == 0)
+	if (policy_orders_add(&slot->st.orders, clock_now()) == 0)
 		ca_save(slot, 0);
 }
 
@@ -824,7 +816,7 @@ void sched_ca_dispatch(struct ca_slot *slot)
 
 	if (slot->st.down_since) {
 		/* One probe at a time, when its time has come. */
-		if (slot->probe || slot->st.next_probe > sched_now() || !(j = TAILQ_FIRST(&slot->queue)))
+		if (slot->probe || slot->st.next_probe > clock_now() || !(j = TAILQ_FIRST(&slot->queue)))
 			return;
 		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
 			return;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
+#include "clock.h"
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
@@ -109,7 +111,6 @@ void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg)
 const char *sched_job_inspect(struct job *j)
 {
 	const struct config_cert *c = j->cert;
-	struct crypto_cert_info names = {0};
 	const char *why = NULL;
 	char *stamp = NULL;
 	int rc;
@@ -144,13 +145,12 @@ const char *sched_job_inspect(struct job *j)
 	j->not_before = j->live.not_before;
 	j->not_after = j->live.not_after;
 	j->cert_id = j->live.cert_id ? strdup(j->live.cert_id) : NULL;
-	names.names = j->live.names.v;
-	names.nnames = j->live.names.n;
-	if (!order_names_match(&names, &c->domains))
+	if (!names_same_set((const char *const *)j->live.names.v, j->live.names.n,
+			    (const char *const *)c->domains.v, c->domains.n))
 		return "the configured domains changed";
 	if (!j->live.key_type_known || j->live.key_type != c->key_type)
 		return "the configured key type changed";
-	if (j->live.not_after <= sched_now())
+	if (j->live.not_after <= clock_now())
 		return "the certificate has expired";
 	j->has_cert = 1;
 	return NULL;

@@ -83,7 +83,6 @@ struct sched {
 	struct keygen *keygen;          /* RSA keys, off the loop */
 };
 
-int64_t sched_now(void);
 const char *sched_fmt_time(int64_t t, char *buf, unsigned len);
 void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg);
 void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg);

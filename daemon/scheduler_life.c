@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "names.h"
+#include "clock.h"
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
@@ -172,7 +174,7 @@ static void slot_restore(struct ca_slot *slot)
 	log_warn(NULL, "CA %s was unavailable before the restart (%s); next probe at %s",
 		 acme_ca_name(slot->ca), slot->st.last_error ? slot->st.last_error : "?",
 		 sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
-	delay = slot->st.next_probe - sched_now();
+	delay = slot->st.next_probe - clock_now();
 	tv.tv_sec = delay > 0 ? (time_t)delay : 0;
 	tv.tv_usec = 0;
 	evtimer_add(slot->probe_timer, &tv);
@@ -184,7 +186,7 @@ static void job_begin(struct job *j, int force)
 {
 	struct sched *s = j->s;
 	const char *why = sched_job_inspect(j);
-	int64_t now = sched_now();
+	int64_t now = clock_now();
 	char when[32];
 
 	state_job_load(s->cfg->state_dir, j->cert->name, &j->st);
@@ -250,20 +252,6 @@ int sched_start(struct sched *s)
 	return 0;
 }
 
-static int strv_same_set(const struct config_strv *a, const struct config_strv *b)
-{
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++) {
-		size_t k;
-		for (k = 0; k < b->n && strcmp(a->v[i], b->v[k]) != 0; k++)
-			;
-		if (k == b->n)
-			return 0;
-	}
-	return 1;
-}
-
 int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
 		      struct sched_diff *diff)
 {
@@ -295,7 +283,9 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca 
 			const struct config_cert *oc = s->jobs[k]->cert;
 			if (strcmp(oc->name, nc->name) != 0)
 				continue;
-			if (strv_same_set(&oc->domains, &nc->domains) && oc->key_type == nc->key_type &&
+			if (names_same_set((const char *const *)oc->domains.v, oc->domains.n,
+					   (const char *const *)nc->domains.v, nc->domains.n) &&
+			    oc->key_type == nc->key_type &&
 			    s->slots[oc->ca]->ca == cas[nc->ca] &&
 			    strcmp(oc->output_dir, nc->output_dir) == 0) {
 				job_from[i] = (ssize_t)k;
@@ -454,7 +444,7 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 		break;
 	case JOB_QUEUED:
 		out->phase = slot->st.down_since ? SCHED_CA_DOWN : SCHED_QUEUED;
-		out->next_at = slot->st.down_since ? slot->st.next_probe : sched_now();
+		out->next_at = slot->st.down_since ? slot->st.next_probe : clock_now();
 		if (!slot->st.down_since && slot->ceiling_until > out->next_at && !j->st.order_url)
 			out->next_at = slot->ceiling_until;      /* the ceiling on new orders */
 		break;
@@ -464,7 +454,7 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	case JOB_IDLE:
 	case JOB_ARI:
 	default:
-		out->phase = j->st.failures > 0 && j->st.next_attempt > sched_now() ? SCHED_BACKOFF
+		out->phase = j->st.failures > 0 && j->st.next_attempt > clock_now() ? SCHED_BACKOFF
 									  : SCHED_VALID;
 		break;
 	}
@@ -496,7 +486,7 @@ int sched_renew_now(struct sched *s, const char *name, int force)
 			continue;
 		if (j->state == JOB_RUNNING || j->state == JOB_QUEUED)
 			return 0;
-		if (!force && j->has_cert && j->due > sched_now() && j->st.failures == 0)
+		if (!force && j->has_cert && j->due > clock_now() && j->st.failures == 0)
 			return -EALREADY;       /* valid and not due: nothing to do */
 		acme_call_cancel(j->ari_call);
 		j->ari_call = NULL;

@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
+#include "clock.h"
 #include "log.h"
 #include "service.h"
 
@@ -98,11 +99,8 @@ void service_notify_stopping(void)
 
 void service_notify_reloading(void)
 {
-	struct timespec ts;
-	unsigned long long usec;
+	unsigned long long usec = (unsigned long long)clock_mono_us();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	usec = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL;
 	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading configuration\nMONOTONIC_USEC=%llu", usec);
 }
 

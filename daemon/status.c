@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "names.h"
+#include "clock.h"
 #include "crypto.h"
 #include "log.h"
 #include "policy.h"
@@ -99,7 +101,7 @@ static json_t *status_new(int daemon, int64_t now, json_t **cas, json_t **certs)
 
 json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_now();
 	json_t *cas, *certs, *out = status_new(1, now, &cas, &certs);
 	struct sched_ca_info ci;
 	struct sched_job_info ji;
@@ -164,17 +166,9 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 /* Same names (as sets) and key type as configured. */
 static int cert_matches_config(const struct config_cert *cc, const struct crypto_cert_info *ci)
 {
-	if (!ci->key_type_known || ci->key_type != cc->key_type || ci->nnames != cc->domains.n)
-		return 0;
-	for (size_t i = 0; i < cc->domains.n; i++) {
-		size_t j;
-		for (j = 0; j < ci->nnames; j++)
-			if (strcmp(cc->domains.v[i], ci->names[j]) == 0)
-				break;
-		if (j == ci->nnames)
-			return 0;
-	}
-	return 1;
+	return ci->key_type_known && ci->key_type == cc->key_type &&
+	       names_same_set((const char *const *)cc->domains.v, cc->domains.n,
+			      (const char *const *)ci->names, ci->nnames);
 }
 
 /* One certificate as the daemon would see it on start-up. */
@@ -285,7 +279,7 @@ json_t *status_from_disk_at(const struct config *cfg, int64_t now)
 
 json_t *status_from_disk(const struct config *cfg)
 {
-	return status_from_disk_at(cfg, (int64_t)time(NULL));
+	return status_from_disk_at(cfg, clock_now());
 }
 
 /* ---- table ---- */
@@ -446,7 +440,7 @@ void status_print_table_width(FILE *out, const json_t *status, unsigned width)
 	int col;
 
 	if (!now)
-		now = (int64_t)time(NULL);
+		now = clock_now();
 	if (!json_is_true(json_object_get(status, "daemon")))
 		fprintf(out, "acmed is not running; from state_dir\n");
 	rows = calloc((n + 1) * NCOLS, sizeof(*rows));
