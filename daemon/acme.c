@@ -30,6 +30,7 @@
 static void call_advance(struct acme_call *call);
 static void call_kick(struct acme_call *call, long delay_ms);
 static void ca_nonce_pump(struct acme_ca *ca);
+static void ca_register(struct acme_ca *ca);
 
 /* ---------- small helpers ---------- */
 
@@ -385,7 +386,6 @@ static void call_response(const struct http_response *r, void *arg)
 	struct acme_problem problem = {0};
 	struct acme_reply reply = {0};
 	char text[ERR_TEXT_MAX];
-	json_t *json = NULL;
 
 	call->req = NULL;
 	call->state = CALL_IDLE;
@@ -427,17 +427,8 @@ static void call_response(const struct http_response *r, void *arg)
 		ca_nonce_pump(ca);
 		return;
 	}
-	if (r->body_len > 0 && (r->body[0] == '{' ||
-	    (r->content_type && strstr(r->content_type, "json")))) {
-		json = json_loadb(r->body, r->body_len, 0, NULL);
-		if (json && !json_is_object(json)) {
-			json_decref(json);
-			json = NULL;
-		}
-	}
 	reply.url = call->url;
 	reply.status = r->status;
-	reply.json = json;
 	reply.body = r->body;
 	reply.body_len = r->body_len;
 	reply.location = r->location;
@@ -461,7 +452,6 @@ static void call_response(const struct http_response *r, void *arg)
 	}
 	log_debug(NULL, "CA %s: %s %s -> %ld", ca->name, r->method, call->url, r->status);
 	call_deliver(call, &reply);
-	json_decref(json);
 	acme_problem_clear(&problem);
 	ca_nonce_pump(ca);
 }
@@ -522,7 +512,7 @@ static void call_advance(struct acme_call *call)
 		return;
 	}
 	if (!call->use_jwk && ca->acct_state != ACCT_OK) {
-		acme_ca_register(ca);
+		ca_register(ca);
 		call->state = CALL_WAITING;
 		TAILQ_INSERT_TAIL(&ca->waiting, call, wait_link);
 		return;
@@ -556,8 +546,14 @@ static void call_advance(struct acme_call *call)
 	ca->nsent++;
 }
 
-struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char *url,
-			    const char *payload, acme_reply_fn cb, void *arg)
+/* What a call is, fixed before it starts. */
+struct call_opts {
+	const char *resource, *url, *payload, *suffix;
+	int is_get, use_jwk, internal;
+};
+
+static struct acme_call *call_start(struct acme_ca *ca, const struct call_opts *o,
+				    acme_reply_fn cb, void *arg)
 {
 	struct acme_call *call = calloc(1, sizeof(*call));
 
@@ -566,17 +562,22 @@ struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char
 	call->ca = ca;
 	call->cb = cb;
 	call->arg = arg;
-	call->resource = resource ? strdup(resource) : NULL;
-	call->url = url ? strdup(url) : NULL;
-	call->payload = payload ? strdup(payload) : NULL;
+	call->is_get = o->is_get;
+	call->use_jwk = o->use_jwk;
+	call->internal = o->internal;
+	call->resource = o->resource ? strdup(o->resource) : NULL;
+	call->url = o->url ? strdup(o->url) : NULL;
+	call->payload = o->payload ? strdup(o->payload) : NULL;
+	call->suffix = o->suffix ? strdup(o->suffix) : NULL;
 	call->timer = evtimer_new(ca->base, call_timer_cb, call);
-	if ((resource && !call->resource) || (url && !call->url) || (!resource && !url) ||
-	    (payload && !call->payload) || !call->timer) {
+	if ((o->resource && !call->resource) || (o->url && !call->url) || (!o->resource && !o->url) ||
+	    (o->payload && !call->payload) || (o->suffix && !call->suffix) || !call->timer) {
 		if (call->timer)
 			event_free(call->timer);
 		free(call->resource);
 		free(call->url);
 		free(call->payload);
+		free(call->suffix);
 		free(call);
 		return NULL;
 	}
@@ -585,20 +586,80 @@ struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char
 	return call;
 }
 
+struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char *url,
+			    const char *payload, acme_reply_fn cb, void *arg)
+{
+	struct call_opts o = { .resource = resource, .url = url, .payload = payload };
+
+	return call_start(ca, &o, cb, arg);
+}
+
 struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char *suffix,
 			   acme_reply_fn cb, void *arg)
 {
-	struct acme_call *call = acme_post(ca, resource, NULL, NULL, cb, arg);
+	struct call_opts o = { .resource = resource, .suffix = suffix ? suffix : "", .is_get = 1 };
 
-	if (!call)
-		return NULL;
-	call->is_get = 1;
-	call->suffix = strdup(suffix);
-	if (!call->suffix) {
-		call_free(call);
-		return NULL;
+	return call_start(ca, &o, cb, arg);
+}
+
+/* ---------- the account ---------- */
+
+static void account_done(const struct acme_reply *reply, void *arg)
+{
+	struct acme_ca *ca = arg;
+	struct call_failure f = {0};
+
+	if (reply->err == ACME_ERR_NONE && reply->location && *reply->location) {
+		free(ca->kid);
+		ca->kid = strdup(reply->location);
+		ca->acct_state = ACCT_OK;
+		log_info(NULL, "CA %s: account %s %s", ca->name, ca->kid,
+			 reply->status == 201 ? "created" : "found");
+		acme_account_save(ca->acct_dir, ca->name, ca->directory_url, ca->kid);
+		acme_ca_kick_waiting(ca);
+		return;
 	}
-	return call;
+	ca->acct_state = ACCT_NONE;
+	f.set = 1;
+	f.url = strdup(reply->url ? reply->url : "");
+	f.status = reply->status;
+	f.err = reply->err == ACME_ERR_NONE ? ACME_ERR_INPUT : reply->err;
+	f.retry_after = reply->retry_after;
+	f.text = strdup(reply->err_text ? reply->err_text : "newAccount answered without a Location");
+	acme_problem_copy(&f.problem, reply->problem);
+	log_error(NULL, "CA %s: cannot register the account: %s", ca->name, f.text);
+	acme_ca_fail_waiting(ca, &f, 1);
+	acme_fail_clear(&f);
+}
+
+/* Start the newAccount call unless one is under way or the account is known;
+ * the waiting calls are kicked or failed when it answers. */
+static void ca_register(struct acme_ca *ca)
+{
+	struct call_opts o = { .resource = "newAccount", .use_jwk = 1, .internal = 1 };
+	char *payload;
+
+	if (ca->acct_state != ACCT_NONE)
+		return;
+	payload = acme_account_payload(&ca->contact);
+	o.payload = payload;
+	if (payload && call_start(ca, &o, account_done, ca))
+		ca->acct_state = ACCT_REGISTERING;
+	free(payload);
+}
+
+int acme_ca_load_account(struct acme_ca *ca)
+{
+	int rc = acme_account_load(ca->acct_dir, ca->name, ca->directory_url, &ca->key, &ca->kid);
+
+	if (rc == 0)
+		ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
+	return rc;
+}
+
+const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca)
+{
+	return ca->key;
 }
 
 int acme_ca_has_resource(const struct acme_ca *ca, const char *resource)
@@ -611,6 +672,74 @@ int acme_ca_lacks_resource(const struct acme_ca *ca, const char *resource)
 	return ca->dir_state == DIR_OK && acme_ca_resource(ca, resource) == NULL;
 }
 
+/* ---------- the CA as an acme_client ---------- */
+
+#define CA_OF(c) ((struct acme_ca *)(c))
+
+static const char *client_name(const struct acme_client *c)
+{
+	return acme_ca_name(CA_OF(c));
+}
+
+static struct acme_call *client_post(struct acme_client *c, const char *resource, const char *url,
+				     const char *payload, acme_reply_fn cb, void *arg)
+{
+	return acme_post(CA_OF(c), resource, url, payload, cb, arg);
+}
+
+static struct acme_call *client_get(struct acme_client *c, const char *resource, const char *suffix,
+				    acme_reply_fn cb, void *arg)
+{
+	return acme_get(CA_OF(c), resource, suffix, cb, arg);
+}
+
+static void client_cancel(struct acme_client *c, struct acme_call *call)
+{
+	(void)c;
+	acme_call_cancel(call);
+}
+
+static const struct crypto_key *client_account_key(const struct acme_client *c)
+{
+	return acme_ca_account_key(CA_OF(c));
+}
+
+static int client_has_resource(const struct acme_client *c, const char *resource)
+{
+	const struct acme_ca *ca = CA_OF(c);
+
+	if (ca->dir_state != DIR_OK)
+		return -1;
+	return acme_ca_resource(ca, resource) != NULL;
+}
+
+static long client_poll_hint_ms(const struct acme_client *c, enum acme_poll_kind kind)
+{
+	return acme_ca_poll_hint_ms(CA_OF(c), kind);
+}
+
+static void client_poll_learn(struct acme_client *c, enum acme_poll_kind kind, long observed_ms,
+			      int first_look)
+{
+	acme_ca_poll_learn(CA_OF(c), kind, observed_ms, first_look);
+}
+
+static const struct acme_client_ops acme_ca_ops = {
+	.name = client_name,
+	.post = client_post,
+	.get = client_get,
+	.cancel = client_cancel,
+	.account_key = client_account_key,
+	.has_resource = client_has_resource,
+	.poll_hint_ms = client_poll_hint_ms,
+	.poll_learn = client_poll_learn,
+};
+
+struct acme_client *acme_ca_client(struct acme_ca *ca)
+{
+	return &ca->client;
+}
+
 /* ---------- the CA ---------- */
 
 struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,
@@ -621,6 +750,7 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 
 	if (!ca)
 		return NULL;
+	ca->client.ops = &acme_ca_ops;
 	ca->base = base;
 	TAILQ_INIT(&ca->all);
 	TAILQ_INIT(&ca->waiting);
@@ -633,15 +763,13 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	accounts = store_path(state_dir, "accounts");
 	ca->acct_dir = accounts ? store_path(accounts, cfg->name) : NULL;
 	free(accounts);
-	ca->contact = json_array();
-	for (size_t i = 0; i < cfg->contact.n; i++)
-		json_array_append_new(ca->contact, json_string(cfg->contact.v[i]));
+	config_strv_copy(&ca->contact, &cfg->contact);
 	ca->http = http_client_new(base, cfg->ca_bundle);
 	if (ca->http && cfg->timeout > 0)
 		http_client_set_timeouts(ca->http, cfg->timeout < 10 ? (long)cfg->timeout * 1000 : 10000,
 					 (long)cfg->timeout * 1000);
 	if (!ca->name || !ca->directory_url || !ca->state_dir || !ca->acct_dir ||
-	    !ca->contact || !ca->http) {
+	    !ca->contact.v || !ca->http) {
 		acme_ca_free(ca);
 		return NULL;
 	}
@@ -661,7 +789,7 @@ void acme_ca_free(struct acme_ca *ca)
 	for (size_t i = 0; i < ca->nnonces; i++)
 		free(ca->nonces[i]);
 	json_decref(ca->directory);
-	json_decref(ca->contact);
+	config_strv_clear(&ca->contact);
 	crypto_key_free(ca->key);
 	free(ca->kid);
 	free(ca->name);

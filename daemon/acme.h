@@ -4,42 +4,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include <event2/event.h>
 
+#include "acme_client.h"
 #include "acme_err.h"
 #include "config.h"
 #include "crypto.h"
 
 
-/* RFC 8555 section 6.7 problem document (RFC 7807). */
-struct acme_problem {
-	char *type;             /* as sent, e.g. "urn:ietf:params:acme:error:badNonce"; NULL when absent */
-	const char *name;       /* the part after either ACME namespace ("badNonce"), else NULL */
-	char *detail;           /* NULL when absent; subproblems appended as "; value: detail" */
-};
 /* Parse body (any bytes). Returns 0 when it is a JSON object (even without
  * "type"), -EINVAL otherwise; p is always left safe to clear. */
 int acme_problem_parse(const char *body, size_t len, struct acme_problem *p);
 void acme_problem_clear(struct acme_problem *p);
 /* Class of a reply from its HTTP status (0 = transport failure) and problem name. */
 enum acme_err_class acme_classify(long http_status, const char *problem_name);
-
-struct acme_reply {
-	const char *url;
-	long status;                    /* HTTP status; 0 when the transfer failed */
-	json_t *json;                   /* parsed body when it is a JSON object, else NULL */
-	const char *body;               /* raw body (NUL-terminated) */
-	size_t body_len;
-	const char *location;
-	int64_t retry_after;            /* seconds from now (clamped 1 s..24 h), -1 when absent */
-	enum acme_err_class err;        /* ACME_ERR_NONE for 2xx */
-	const struct acme_problem *problem; /* when the CA sent one */
-	const char *err_text;           /* one line for the log when err != NONE */
-	int missing_resource;           /* acme_get: the directory has no such resource */
-};
-/* reply is valid only during the call. */
-typedef void (*acme_reply_fn)(const struct acme_reply *reply, void *arg);
 
 struct acme_ca;
 struct acme_call;
@@ -48,6 +26,8 @@ struct http_client;
 struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *ca,
 			    const char *state_dir);
 void acme_ca_free(struct acme_ca *ca);
+/* The CA as orders and the scheduler see it (acme_client.h). */
+struct acme_client *acme_ca_client(struct acme_ca *ca);
 const char *acme_ca_name(const struct acme_ca *ca);
 /* Load or create the account key (state_dir/accounts/<ca>/account.key, 0600). */
 int acme_ca_load_account(struct acme_ca *ca);
@@ -59,9 +39,7 @@ unsigned long acme_ca_request_count(const struct acme_ca *ca);
 struct http_client *acme_ca_http(struct acme_ca *ca);
 
 /* How long the CA usually takes to validate an authorization / to issue
- * after finalize, learned from earlier orders, so the first poll lands when
- * the answer is likely ready (fewer wasted polls). */
-enum acme_poll_kind { ACME_POLL_AUTHZ, ACME_POLL_ORDER };
+ * after finalize, learned from earlier orders (acme_client.h). */
 long acme_ca_poll_hint_ms(const struct acme_ca *ca, enum acme_poll_kind kind);
 /* observed_ms: from the request (challenge, finalize) to seeing the result;
  * first_look: the result was there at the first poll (or in the answer). */

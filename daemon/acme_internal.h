@@ -8,6 +8,8 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "config.h"
+
 #include "acme.h"
 
 #define NONCE_POOL_MAX 64
@@ -54,9 +56,10 @@ enum dir_state { DIR_NONE, DIR_LOADING, DIR_OK };
 enum acct_state { ACCT_NONE, ACCT_REGISTERING, ACCT_OK };
 
 struct acme_ca {
+	struct acme_client client;    /* first: the interface orders and the scheduler use */
 	struct event_base *base;
 	char *name, *directory_url, *state_dir, *acct_dir;
-	json_t *contact;
+	struct config_strv contact;
 	struct http_client *http;
 	json_t *directory;
 	enum dir_state dir_state;
@@ -84,9 +87,6 @@ void acme_ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int 
 /* Let every call waiting for the directory or the account go on. */
 void acme_ca_kick_waiting(struct acme_ca *ca);
 
-/* acme_account.c */
-/* Start the newAccount call unless one is under way or the account is known;
- * the waiting calls are kicked or failed when it answers. */
-void acme_ca_register(struct acme_ca *ca);
+#include "acme_account.h"
 
 #endif

@@ -41,7 +41,7 @@ static const char *const key_type_names[] = {
 
 /* ---- helpers ---- */
 
-static void strv_free(struct config_strv *sv)
+void config_strv_clear(struct config_strv *sv)
 {
 	if (sv->v)
 		for (size_t i = 0; i < sv->n; i++)
@@ -615,7 +615,7 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	return rc;
 }
 
-static int strv_copy(struct config_strv *dst, const struct config_strv *src)
+int config_strv_copy(struct config_strv *dst, const struct config_strv *src)
 {
 	if (strv_alloc(dst, src->n) < 0)
 		return -ENOMEM;
@@ -631,11 +631,11 @@ static int strv_copy(struct config_strv *dst, const struct config_strv *src)
 void config_cert_clear(struct config_cert *ct)
 {
 	free(ct->name);
-	strv_free(&ct->domains);
+	config_strv_clear(&ct->domains);
 	free(ct->challenge);
 	free(ct->output_dir);
-	strv_free(&ct->reload);
-	strv_free(&ct->exec);
+	config_strv_clear(&ct->reload);
+	config_strv_clear(&ct->exec);
 	memset(ct, 0, sizeof(*ct));
 }
 
@@ -649,8 +649,8 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 	if (!(dst->name = strdup(src->name)) ||
 	    (src->challenge && !(dst->challenge = strdup(src->challenge))) ||
 	    !(dst->output_dir = strdup(src->output_dir)) ||
-	    strv_copy(&dst->domains, &src->domains) < 0 || strv_copy(&dst->reload, &src->reload) < 0 ||
-	    strv_copy(&dst->exec, &src->exec) < 0) {
+	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||
+	    config_strv_copy(&dst->exec, &src->exec) < 0) {
 		config_cert_clear(dst);
 		return -ENOMEM;
 	}
@@ -664,21 +664,21 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; cfg->cas && i < cfg->ncas; i++) {
 		free(cfg->cas[i].name);
 		free(cfg->cas[i].directory);
-		strv_free(&cfg->cas[i].contact);
+		config_strv_clear(&cfg->cas[i].contact);
 		free(cfg->cas[i].ca_bundle);
 	}
 	for (size_t i = 0; cfg->certs && i < cfg->ncerts; i++) {
 		struct config_cert *ct = &cfg->certs[i];
 		free(ct->name);
-		strv_free(&ct->domains);
+		config_strv_clear(&ct->domains);
 		free(ct->challenge);
 		free(ct->output_dir);
-		strv_free(&ct->reload);
-		strv_free(&ct->exec);
+		config_strv_clear(&ct->reload);
+		config_strv_clear(&ct->exec);
 	}
 	free(cfg->cas);
 	free(cfg->certs);
-	strv_free(&cfg->listen);
+	config_strv_clear(&cfg->listen);
 	free(cfg->path);
 	free(cfg->state_dir);
 	free(cfg->runtime_dir);

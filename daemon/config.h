@@ -75,6 +75,10 @@ int config_key_type_parse(const char *s, enum key_type *out);
 int config_cert_copy(struct config_cert *dst, const struct config_cert *src);
 void config_cert_clear(struct config_cert *ct);
 
+/* Deep copy (dst overwritten; on -ENOMEM it holds what was copied: clear it). */
+int config_strv_copy(struct config_strv *dst, const struct config_strv *src);
+void config_strv_clear(struct config_strv *sv);
+
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "acme.h"
+#include "challenge_http01.h"
 #include "challenge_http.h"
 #include "config.h"
 #include "control.h"
@@ -59,6 +60,7 @@ struct run_ctx {
 	const char *path;
 	struct config *cfg;
 	struct challenge_http *http01;
+	struct challenge *solvers[1];   /* http-01 */
 	struct acme_ca **cas;
 	struct sched *sched;
 	struct control *control;
@@ -71,6 +73,26 @@ struct run_ctx {
 	int lock_fd;
 	char *pid_path;
 };
+
+/* The scheduler sees each CA through its acme_client. */
+static struct acme_client **clients_of(struct acme_ca **cas, size_t n)
+{
+	struct acme_client **c = calloc(n ? n : 1, sizeof(*c));
+
+	for (size_t i = 0; c && i < n; i++)
+		c[i] = acme_ca_client(cas[i]);
+	return c;
+}
+
+static int sched_reconfigure_cas(struct sched *s, const struct config *cfg, struct acme_ca **cas,
+				 struct sched_diff *diff)
+{
+	struct acme_client **clients = clients_of(cas, cfg->ncas);
+	int rc = clients ? sched_reconfigure(s, cfg, clients, diff) : -ENOMEM;
+
+	free(clients);
+	return rc;
+}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -249,7 +271,7 @@ static void do_reload(struct run_ctx *ctx)
 	    challenge_http_set_listen(ctx->http01, (const char *const *)cfg->listen.v,
 				      cfg->listen.n) < 0)
 		log_error(NULL, "keeping the old http-01 listeners");
-	if (sched_reconfigure(ctx->sched, cfg, cas, &diff) < 0)
+	if (sched_reconfigure_cas(ctx->sched, cfg, cas, &diff) < 0)
 		goto nomem;
 	/* CAs nobody uses any more go; so does the old configuration (orders in
 	 * flight keep their own copy of what they need). */
@@ -388,6 +410,8 @@ static struct challenge_http *need_listener(void *arg)
 {
 	struct run_ctx *ctx = arg;
 
+	if (ctx->http01)
+		return ctx->http01;
 	if (ctx->listener_failed)
 		return NULL;            /* said once already */
 	if (!open_listener(ctx))
@@ -397,6 +421,7 @@ static struct challenge_http *need_listener(void *arg)
 
 static int run_setup(struct run_ctx *ctx, int64_t deadline)
 {
+	struct acme_client **clients;
 	int rc;
 
 	rc = store_mkdir_p(ctx->cfg->state_dir, 0700);
@@ -433,12 +458,15 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	if (!ctx->deploy)
 		return -ENOMEM;
 	deploy_set_idle_cb(ctx->deploy, on_deploy_idle, ctx);
-	ctx->sched = sched_new(ctx->base, ctx->cfg, ctx->cas, ctx->http01, ctx->once, deadline,
-			       on_idle, ctx);
+	clients = clients_of(ctx->cas, ctx->cfg->ncas);
+	ctx->solvers[0] = challenge_http01_new(ctx->base, need_listener, ctx);
+	ctx->sched = clients && ctx->solvers[0] ?
+		sched_new(ctx->base, ctx->cfg, clients, ctx->once, deadline, on_idle, ctx) : NULL;
+	free(clients);
 	if (!ctx->sched)
 		return -ENOMEM;
+	sched_set_solvers(ctx->sched, ctx->solvers, 1);
 	sched_set_installed_cb(ctx->sched, on_installed, ctx);
-	sched_set_listener_cb(ctx->sched, need_listener, ctx);
 	if (!ctx->once) {
 		rc = control_new(ctx->base, ctx->cfg->runtime_dir, &ctl_ops, ctx, &ctx->control);
 		if (rc < 0)
@@ -450,7 +478,8 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 static void run_teardown(struct run_ctx *ctx)
 {
 	control_free(ctx->control);
-	sched_free(ctx->sched);
+	sched_free(ctx->sched);          /* withdraws every answer presented */
+	challenge_free(ctx->solvers[0]);
 	deploy_free(ctx->deploy);
 	for (size_t i = 0; ctx->cas && i < ctx->cfg->ncas; i++)
 		acme_ca_free(ctx->cas[i]);

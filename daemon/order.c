@@ -1,22 +1,21 @@
-/* order.c - one certificate's issuance: order -> authorizations -> http-01 -> finalize -> download -> install. */
+/* order.c - one certificate's issuance: order -> authorizations -> challenges -> finalize -> download. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <jansson.h>
 
-#include "names.h"
+#include "acme_obj.h"
 #include "clock.h"
-#include "challenge_http.h"
 #include "crypto.h"
 #include "jws.h"
 #include "log.h"
+#include "names.h"
 #include "order.h"
-#include "store.h"
 
 #define POLL_MAX_DELAY_MS 5000
-#define POLL_AFTER_FETCH_MS 25  /* after the CA's validator fetched the token */
+#define POLL_AFTER_SEEN_MS 25   /* after the CA's validator looked at the answer */
 #define AUTHZ_DEADLINE_S (15 * 60)
 #define ORDER_DEADLINE_S (15 * 60)
 #define MSG_MAX 1024
@@ -24,8 +23,11 @@
 struct authz {
 	struct order *o;
 	char *url;
-	char *domain;
-	char *token;            /* served while set */
+	char *identifier;               /* for messages: "example.org", "*.example.org" */
+	struct challenge *solver;       /* answering for it */
+	struct challenge_answer *answer;        /* presented while set */
+	char *chal_url;                 /* the challenge answered */
+	int answered;                   /* the CA had it answered already */
 	struct acme_call *call;
 	struct event *timer;
 	int valid;
@@ -38,15 +40,15 @@ struct authz {
 
 struct order {
 	struct event_base *base;
-	struct acme_ca *ca;
-	struct challenge_http *http01;
+	struct acme_client *ca;
 	const struct config_cert *cert; /* points at cert_copy: survives a reload */
 	struct config_cert cert_copy;
 	order_done_fn cb;
 	order_created_fn created;
+	challenge_pick_fn pick;
+	void *pick_arg;
 	void *arg;
 	char *replaces;
-	int resumed;
 	struct crypto_key *key;
 	char *url, *finalize_url, *cert_url;
 	struct authz *authz;
@@ -56,6 +58,8 @@ struct order {
 	struct event *finish_ev;
 	struct order_result result;     /* kept until finish_ev delivers it */
 	char *result_msg, *result_problem;
+	char *leaf, *chain, *key_pem;   /* the issued certificate, when ok */
+	size_t key_len;
 	int polls;
 	int finalized;
 	int64_t finalize_ms;
@@ -73,12 +77,16 @@ static void timer_in_ms(struct event *ev, long ms)
 	evtimer_add(ev, &tv);
 }
 
-static void authz_stop_serving(struct authz *a)
+static const char *authz_name(const struct authz *a)
 {
-	if (a->token) {
-		challenge_http_remove(a->o->http01, a->token);
-		free(a->token);
-		a->token = NULL;
+	return a->identifier ? a->identifier : a->url;
+}
+
+static void authz_withdraw(struct authz *a)
+{
+	if (a->answer) {
+		challenge_cleanup(a->solver, a->answer);
+		a->answer = NULL;
 	}
 }
 
@@ -105,13 +113,13 @@ static void order_finish(struct order *o, const struct order_result *res)
 	o->result.problem = o->result_problem;
 	for (size_t i = 0; i < o->nauthz; i++) {
 		struct authz *a = &o->authz[i];
-		acme_call_cancel(a->call);
+		acme_client_cancel(o->ca, a->call);
 		a->call = NULL;
 		if (a->timer)
 			evtimer_del(a->timer);
-		authz_stop_serving(a);
+		authz_withdraw(a);
 	}
-	acme_call_cancel(o->call);
+	acme_client_cancel(o->ca, o->call);
 	o->call = NULL;
 	evtimer_del(o->timer);
 	evtimer_add(o->finish_ev, &zero);
@@ -154,30 +162,28 @@ static long poll_delay_ms(struct order *o, enum acme_poll_kind kind, int polls,
 
 	if (retry_after >= 0)
 		return (long)retry_after * 1000;
-	d = acme_ca_poll_hint_ms(o->ca, kind);
+	d = acme_client_poll_hint_ms(o->ca, kind);
 	for (int i = 0; i < polls && d < POLL_MAX_DELAY_MS; i++)
 		d *= 2;
 	return d > POLL_MAX_DELAY_MS ? POLL_MAX_DELAY_MS : d;
 }
 
-/* ---------- download and install ---------- */
+/* ---------- download and check ---------- */
 
-static void order_install(struct order *o, const char *pem, size_t len)
+/* What the CA sent must be the certificate we asked for before anything
+ * installs it: our key, exactly our names, not expired. */
+static void order_check_cert(struct order *o, const char *pem, size_t len)
 {
 	struct crypto_cert_info info = {0};
-	struct store_bundle b = {0};
 	struct order_result res = {0};
-	char *leaf = NULL, *chain = NULL, *full = NULL, *key = NULL;
-	size_t keylen = 0;
-	int rc;
 
-	if (crypto_chain_split(pem, len, &leaf, &chain) < 0 ||
-	    crypto_cert_info_pem(leaf, strlen(leaf), &info) < 0) {
+	if (crypto_chain_split(pem, len, &o->leaf, &o->chain) < 0 ||
+	    crypto_cert_info_pem(o->leaf, strlen(o->leaf), &info) < 0) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL,
 			   "certificate from %s is not a PEM certificate chain", o->cert_url);
 		goto out;
 	}
-	if (crypto_cert_matches_key(leaf, strlen(leaf), o->key) != 1) {
+	if (crypto_cert_matches_key(o->leaf, strlen(o->leaf), o->key) != 1) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL,
 			   "certificate from %s does not match the key acmed sent", o->cert_url);
 		goto out;
@@ -194,26 +200,8 @@ static void order_install(struct order *o, const char *pem, size_t len)
 			   o->cert_url);
 		goto out;
 	}
-	rc = crypto_key_to_pem(o->key, &key, &keylen);
-	full = malloc(strlen(leaf) + strlen(chain) + 1);
-	if (rc < 0 || !full) {
+	if (crypto_key_to_pem(o->key, &o->key_pem, &o->key_len) < 0) {
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
-		goto out;
-	}
-	strcpy(full, leaf);
-	strcat(full, chain);
-	b.key_pem = key;
-	b.key_len = keylen;
-	b.cert_pem = leaf;
-	b.cert_len = strlen(leaf);
-	b.chain_pem = chain;
-	b.chain_len = strlen(chain);
-	b.fullchain_pem = full;
-	b.fullchain_len = strlen(full);
-	rc = store_install_bundle(o->cert->output_dir, &b);
-	if (rc < 0) {
-		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot install the certificate in %s: %s",
-			   o->cert->output_dir, strerror(-rc));
 		goto out;
 	}
 	res.ok = 1;
@@ -221,13 +209,13 @@ static void order_install(struct order *o, const char *pem, size_t len)
 	res.not_after = info.not_after;
 	res.not_before = info.not_before;
 	res.message = "issued";
+	res.leaf_pem = o->leaf;
+	res.chain_pem = o->chain;
+	res.key_pem = o->key_pem;
+	res.key_len = o->key_len;
 	order_finish(o, &res);
 out:
 	crypto_cert_info_clear(&info);
-	crypto_free_secret(key, keylen);
-	free(leaf);
-	free(chain);
-	free(full);
 }
 
 static void cert_done(const struct acme_reply *r, void *arg)
@@ -239,7 +227,7 @@ static void cert_done(const struct acme_reply *r, void *arg)
 		order_fail_reply(o, r, "downloading the certificate");
 		return;
 	}
-	order_install(o, r->body, r->body_len);
+	order_check_cert(o, r->body, r->body_len);
 }
 
 /* ---------- the order object ---------- */
@@ -249,23 +237,23 @@ static void order_timer_cb(evutil_socket_t fd, short what, void *arg)
 	order_fetch(arg);
 }
 
-static void order_handle(struct order *o, json_t *obj, int64_t retry_after);
+static void order_handle(struct order *o, const struct acme_reply *r);
 
 static void order_fetch_done(const struct acme_reply *r, void *arg)
 {
 	struct order *o = arg;
 
 	o->call = NULL;
-	if (r->err != ACME_ERR_NONE || !r->json) {
+	if (r->err != ACME_ERR_NONE) {
 		order_fail_reply(o, r, "polling the order");
 		return;
 	}
-	order_handle(o, r->json, r->retry_after);
+	order_handle(o, r);
 }
 
 static void order_fetch(struct order *o)
 {
-	o->call = acme_post(o->ca, NULL, o->url, NULL, order_fetch_done, o);
+	o->call = acme_client_post(o->ca, NULL, o->url, NULL, order_fetch_done, o);
 	if (!o->call)
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot poll %s", o->url);
 }
@@ -295,12 +283,12 @@ static void finalize_done(const struct acme_reply *r, void *arg)
 		order_fetch(o);
 		return;
 	}
-	if (r->err != ACME_ERR_NONE || !r->json) {
+	if (r->err != ACME_ERR_NONE) {
 		order_fail_reply(o, r, "finalizing the order");
 		return;
 	}
 	o->polls = 0;
-	order_handle(o, r->json, r->retry_after);
+	order_handle(o, r);
 }
 
 static void order_finalize(struct order *o)
@@ -331,42 +319,40 @@ static void order_finalize(struct order *o)
 	}
 	o->finalized = 1;
 	o->finalize_ms = clock_mono_ms();
-	o->call = acme_post(o->ca, NULL, o->finalize_url, payload, finalize_done, o);
+	o->call = acme_client_post(o->ca, NULL, o->finalize_url, payload, finalize_done, o);
 	free(payload);
 	if (!o->call)
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot finalize %s", o->url);
 }
 
-static void order_start_authz(struct order *o, json_t *list)
+static void order_start_authz(struct order *o, const struct acme_order_obj *obj)
 {
 	size_t i;
-	json_t *u;
 
 	if (o->authz)
 		return;
-	if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 100) {
+	if (obj->nauthz == 0) {
 		order_fail(o, ACME_ERR_INPUT, -1, NULL, "order %s has no usable authorizations",
 			   o->url);
 		return;
 	}
-	o->nauthz = json_array_size(list);
-	o->authz = calloc(o->nauthz, sizeof(*o->authz));
+	o->authz = calloc(obj->nauthz, sizeof(*o->authz));
 	if (!o->authz) {
-		o->nauthz = 0;
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
 		return;
 	}
-	json_array_foreach(list, i, u) {
-		struct authz *a = &o->authz[i];
-		a->o = o;
-		a->url = json_is_string(u) ? strdup(json_string_value(u)) : NULL;
-		a->deadline = clock_now() + AUTHZ_DEADLINE_S;
-	}
+	o->nauthz = obj->nauthz;
 	for (i = 0; i < o->nauthz; i++) {
 		struct authz *a = &o->authz[i];
-		if (!a->url) {
+		a->o = o;
+		a->deadline = clock_now() + AUTHZ_DEADLINE_S;
+		if (!obj->authorizations[i]) {
 			order_fail(o, ACME_ERR_INPUT, -1, NULL, "order %s lists a bad authorization",
 				   o->url);
+			return;
+		}
+		if (!(a->url = strdup(obj->authorizations[i]))) {
+			order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
 			return;
 		}
 	}
@@ -374,52 +360,63 @@ static void order_start_authz(struct order *o, json_t *list)
 		authz_fetch(&o->authz[i]);
 }
 
-static void order_handle(struct order *o, json_t *obj, int64_t retry_after)
+static void order_handle(struct order *o, const struct acme_reply *r)
 {
-	const char *status = json_string_value(json_object_get(obj, "status"));
-	const char *fin = json_string_value(json_object_get(obj, "finalize"));
-	const char *cert = json_string_value(json_object_get(obj, "certificate"));
+	struct acme_order_obj obj;
 
-	if (!status) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "order %s has no status", o->url);
+	if (acme_order_parse(r->body, r->body_len, &obj) < 0) {
+		order_fail(o, ACME_ERR_INPUT, -1, NULL, "order %s: the CA's answer is not an order object",
+			   o->url);
 		return;
 	}
-	if (fin && !o->finalize_url)
-		o->finalize_url = strdup(fin);
-	if (strcmp(status, "pending") == 0) {
+	if (obj.finalize && !o->finalize_url)
+		o->finalize_url = strdup(obj.finalize);
+	switch (obj.status) {
+	case ACME_STATUS_PENDING:
 		if (o->authz)
-			order_poll_later(o, retry_after);
+			order_poll_later(o, r->retry_after);
 		else
-			order_start_authz(o, json_object_get(obj, "authorizations"));
-	} else if (strcmp(status, "ready") == 0) {
-		if (!o->finalize_url) {
+			order_start_authz(o, &obj);
+		break;
+	case ACME_STATUS_READY:
+		if (!o->finalize_url)
 			order_fail(o, ACME_ERR_INPUT, -1, NULL, "order %s has no finalize URL", o->url);
-			return;
-		}
-		order_finalize(o);
-	} else if (strcmp(status, "processing") == 0) {
-		order_poll_later(o, retry_after);
-	} else if (strcmp(status, "valid") == 0) {
-		if (!cert) {
+		else
+			order_finalize(o);
+		break;
+	case ACME_STATUS_PROCESSING:
+		order_poll_later(o, r->retry_after);
+		break;
+	case ACME_STATUS_VALID:
+		if (!obj.certificate) {
 			order_fail(o, ACME_ERR_INPUT, -1, NULL, "valid order %s has no certificate URL",
 				   o->url);
-			return;
+			break;
 		}
 		if (o->finalize_ms)
-			acme_ca_poll_learn(o->ca, ACME_POLL_ORDER, (long)(clock_mono_ms() - o->finalize_ms),
-					   o->polls <= 1);
+			acme_client_poll_learn(o->ca, ACME_POLL_ORDER,
+					       (long)(clock_mono_ms() - o->finalize_ms), o->polls <= 1);
 		free(o->cert_url);
-		o->cert_url = strdup(cert);
-		o->call = acme_post(o->ca, NULL, o->cert_url, NULL, cert_done, o);
+		o->cert_url = strdup(obj.certificate);
+		o->call = o->cert_url ? acme_client_post(o->ca, NULL, o->cert_url, NULL, cert_done, o)
+				      : NULL;
 		if (!o->call)
-			order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot download %s", cert);
-	} else {
-		json_t *err = json_object_get(obj, "error");
-		const char *d = json_string_value(json_object_get(err, "detail"));
-		const char *t = json_string_value(json_object_get(err, "type"));
-		order_fail(o, ACME_ERR_CERT, -1, t, "order %s is %s%s%s", o->url, status,
-			   d ? ": " : "", d ? d : "");
+			order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot download %s", obj.certificate);
+		break;
+	case ACME_STATUS_UNKNOWN:
+		if (!obj.status_text) {
+			order_fail(o, ACME_ERR_INPUT, -1, NULL, "order %s has no status", o->url);
+			break;
+		}
+		/* a status we do not know ends the order */
+		__attribute__((fallthrough));
+	default:
+		order_fail(o, ACME_ERR_CERT, -1, obj.error.type, "order %s is %s%s%s", o->url,
+			   obj.status_text, obj.error.detail ? ": " : "",
+			   obj.error.detail ? obj.error.detail : "");
+		break;
 	}
+	acme_order_obj_clear(&obj);
 }
 
 /* ---------- authorizations ---------- */
@@ -436,11 +433,11 @@ static void authz_valid(struct authz *a)
 	if (a->valid)
 		return;
 	a->valid = 1;
-	authz_stop_serving(a);
+	authz_withdraw(a);
 	if (a->started_ms)
-		acme_ca_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(clock_mono_ms() - a->started_ms),
-				   a->polls <= 1);
-	log_debug(o->cert->name, "authorization for %s is valid", a->domain ? a->domain : a->url);
+		acme_client_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(clock_mono_ms() - a->started_ms),
+				       a->polls <= 1);
+	log_debug(o->cert->name, "authorization for %s is valid", authz_name(a));
 	/* All valid means the order is "ready" (RFC 8555 7.1.6): finalize
 	 * without fetching it; orderNotReady sends us back to the order. */
 	if (++o->nvalid == o->nauthz) {
@@ -450,31 +447,25 @@ static void authz_valid(struct authz *a)
 }
 
 /* The first failed challenge's error, for the log. */
-static void authz_invalid(struct authz *a, json_t *obj, const char *status)
+static void authz_invalid(struct authz *a, const struct acme_authz_obj *obj)
 {
-	json_t *chs = json_object_get(obj, "challenges"), *ch;
-	const char *detail = NULL, *type = NULL;
-	size_t i;
+	const struct acme_chal_obj *ch = acme_authz_failed_challenge(obj);
+	const char *type = ch ? ch->error.type : NULL, *detail = ch ? ch->error.detail : NULL;
 
-	json_array_foreach(chs, i, ch) {
-		json_t *e = json_object_get(ch, "error");
-		if (json_is_object(e)) {
-			detail = json_string_value(json_object_get(e, "detail"));
-			type = json_string_value(json_object_get(e, "type"));
-			break;
-		}
-	}
 	order_fail(a->o, ACME_ERR_CERT, -1, type, "authorization for %s is %s%s%s%s%s",
-		   a->domain ? a->domain : a->url, status, type ? ": " : "", type ? type : "",
-		   detail ? ": " : "", detail ? detail : "");
+		   authz_name(a), obj->status_text ? obj->status_text : "?", type ? ": " : "",
+		   type ? type : "", detail ? ": " : "", detail ? detail : "");
 }
 
 static void authz_poll_later(struct authz *a, int64_t retry_after)
 {
+	long d;
+	int64_t until;
+
 	if (clock_now() > a->deadline) {
 		order_fail(a->o, ACME_ERR_CERT, -1, NULL,
 			   "authorization for %s still pending after %d minutes (%s)",
-			   a->domain ? a->domain : a->url, AUTHZ_DEADLINE_S / 60, a->url);
+			   authz_name(a), AUTHZ_DEADLINE_S / 60, a->url);
 		return;
 	}
 	if (!a->timer)
@@ -483,36 +474,38 @@ static void authz_poll_later(struct authz *a, int64_t retry_after)
 		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
 		return;
 	}
-	long d = poll_delay_ms(a->o, ACME_POLL_AUTHZ, a->polls++, retry_after);
-	int64_t until = a->not_before_ms - clock_mono_ms();
+	d = poll_delay_ms(a->o, ACME_POLL_AUTHZ, a->polls++, retry_after);
+	until = a->not_before_ms - clock_mono_ms();
 	if (until > d)
 		d = (long)until;
 	a->poll_at_ms = clock_mono_ms() + d;
 	timer_in_ms(a->timer, d);
 }
 
-/* The validator fetched our token: the verdict is close. Poll a little
- * after the last fetch instead of waiting out the guess (never earlier than
- * the CA's Retry-After, never later than already planned). */
-static void authz_token_served(void *arg)
+/* The validator looked at our answer: the verdict is close. Poll a little
+ * after that instead of waiting out the guess (never earlier than the CA's
+ * Retry-After, never later than already planned). */
+static void authz_seen(void *arg)
 {
 	struct authz *a = arg;
-	int64_t now = clock_mono_ms(), at = now + POLL_AFTER_FETCH_MS;
+	int64_t at = clock_mono_ms() + POLL_AFTER_SEEN_MS;
 
 	if (!a->timer || !evtimer_pending(a->timer, NULL) || a->not_before_ms > at ||
 	    a->poll_at_ms <= at)
 		return;
 	a->poll_at_ms = at;
-	timer_in_ms(a->timer, POLL_AFTER_FETCH_MS);
+	timer_in_ms(a->timer, POLL_AFTER_SEEN_MS);
 }
 
 static void challenge_done(const struct acme_reply *r, void *arg)
 {
 	struct authz *a = arg;
+	char step[80];
 
 	a->call = NULL;
 	if (r->err != ACME_ERR_NONE) {
-		order_fail_reply(a->o, r, "answering the http-01 challenge");
+		snprintf(step, sizeof(step), "answering the %s challenge", challenge_name(a->solver));
+		order_fail_reply(a->o, r, step);
 		return;
 	}
 	/* Poll the authorization, not the challenge: its status is the one
@@ -520,95 +513,132 @@ static void challenge_done(const struct acme_reply *r, void *arg)
 	authz_poll_later(a, r->retry_after);
 }
 
-static void authz_respond(struct authz *a, json_t *obj)
+/* The answer is in place: tell the CA to validate it. */
+static void authz_ready(void *arg, enum acme_err_class err, const char *message)
 {
-	struct order *o = a->o;
-	json_t *chs = json_object_get(obj, "challenges"), *ch, *found = NULL;
-	const char *token, *url, *cstatus;
-	char *keyauth;
-	size_t i;
+	struct authz *a = arg;
 
-	json_array_foreach(chs, i, ch) {
-		const char *t = json_string_value(json_object_get(ch, "type"));
-		if (t && strcmp(t, "http-01") == 0) {
-			found = ch;
-			break;
-		}
-	}
-	if (!found) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "the CA offers no http-01 challenge for %s",
-			   a->domain ? a->domain : a->url);
+	if (err != ACME_ERR_NONE) {
+		order_fail(a->o, err, -1, NULL, "%s for %s: %s", challenge_name(a->solver),
+			   authz_name(a), message ? message : "the answer could not be put in place");
 		return;
-	}
-	token = json_string_value(json_object_get(found, "token"));
-	url = json_string_value(json_object_get(found, "url"));
-	cstatus = json_string_value(json_object_get(found, "status"));
-	if (!token || !url || strlen(token) > 256 || strspn(token,
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(token)) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "http-01 challenge for %s is malformed",
-			   a->domain ? a->domain : a->url);
-		return;
-	}
-	if (!a->token) {
-		keyauth = jws_key_authorization(token, acme_ca_account_key(o->ca));
-		if (!keyauth || challenge_http_add(o->http01, token, keyauth) < 0) {
-			free(keyauth);
-			order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot serve the http-01 token");
-			return;
-		}
-		free(keyauth);
-		a->token = strdup(token);
-		challenge_http_on_served(o->http01, token, authz_token_served, a);
 	}
 	a->started_ms = clock_mono_ms();
-	if (cstatus && strcmp(cstatus, "pending") != 0) {
-		/* Already answered (processing): just wait for the verdict. */
+	if (a->answered) {
 		authz_poll_later(a, -1);
 		return;
 	}
-	log_debug(o->cert->name, "answering http-01 for %s", a->domain ? a->domain : a->url);
-	a->call = acme_post(o->ca, NULL, url, "{}", challenge_done, a);
+	log_debug(a->o->cert->name, "answering %s for %s", challenge_name(a->solver), authz_name(a));
+	a->call = acme_client_post(a->o->ca, NULL, a->chal_url, "{}", challenge_done, a);
 	if (!a->call)
-		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot answer %s", url);
+		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "cannot answer %s", a->chal_url);
+}
+
+/* A pending authorization: pick the solver, present the answer. */
+static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
+{
+	struct order *o = a->o;
+	const struct acme_chal_obj *ch;
+	const char *why = NULL;
+	struct challenge_request rq = {0};
+	char *keyauth;
+
+	a->solver = o->pick(o->pick_arg, obj->id_type ? obj->id_type : "dns", obj->id_value,
+			    obj->wildcard, &why);
+	if (!a->solver) {
+		order_fail(o, ACME_ERR_INPUT, -1, NULL, "no way to validate %s: %s", authz_name(a),
+			   why ? why : "no challenge solver");
+		return;
+	}
+	ch = acme_authz_challenge(obj, challenge_name(a->solver));
+	if (!ch) {
+		order_fail(o, ACME_ERR_INPUT, -1, NULL, "the CA offers no %s challenge for %s",
+			   challenge_name(a->solver), authz_name(a));
+		return;
+	}
+	if (!ch->token || !ch->url) {
+		order_fail(o, ACME_ERR_INPUT, -1, NULL, "%s challenge for %s is malformed",
+			   challenge_name(a->solver), authz_name(a));
+		return;
+	}
+	free(a->chal_url);
+	if (!(a->chal_url = strdup(ch->url))) {
+		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
+		return;
+	}
+	/* A challenge already answered (processing, e.g. before a restart) is
+	 * presented again but not answered twice: its verdict is awaited. */
+	a->answered = ch->status != ACME_STATUS_PENDING && ch->status != ACME_STATUS_UNKNOWN;
+	keyauth = jws_key_authorization(ch->token, acme_client_account_key(o->ca));
+	if (!keyauth) {
+		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot compute the key authorization");
+		return;
+	}
+	rq.cert_name = o->cert->name;
+	rq.id_type = obj->id_type ? obj->id_type : "dns";
+	rq.identifier = obj->id_value;
+	rq.wildcard = obj->wildcard;
+	rq.token = ch->token;
+	rq.key_authorization = keyauth;
+	rq.ready = authz_ready;
+	rq.seen = authz_seen;
+	rq.arg = a;
+	if (challenge_present(a->solver, &rq, &a->answer) < 0)
+		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot answer %s for %s",
+			   challenge_name(a->solver), authz_name(a));
+	free(keyauth);
 }
 
 static void authz_fetch_done(const struct acme_reply *r, void *arg)
 {
 	struct authz *a = arg;
-	const char *status;
+	struct acme_authz_obj obj;
 
 	a->call = NULL;
-	if (r->err != ACME_ERR_NONE || !r->json) {
+	if (r->err != ACME_ERR_NONE) {
 		order_fail_reply(a->o, r, "fetching an authorization");
 		return;
 	}
-	if (!a->domain) {
-		const char *d = json_string_value(json_object_get(
-			json_object_get(r->json, "identifier"), "value"));
-		if (d)
-			a->domain = strdup(d);
-	}
-	if (r->retry_after >= 0)
-		a->not_before_ms = clock_mono_ms() + r->retry_after * 1000;
-	status = json_string_value(json_object_get(r->json, "status"));
-	if (!status) {
-		order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s has no status", a->url);
+	if (acme_authz_parse(r->body, r->body_len, &obj) < 0) {
+		order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s is not an authorization object",
+			   a->url);
 		return;
 	}
+	if (!a->identifier && obj.id_value &&
+	    asprintf(&a->identifier, "%s%s", obj.wildcard ? "*." : "", obj.id_value) < 0)
+		a->identifier = NULL;
+	if (r->retry_after >= 0)
+		a->not_before_ms = clock_mono_ms() + r->retry_after * 1000;
 	/* The HTTP status (200 or 202) says nothing: the body's status does. */
-	if (strcmp(status, "valid") == 0)
+	switch (obj.status) {
+	case ACME_STATUS_VALID:
 		authz_valid(a);
-	else if (strcmp(status, "pending") == 0 && (a->token || a->polls > 0))
-		authz_poll_later(a, r->retry_after);
-	else if (strcmp(status, "pending") == 0)
-		authz_respond(a, r->json);
-	else
-		authz_invalid(a, r->json, status);
+		break;
+	case ACME_STATUS_PENDING:
+		if (a->answer || a->polls > 0)
+			authz_poll_later(a, r->retry_after);
+		else if (!obj.id_value)
+			order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s names no identifier",
+				   a->url);
+		else
+			authz_respond(a, &obj);
+		break;
+	case ACME_STATUS_UNKNOWN:
+		if (!obj.status_text) {
+			order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s has no status", a->url);
+			break;
+		}
+		__attribute__((fallthrough));
+	default:
+		authz_invalid(a, &obj);
+		break;
+	}
+	acme_authz_obj_clear(&obj);
 }
 
 static void authz_fetch(struct authz *a)
 {
-	a->call = acme_post(a->o->ca, NULL, a->url, NULL, authz_fetch_done, a);
+	a->call = acme_client_post(a->o->ca, NULL, a->url, NULL, authz_fetch_done, a);
 	if (!a->call)
 		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "cannot fetch %s", a->url);
 }
@@ -633,7 +663,7 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 		order_create(o);
 		return;
 	}
-	if (r->err != ACME_ERR_NONE || !r->json) {
+	if (r->err != ACME_ERR_NONE) {
 		order_fail_reply(o, r, "creating the order");
 		return;
 	}
@@ -650,7 +680,7 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 		 o->replaces ? o->replaces : "");
 	if (o->created)
 		o->created(o, o->url, o->arg);
-	order_handle(o, r->json, r->retry_after);
+	order_handle(o, r);
 }
 
 static void order_create(struct order *o)
@@ -668,7 +698,7 @@ static void order_create(struct order *o)
 	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	if (payload)
-		o->call = acme_post(o->ca, "newOrder", NULL, payload, new_order_done, o);
+		o->call = acme_client_post(o->ca, "newOrder", NULL, payload, new_order_done, o);
 	free(payload);
 	if (!o->call)
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot start the order");
@@ -678,31 +708,33 @@ static void order_create(struct order *o)
 static void resume_done(const struct acme_reply *r, void *arg)
 {
 	struct order *o = arg;
-	const char *status = r->json ? json_string_value(json_object_get(r->json, "status")) : NULL;
+	struct acme_order_obj obj = {0};
+	int parsed = r->err == ACME_ERR_NONE && acme_order_parse(r->body, r->body_len, &obj) == 0;
 
 	o->call = NULL;
 	if (r->err == ACME_ERR_UNAVAILABLE || r->err == ACME_ERR_RATELIMIT) {
 		order_fail_reply(o, r, "resuming the order");
 		return;
 	}
-	if (r->err != ACME_ERR_NONE || !status || strcmp(status, "invalid") == 0) {
+	if (!parsed || !obj.status_text || obj.status == ACME_STATUS_INVALID) {
 		log_info(o->cert->name, "order %s cannot be resumed (%s); creating a new one", o->url,
-			 r->err != ACME_ERR_NONE ? r->err_text : status ? status : "no status");
+			 r->err != ACME_ERR_NONE ? r->err_text : obj.status_text ? obj.status_text :
+			 "no status");
+		acme_order_obj_clear(&obj);
 		free(o->url);
 		o->url = NULL;
-		o->resumed = 0;
 		order_create(o);
 		return;
 	}
-	log_info(o->cert->name, "resuming order %s (%s)", o->url, status);
+	log_info(o->cert->name, "resuming order %s (%s)", o->url, obj.status_text);
+	acme_order_obj_clear(&obj);
 	if (o->created)
 		o->created(o, o->url, o->arg);
-	order_handle(o, r->json, r->retry_after);
+	order_handle(o, r);
 }
 
-struct order *order_start(struct event_base *base, struct acme_ca *ca,
-			  struct challenge_http *http01, const struct order_params *p,
-			  order_done_fn cb, void *arg)
+struct order *order_start(struct event_base *base, struct acme_client *ca,
+			  const struct order_params *p, order_done_fn cb, void *arg)
 {
 	struct order *o = calloc(1, sizeof(*o));
 
@@ -712,32 +744,27 @@ struct order *order_start(struct event_base *base, struct acme_ca *ca,
 	}
 	o->base = base;
 	o->ca = ca;
-	o->http01 = http01;
 	o->cert = &o->cert_copy;
 	o->key = p->key;
 	o->cb = cb;
 	o->created = p->created;
+	o->pick = p->pick;
+	o->pick_arg = p->pick_arg;
 	o->arg = arg;
 	o->deadline = clock_now() + ORDER_DEADLINE_S;
 	o->timer = evtimer_new(base, order_timer_cb, o);
 	o->finish_ev = evtimer_new(base, order_finish_cb, o);
 	o->replaces = p->replaces ? strdup(p->replaces) : NULL;
 	o->url = p->resume_url ? strdup(p->resume_url) : NULL;
-	if (config_cert_copy(&o->cert_copy, p->cert) < 0 || !o->timer || !o->finish_ev || !o->key || (p->replaces && !o->replaces) ||
-	    (p->resume_url && !o->url)) {
+	if (config_cert_copy(&o->cert_copy, p->cert) < 0 || !o->timer || !o->finish_ev || !o->key ||
+	    !o->pick || (p->replaces && !o->replaces) || (p->resume_url && !o->url)) {
 		order_free(o);
 		return NULL;
 	}
-	if (o->url) {
-		o->resumed = 1;
-		o->call = acme_post(ca, NULL, o->url, NULL, resume_done, o);
-		if (!o->call) {
-			order_free(o);
-			return NULL;
-		}
-		return o;
-	}
-	order_create(o);
+	if (o->url)
+		o->call = acme_client_post(ca, NULL, o->url, NULL, resume_done, o);
+	else
+		order_create(o);
 	if (!o->call) {
 		order_free(o);
 		return NULL;
@@ -752,15 +779,16 @@ void order_free(struct order *o)
 	o->done = 1;
 	for (size_t i = 0; i < o->nauthz; i++) {
 		struct authz *a = &o->authz[i];
-		acme_call_cancel(a->call);
+		acme_client_cancel(o->ca, a->call);
 		if (a->timer)
 			event_free(a->timer);
-		authz_stop_serving(a);
+		authz_withdraw(a);
 		free(a->url);
-		free(a->domain);
+		free(a->identifier);
+		free(a->chal_url);
 	}
 	free(o->authz);
-	acme_call_cancel(o->call);
+	acme_client_cancel(o->ca, o->call);
 	if (o->timer)
 		event_free(o->timer);
 	if (o->finish_ev)
@@ -768,6 +796,9 @@ void order_free(struct order *o)
 	free(o->result_msg);
 	free(o->result_problem);
 	crypto_key_free(o->key);
+	crypto_free_secret(o->key_pem, o->key_len);
+	free(o->leaf);
+	free(o->chain);
 	config_cert_clear(&o->cert_copy);
 	free(o->replaces);
 	free(o->url);

@@ -1,24 +1,31 @@
-/* order.h - one certificate's issuance: order -> authorizations -> http-01 -> finalize -> download -> install. */
+/* order.h - one certificate's issuance: order -> authorizations -> challenges -> finalize -> download. */
 #ifndef ACMED_ORDER_H
 #define ACMED_ORDER_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
 
-#include "acme.h"
+#include "acme_client.h"
+#include "challenge.h"
 #include "config.h"
 
 struct order;
-struct challenge_http;
+struct crypto_key;
 
 struct order_result {
-	int ok;                         /* 1: the new certificate is installed */
+	int ok;                         /* 1: the CA issued the certificate below */
 	enum acme_err_class err;        /* when !ok */
 	int64_t retry_after;            /* seconds, -1 when the CA gave none */
 	const char *message;            /* one line for the log and status */
 	const char *problem;            /* ACME problem type, or NULL */
-	int64_t not_after;              /* when ok: the new certificate's notAfter */
-	int64_t not_before;
+	/* When ok: the new certificate, checked (it holds the order's key, names
+	 * exactly the configured domains, is not expired), as PEM, and its key. */
+	const char *leaf_pem;
+	const char *chain_pem;          /* the issuers; may be "" */
+	const char *key_pem;            /* a secret */
+	size_t key_len;
+	int64_t not_before, not_after;
 };
 
 /* res is valid only during the call; the order may be freed from it. */
@@ -33,12 +40,15 @@ struct order_params {
 	const char *resume_url;         /* an order from before a restart, or NULL */
 	const char *replaces;           /* ARI CertID of the certificate being replaced, or NULL */
 	order_created_fn created;       /* may be NULL */
+	challenge_pick_fn pick;         /* the solver for each identifier */
+	void *pick_arg;
 };
 
-struct order *order_start(struct event_base *base, struct acme_ca *ca,
-			  struct challenge_http *http01, const struct order_params *p,
-			  order_done_fn cb, void *arg);
-/* Cancel (no callback) and free; tokens stop being served. */
+/* Talks to the CA through ca only; answers challenges through the solvers
+ * p->pick returns; installs nothing. NULL on failure (p->key freed). */
+struct order *order_start(struct event_base *base, struct acme_client *ca,
+			  const struct order_params *p, order_done_fn cb, void *arg);
+/* Cancel (no callback) and free; every answer presented is cleaned up. */
 void order_free(struct order *o);
 
 /* The order URL once the CA created it, else NULL. */

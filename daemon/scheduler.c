@@ -10,6 +10,7 @@
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
+#include "install.h"
 #include "keygen.h"
 #include "policy.h"
 #include "scheduler_internal.h"
@@ -48,7 +49,7 @@ void sched_job_forget_order(struct job *j)
 
 static void ca_save(struct ca_slot *slot, int durable)
 {
-	state_ca_save(slot->s->cfg->state_dir, slot->ca ? acme_ca_name(slot->ca) :
+	state_ca_save(slot->s->cfg->state_dir, slot->ca ? acme_client_name(slot->ca) :
 		      slot->s->cfg->cas[slot->index].name, &slot->st, durable);
 }
 
@@ -301,7 +302,7 @@ static void ari_done(const struct acme_reply *r, void *arg)
 void sched_job_ari_fetch(struct job *j)
 {
 	j->state = JOB_ARI;
-	j->ari_call = acme_get(j->s->slots[j->cert->ca]->ca, "renewalInfo", j->cert_id, ari_done, j);
+	j->ari_call = acme_client_get(j->s->slots[j->cert->ca]->ca, "renewalInfo", j->cert_id, ari_done, j);
 	if (!j->ari_call) {
 		j->ari_next = 0;
 		sched_job_schedule_renewal(j, "certificate");
@@ -331,7 +332,7 @@ void sched_job_ari_refresh(struct job *j)
 {
 	int64_t at;
 
-	if (!j->cert_id || acme_ca_lacks_resource(j->s->slots[j->cert->ca]->ca, "renewalInfo")) {
+	if (!j->cert_id || acme_client_has_resource(j->s->slots[j->cert->ca]->ca, "renewalInfo") == 0) {
 		j->ari_next = 0;
 		sched_job_schedule_renewal(j, "certificate");
 		return;
@@ -364,7 +365,7 @@ static void slot_give_up_parked(struct ca_slot *slot, const char *why)
 		slot->nqueued--;
 		sched_job_finish_run(j, 1);
 	}
-	log_error(NULL, "CA %s: %s; giving up for this run", acme_ca_name(slot->ca), why);
+	log_error(NULL, "CA %s: %s; giving up for this run", acme_client_name(slot->ca), why);
 }
 
 static void slot_mark_down(struct ca_slot *slot, const struct order_result *res)
@@ -388,12 +389,12 @@ static void slot_mark_down(struct ca_slot *slot, const struct order_result *res)
 	ca_save(slot, 1);
 	if (was_up)
 		log_error(NULL, "CA %s unavailable (%s); %u certificate%s waiting; next probe at %s",
-			  acme_ca_name(slot->ca), res->message, slot->nqueued + slot->running,
+			  acme_client_name(slot->ca), res->message, slot->nqueued + slot->running,
 			  slot->nqueued + slot->running == 1 ? "" : "s",
 			  sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
 	else
 		log_info(NULL, "CA %s still unavailable (%s); %u waiting; next probe at %s",
-			 acme_ca_name(slot->ca), res->message, slot->nqueued + slot->running,
+			 acme_client_name(slot->ca), res->message, slot->nqueued + slot->running,
 			 sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
 	if (s->once && slot->st.next_probe > s->deadline) {
 		slot_give_up_parked(slot, "still unavailable when --timeout runs out");
@@ -408,7 +409,7 @@ static void slot_mark_up(struct ca_slot *slot)
 {
 	if (slot->st.down_since == 0)
 		return;
-	log_info(NULL, "CA %s is back; resuming %u certificate%s", acme_ca_name(slot->ca),
+	log_info(NULL, "CA %s is back; resuming %u certificate%s", acme_client_name(slot->ca),
 		 slot->nqueued, slot->nqueued == 1 ? "" : "s");
 	state_ca_up(&slot->st);
 	ca_save(slot, 1);
@@ -498,10 +499,32 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 	}
 }
 
-void sched_set_listener_cb(struct sched *s, sched_listener_fn cb, void *arg)
+void sched_set_solvers(struct sched *s, struct challenge *const *solvers, size_t n)
 {
-	s->listener_cb = cb;
-	s->listener_arg = arg;
+	s->solvers = solvers;
+	s->nsolvers = n;
+}
+
+/* challenge_pick_fn for a job: the solver its `challenge:` names, if it can
+ * answer for this identifier. */
+static struct challenge *job_pick(void *arg, const char *id_type, const char *identifier,
+				  int wildcard, const char **why)
+{
+	struct job *j = arg;
+	struct sched *s = j->s;
+
+	for (size_t i = 0; i < s->nsolvers; i++) {
+		struct challenge *c = s->solvers[i];
+
+		if (strcmp(challenge_name(c), j->cert->challenge) != 0)
+			continue;
+		if (challenge_supports(c, id_type, identifier, wildcard))
+			return c;
+		*why = wildcard ? "a wildcard needs dns-01" : "the challenge cannot validate it";
+		return NULL;
+	}
+	*why = "acmed does not run that challenge type";
+	return NULL;
 }
 
 void sched_set_installed_cb(struct sched *s, sched_installed_fn cb, void *arg)
@@ -538,7 +561,7 @@ static int job_check_installed(struct job *j)
 	return -1;
 }
 
-static void job_success(struct job *j, const struct order_result *res)
+static void job_success(struct job *j)
 {
 	struct sched *s = j->s;
 
@@ -562,7 +585,7 @@ static void job_success(struct job *j, const struct order_result *res)
 		sched_job_finish_run(j, 0);
 		return;
 	}
-	if (j->cert_id && acme_ca_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo"))
+	if (j->cert_id && acme_client_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo") == 1)
 		sched_job_ari_refresh(j);
 	else
 		sched_job_schedule_renewal(j, "certificate issued,");
@@ -598,6 +621,36 @@ static void job_failure(struct job *j, const struct order_result *res)
 	sched_job_schedule_at(j, next, 1);
 }
 
+/* The certificate is written (or not): the order is over either way. */
+static void job_installed(void *arg, int rc)
+{
+	struct job *j = arg;
+	char msg[512];
+	struct order_result f = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1, .message = msg };
+
+	j->install = NULL;
+	if (rc == 0) {
+		job_success(j);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "cannot install the certificate in %s: %s", j->cert->output_dir,
+		 strerror(-rc));
+	job_failure(j, &f);
+}
+
+/* The CA issued it: written into output_dir off the loop (install.c). */
+static void job_install(struct job *j, const struct order_result *res)
+{
+	struct install_pem pem = { .key = res->key_pem, .key_len = res->key_len,
+				   .leaf = res->leaf_pem, .chain = res->chain_pem };
+	struct order_result f = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1,
+				  .message = "out of memory for the new certificate" };
+
+	j->install = install_start(j->s->io, j->cert->output_dir, &pem, job_installed, j);
+	if (!j->install)
+		job_failure(j, &f);
+}
+
 static void job_order_done(struct order *o, const struct order_result *res, void *arg)
 {
 	struct job *j = arg;
@@ -618,13 +671,13 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 			slot_mark_down(slot, res);
 		else
 			log_debug(j->cert->name, "parked while CA %s is unavailable: %s",
-				  acme_ca_name(slot->ca), res->message);
+				  acme_client_name(slot->ca), res->message);
 		order_free(o);
 		return;
 	}
 	slot_mark_up(slot);              /* the CA answered */
 	if (res->ok)
-		job_success(j, res);
+		job_install(j, res);
 	else
 		job_failure(j, res);
 	order_free(o);
@@ -649,9 +702,12 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 	p.created = job_order_created;
 	p.key = key;
 	p.resume_url = resume_url;
-	if (!resume_url && j->has_cert && j->cert_id && acme_ca_has_resource(slot->ca, "renewalInfo"))
+	p.pick = job_pick;
+	p.pick_arg = j;
+	if (!resume_url && j->has_cert && j->cert_id &&
+	    acme_client_has_resource(slot->ca, "renewalInfo") == 1)
 		p.replaces = j->cert_id;
-	j->order = order_start(slot->s->base, slot->ca, slot->s->http01, &p, job_order_done, j);
+	j->order = order_start(slot->s->base, slot->ca, &p, job_order_done, j);
 	if (!j->order)
 		job_start_failed(j, "cannot start an order");
 }
@@ -710,12 +766,6 @@ static void job_start(struct ca_slot *slot, struct job *j)
 
 	slot->running++;
 	j->state = JOB_RUNNING;
-	if (!s->http01 && s->listener_cb)
-		s->http01 = s->listener_cb(s->listener_arg);
-	if (!s->http01) {
-		job_start_failed(j, "no http-01 listener");
-		return;
-	}
 	if (j->st.order_url) {
 		key = job_resumable_key(j);
 		if (key) {
@@ -778,7 +828,7 @@ static int slot_at_ceiling(struct ca_slot *slot)
 	if (!slot->ceiling_said) {
 		slot->ceiling_said = 1;
 		log_warn(NULL, "CA %s: %zu new orders in the last hour, the ceiling (orders_per_hour: %d); "
-			 "%u certificate%s wait%s; next new order at %s", acme_ca_name(slot->ca),
+			 "%u certificate%s wait%s; next new order at %s", acme_client_name(slot->ca),
 			 slot->st.orders.n, slot_orders_limit(slot), slot->nqueued,
 			 slot->nqueued == 1 ? "" : "s", slot->nqueued == 1 ? "s" : "",
 			 sched_fmt_time(at, when, sizeof(when)));
@@ -793,7 +843,7 @@ static int slot_at_ceiling(struct ca_slot *slot)
 			slot->nqueued--;
 			log_error(j->cert->name, "not ordered: CA %s reached its ceiling of %d new orders "
 				  "an hour, and the next one may start only after --timeout; giving up "
-				  "for this run", acme_ca_name(slot->ca), slot_orders_limit(slot));
+				  "for this run", acme_client_name(slot->ca), slot_orders_limit(slot));
 			sched_job_finish_run(j, 1);
 		}
 		return 1;
@@ -825,7 +875,7 @@ void sched_ca_dispatch(struct ca_slot *slot)
 		if (!j->st.order_url)
 			slot_count_order(slot);
 		slot->probe = j;
-		log_info(j->cert->name, "probing CA %s", acme_ca_name(slot->ca));
+		log_info(j->cert->name, "probing CA %s", acme_client_name(slot->ca));
 		job_start(slot, j);
 		return;
 	}

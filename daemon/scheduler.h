@@ -5,11 +5,11 @@
 #include <stdint.h>
 #include <event2/event.h>
 
-#include "acme.h"
+#include "acme_client.h"
+#include "challenge.h"
 #include "config.h"
 
 struct sched;
-struct challenge_http;
 
 /* Called when, in --once mode, nothing is due or running any more. */
 typedef void (*sched_idle_fn)(struct sched *s, void *arg);
@@ -17,8 +17,12 @@ typedef void (*sched_idle_fn)(struct sched *s, void *arg);
 /* cas[i] is the client of cfg->cas[i]. once: issue what is due now, retry
  * transient errors until deadline (unix seconds), then call idle_cb. */
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
-			struct acme_ca **cas, struct challenge_http *http01,
-			int once, int64_t deadline, sched_idle_fn idle_cb, void *arg);
+			struct acme_client **cas, int once, int64_t deadline,
+			sched_idle_fn idle_cb, void *arg);
+/* The challenge solvers (challenge.h), owned by the caller: a certificate's
+ * identifiers are answered by the solver named by its `challenge:` key
+ * that supports them. Set before sched_start. */
+void sched_set_solvers(struct sched *s, struct challenge *const *solvers, size_t n);
 /* Look at the certificates on disk and arm the timers. */
 int sched_start(struct sched *s);
 void sched_free(struct sched *s);
@@ -58,18 +62,14 @@ struct sched_ca_info {
 int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out);
 
 /* Apply a new configuration (reload). cas[i] serves cfg->cas[i]; the caller
- * passes the same acme_ca object for a CA that did not change. Certificates
+ * passes the same acme_client for a CA that did not change. Certificates
  * whose names, key type, CA and output_dir are unchanged keep their timers,
  * backoff and orders in flight; changed ones are issued again; removed ones
  * stop (their files stay). cfg must outlive the scheduler or the next call. */
 struct sched_diff { unsigned added, removed, changed, kept; };
-int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
+int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_client **cas,
 		      struct sched_diff *diff);
 
-/* Called before the first order when sched_new got no http-01 listener
- * (run --once opens it only when something is due). NULL: orders fail. */
-typedef struct challenge_http *(*sched_listener_fn)(void *arg);
-void sched_set_listener_cb(struct sched *s, sched_listener_fn cb, void *arg);
 
 /* After a new certificate is installed for cert (and at start-up when the
  * last one was not deployed): the caller reloads units / runs the hook and

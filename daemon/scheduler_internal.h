@@ -21,6 +21,7 @@ struct job {
 	struct event *timer;
 	struct order *order;
 	struct keygen_req *keygen_req;   /* the order's key being made (RSA) */
+	struct install *install;         /* the new certificate being written */
 	struct acme_call *ari_call;
 	struct state_job st;
 	struct state_live live;          /* the live files as last inspected (cached on disk) */
@@ -42,7 +43,7 @@ TAILQ_HEAD(job_queue, job);
 struct ca_slot {
 	struct sched *s;
 	size_t index;
-	struct acme_ca *ca;
+	struct acme_client *ca;
 	int max_parallel;
 	int running;
 	struct job_queue queue;         /* most urgent first */
@@ -61,7 +62,9 @@ struct ca_slot {
 struct sched {
 	struct event_base *base;
 	const struct config *cfg;
-	struct challenge_http *http01;
+	struct challenge *const *solvers;       /* the caller's */
+	size_t nsolvers;
+	struct worker *io;              /* installs: their fsyncs off the loop */
 	struct ca_slot **slots;         /* in config order; each slot lives at one address */
 	size_t nslots;
 	struct job **jobs;              /* in config order; each job lives at one address */
@@ -72,8 +75,6 @@ struct sched {
 	void *idle_arg;
 	struct event *idle_ev;
 	unsigned issued, failed;
-	sched_listener_fn listener_cb;
-	void *listener_arg;
 	sched_installed_fn installed_cb;
 	void *installed_arg;
 	unsigned deploy_failed;

@@ -11,9 +11,11 @@
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
+#include "install.h"
 #include "keygen.h"
 #include "policy.h"
 #include "scheduler_internal.h"
+#include "worker.h"
 #include "store.h"
 #include "timeparse.h"
 
@@ -28,7 +30,7 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 
 static void slot_free(struct ca_slot *slot);
 
-static struct ca_slot *slot_new(struct sched *s, size_t index, struct acme_ca *ca)
+static struct ca_slot *slot_new(struct sched *s, size_t index, struct acme_client *ca)
 {
 	struct ca_slot *slot = calloc(1, sizeof(*slot));
 
@@ -102,7 +104,9 @@ static void job_free(struct job *j)
 		if (slot->probe == j)
 			slot->probe = NULL;
 	}
-	acme_call_cancel(j->ari_call);
+	if (j->ari_call)
+		acme_client_cancel(j->s->slots[j->cert->ca]->ca, j->ari_call);
+	install_cancel(j->install);
 	if (j->timer)
 		event_free(j->timer);
 	if (j->deploy_timer)
@@ -114,8 +118,8 @@ static void job_free(struct job *j)
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
-			struct acme_ca **cas, struct challenge_http *http01,
-			int once, int64_t deadline, sched_idle_fn idle_cb_fn, void *arg)
+			struct acme_client **cas, int once, int64_t deadline,
+			sched_idle_fn idle_cb_fn, void *arg)
 {
 	struct sched *s = calloc(1, sizeof(*s));
 
@@ -123,7 +127,6 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	s->base = base;
 	s->cfg = cfg;
-	s->http01 = http01;
 	s->once = once;
 	s->deadline = deadline;
 	s->idle_cb = idle_cb_fn;
@@ -133,7 +136,8 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->idle_ev = evtimer_new(base, idle_cb, s);
 	s->live_flush_ev = evtimer_new(base, sched_live_flush_cb, s);
 	s->keygen = keygen_new(base);
-	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen) {
+	s->io = worker_new(base, "acmed-io");
+	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen || !s->io) {
 		sched_free(s);
 		return NULL;
 	}
@@ -163,7 +167,7 @@ static void slot_restore(struct ca_slot *slot)
 	int64_t delay;
 	struct timeval tv;
 
-	if (state_ca_load(slot->s->cfg->state_dir, acme_ca_name(slot->ca), &slot->st) < 0) {
+	if (state_ca_load(slot->s->cfg->state_dir, acme_client_name(slot->ca), &slot->st) < 0) {
 		state_ca_clear(&slot->st);
 		return;
 	}
@@ -172,7 +176,7 @@ static void slot_restore(struct ca_slot *slot)
 		return;
 	}
 	log_warn(NULL, "CA %s was unavailable before the restart (%s); next probe at %s",
-		 acme_ca_name(slot->ca), slot->st.last_error ? slot->st.last_error : "?",
+		 acme_client_name(slot->ca), slot->st.last_error ? slot->st.last_error : "?",
 		 sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
 	delay = slot->st.next_probe - clock_now();
 	tv.tv_sec = delay > 0 ? (time_t)delay : 0;
@@ -252,7 +256,7 @@ int sched_start(struct sched *s)
 	return 0;
 }
 
-int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_ca **cas,
+int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_client **cas,
 		      struct sched_diff *diff)
 {
 	size_t nca = cfg->ncas ? cfg->ncas : 1, ncert = cfg->ncerts ? cfg->ncerts : 1, i, k;
@@ -387,6 +391,7 @@ void sched_free(struct sched *s)
 	if (s->live_flush_ev)
 		event_free(s->live_flush_ev);
 	keygen_free(s->keygen);
+	worker_free(s->io);          /* after the jobs: a write under way completes */
 	free(s->jobs);
 	free(s->slots);
 	free(s);
@@ -469,7 +474,7 @@ int sched_ca_info(const struct sched *s, size_t i, struct sched_ca_info *out)
 		return -ENOENT;
 	slot = s->slots[i];
 	memset(out, 0, sizeof(*out));
-	out->name = acme_ca_name(slot->ca);
+	out->name = acme_client_name(slot->ca);
 	out->up = slot->st.down_since == 0;
 	out->next_probe = slot->st.next_probe;
 	out->waiting = slot->nqueued;
@@ -488,7 +493,7 @@ int sched_renew_now(struct sched *s, const char *name, int force)
 			return 0;
 		if (!force && j->has_cert && j->due > clock_now() && j->st.failures == 0)
 			return -EALREADY;       /* valid and not due: nothing to do */
-		acme_call_cancel(j->ari_call);
+		acme_client_cancel(s->slots[j->cert->ca]->ca, j->ari_call);
 		j->ari_call = NULL;
 		evtimer_del(j->timer);
 		j->st.next_attempt = 0;

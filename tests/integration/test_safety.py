@@ -22,7 +22,8 @@ pytestmark = pytest.mark.acmed
 
 
 def new_orders(proxy, since=0):
-    return proxy.log.count(kind="newOrder", method="POST", since=since)
+    """Orders the CA created (a newOrder resent after badNonce is one order)."""
+    return proxy.log.count(kind="newOrder", method="POST", status=201, since=since)
 
 
 def utc(dt):

@@ -421,7 +421,8 @@ static void test_from_sched(void **state)
 	size_t i;
 
 	assert_non_null(ca);
-	s = sched_new(base, f->cfg, &ca, NULL, 0, 0, NULL, NULL);
+	struct acme_client *client = acme_ca_client(ca);
+	s = sched_new(base, f->cfg, &client, 0, 0, NULL, NULL);
 	assert_non_null(s);
 	st = status_from_sched(f->cfg, s);
 	assert_non_null(st);

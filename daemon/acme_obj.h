@@ -1,0 +1,70 @@
+/* acme_obj.h - the ACME objects an order reads (order, authorization, challenge), parsed from the CA's JSON into small structs. */
+#ifndef ACMED_ACME_OBJ_H
+#define ACMED_ACME_OBJ_H
+
+#include <stddef.h>
+
+enum acme_status {
+	ACME_STATUS_UNKNOWN = 0,        /* absent or not one of RFC 8555's */
+	ACME_STATUS_PENDING,
+	ACME_STATUS_READY,
+	ACME_STATUS_PROCESSING,
+	ACME_STATUS_VALID,
+	ACME_STATUS_INVALID,
+	ACME_STATUS_DEACTIVATED,
+	ACME_STATUS_EXPIRED,
+	ACME_STATUS_REVOKED,
+};
+
+/* A problem document inside an object ("error"); both NULL when absent. */
+struct acme_obj_error {
+	char *type;
+	char *detail;
+};
+
+/* RFC 8555 7.1.3. Strings are NULL when absent or not strings. */
+struct acme_order_obj {
+	enum acme_status status;
+	char *status_text;              /* as sent, for messages; NULL when absent */
+	char **authorizations;          /* URLs; entries that are not strings are NULL */
+	size_t nauthz;
+	char *finalize;
+	char *certificate;
+	struct acme_obj_error error;
+};
+
+/* RFC 8555 7.1.5. */
+struct acme_chal_obj {
+	char *type;
+	char *url;
+	char *token;                    /* NULL unless base64url, 1..256 characters */
+	enum acme_status status;
+	struct acme_obj_error error;
+};
+
+/* RFC 8555 7.1.4. */
+struct acme_authz_obj {
+	enum acme_status status;
+	char *status_text;
+	char *id_type;                  /* "dns", "ip" */
+	char *id_value;
+	int wildcard;
+	struct acme_chal_obj *challenges;
+	size_t nchallenges;
+};
+
+#define ACME_OBJ_MAX_AUTHZ 100
+#define ACME_OBJ_MAX_CHALLENGES 16
+
+/* 0, or -EINVAL when body is not a JSON object (or has too many entries);
+ * -ENOMEM. The struct is always safe to clear. */
+int acme_order_parse(const char *body, size_t len, struct acme_order_obj *out);
+int acme_authz_parse(const char *body, size_t len, struct acme_authz_obj *out);
+void acme_order_obj_clear(struct acme_order_obj *o);
+void acme_authz_obj_clear(struct acme_authz_obj *a);
+/* The first challenge of that type, or NULL. */
+const struct acme_chal_obj *acme_authz_challenge(const struct acme_authz_obj *a, const char *type);
+/* The first challenge carrying an error (the reason an authorization failed), or NULL. */
+const struct acme_chal_obj *acme_authz_failed_challenge(const struct acme_authz_obj *a);
+
+#endif
