@@ -21,7 +21,6 @@
 #define BAD_NONCE_ROUND_DELAY_MS 1000
 #define TRANSPORT_RETRIES 1
 #define TRANSPORT_RETRY_DELAY_MS 1000
-#define ERR_TEXT_MAX 1024
 #define POLL_HINT_INITIAL_MS 100
 #define POLL_HINT_INITIAL_ORDER_MS 40   /* issuing after finalize is quick at most CAs */
 #define POLL_HINT_MIN_MS 20
@@ -31,89 +30,6 @@ static void call_advance(struct acme_call *call);
 static void call_kick(struct acme_call *call, long delay_ms);
 static void ca_nonce_pump(struct acme_ca *ca);
 static void ca_register(struct acme_ca *ca);
-
-/* ---------- small helpers ---------- */
-
-void acme_fail_clear(struct call_failure *f)
-{
-	free(f->url);
-	free(f->text);
-	acme_problem_clear(&f->problem);
-	memset(f, 0, sizeof(*f));
-}
-
-/* Fill f from an HTTP response that is not what we wanted. */
-static void fail_from_response(struct call_failure *f, const struct http_response *r,
-			       const char *what)
-{
-	char text[ERR_TEXT_MAX];
-	const char *pname;
-
-	acme_fail_clear(f);
-	f->set = 1;
-	f->url = strdup(r->url ? r->url : "");
-	f->status = r->status;
-	f->retry_after = -1;
-	if (r->retry_after) {
-		int64_t s;
-		if (timeparse_retry_after(r->retry_after, clock_now(), 1, 86400, &s) == 0)
-			f->retry_after = s;
-	}
-	if (r->status == 0) {
-		f->err = ACME_ERR_UNAVAILABLE;
-		snprintf(text, sizeof(text), "%s %s: %s", r->method, r->url,
-			 r->error_text ? r->error_text : strerror(-r->error));
-	} else {
-		acme_problem_parse(r->body, r->body_len, &f->problem);
-		pname = f->problem.name;
-		f->err = acme_classify(r->status, pname);
-		if (f->err == ACME_ERR_NONE)
-			f->err = ACME_ERR_INPUT;
-		snprintf(text, sizeof(text), "%s %s: HTTP %ld%s%s%s%s%s%s", r->method, r->url,
-			 r->status, f->problem.type ? " " : "",
-			 f->problem.type ? f->problem.type : "",
-			 f->problem.detail ? ": " : "",
-			 f->problem.detail ? f->problem.detail : "",
-			 what ? " " : "", what ? what : "");
-	}
-	f->text = strdup(text);
-}
-
-static void fail_local(struct call_failure *f, const char *url, const char *text)
-{
-	acme_fail_clear(f);
-	f->set = 1;
-	f->url = strdup(url ? url : "");
-	f->err = ACME_ERR_LOCAL;
-	f->retry_after = -1;
-	f->text = strdup(text);
-}
-
-void acme_problem_copy(struct acme_problem *dst, const struct acme_problem *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	if (!src)
-		return;
-	if (src->type) {
-		dst->type = strdup(src->type);
-		if (src->name && dst->type)
-			dst->name = dst->type + (src->name - src->type);
-	}
-	if (src->detail)
-		dst->detail = strdup(src->detail);
-}
-
-static void fail_copy(struct call_failure *dst, const struct call_failure *src)
-{
-	acme_fail_clear(dst);
-	dst->set = 1;
-	dst->url = strdup(src->url ? src->url : "");
-	dst->status = src->status;
-	dst->err = src->err;
-	dst->retry_after = src->retry_after;
-	dst->text = strdup(src->text ? src->text : "");
-	acme_problem_copy(&dst->problem, &src->problem);
-}
 
 /* ---------- nonce pool ---------- */
 
@@ -170,14 +86,14 @@ static void nonce_fetch_done(const struct http_response *r, void *arg)
 	}
 	/* No nonce: every call waiting for one fails with this reason. */
 	struct call_failure f = {0};
-	fail_from_response(&f, r, "(newNonce)");
+	acme_fail_from_response(&f, r, "(newNonce)");
 	if (r->status != 0 && r->status < 500 && !r->replay_nonce)
 		f.err = ACME_ERR_UNAVAILABLE;
 	while (!TAILQ_EMPTY(&ca->nonce_wait) && ca->nnonces == 0) {
 		struct acme_call *c = TAILQ_FIRST(&ca->nonce_wait);
 		TAILQ_REMOVE(&ca->nonce_wait, c, wait_link);
 		c->state = CALL_IDLE;
-		fail_copy(&c->fail, &f);
+		acme_fail_copy(&c->fail, &f);
 		call_kick(c, 0);
 	}
 	acme_fail_clear(&f);
@@ -223,7 +139,7 @@ void acme_ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int 
 			continue;
 		TAILQ_REMOVE(&ca->waiting, c, wait_link);
 		c->state = CALL_IDLE;
-		fail_copy(&c->fail, f);
+		acme_fail_copy(&c->fail, f);
 		call_kick(c, 0);
 	}
 }
@@ -263,7 +179,7 @@ static void directory_done(const struct http_response *r, void *arg)
 	json_decref(dir);
 	ca->dir_state = DIR_NONE;
 	struct call_failure f = {0};
-	fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory)" : "(directory)");
+	acme_fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory)" : "(directory)");
 	if (r->status >= 200 && r->status < 500 && f.err != ACME_ERR_UNAVAILABLE)
 		f.err = ACME_ERR_INPUT;
 	acme_ca_fail_waiting(ca, &f, 0);
@@ -391,7 +307,7 @@ static void call_response(const struct http_response *r, void *arg)
 	call->state = CALL_IDLE;
 	ca->nsent--;
 	if (r->status == 0) {
-		fail_from_response(&call->fail, r, NULL);
+		acme_fail_from_response(&call->fail, r, NULL);
 		call_kick(call, 0);
 		ca_nonce_pump(ca);
 		return;
@@ -464,7 +380,7 @@ static void call_advance(struct acme_call *call)
 	if (ca->dir_state != DIR_OK) {
 		ca_load_directory(ca);
 		if (ca->dir_state != DIR_LOADING) {
-			fail_local(&call->fail, ca->directory_url, "cannot start a request");
+			acme_fail_local(&call->fail, ca->directory_url, "cannot start a request");
 			call_kick(call, 0);
 			return;
 		}
@@ -478,7 +394,7 @@ static void call_advance(struct acme_call *call)
 			char t[256];
 			snprintf(t, sizeof(t), "the CA's directory %s has no \"%s\"",
 				 ca->directory_url, call->resource);
-			fail_local(&call->fail, ca->directory_url, t);
+			acme_fail_local(&call->fail, ca->directory_url, t);
 			call->fail.err = ACME_ERR_INPUT;
 			call->fail.missing_resource = 1;
 			call_kick(call, 0);
@@ -495,7 +411,7 @@ static void call_advance(struct acme_call *call)
 			call->url = strdup(u);
 		}
 		if (!call->url) {
-			fail_local(&call->fail, u, "out of memory");
+			acme_fail_local(&call->fail, u, "out of memory");
 			call_kick(call, 0);
 			return;
 		}
@@ -503,7 +419,7 @@ static void call_advance(struct acme_call *call)
 	if (call->is_get) {
 		call->req = http_send(ca->http, "GET", call->url, NULL, NULL, 0, call_response, call);
 		if (!call->req) {
-			fail_local(&call->fail, call->url, "cannot start the HTTP request");
+			acme_fail_local(&call->fail, call->url, "cannot start the HTTP request");
 			call_kick(call, 0);
 			return;
 		}
@@ -530,7 +446,7 @@ static void call_advance(struct acme_call *call)
 	free(call->nonce);
 	call->nonce = NULL;
 	if (!jws) {
-		fail_local(&call->fail, call->url, "cannot sign the request");
+		acme_fail_local(&call->fail, call->url, "cannot sign the request");
 		call_kick(call, 0);
 		return;
 	}
@@ -538,7 +454,7 @@ static void call_advance(struct acme_call *call)
 			      strlen(jws), call_response, call);
 	free(jws);
 	if (!call->req) {
-		fail_local(&call->fail, call->url, "cannot start the HTTP request");
+		acme_fail_local(&call->fail, call->url, "cannot start the HTTP request");
 		call_kick(call, 0);
 		return;
 	}
@@ -660,16 +576,6 @@ int acme_ca_load_account(struct acme_ca *ca)
 const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca)
 {
 	return ca->key;
-}
-
-int acme_ca_has_resource(const struct acme_ca *ca, const char *resource)
-{
-	return ca->dir_state == DIR_OK && acme_ca_resource(ca, resource) != NULL;
-}
-
-int acme_ca_lacks_resource(const struct acme_ca *ca, const char *resource)
-{
-	return ca->dir_state == DIR_OK && acme_ca_resource(ca, resource) == NULL;
 }
 
 /* ---------- the CA as an acme_client ---------- */
@@ -802,16 +708,6 @@ void acme_ca_free(struct acme_ca *ca)
 const char *acme_ca_name(const struct acme_ca *ca)
 {
 	return ca->name;
-}
-
-unsigned long acme_ca_request_count(const struct acme_ca *ca)
-{
-	return http_client_request_count(ca->http);
-}
-
-struct http_client *acme_ca_http(struct acme_ca *ca)
-{
-	return ca->http;
 }
 
 long acme_ca_poll_hint_ms(const struct acme_ca *ca, enum acme_poll_kind kind)

@@ -35,8 +35,6 @@ const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca);
 /* Directory resource URL ("newOrder", "renewalInfo"...), NULL until the
  * directory is loaded or when absent. */
 const char *acme_ca_resource(const struct acme_ca *ca, const char *name);
-unsigned long acme_ca_request_count(const struct acme_ca *ca);
-struct http_client *acme_ca_http(struct acme_ca *ca);
 
 /* How long the CA usually takes to validate an authorization / to issue
  * after finalize, learned from earlier orders (acme_client.h). */
@@ -61,9 +59,5 @@ void acme_call_cancel(struct acme_call *call);
  * missing_resource set. */
 struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char *suffix,
 			   acme_reply_fn cb, void *arg);
-/* 1 once the directory is loaded and has resource. */
-int acme_ca_has_resource(const struct acme_ca *ca, const char *resource);
-/* 1 once the directory is loaded and lacks resource (0 while unknown). */
-int acme_ca_lacks_resource(const struct acme_ca *ca, const char *resource);
 
 #endif

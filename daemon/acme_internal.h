@@ -77,10 +77,19 @@ struct acme_ca {
 	struct call_list nonce_wait;  /* waiting for a nonce */
 };
 
-/* acme.c */
+/* acme_fail.c */
+#define ERR_TEXT_MAX 1024
+struct http_response;
 void acme_fail_clear(struct call_failure *f);
+/* Fill f from an HTTP response that is not what we wanted (what: a note
+ * appended to the message, or NULL). */
+void acme_fail_from_response(struct call_failure *f, const struct http_response *r, const char *what);
+void acme_fail_local(struct call_failure *f, const char *url, const char *text);
+void acme_fail_copy(struct call_failure *dst, const struct call_failure *src);
 /* Deep copy of src (NULL: dst left empty); dst is overwritten, not cleared. */
 void acme_problem_copy(struct acme_problem *dst, const struct acme_problem *src);
+
+/* acme.c */
 /* Fail every call waiting for the directory or the account with a copy of f
  * (only_account: leave the newAccount call itself alone). */
 void acme_ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int only_account);

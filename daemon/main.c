@@ -327,12 +327,15 @@ static int ctl_renew(void *arg, const char *const *names, size_t n, int all, int
 
 static const struct control_ops ctl_ops = { ctl_status, ctl_renew };
 
-static void on_installed(const struct config_cert *cert, void *arg)
+/* The deployer subscribes to the scheduler: a new certificate is reloaded into its services. */
+static void on_sched_event(const struct sched_event *ev, void *arg)
 {
 	struct run_ctx *ctx = arg;
 
-	if (deploy_certificate(ctx->deploy, cert) < 0)
-		sched_deploy_done(ctx->sched, cert->name, 0, "out of memory");
+	if (ev->kind != SCHED_EV_INSTALLED)
+		return;
+	if (deploy_certificate(ctx->deploy, ev->cert) < 0)
+		sched_deploy_done(ctx->sched, ev->cert->name, 0, "out of memory");
 }
 
 static void on_deployed(const char *name, int ok, const char *error, void *arg)
@@ -466,7 +469,8 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	if (!ctx->sched)
 		return -ENOMEM;
 	sched_set_solvers(ctx->sched, ctx->solvers, 1);
-	sched_set_installed_cb(ctx->sched, on_installed, ctx);
+	if (sched_subscribe(ctx->sched, on_sched_event, ctx) < 0)
+		return -ENOMEM;
 	if (!ctx->once) {
 		rc = control_new(ctx->base, ctx->cfg->runtime_dir, &ctl_ops, ctx, &ctx->control);
 		if (rc < 0)

@@ -7,11 +7,11 @@
 #include <jansson.h>
 
 #include "acme_obj.h"
+#include "certcheck.h"
 #include "clock.h"
 #include "crypto.h"
 #include "jws.h"
 #include "log.h"
-#include "names.h"
 #include "order.h"
 
 #define POLL_MAX_DELAY_MS 5000
@@ -168,54 +168,33 @@ static long poll_delay_ms(struct order *o, enum acme_poll_kind kind, int polls,
 	return d > POLL_MAX_DELAY_MS ? POLL_MAX_DELAY_MS : d;
 }
 
-/* ---------- download and check ---------- */
+/* ---------- download ---------- */
 
 /* What the CA sent must be the certificate we asked for before anything
- * installs it: our key, exactly our names, not expired. */
+ * installs it (certcheck.c). */
 static void order_check_cert(struct order *o, const char *pem, size_t len)
 {
-	struct crypto_cert_info info = {0};
 	struct order_result res = {0};
+	const char *why;
 
-	if (crypto_chain_split(pem, len, &o->leaf, &o->chain) < 0 ||
-	    crypto_cert_info_pem(o->leaf, strlen(o->leaf), &info) < 0) {
-		order_fail(o, ACME_ERR_CERT, -1, NULL,
-			   "certificate from %s is not a PEM certificate chain", o->cert_url);
-		goto out;
-	}
-	if (crypto_cert_matches_key(o->leaf, strlen(o->leaf), o->key) != 1) {
-		order_fail(o, ACME_ERR_CERT, -1, NULL,
-			   "certificate from %s does not match the key acmed sent", o->cert_url);
-		goto out;
-	}
-	if (!names_same_set((const char *const *)info.names, info.nnames,
-			    (const char *const *)o->cert->domains.v, o->cert->domains.n)) {
-		order_fail(o, ACME_ERR_CERT, -1, NULL,
-			   "certificate from %s does not name exactly the configured domains",
-			   o->cert_url);
-		goto out;
-	}
-	if (info.not_after <= clock_now()) {
-		order_fail(o, ACME_ERR_CERT, -1, NULL, "certificate from %s is already expired",
-			   o->cert_url);
-		goto out;
+	if (certcheck_issued(pem, len, o->key, &o->cert->domains, clock_now(), &o->leaf, &o->chain,
+			     &res.not_before, &res.not_after, &why) < 0) {
+		order_fail(o, why ? ACME_ERR_CERT : ACME_ERR_LOCAL, -1, NULL, "certificate from %s %s",
+			   o->cert_url, why ? why : "cannot be read: out of memory");
+		return;
 	}
 	if (crypto_key_to_pem(o->key, &o->key_pem, &o->key_len) < 0) {
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
-		goto out;
+		return;
 	}
 	res.ok = 1;
 	res.retry_after = -1;
-	res.not_after = info.not_after;
-	res.not_before = info.not_before;
 	res.message = "issued";
 	res.leaf_pem = o->leaf;
 	res.chain_pem = o->chain;
 	res.key_pem = o->key_pem;
 	res.key_len = o->key_len;
 	order_finish(o, &res);
-out:
-	crypto_cert_info_clear(&info);
 }
 
 static void cert_done(const struct acme_reply *r, void *arg)

@@ -17,14 +17,6 @@
 #include "store.h"
 #include "timeparse.h"
 
-void sched_ca_dispatch(struct ca_slot *slot);
-void sched_job_ari_refresh(struct job *j);
-void sched_job_ari_fetch(struct job *j);
-
-const char *sched_fmt_time(int64_t t, char *buf, unsigned len)
-{
-	return timeparse_format(t, buf, len);
-}
 
 /* ---------- persistent state ---------- */
 
@@ -45,12 +37,6 @@ void sched_job_forget_order(struct job *j)
 	if (j->st.order_domains.v)
 		j->st.order_domains.v[0] = NULL;
 	state_order_key_remove(j->s->cfg->state_dir, j->cert->name);
-}
-
-static void ca_save(struct ca_slot *slot, int durable)
-{
-	state_ca_save(slot->s->cfg->state_dir, slot->ca ? acme_client_name(slot->ca) :
-		      slot->s->cfg->cas[slot->index].name, &slot->st, durable);
 }
 
 /* The spread of one certificate: random across certificates, but the same for
@@ -93,22 +79,14 @@ void sched_job_finish_run(struct job *j, int failed)
 	sched_check_idle(j->s);
 }
 
+void sched_job_give_up(struct job *j)
+{
+	sched_job_finish_run(j, 1);
+}
+
 void sched_job_enqueue(struct job *j)
 {
-	struct ca_slot *slot = j->s->slots[j->cert->ca];
-	struct job *it;
-
-	/* Closest to expiry first; a certificate without one is most urgent. */
-	TAILQ_FOREACH(it, &slot->queue, qlink)
-		if (j->not_after < it->not_after)
-			break;
-	if (it)
-		TAILQ_INSERT_BEFORE(it, j, qlink);
-	else
-		TAILQ_INSERT_TAIL(&slot->queue, j, qlink);
-	slot->nqueued++;
-	j->state = JOB_QUEUED;
-	sched_ca_dispatch(slot);
+	sched_ca_enqueue(j->s->slots[j->cert->ca], j);
 }
 
 void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -140,7 +118,7 @@ void sched_job_schedule_at(struct job *j, int64_t when, int urgent)
 		}
 		if (when > s->deadline) {
 			log_error(j->cert->name, "next attempt at %s is after --timeout; giving up for "
-				  "this run", sched_fmt_time(when, buf, sizeof(buf)));
+				  "this run", timeparse_format(when, buf, sizeof(buf)));
 			sched_job_finish_run(j, 1);
 			return;
 		}
@@ -205,7 +183,7 @@ void sched_job_schedule_renewal(struct job *j, const char *why)
 	if (next < j->st.next_attempt)
 		next = j->st.next_attempt;
 	log_info(j->cert->name, "%s valid until %s; renewal at %s%s", why,
-		 sched_fmt_time(j->not_after, until, sizeof(until)), sched_fmt_time(next, when, sizeof(when)),
+		 timeparse_format(j->not_after, until, sizeof(until)), timeparse_format(next, when, sizeof(when)),
 		 next == j->st.ari_chosen ? " (ARI)" : "");
 	sched_job_schedule(j, next);
 }
@@ -288,8 +266,8 @@ static void ari_done(const struct acme_reply *r, void *arg)
 		j->st.ari_chosen = ari_choose(&w, now, job_seed(j, "ari") ^ crypto_random_u64());
 		free(j->st.ari_explanation);
 		j->st.ari_explanation = w.explanation_url ? strdup(w.explanation_url) : NULL;
-		log_info(j->cert->name, "ARI window %s .. %s%s%s", sched_fmt_time(w.start, a, sizeof(a)),
-			 sched_fmt_time(w.end, b, sizeof(b)), w.explanation_url ? "; explanation: " : "",
+		log_info(j->cert->name, "ARI window %s .. %s%s%s", timeparse_format(w.start, a, sizeof(a)),
+			 timeparse_format(w.end, b, sizeof(b)), w.explanation_url ? "; explanation: " : "",
 			 w.explanation_url ? w.explanation_url : "");
 	}
 	j->ari_next = ari_next_check(now, r->retry_after, 0);
@@ -347,75 +325,6 @@ void sched_job_ari_refresh(struct job *j)
 	sched_job_schedule_renewal(j, "certificate");
 }
 
-/* ---------- per-CA outages ---------- */
-
-void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ca_slot *slot = arg;
-
-	sched_ca_dispatch(slot);
-}
-
-static void slot_give_up_parked(struct ca_slot *slot, const char *why)
-{
-	struct job *j;
-
-	while ((j = TAILQ_FIRST(&slot->queue))) {
-		TAILQ_REMOVE(&slot->queue, j, qlink);
-		slot->nqueued--;
-		sched_job_finish_run(j, 1);
-	}
-	log_error(NULL, "CA %s: %s; giving up for this run", acme_client_name(slot->ca), why);
-}
-
-static void slot_mark_down(struct ca_slot *slot, const struct order_result *res)
-{
-	struct sched *s = slot->s;
-	char when[32];
-	int64_t wait;
-	struct timeval tv;
-	int was_up = slot->st.down_since == 0;
-
-	if (was_up) {
-		slot->st.down_since = clock_now();
-		slot->st.probe_failures = 0;
-	}
-	slot->st.probe_failures++;
-	wait = policy_probe_delay(clock_now() - slot->st.down_since, res->retry_after,
-				 crypto_random_u64());
-	slot->st.next_probe = clock_now() + wait;
-	free(slot->st.last_error);
-	slot->st.last_error = strdup(res->message);
-	ca_save(slot, 1);
-	if (was_up)
-		log_error(NULL, "CA %s unavailable (%s); %u certificate%s waiting; next probe at %s",
-			  acme_client_name(slot->ca), res->message, slot->nqueued + slot->running,
-			  slot->nqueued + slot->running == 1 ? "" : "s",
-			  sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
-	else
-		log_info(NULL, "CA %s still unavailable (%s); %u waiting; next probe at %s",
-			 acme_client_name(slot->ca), res->message, slot->nqueued + slot->running,
-			 sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
-	if (s->once && slot->st.next_probe > s->deadline) {
-		slot_give_up_parked(slot, "still unavailable when --timeout runs out");
-		return;
-	}
-	tv.tv_sec = (time_t)wait;
-	tv.tv_usec = 0;
-	evtimer_add(slot->probe_timer, &tv);
-}
-
-static void slot_mark_up(struct ca_slot *slot)
-{
-	if (slot->st.down_since == 0)
-		return;
-	log_info(NULL, "CA %s is back; resuming %u certificate%s", acme_client_name(slot->ca),
-		 slot->nqueued, slot->nqueued == 1 ? "" : "s");
-	state_ca_up(&slot->st);
-	ca_save(slot, 1);
-	evtimer_del(slot->probe_timer);
-}
-
 /* ---------- orders ---------- */
 
 static void job_order_created(struct order *o, const char *url, void *arg)
@@ -443,7 +352,11 @@ void sched_job_deploy(struct job *j)
 {
 	struct sched *s = j->s;
 
-	if (!s->installed_cb || (j->cert->reload.n == 0 && j->cert->exec.n == 0)) {
+	struct sched_event ev = { .kind = SCHED_EV_INSTALLED, .cert = j->cert,
+				  .ca = acme_client_name(s->slots[j->cert->ca]->ca), .ok = 1,
+				  .not_after = j->not_after };
+
+	if (j->cert->reload.n == 0 && j->cert->exec.n == 0) {
 		if (j->st.deploy_pending) {
 			j->st.deploy_pending = 0;
 			sched_job_save(j);
@@ -455,7 +368,7 @@ void sched_job_deploy(struct job *j)
 		sched_job_save(j);
 	}
 	j->deploying = 1;
-	s->installed_cb(j->cert, s->installed_arg);
+	sched_emit(s, &ev);
 }
 
 void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -473,9 +386,16 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 		int64_t wait;
 		struct timeval tv;
 
+		struct sched_event ev = { .kind = SCHED_EV_DEPLOY_DONE, .ok = ok, .message = error };
+
 		if (strcmp(j->cert->name, name) != 0 || !j->deploying)
 			continue;
 		j->deploying = 0;
+		ev.cert = j->cert;
+		ev.ca = acme_client_name(s->slots[j->cert->ca]->ca);
+		ev.err = ok ? ACME_ERR_NONE : ACME_ERR_LOCAL;
+		ev.not_after = j->not_after;
+		sched_emit(s, &ev);
 		if (ok) {
 			j->deploy_failures = 0;
 			j->st.deploy_pending = 0;
@@ -491,7 +411,7 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 		}
 		wait = j->deploy_failures <= 3 ? steps[j->deploy_failures - 1] : DAY;
 		log_error(name, "deploying the new certificate failed (%s); trying again at %s",
-			  error ? error : "?", sched_fmt_time(clock_now() + wait, when, sizeof(when)));
+			  error ? error : "?", timeparse_format(clock_now() + wait, when, sizeof(when)));
 		tv.tv_sec = (time_t)wait;
 		tv.tv_usec = 0;
 		evtimer_add(j->deploy_timer, &tv);
@@ -527,12 +447,6 @@ static struct challenge *job_pick(void *arg, const char *id_type, const char *id
 	return NULL;
 }
 
-void sched_set_installed_cb(struct sched *s, sched_installed_fn cb, void *arg)
-{
-	s->installed_cb = cb;
-	s->installed_arg = arg;
-}
-
 unsigned sched_deploy_failed_count(const struct sched *s)
 {
 	return s->deploy_failed;
@@ -561,6 +475,21 @@ static int job_check_installed(struct job *j)
 	return -1;
 }
 
+/* Tell the subscribers how an order ended. */
+static void job_emit_done(struct job *j, int ok, enum acme_err_class err, const char *message)
+{
+	struct sched_event ev = { .kind = SCHED_EV_ORDER_DONE, .cert = j->cert,
+				  .ca = acme_client_name(j->s->slots[j->cert->ca]->ca), .ok = ok,
+				  .err = err, .message = message, .failures = j->st.failures,
+				  .not_after = j->has_cert ? j->not_after : 0 };
+
+	sched_emit(j->s, &ev);
+	if (ok || (j->has_cert && j->not_after - clock_now() > SCHED_EXPIRING_WITHIN))
+		return;
+	ev.kind = SCHED_EV_EXPIRING;
+	sched_emit(j->s, &ev);
+}
+
 static void job_success(struct job *j)
 {
 	struct sched *s = j->s;
@@ -577,11 +506,12 @@ static void job_success(struct job *j)
 	sched_job_forget_order(j);
 	s->issued++;
 	sched_job_save(j);
+	job_emit_done(j, 1, ACME_ERR_NONE, NULL);
 	sched_job_deploy(j);
 	if (s->once) {
 		char until[32];
 		log_info(j->cert->name, "certificate issued for %s, valid until %s",
-			 j->cert->domains.v[0], sched_fmt_time(j->not_after, until, sizeof(until)));
+			 j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)));
 		sched_job_finish_run(j, 0);
 		return;
 	}
@@ -609,6 +539,7 @@ static void job_failure(struct job *j, const struct order_result *res)
 	if (res->err != ACME_ERR_RATELIMIT)
 		sched_job_forget_order(j);     /* that order is dead; a rate limit may pass */
 	sched_job_save(j);
+	job_emit_done(j, 0, res->err, res->message);
 	if (s->once && (res->err != ACME_ERR_RATELIMIT || next > s->deadline)) {
 		log_error(j->cert->name, "%s (%s); giving up for this run%s", res->message,
 			  acme_err_class_name(res->err),
@@ -617,7 +548,7 @@ static void job_failure(struct job *j, const struct order_result *res)
 		return;
 	}
 	log_error(j->cert->name, "%s (%s, failure %d); next attempt at %s", res->message,
-		  acme_err_class_name(res->err), j->st.failures, sched_fmt_time(next, when, sizeof(when)));
+		  acme_err_class_name(res->err), j->st.failures, timeparse_format(next, when, sizeof(when)));
 	sched_job_schedule_at(j, next, 1);
 }
 
@@ -664,18 +595,17 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 		slot->probe = NULL;
 	if (!res->ok && res->err == ACME_ERR_UNAVAILABLE) {
 		/* The CA, not this certificate: park the job; the CA is probed. */
-		TAILQ_INSERT_HEAD(&slot->queue, j, qlink);
-		slot->nqueued++;
-		j->state = JOB_QUEUED;
+		sched_ca_park(slot, j);
+		job_emit_done(j, 0, res->err, res->message);
 		if (slot->st.down_since == 0 || was_probe)
-			slot_mark_down(slot, res);
+			sched_ca_mark_down(slot, res->retry_after, res->message);
 		else
 			log_debug(j->cert->name, "parked while CA %s is unavailable: %s",
 				  acme_client_name(slot->ca), res->message);
 		order_free(o);
 		return;
 	}
-	slot_mark_up(slot);              /* the CA answered */
+	sched_ca_mark_up(slot);          /* the CA answered */
 	if (res->ok)
 		job_install(j, res);
 	else
@@ -759,7 +689,8 @@ static int key_type_slow(enum key_type kt)
 	return kt == KEY_RSA_2048 || kt == KEY_RSA_3072 || kt == KEY_RSA_4096;
 }
 
-static void job_start(struct ca_slot *slot, struct job *j)
+/* The slot gave this job its turn (sched->start). */
+void sched_job_start(struct ca_slot *slot, struct job *j)
 {
 	struct sched *s = slot->s;
 	struct crypto_key *key;
@@ -785,110 +716,5 @@ static void job_start(struct ca_slot *slot, struct job *j)
 	key = NULL;
 	crypto_key_generate(j->cert->key_type, &key);
 	job_key_ready(key, j);
-}
-
-/* ---------- the ceiling on new orders (policy.h) ---------- */
-
-void sched_slot_ceiling_cb(evutil_socket_t fd, short what, void *arg)
-{
-	sched_ca_dispatch(arg);
-}
-
-static int slot_orders_limit(const struct ca_slot *slot)
-{
-	return slot->s->cfg->cas[slot->index].orders_per_hour;
-}
-
-/* The first queued job that resumes an order (no new order needed). */
-static struct job *slot_first_resume(struct ca_slot *slot)
-{
-	struct job *j;
-
-	TAILQ_FOREACH(j, &slot->queue, qlink)
-		if (j->st.order_url)
-			return j;
-	return NULL;
-}
-
-/* 1 when no new order may start now: the queued jobs that need one wait
- * (said once per episode), and a timer dispatches again when one may. */
-static int slot_at_ceiling(struct ca_slot *slot)
-{
-	struct sched *s = slot->s;
-	int64_t now = clock_now(), at = policy_orders_next_free(&slot->st.orders, now,
-								 slot_orders_limit(slot));
-	struct timeval tv = { 0, 0 };
-	char when[32];
-
-	slot->ceiling_until = at;
-	if (!at) {
-		slot->ceiling_said = 0;
-		return 0;
-	}
-	if (!slot->ceiling_said) {
-		slot->ceiling_said = 1;
-		log_warn(NULL, "CA %s: %zu new orders in the last hour, the ceiling (orders_per_hour: %d); "
-			 "%u certificate%s wait%s; next new order at %s", acme_client_name(slot->ca),
-			 slot->st.orders.n, slot_orders_limit(slot), slot->nqueued,
-			 slot->nqueued == 1 ? "" : "s", slot->nqueued == 1 ? "s" : "",
-			 sched_fmt_time(at, when, sizeof(when)));
-	}
-	if (s->once && at > s->deadline) {
-		struct job *j, *next;
-		for (j = TAILQ_FIRST(&slot->queue); j; j = next) {
-			next = TAILQ_NEXT(j, qlink);
-			if (j->st.order_url)
-				continue;
-			TAILQ_REMOVE(&slot->queue, j, qlink);
-			slot->nqueued--;
-			log_error(j->cert->name, "not ordered: CA %s reached its ceiling of %d new orders "
-				  "an hour, and the next one may start only after --timeout; giving up "
-				  "for this run", acme_client_name(slot->ca), slot_orders_limit(slot));
-			sched_job_finish_run(j, 1);
-		}
-		return 1;
-	}
-	tv.tv_sec = (time_t)(at - now);
-	evtimer_add(slot->ceiling_timer, &tv);
-	return 1;
-}
-
-/* A new order is about to start: counted (and kept in state_dir) for the ceiling. */
-static void slot_count_order(struct ca_slot *slot)
-{
-	if (policy_orders_add(&slot->st.orders, clock_now()) == 0)
-		ca_save(slot, 0);
-}
-
-void sched_ca_dispatch(struct ca_slot *slot)
-{
-	struct job *j;
-
-	if (slot->st.down_since) {
-		/* One probe at a time, when its time has come. */
-		if (slot->probe || slot->st.next_probe > clock_now() || !(j = TAILQ_FIRST(&slot->queue)))
-			return;
-		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
-			return;
-		TAILQ_REMOVE(&slot->queue, j, qlink);
-		slot->nqueued--;
-		if (!j->st.order_url)
-			slot_count_order(slot);
-		slot->probe = j;
-		log_info(j->cert->name, "probing CA %s", acme_client_name(slot->ca));
-		job_start(slot, j);
-		return;
-	}
-	while (slot->running < slot->max_parallel && (j = TAILQ_FIRST(&slot->queue))) {
-		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
-			return;
-		TAILQ_REMOVE(&slot->queue, j, qlink);
-		slot->nqueued--;
-		if (!j->st.order_url)
-			slot_count_order(slot);
-		job_start(slot, j);
-		if (slot->st.down_since)
-			return;
-	}
 }
 

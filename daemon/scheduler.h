@@ -71,12 +71,38 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 		      struct sched_diff *diff);
 
 
-/* After a new certificate is installed for cert (and at start-up when the
- * last one was not deployed): the caller reloads units / runs the hook and
- * reports with sched_deploy_done(). Failures are retried after 1 min, 10 min,
- * 100 min, then daily (never by ordering again). */
-typedef void (*sched_installed_fn)(const struct config_cert *cert, void *arg);
-void sched_set_installed_cb(struct sched *s, sched_installed_fn cb, void *arg);
+/* What the scheduler tells its subscribers (metrics, notify, the deployer). */
+enum sched_event_kind {
+	SCHED_EV_ORDER_DONE,    /* an order ended: ok, or failed with err and message */
+	SCHED_EV_INSTALLED,     /* a new certificate is in output_dir and must be deployed (also
+				 * at start-up when the last one was not): the deployer reloads
+				 * units / runs the hook and reports with sched_deploy_done() */
+	SCHED_EV_DEPLOY_DONE,   /* that deploy ended: ok, or failed with message */
+	SCHED_EV_CA_DOWN,       /* ca found unavailable (message: why) */
+	SCHED_EV_CA_UP,         /* ca answers again */
+	SCHED_EV_EXPIRING,      /* an order failed and the certificate in use ends within
+				 * SCHED_EXPIRING_WITHIN (not_after), or has no certificate */
+};
+#define SCHED_EXPIRING_WITHIN (7 * 24 * 3600)
+
+struct sched_event {
+	enum sched_event_kind kind;
+	const struct config_cert *cert; /* NULL for CA events */
+	const char *ca;                 /* the CA's name */
+	int ok;
+	enum acme_err_class err;        /* when !ok */
+	const char *message;            /* one line, or NULL */
+	int failures;                   /* consecutive failures so far (ORDER_DONE, EXPIRING) */
+	int64_t not_after;              /* of the certificate in use; 0 when none */
+};
+/* Called on the loop, in subscription order; ev is valid only during the call. */
+typedef void (*sched_observer_fn)(const struct sched_event *ev, void *arg);
+/* -ENOMEM. The same fn/arg twice is two subscriptions. */
+int sched_subscribe(struct sched *s, sched_observer_fn fn, void *arg);
+void sched_unsubscribe(struct sched *s, sched_observer_fn fn, void *arg);
+
+/* The deployer's report on a SCHED_EV_INSTALLED. Failures are retried after
+ * 1 min, 10 min, 100 min, then daily (never by ordering again). */
 void sched_deploy_done(struct sched *s, const char *name, int ok, const char *error);
 unsigned sched_deploy_failed_count(const struct sched *s);
 

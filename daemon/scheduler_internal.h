@@ -75,16 +75,19 @@ struct sched {
 	void *idle_arg;
 	struct event *idle_ev;
 	unsigned issued, failed;
-	sched_installed_fn installed_cb;
-	void *installed_arg;
 	unsigned deploy_failed;
 	struct event *live_flush_ev;    /* writes state_dir/live.json after changes */
 	int live_dirty;                 /* a job's live changed since the last write */
 	struct state_live_set *live_set; /* state_dir/live.json as read at start-up */
 	struct keygen *keygen;          /* RSA keys, off the loop */
+	/* How a CA slot hands a job its turn, or gives it up (--once): set by
+	 * sched_new, so scheduler_ca.c needs nothing of the job logic. */
+	void (*start)(struct ca_slot *slot, struct job *j);
+	void (*give_up)(struct job *j);
+	struct sched_observer *observers; /* scheduler_observe.c */
+	size_t nobservers;
 };
 
-const char *sched_fmt_time(int64_t t, char *buf, unsigned len);
 void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg);
 void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg);
 void sched_slot_ceiling_cb(evutil_socket_t fd, short what, void *arg);
@@ -102,7 +105,19 @@ void sched_job_deploy(struct job *j);
 void sched_job_forget_order(struct job *j);
 void sched_job_save(struct job *j);
 void sched_job_enqueue(struct job *j);
+void sched_job_start(struct ca_slot *slot, struct job *j);
+void sched_job_give_up(struct job *j);
+
+/* scheduler_ca.c */
 void sched_ca_dispatch(struct ca_slot *slot);
+void sched_ca_enqueue(struct ca_slot *slot, struct job *j);
+void sched_ca_park(struct ca_slot *slot, struct job *j);
+void sched_ca_mark_down(struct ca_slot *slot, int64_t retry_after, const char *message);
+void sched_ca_mark_up(struct ca_slot *slot);
+
+/* scheduler_observe.c */
+void sched_emit(struct sched *s, const struct sched_event *ev);
+void sched_observers_free(struct sched *s);
 void sched_job_finish_run(struct job *j, int failed);
 void sched_check_idle(struct sched *s);
 

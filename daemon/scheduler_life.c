@@ -135,6 +135,8 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->jobs = calloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*s->jobs));
 	s->idle_ev = evtimer_new(base, idle_cb, s);
 	s->live_flush_ev = evtimer_new(base, sched_live_flush_cb, s);
+	s->start = sched_job_start;
+	s->give_up = sched_job_give_up;
 	s->keygen = keygen_new(base);
 	s->io = worker_new(base, "acmed-io");
 	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen || !s->io) {
@@ -177,7 +179,7 @@ static void slot_restore(struct ca_slot *slot)
 	}
 	log_warn(NULL, "CA %s was unavailable before the restart (%s); next probe at %s",
 		 acme_client_name(slot->ca), slot->st.last_error ? slot->st.last_error : "?",
-		 sched_fmt_time(slot->st.next_probe, when, sizeof(when)));
+		 timeparse_format(slot->st.next_probe, when, sizeof(when)));
 	delay = slot->st.next_probe - clock_now();
 	tv.tv_sec = delay > 0 ? (time_t)delay : 0;
 	tv.tv_usec = 0;
@@ -213,7 +215,7 @@ static void job_begin(struct job *j, int force)
 		if (j->st.next_attempt > now) {
 			log_info(j->cert->name, "%s; after %d failed attempt%s, next at %s (%s)", why,
 				 j->st.failures, j->st.failures == 1 ? "" : "s",
-				 sched_fmt_time(j->st.next_attempt, when, sizeof(when)),
+				 timeparse_format(j->st.next_attempt, when, sizeof(when)),
 				 j->st.last_error ? j->st.last_error : "");
 			sched_job_schedule_at(j, j->st.next_attempt, 1);
 		} else {
@@ -391,7 +393,8 @@ void sched_free(struct sched *s)
 	if (s->live_flush_ev)
 		event_free(s->live_flush_ev);
 	keygen_free(s->keygen);
-	worker_free(s->io);          /* after the jobs: a write under way completes */
+	worker_free(s->io);
+	sched_observers_free(s);          /* after the jobs: a write under way completes */
 	free(s->jobs);
 	free(s->slots);
 	free(s);
