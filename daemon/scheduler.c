@@ -10,6 +10,7 @@
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
+#include "db.h"
 #include "install.h"
 #include "keygen.h"
 #include "policy.h"
@@ -20,9 +21,15 @@
 
 /* ---------- persistent state ---------- */
 
+/* Kept through the store (db.h), durably, in the order of the calls. */
 void sched_job_save(struct job *j)
 {
-	state_job_save(j->s->cfg->state_dir, j->cert->name, &j->st);
+	size_t len = 0;
+	char *text = state_job_encode(j->cert->name, &j->st, &len);
+
+	if (!text || !db_put(j->s->db, DB_JOB, j->cert->name, text, len, DB_DURABLE, NULL, NULL))
+		log_error(j->cert->name, "cannot save its state (out of memory)");
+	free(text);
 }
 
 void sched_job_forget_order(struct job *j)
@@ -36,7 +43,7 @@ void sched_job_forget_order(struct job *j)
 	j->st.order_domains.n = 0;
 	if (j->st.order_domains.v)
 		j->st.order_domains.v[0] = NULL;
-	state_order_key_remove(j->s->cfg->state_dir, j->cert->name);
+	db_del(j->s->db, DB_ORDER_KEY, j->cert->name, NULL, NULL);
 }
 
 /* The spread of one certificate: random across certificates, but the same for
@@ -644,6 +651,24 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 
 /* A fresh key for a new order: kept beside the state first, so an order
  * resumed after a restart finalizes with the key it was created for. */
+/* The new key is on stable storage: only now may the CA see an order for it. */
+static void job_key_kept(void *arg, int rc)
+{
+	struct job *j = arg;
+	struct crypto_key *key = j->new_key;
+
+	j->db_req = NULL;
+	j->new_key = NULL;
+	if (rc < 0) {
+		crypto_key_free(key);
+		job_start_failed(j, "cannot keep the new private key in state_dir");
+		return;
+	}
+	job_launch(j, key, NULL);
+}
+
+/* A fresh key for a new order: kept beside the state first, so an order
+ * resumed after a restart finalizes with the key it was created for. */
 static void job_key_ready(struct crypto_key *key, void *arg)
 {
 	struct job *j = arg;
@@ -655,33 +680,37 @@ static void job_key_ready(struct crypto_key *key, void *arg)
 		job_start_failed(j, "private key generation failed");
 		return;
 	}
-	if (crypto_key_to_pem(key, &pem, &len) < 0 ||
-	    state_order_key_save(j->s->cfg->state_dir, j->cert->name, pem, len) < 0) {
-		crypto_free_secret(pem, len);
-		crypto_key_free(key);
-		job_start_failed(j, "cannot keep the new private key in state_dir");
-		return;
+	if (crypto_key_to_pem(key, &pem, &len) == 0) {
+		j->new_key = key;
+		j->db_req = db_put(j->s->db, DB_ORDER_KEY, j->cert->name, pem, len,
+				   DB_DURABLE | DB_SECRET, job_key_kept, j);
 	}
 	crypto_free_secret(pem, len);
-	job_launch(j, key, NULL);
+	if (!j->db_req) {
+		j->new_key = NULL;
+		crypto_key_free(key);
+		job_start_failed(j, "cannot keep the new private key in state_dir");
+	}
 }
 
-/* The saved key when an order is in flight for the same names and key type. */
-static struct crypto_key *job_resumable_key(struct job *j)
-{
-	const struct config_cert *c = j->cert;
-	struct crypto_key *key = NULL;
-	char *pem = NULL;
-	size_t len = 0;
-	int same = j->st.order_key_type == c->key_type &&
-		   names_same_set((const char *const *)j->st.order_domains.v, j->st.order_domains.n,
-				  (const char *const *)c->domains.v, c->domains.n);
+static void job_new_key(struct job *j);
 
-	if (same && state_order_key_load(j->s->cfg->state_dir, c->name, &pem, &len) == 0 &&
-	    crypto_key_from_pem(pem, len, &key) < 0)
-		key = NULL;
-	crypto_free_secret(pem, len);
-	return key;
+/* The key of the order in flight, read back: resume with it, or start afresh. */
+static void job_key_loaded(void *arg, int rc, const char *pem, size_t len)
+{
+	struct job *j = arg;
+	struct crypto_key *key = NULL;
+
+	j->db_req = NULL;
+	if (rc == 0 && crypto_key_from_pem(pem, len, &key) == 0) {
+		job_launch(j, key, j->st.order_url);
+		return;
+	}
+	log_info(j->cert->name, "the key of order %s is %s; ordering afresh", j->st.order_url,
+		 rc == -ENOENT ? "gone" : "unusable");
+	sched_job_forget_order(j);
+	sched_job_save(j);
+	job_new_key(j);
 }
 
 static int key_type_slow(enum key_type kt)
@@ -693,19 +722,31 @@ static int key_type_slow(enum key_type kt)
 void sched_job_start(struct ca_slot *slot, struct job *j)
 {
 	struct sched *s = slot->s;
-	struct crypto_key *key;
 
 	slot->running++;
 	j->state = JOB_RUNNING;
 	if (j->st.order_url) {
-		key = job_resumable_key(j);
-		if (key) {
-			job_launch(j, key, j->st.order_url);
-			return;
+		/* Resumed only for the same names and key type, with its own key. */
+		int same = j->st.order_key_type == j->cert->key_type &&
+			   names_same_set((const char *const *)j->st.order_domains.v,
+					  j->st.order_domains.n,
+					  (const char *const *)j->cert->domains.v, j->cert->domains.n);
+		if (same) {
+			j->db_req = db_get(s->db, DB_ORDER_KEY, j->cert->name, job_key_loaded, j);
+			if (j->db_req)
+				return;
 		}
 		sched_job_forget_order(j);
 		sched_job_save(j);
 	}
+	job_new_key(j);
+}
+
+static void job_new_key(struct job *j)
+{
+	struct sched *s = j->s;
+	struct crypto_key *key;
+
 	/* RSA keys take up to seconds: made on the worker thread, not on the loop. */
 	if (key_type_slow(j->cert->key_type) && s->keygen) {
 		j->keygen_req = keygen_request(s->keygen, j->cert->key_type, job_key_ready, j);

@@ -39,6 +39,7 @@ enum sched_phase {
 	SCHED_CA_DOWN,          /* parked while its CA is unavailable */
 	SCHED_DONE,             /* --once: nothing more this run */
 	SCHED_FAILED,           /* --once: gave up */
+	SCHED_STARTING,         /* its state and files are being looked at (start-up, reload) */
 };
 const char *sched_phase_name(enum sched_phase p);   /* "valid", "queued", ... */
 

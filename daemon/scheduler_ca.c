@@ -6,16 +6,24 @@
 
 #include "clock.h"
 #include "crypto.h"
+#include "db.h"
 #include "log.h"
 #include "policy.h"
 #include "scheduler_internal.h"
 #include "state.h"
 #include "timeparse.h"
 
+/* The outage durably; the order times only atomically (a power cut may lose
+ * the last ones, a write per order must stay cheap). */
 static void ca_save(struct ca_slot *slot, int durable)
 {
-	state_ca_save(slot->s->cfg->state_dir, slot->ca ? acme_client_name(slot->ca) :
-		      slot->s->cfg->cas[slot->index].name, &slot->st, durable);
+	const char *name = acme_client_name(slot->ca);
+	size_t len = 0;
+	char *text = state_ca_encode(name, &slot->st, &len);
+
+	if (!text || !db_put(slot->s->db, DB_CA, name, text, len, durable ? DB_DURABLE : 0, NULL, NULL))
+		log_error(NULL, "CA %s: cannot save its state (out of memory)", name);
+	free(text);
 }
 
 

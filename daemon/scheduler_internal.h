@@ -12,7 +12,9 @@
 
 #define DAY (24 * 3600)
 
-enum job_state { JOB_IDLE, JOB_ARI, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+/* JOB_LOADING: its state is being read (db) and its files looked at, after
+ * start-up or a reload added it; nothing is scheduled yet. */
+enum job_state { JOB_LOADING, JOB_IDLE, JOB_ARI, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 struct job {
 	struct sched *s;
@@ -22,6 +24,12 @@ struct job {
 	struct order *order;
 	struct keygen_req *keygen_req;   /* the order's key being made (RSA) */
 	struct install *install;         /* the new certificate being written */
+	struct db_req *db_req;           /* its state or order key being read, or the key written */
+	struct crypto_key *new_key;      /* the order's key, while db_req writes it */
+	int begin_force;                 /* JOB_LOADING: order even if the files are fine */
+	int begin_queued;                /* on sched->begin */
+	int renew_asked, renew_force;    /* `renew` came while JOB_LOADING */
+	TAILQ_ENTRY(job) blink;          /* on sched->begin */
 	struct acme_call *ari_call;
 	struct state_job st;
 	struct state_live live;          /* the live files as last inspected (cached on disk) */
@@ -50,6 +58,7 @@ struct ca_slot {
 	unsigned nqueued;
 	struct state_ca st;             /* down_since != 0: unavailable */
 	struct job *probe;              /* the one order testing a down CA */
+	struct db_req *db_req;          /* its state being read at start-up */
 	struct event *probe_timer;
 	struct event *ceiling_timer;    /* dispatches again when a new order may start */
 	int64_t ceiling_until;          /* != 0: no new order before then (policy_orders) */
@@ -64,7 +73,11 @@ struct sched {
 	const struct config *cfg;
 	struct challenge *const *solvers;       /* the caller's */
 	size_t nsolvers;
-	struct worker *io;              /* installs: their fsyncs off the loop */
+	struct worker *io;              /* installs and the store: their fsyncs off the loop */
+	struct db *db;                  /* job, order key and CA state (db_file.c by default) */
+	struct job_queue begin;         /* loaded, to be looked at (a few at a time) */
+	struct event *begin_ev;
+	size_t loading;                 /* jobs in JOB_LOADING */
 	struct ca_slot **slots;         /* in config order; each slot lives at one address */
 	size_t nslots;
 	struct job **jobs;              /* in config order; each job lives at one address */
@@ -94,6 +107,7 @@ void sched_slot_ceiling_cb(evutil_socket_t fd, short what, void *arg);
 void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg);
 const char *sched_job_inspect(struct job *j);
 void sched_live_flush_cb(evutil_socket_t fd, short what, void *arg);
+void sched_begin_cb(evutil_socket_t fd, short what, void *arg);
 void sched_live_changed(struct sched *s);
 void sched_live_save(struct sched *s);
 void sched_job_schedule_at(struct job *j, int64_t when, int urgent);

@@ -11,6 +11,8 @@
 #include "ari.h"
 #include "crypto.h"
 #include "log.h"
+#include "db.h"
+#include "db_file.h"
 #include "install.h"
 #include "keygen.h"
 #include "policy.h"
@@ -57,6 +59,7 @@ static void slot_free(struct ca_slot *slot)
 		event_free(slot->probe_timer);
 	if (slot->ceiling_timer)
 		event_free(slot->ceiling_timer);
+	db_cancel(slot->s->db, slot->db_req);
 	state_ca_clear(&slot->st);
 	free(slot);
 }
@@ -94,7 +97,7 @@ static void job_free(struct job *j)
 		TAILQ_REMOVE(&slot->queue, j, qlink);
 		slot->nqueued--;
 	}
-	if (j->order || j->keygen_req) {
+	if (j->order || j->keygen_req || (j->state == JOB_RUNNING && j->db_req)) {
 		slot = j->s->slots[j->cert->ca];
 		keygen_cancel(j->keygen_req);
 		j->keygen_req = NULL;
@@ -107,6 +110,12 @@ static void job_free(struct job *j)
 	if (j->ari_call)
 		acme_client_cancel(j->s->slots[j->cert->ca]->ca, j->ari_call);
 	install_cancel(j->install);
+	db_cancel(j->s->db, j->db_req);
+	crypto_key_free(j->new_key);
+	if (j->begin_queued)
+		TAILQ_REMOVE(&j->s->begin, j, blink);
+	if (j->state == JOB_LOADING)
+		j->s->loading--;
 	if (j->timer)
 		event_free(j->timer);
 	if (j->deploy_timer)
@@ -135,11 +144,15 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->jobs = calloc(cfg->ncerts ? cfg->ncerts : 1, sizeof(*s->jobs));
 	s->idle_ev = evtimer_new(base, idle_cb, s);
 	s->live_flush_ev = evtimer_new(base, sched_live_flush_cb, s);
+	TAILQ_INIT(&s->begin);
+	s->begin_ev = evtimer_new(base, sched_begin_cb, s);
 	s->start = sched_job_start;
 	s->give_up = sched_job_give_up;
 	s->keygen = keygen_new(base);
 	s->io = worker_new(base, "acmed-io");
-	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen || !s->io) {
+	s->db = s->io ? db_file_new(cfg->state_dir, s->io) : NULL;
+	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen || !s->io ||
+	    !s->db || !s->begin_ev) {
 		sched_free(s);
 		return NULL;
 	}
@@ -163,18 +176,23 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	return s;
 }
 
-static void slot_restore(struct ca_slot *slot)
+/* A CA's state read back at start-up: an outage goes on being probed. */
+static void slot_loaded(void *arg, int rc, const char *data, size_t len)
 {
+	struct ca_slot *slot = arg;
 	char when[32];
 	int64_t delay;
 	struct timeval tv;
 
-	if (state_ca_load(slot->s->cfg->state_dir, acme_client_name(slot->ca), &slot->st) < 0) {
+	slot->db_req = NULL;
+	state_ca_clear(&slot->st);
+	if (rc < 0 || state_ca_decode(data, len, "the state of a CA", &slot->st) < 0) {
 		state_ca_clear(&slot->st);
 		return;
 	}
 	if (slot->st.down_since == 0) {
 		state_ca_up(&slot->st);         /* only the order times count */
+		sched_ca_dispatch(slot);
 		return;
 	}
 	log_warn(NULL, "CA %s was unavailable before the restart (%s); next probe at %s",
@@ -186,16 +204,19 @@ static void slot_restore(struct ca_slot *slot)
 	evtimer_add(slot->probe_timer, &tv);
 }
 
+static void slot_load(struct ca_slot *slot)
+{
+	slot->db_req = db_get(slot->s->db, DB_CA, acme_client_name(slot->ca), slot_loaded, slot);
+}
+
 /* Look at a job's certificate and state and arm its timer. force: order a
  * new certificate even if the one on disk is fine (its CA changed). */
 static void job_begin(struct job *j, int force)
 {
-	struct sched *s = j->s;
 	const char *why = sched_job_inspect(j);
 	int64_t now = clock_now();
 	char when[32];
 
-	state_job_load(s->cfg->state_dir, j->cert->name, &j->st);
 	if (force) {
 		/* Another CA: an order in flight belongs to the old one. */
 		sched_job_forget_order(j);
@@ -241,20 +262,88 @@ static void job_begin(struct job *j, int force)
 	}
 }
 
-int sched_start(struct sched *s)
+/* ---------- start-up: state read through the store, files looked at a few at a time ---------- */
+
+#define BEGIN_SLICE_US 5000     /* the loop answers in between (listener, control socket) */
+
+/* All jobs loaded: what start-up parsed is given back. */
+static void begin_finished(struct sched *s)
 {
-	s->live_set = state_live_set_load(s->cfg->state_dir);
-	for (size_t i = 0; i < s->nslots; i++)
-		slot_restore(s->slots[i]);
-	for (size_t i = 0; i < s->njobs; i++)
-		job_begin(s->jobs[i], 0);
 	/* Certificates added by a reload are inspected afresh. */
 	state_live_set_free(s->live_set);
 	s->live_set = NULL;
 	/* Start-up parsed a lot (config, live.json, thousands of certificates):
 	 * give the freed heap back rather than carry it while idle. */
 	malloc_trim(0);
+	log_debug(NULL, "every certificate looked at");
 	sched_check_idle(s);
+}
+
+void sched_begin_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+	int64_t until = clock_mono_us() + BEGIN_SLICE_US;
+	struct timeval zero = { 0, 0 };
+	struct job *j;
+
+	(void)fd;
+	(void)what;
+	while ((j = TAILQ_FIRST(&s->begin))) {
+		TAILQ_REMOVE(&s->begin, j, blink);
+		j->begin_queued = 0;
+		s->loading--;
+		j->state = JOB_IDLE;
+		job_begin(j, j->begin_force);
+		if (j->renew_asked && j->state != JOB_DONE) {
+			j->renew_asked = 0;
+			sched_renew_now(s, j->cert->name, j->renew_force);
+		}
+		if (!TAILQ_EMPTY(&s->begin) && clock_mono_us() >= until) {
+			evtimer_add(s->begin_ev, &zero);
+			return;
+		}
+	}
+	if (s->loading == 0 && s->live_set)
+		begin_finished(s);
+}
+
+static void job_loaded(void *arg, int rc, const char *data, size_t len)
+{
+	struct job *j = arg;
+	struct sched *s = j->s;
+	struct timeval zero = { 0, 0 };
+
+	j->db_req = NULL;
+	state_job_clear(&j->st);
+	if (rc == 0)
+		state_job_decode(data, len, j->cert->name, &j->st);   /* damaged: afresh */
+	TAILQ_INSERT_TAIL(&s->begin, j, blink);
+	j->begin_queued = 1;
+	if (!evtimer_pending(s->begin_ev, NULL))
+		evtimer_add(s->begin_ev, &zero);
+}
+
+/* Read the job's state, then look at its files and arm its timer (job_begin).
+ * force: order a new certificate even if the one on disk is fine. */
+static void job_load(struct job *j, int force)
+{
+	j->state = JOB_LOADING;
+	j->begin_force = force;
+	j->s->loading++;
+	j->db_req = db_get(j->s->db, DB_JOB, j->cert->name, job_loaded, j);
+	if (!j->db_req)
+		job_loaded(j, -ENOMEM, NULL, 0);
+}
+
+int sched_start(struct sched *s)
+{
+	s->live_set = state_live_set_load(s->cfg->state_dir);
+	for (size_t i = 0; i < s->nslots; i++)
+		slot_load(s->slots[i]);
+	for (size_t i = 0; i < s->njobs; i++)
+		job_load(s->jobs[i], 0);
+	if (s->njobs == 0)
+		begin_finished(s);
 	return 0;
 }
 
@@ -323,7 +412,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 			slots[i] = s->slots[slot_from[i]];
 			s->slots[slot_from[i]] = NULL;
 		} else {
-			state_ca_load(cfg->state_dir, cfg->cas[i].name, &slots[i]->st);
+			slot_load(slots[i]);
 		}
 		slots[i]->index = i;
 		slots[i]->max_parallel = cfg->cas[i].max_parallel > 0 ? cfg->cas[i].max_parallel : 4;
@@ -356,7 +445,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 	slots = NULL;
 	for (i = 0; i < cfg->ncerts; i++)
 		if (job_from[i] < 0)
-			job_begin(s->jobs[i], force[i]);
+			job_load(s->jobs[i], force[i]);
 	for (i = 0; i < cfg->ncas; i++)
 		sched_ca_dispatch(s->slots[i]);
 	sched_check_idle(s);
@@ -393,7 +482,12 @@ void sched_free(struct sched *s)
 	if (s->live_flush_ev)
 		event_free(s->live_flush_ev);
 	keygen_free(s->keygen);
+	/* After the jobs: every state write they made lands before acmed exits. */
+	worker_flush(s->io);
 	worker_free(s->io);
+	db_free(s->db);
+	if (s->begin_ev)
+		event_free(s->begin_ev);
 	sched_observers_free(s);          /* after the jobs: a write under way completes */
 	free(s->jobs);
 	free(s->slots);
@@ -421,6 +515,7 @@ const char *sched_phase_name(enum sched_phase p)
 	case SCHED_BACKOFF: return "backoff";
 	case SCHED_CA_DOWN: return "ca-down";
 	case SCHED_DONE: return "done";
+	case SCHED_STARTING: return "starting";
 	case SCHED_FAILED: return "failed";
 	}
 	return "unknown";
@@ -459,6 +554,9 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	case JOB_DONE:
 		out->phase = j->failed ? SCHED_FAILED : SCHED_DONE;
 		break;
+	case JOB_LOADING:
+		out->phase = SCHED_STARTING;
+		break;
 	case JOB_IDLE:
 	case JOB_ARI:
 	default:
@@ -492,6 +590,12 @@ int sched_renew_now(struct sched *s, const char *name, int force)
 
 		if (strcmp(j->cert->name, name) != 0)
 			continue;
+		if (j->state == JOB_LOADING) {
+			/* Said once it has been looked at (start-up, reload). */
+			j->renew_asked = 1;
+			j->renew_force |= force;
+			return 0;
+		}
 		if (j->state == JOB_RUNNING || j->state == JOB_QUEUED)
 			return 0;
 		if (!force && j->has_cert && j->due > clock_now() && j->st.failures == 0)

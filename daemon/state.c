@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "db_file.h"
 #include "log.h"
 #include "state.h"
 #include "store.h"
@@ -85,60 +86,26 @@ void state_job_clear(struct state_job *st)
 	memset(st, 0, sizeof(*st));
 }
 
-static int load_json(const char *path, json_t **out)
+/* A JSON object from bytes, or NULL (said as "<what> is damaged"). */
+static json_t *parse_object(const char *data, size_t len, const char *what)
 {
-	char *data = NULL;
-	size_t len = 0;
-	int rc = store_read_file(path, &data, &len, STATE_MAX);
+	json_t *o = json_loadb(data, len, 0, NULL);
 
-	*out = NULL;
-	if (rc < 0) {
-		if (rc != -ENOENT)
-			log_error(NULL, "cannot read %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	*out = json_loadb(data, len, 0, NULL);
-	free(data);
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		log_error(NULL, "%s is damaged (not a JSON object); starting afresh", path);
-		return -EINVAL;
-	}
-	return 0;
+	if (json_is_object(o))
+		return o;
+	json_decref(o);
+	log_error(NULL, "%s is damaged (not a JSON object); starting afresh", what);
+	return NULL;
 }
 
-static int save_json_how(const char *path, json_t *o, int durable)
+int state_job_decode(const char *data, size_t len, const char *what, struct state_job *st)
 {
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-	int rc = !s ? -ENOMEM : durable ? store_write_atomic(path, s, strlen(s), 0600) :
-		 store_write_replace(path, s, strlen(s), 0600);
-
-	if (rc < 0)
-		log_error(NULL, "cannot write %s: %s", path, strerror(-rc));
-	free(s);
-	return rc;
-}
-
-static int save_json(const char *path, json_t *o)
-{
-	return save_json_how(path, o, 1);
-}
-
-int state_job_load(const char *state_dir, const char *name, struct state_job *st)
-{
-	char *path = state_file(state_dir, "certs", name, ".json");
-	json_t *o = NULL, *doms, *ari, *d;
+	json_t *o, *doms, *ari, *d;
 	size_t i;
-	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (!path)
-		return -ENOMEM;
-	rc = load_json(path, &o);
-	free(path);
-	if (rc < 0)
-		return rc;
+	if (!(o = parse_object(data, len, what)))
+		return -EINVAL;
 	st->failures = (int)get_count(o, "failures");
 	st->next_attempt = get_int(o, "next_attempt");
 	st->last_error = dup_str(o, "last_error");
@@ -173,22 +140,22 @@ int state_job_load(const char *state_dir, const char *name, struct state_job *st
 	return 0;
 }
 
-int state_job_save(const char *state_dir, const char *name, const struct state_job *st)
+/* The object's text, malloc'd, or NULL (ENOMEM). */
+static char *dump(json_t *o, size_t *len)
 {
-	char *path;
-	json_t *o, *ari;
-	int rc;
+	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 
-	rc = state_dir_ready(state_dir, "certs");
-	if (rc < 0)
-		return rc;
-	path = state_file(state_dir, "certs", name, ".json");
-	o = json_object();
-	if (!path || !o) {
-		free(path);
-		json_decref(o);
-		return -ENOMEM;
-	}
+	*len = text ? strlen(text) : 0;
+	json_decref(o);
+	return text;
+}
+
+char *state_job_encode(const char *name, const struct state_job *st, size_t *len)
+{
+	json_t *o = json_object(), *ari;
+
+	if (!o)
+		return NULL;
 	json_object_set_new(o, "name", json_string(name));
 	set_int(o, "failures", st->failures);
 	set_int(o, "next_attempt", st->next_attempt);
@@ -218,10 +185,66 @@ int state_job_save(const char *state_dir, const char *name, const struct state_j
 		set_str(ari, "explanation_url", st->ari_explanation);
 		json_object_set_new(o, "ari", ari);
 	}
-	rc = save_json(path, o);
-	json_decref(o);
+	return dump(o, len);
+}
+
+/* Read a record's file for the command-line tools (no daemon, no loop). */
+static int load_record(const char *state_dir, enum db_kind kind, const char *name, char **data,
+		       size_t *len, char **path)
+{
+	int rc;
+
+	*data = NULL;
+	*path = db_file_path(state_dir, kind, name);
+	if (!*path)
+		return -ENOMEM;
+	rc = store_read_file(*path, data, len, STATE_MAX);
+	if (rc < 0 && rc != -ENOENT)
+		log_error(NULL, "cannot read %s: %s", *path, strerror(-rc));
+	return rc;
+}
+
+static int save_record(const char *state_dir, enum db_kind kind, const char *name, char *text,
+		       size_t len, int durable)
+{
+	char *path = db_file_path(state_dir, kind, name), *slash;
+	int rc = text && path ? 0 : -ENOMEM;
+
+	if (rc == 0 && (slash = strrchr(path, '/'))) {
+		*slash = '\0';
+		rc = store_mkdir_p(path, 0700);
+		*slash = '/';
+	}
+	if (rc == 0)
+		rc = durable ? store_write_atomic(path, text, len, 0600) :
+			       store_write_replace(path, text, len, 0600);
+	if (rc < 0)
+		log_error(NULL, "cannot write %s: %s", path ? path : name, strerror(-rc));
+	free(text);
 	free(path);
 	return rc;
+}
+
+int state_job_load(const char *state_dir, const char *name, struct state_job *st)
+{
+	char *data, *path;
+	size_t len = 0;
+	int rc = load_record(state_dir, DB_JOB, name, &data, &len, &path);
+
+	memset(st, 0, sizeof(*st));
+	if (rc == 0)
+		rc = state_job_decode(data, len, path, st);
+	free(data);
+	free(path);
+	return rc;
+}
+
+int state_job_save(const char *state_dir, const char *name, const struct state_job *st)
+{
+	size_t len = 0;
+	char *text = state_job_encode(name, st, &len);
+
+	return save_record(state_dir, DB_JOB, name, text, len, 1);
 }
 
 static int remove_file(const char *state_dir, const char *sub, const char *name,
@@ -290,20 +313,14 @@ void state_ca_clear(struct state_ca *st)
 	memset(st, 0, sizeof(*st));
 }
 
-int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
+int state_ca_decode(const char *data, size_t len, const char *what, struct state_ca *st)
 {
-	char *path = state_file(state_dir, "cas", name, ".json");
-	json_t *o = NULL, *orders, *t;
+	json_t *o, *orders, *t;
 	size_t i;
-	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (!path)
-		return -ENOMEM;
-	rc = load_json(path, &o);
-	free(path);
-	if (rc < 0)
-		return rc;
+	if (!(o = parse_object(data, len, what)))
+		return -EINVAL;
 	st->down_since = get_int(o, "down_since");
 	st->probe_failures = (int)get_count(o, "probe_failures");
 	st->next_probe = get_int(o, "next_probe");
@@ -319,21 +336,12 @@ int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
 	return 0;
 }
 
-int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st, int durable)
+char *state_ca_encode(const char *name, const struct state_ca *st, size_t *len)
 {
-	char *path;
-	json_t *o;
-	int rc = state_dir_ready(state_dir, "cas");
+	json_t *o = json_object();
 
-	if (rc < 0)
-		return rc;
-	path = state_file(state_dir, "cas", name, ".json");
-	o = json_object();
-	if (!path || !o) {
-		free(path);
-		json_decref(o);
-		return -ENOMEM;
-	}
+	if (!o)
+		return NULL;
 	json_object_set_new(o, "name", json_string(name));
 	set_int(o, "down_since", st->down_since);
 	set_int(o, "probe_failures", st->probe_failures);
@@ -345,10 +353,29 @@ int state_ca_save(const char *state_dir, const char *name, const struct state_ca
 			json_array_append_new(a, json_integer((json_int_t)st->orders.times[i]));
 		json_object_set_new(o, "orders", a);
 	}
-	rc = save_json_how(path, o, durable);
-	json_decref(o);
+	return dump(o, len);
+}
+
+int state_ca_load(const char *state_dir, const char *name, struct state_ca *st)
+{
+	char *data, *path;
+	size_t len = 0;
+	int rc = load_record(state_dir, DB_CA, name, &data, &len, &path);
+
+	memset(st, 0, sizeof(*st));
+	if (rc == 0)
+		rc = state_ca_decode(data, len, path, st);
+	free(data);
 	free(path);
 	return rc;
+}
+
+int state_ca_save(const char *state_dir, const char *name, const struct state_ca *st, int durable)
+{
+	size_t len = 0;
+	char *text = state_ca_encode(name, st, &len);
+
+	return save_record(state_dir, DB_CA, name, text, len, durable);
 }
 
 /* ---------- the cached inspection of the live files ---------- */

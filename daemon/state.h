@@ -28,8 +28,14 @@ struct state_job {
 	char *ari_explanation;          /* explanationURL, or NULL */
 };
 
-/* -ENOENT when there is no state yet (st zeroed); -EINVAL for a damaged
- * file (logged; st zeroed, so acmed starts afresh rather than not at all). */
+/* The record's text (JSON), malloc'd, *len set; NULL on ENOMEM. */
+char *state_job_encode(const char *name, const struct state_job *st, size_t *len);
+/* -EINVAL for damaged data (logged as "<what> is damaged"; st zeroed, so
+ * acmed starts afresh rather than not at all). */
+int state_job_decode(const char *data, size_t len, const char *what, struct state_job *st);
+/* The same from the files in state_dir, for tools without a daemon (the
+ * daemon goes through db.h). -ENOENT when there is no state yet (st zeroed);
+ * -EINVAL for a damaged file. */
 int state_job_load(const char *state_dir, const char *name, struct state_job *st);
 /* Atomic write, 0600. */
 int state_job_save(const char *state_dir, const char *name, const struct state_job *st);
@@ -78,6 +84,8 @@ struct state_ca {
 	char *last_error;
 	struct policy_orders orders;
 };
+char *state_ca_encode(const char *name, const struct state_ca *st, size_t *len);
+int state_ca_decode(const char *data, size_t len, const char *what, struct state_ca *st);
 int state_ca_load(const char *state_dir, const char *name, struct state_ca *st);
 /* durable: fsync'ed (an outage); else only replaced atomically (the order
  * times, written at every new order: a power cut may lose the last ones). */

@@ -148,6 +148,7 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 			if (!next_at && sched_ca_info(s, ji.cert->ca, &ci) == 0)
 				next_at = ci.next_probe;
 			break;
+		case SCHED_STARTING:            /* not looked at yet: nothing is known */
 		case SCHED_DONE:
 		case SCHED_FAILED:
 			break;

@@ -47,6 +47,8 @@ struct worker {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;              /* the thread waits for pending or stopping */
+	pthread_cond_t idle_cv;         /* worker_flush waits for pending to drain */
+	int running;                    /* (mu) fn runs */
 	pthread_t thread;
 	int started;
 	int stopping;                   /* (mu) */
@@ -85,11 +87,15 @@ static void *worker_main(void *arg)
 		job = TAILQ_FIRST(&w->pending);
 		TAILQ_REMOVE(&w->pending, job, link);
 		job->where = WK_RUNNING;
+		w->running = 1;
 		pthread_mutex_unlock(&w->mu);
 
 		rc = job->fn(job->arg);
 
 		pthread_mutex_lock(&w->mu);
+		w->running = 0;
+		if (TAILQ_EMPTY(&w->pending))
+			pthread_cond_broadcast(&w->idle_cv);
 		if (job->cancelled) {
 			job_drop(job);
 			continue;
@@ -163,6 +169,7 @@ struct worker *worker_new(struct event_base *base, const char *name)
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	pthread_cond_init(&w->idle_cv, NULL);
 	return w;
 }
 
@@ -284,6 +291,16 @@ static void list_drop(struct worker_list *l)
 	}
 }
 
+void worker_flush(struct worker *w)
+{
+	if (!w || !w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	while (!TAILQ_EMPTY(&w->pending) || w->running)
+		pthread_cond_wait(&w->idle_cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
 void worker_free(struct worker *w)
 {
 	if (!w)
@@ -302,6 +319,7 @@ void worker_free(struct worker *w)
 	event_free(w->ev);
 	close(w->efd);
 	pthread_cond_destroy(&w->cv);
+	pthread_cond_destroy(&w->idle_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }

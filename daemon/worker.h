@@ -23,6 +23,9 @@ struct worker *worker_new(struct event_base *base, const char *name);
 /* Waits for the job being run; the others are dropped without their done.
  * Not from inside a done callback. NULL ok. */
 void worker_free(struct worker *w);
+/* Block until every job queued has run (their done callbacks are not run:
+ * worker_free drops them). For the writes that must land before exit. */
+void worker_flush(struct worker *w);
 /* Queue fn(arg); jobs run one at a time, in order. NULL on failure. */
 struct worker_job *worker_submit(struct worker *w, worker_fn fn, worker_done_fn done,
 				 worker_drop_fn drop, void *arg);

@@ -434,7 +434,7 @@ static void test_from_sched(void **state)
 		assert_string_equal(sfield(c, "name"), f->cfg->certs[i].name);
 		assert_string_equal(sfield(c, "ca"), "letsencrypt");
 		/* Not started: nothing known yet, no certificate. */
-		assert_string_equal(sfield(c, "state"), "valid");
+		assert_string_equal(sfield(c, "state"), "starting");
 		assert_true(json_is_null(json_object_get(c, "not_after")));
 		assert_true(json_is_null(json_object_get(c, "days_left")));
 	}
