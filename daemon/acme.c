@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "acme_internal.h"
+#include "db.h"
 #include "http.h"
 #include "jws.h"
 #include "log.h"
@@ -427,8 +428,13 @@ static void call_advance(struct acme_call *call)
 		ca->nsent++;
 		return;
 	}
+	if (!call->use_jwk && ca->acct_state == ACCT_BROKEN) {
+		acme_fail_local(&call->fail, call->url, ca->acct_error);
+		call_kick(call, 0);
+		return;
+	}
 	if (!call->use_jwk && ca->acct_state != ACCT_OK) {
-		ca_register(ca);
+		ca_register(ca);            /* unless the account is still being read */
 		call->state = CALL_WAITING;
 		TAILQ_INSERT_TAIL(&ca->waiting, call, wait_link);
 		return;
@@ -524,6 +530,8 @@ static void account_done(const struct acme_reply *reply, void *arg)
 {
 	struct acme_ca *ca = arg;
 	struct call_failure f = {0};
+	size_t len = 0;
+	char *text;
 
 	if (reply->err == ACME_ERR_NONE && reply->location && *reply->location) {
 		free(ca->kid);
@@ -531,7 +539,11 @@ static void account_done(const struct acme_reply *reply, void *arg)
 		ca->acct_state = ACCT_OK;
 		log_info(NULL, "CA %s: account %s %s", ca->name, ca->kid,
 			 reply->status == 201 ? "created" : "found");
-		acme_account_save(ca->acct_dir, ca->name, ca->directory_url, ca->kid);
+		text = acme_account_encode(ca->directory_url, ca->kid, &len);
+		if (!text || !db_put(ca->db, DB_ACCOUNT, ca->name, text, len, DB_DURABLE, NULL, NULL))
+			log_error(NULL, "CA %s: cannot keep the account URL; it is looked up again "
+				  "at the next start", ca->name);
+		free(text);
 		acme_ca_kick_waiting(ca);
 		return;
 	}
@@ -564,13 +576,89 @@ static void ca_register(struct acme_ca *ca)
 	free(payload);
 }
 
+/* The account cannot be had: every signed call fails with why, now and later. */
+static void account_broken(struct acme_ca *ca, const char *why)
+{
+	struct call_failure f = {0};
+
+	log_error(NULL, "CA %s: %s", ca->name, why);
+	free(ca->acct_error);
+	ca->acct_error = strdup(why);
+	ca->acct_state = ACCT_BROKEN;
+	acme_fail_local(&f, ca->directory_url, why);
+	acme_ca_fail_waiting(ca, &f, 0);
+	acme_fail_clear(&f);
+}
+
+static void account_record_loaded(void *arg, int rc, const char *data, size_t len)
+{
+	struct acme_ca *ca = arg;
+
+	ca->db_req = NULL;
+	free(ca->kid);
+	ca->kid = NULL;
+	if (rc == 0 && acme_account_decode(data, len, ca->directory_url, &ca->kid) < 0)
+		log_warn(NULL, "CA %s: the account record is damaged; looking the account up again",
+			 ca->name);
+	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
+	acme_ca_kick_waiting(ca);
+}
+
+static void account_record_load(struct acme_ca *ca)
+{
+	ca->db_req = db_get(ca->db, DB_ACCOUNT, ca->name, account_record_loaded, ca);
+	if (!ca->db_req)
+		account_broken(ca, "cannot read the account record (out of memory)");
+}
+
+static void account_key_kept(void *arg, int rc)
+{
+	struct acme_ca *ca = arg;
+
+	ca->db_req = NULL;
+	if (rc < 0) {
+		account_broken(ca, "cannot keep a new account key in state_dir");
+		return;
+	}
+	log_info(NULL, "CA %s: new account key", ca->name);
+	account_record_load(ca);
+}
+
+static void account_key_loaded(void *arg, int rc, const char *pem, size_t len)
+{
+	struct acme_ca *ca = arg;
+	char *mine = NULL;
+	size_t mlen = 0;
+
+	ca->db_req = NULL;
+	if (rc == 0) {
+		if (crypto_key_from_pem(pem, len, &ca->key) < 0) {
+			account_broken(ca, "the account key in state_dir is not a usable private key");
+			return;
+		}
+		account_record_load(ca);
+		return;
+	}
+	if (rc != -ENOENT) {
+		account_broken(ca, "cannot read the account key in state_dir");
+		return;
+	}
+	/* None yet: made and kept before any request is signed with it. */
+	if (crypto_key_generate(KEY_ECDSA_P256, &ca->key) < 0 ||
+	    crypto_key_to_pem(ca->key, &mine, &mlen) < 0 ||
+	    !(ca->db_req = db_put(ca->db, DB_ACCOUNT_KEY, ca->name, mine, mlen,
+				  DB_DURABLE | DB_SECRET, account_key_kept, ca)))
+		account_broken(ca, "cannot make a new account key");
+	crypto_free_secret(mine, mlen);
+}
+
 int acme_ca_load_account(struct acme_ca *ca)
 {
-	int rc = acme_account_load(ca->acct_dir, ca->name, ca->directory_url, &ca->key, &ca->kid);
-
-	if (rc == 0)
-		ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
-	return rc;
+	if (!ca->db)
+		return -EINVAL;
+	ca->acct_state = ACCT_LOADING;
+	ca->db_req = db_get(ca->db, DB_ACCOUNT_KEY, ca->name, account_key_loaded, ca);
+	return ca->db_req ? 0 : -ENOMEM;
 }
 
 const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca)
@@ -648,11 +736,9 @@ struct acme_client *acme_ca_client(struct acme_ca *ca)
 
 /* ---------- the CA ---------- */
 
-struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,
-			    const char *state_dir)
+struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg, struct db *db)
 {
 	struct acme_ca *ca = calloc(1, sizeof(*ca));
-	char *accounts;
 
 	if (!ca)
 		return NULL;
@@ -665,17 +751,13 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	ca->poll_hint_ms[ACME_POLL_ORDER] = POLL_HINT_INITIAL_ORDER_MS;
 	ca->name = strdup(cfg->name);
 	ca->directory_url = strdup(cfg->directory);
-	ca->state_dir = strdup(state_dir);
-	accounts = store_path(state_dir, "accounts");
-	ca->acct_dir = accounts ? store_path(accounts, cfg->name) : NULL;
-	free(accounts);
+	ca->db = db;
 	config_strv_copy(&ca->contact, &cfg->contact);
 	ca->http = http_client_new(base, cfg->ca_bundle);
 	if (ca->http && cfg->timeout > 0)
 		http_client_set_timeouts(ca->http, cfg->timeout < 10 ? (long)cfg->timeout * 1000 : 10000,
 					 (long)cfg->timeout * 1000);
-	if (!ca->name || !ca->directory_url || !ca->state_dir || !ca->acct_dir ||
-	    !ca->contact.v || !ca->http) {
+	if (!ca->name || !ca->directory_url || !ca->contact.v || !ca->http) {
 		acme_ca_free(ca);
 		return NULL;
 	}
@@ -688,6 +770,8 @@ void acme_ca_free(struct acme_ca *ca)
 
 	if (!ca)
 		return;
+	if (ca->db)
+		db_cancel(ca->db, ca->db_req);
 	while ((c = TAILQ_FIRST(&ca->all)))
 		call_free(c);
 	if (ca->http)
@@ -700,8 +784,7 @@ void acme_ca_free(struct acme_ca *ca)
 	free(ca->kid);
 	free(ca->name);
 	free(ca->directory_url);
-	free(ca->state_dir);
-	free(ca->acct_dir);
+	free(ca->acct_error);
 	free(ca);
 }
 

@@ -23,13 +23,17 @@ struct acme_ca;
 struct acme_call;
 struct http_client;
 
-struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *ca,
-			    const char *state_dir);
+struct db;
+/* db: where the account key and record are kept (db.h); NULL only for a
+ * CA that never signs (tests). */
+struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *ca, struct db *db);
 void acme_ca_free(struct acme_ca *ca);
 /* The CA as orders and the scheduler see it (acme_client.h). */
 struct acme_client *acme_ca_client(struct acme_ca *ca);
 const char *acme_ca_name(const struct acme_ca *ca);
-/* Load or create the account key (state_dir/accounts/<ca>/account.key, 0600). */
+/* Read the account key and record through the store, or make the key (kept
+ * before it signs anything); signed calls wait meanwhile. A key that cannot
+ * be had fails every signed call with why (logged). 0 or -ENOMEM/-EINVAL. */
 int acme_ca_load_account(struct acme_ca *ca);
 const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca);
 /* Directory resource URL ("newOrder", "renewalInfo"...), NULL until the

@@ -53,12 +53,17 @@ struct acme_call {
 TAILQ_HEAD(call_list, acme_call);
 
 enum dir_state { DIR_NONE, DIR_LOADING, DIR_OK };
-enum acct_state { ACCT_NONE, ACCT_REGISTERING, ACCT_OK };
+/* ACCT_LOADING: key and record being read from the store; ACCT_BROKEN: the
+ * key cannot be had (acct_error says why): every signed call fails. */
+enum acct_state { ACCT_NONE, ACCT_LOADING, ACCT_REGISTERING, ACCT_OK, ACCT_BROKEN };
 
 struct acme_ca {
 	struct acme_client client;    /* first: the interface orders and the scheduler use */
 	struct event_base *base;
-	char *name, *directory_url, *state_dir, *acct_dir;
+	char *name, *directory_url;
+	struct db *db;                /* the account key and record */
+	struct db_req *db_req;
+	char *acct_error;
 	struct config_strv contact;
 	struct http_client *http;
 	json_t *directory;

@@ -19,11 +19,13 @@
 #include "challenge_http.h"
 #include "config.h"
 #include "control.h"
+#include "db_file.h"
 #include "deploy.h"
 #include "lint.h"
 #include "log.h"
 #include "scheduler.h"
 #include "service.h"
+#include "worker.h"
 #include "status.h"
 #include "store.h"
 
@@ -61,6 +63,8 @@ struct run_ctx {
 	struct config *cfg;
 	struct challenge_http *http01;
 	struct challenge *solvers[1];   /* http-01 */
+	struct worker *io;              /* the store's writes, off the loop */
+	struct db *db;                  /* accounts, job and CA state (db_file.c) */
 	struct acme_ca **cas;
 	struct sched *sched;
 	struct control *control;
@@ -263,7 +267,7 @@ static void do_reload(struct run_ctx *ctx)
 			cas[i] = old[k];        /* unchanged: keeps its account, nonces, connections */
 			continue;
 		}
-		cas[i] = acme_ca_new(ctx->base, &cfg->cas[i], cfg->state_dir);
+		cas[i] = acme_ca_new(ctx->base, &cfg->cas[i], ctx->db);
 		if (!cas[i] || acme_ca_load_account(cas[i]) < 0)
 			goto nomem;
 	}
@@ -446,11 +450,13 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	 * fight a web server for port 80 on the days nothing is due. */
 	if (!ctx->once && !open_listener(ctx))
 		return -EADDRNOTAVAIL;
+	ctx->io = worker_new(ctx->base, "acmed-store");
+	ctx->db = ctx->io ? db_file_new(ctx->cfg->state_dir, ctx->io) : NULL;
 	ctx->cas = calloc(ctx->cfg->ncas ? ctx->cfg->ncas : 1, sizeof(*ctx->cas));
-	if (!ctx->cas)
+	if (!ctx->cas || !ctx->db)
 		return -ENOMEM;
 	for (size_t i = 0; i < ctx->cfg->ncas; i++) {
-		ctx->cas[i] = acme_ca_new(ctx->base, &ctx->cfg->cas[i], ctx->cfg->state_dir);
+		ctx->cas[i] = acme_ca_new(ctx->base, &ctx->cfg->cas[i], ctx->db);
 		if (!ctx->cas[i])
 			return -ENOMEM;
 		rc = acme_ca_load_account(ctx->cas[i]);
@@ -464,7 +470,7 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	clients = clients_of(ctx->cas, ctx->cfg->ncas);
 	ctx->solvers[0] = challenge_http01_new(ctx->base, need_listener, ctx);
 	ctx->sched = clients && ctx->solvers[0] ?
-		sched_new(ctx->base, ctx->cfg, clients, ctx->once, deadline, on_idle, ctx) : NULL;
+		sched_new(ctx->base, ctx->cfg, clients, ctx->db, ctx->once, deadline, on_idle, ctx) : NULL;
 	free(clients);
 	if (!ctx->sched)
 		return -ENOMEM;
@@ -488,6 +494,10 @@ static void run_teardown(struct run_ctx *ctx)
 	for (size_t i = 0; ctx->cas && i < ctx->cfg->ncas; i++)
 		acme_ca_free(ctx->cas[i]);
 	free(ctx->cas);
+	/* Every write asked for lands before acmed exits. */
+	worker_flush(ctx->io);
+	db_free(ctx->db);
+	worker_free(ctx->io);
 	challenge_http_free(ctx->http01);
 	if (ctx->lock_fd >= 0) {
 		unlink(ctx->pid_path);

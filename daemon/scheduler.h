@@ -16,8 +16,11 @@ typedef void (*sched_idle_fn)(struct sched *s, void *arg);
 
 /* cas[i] is the client of cfg->cas[i]. once: issue what is due now, retry
  * transient errors until deadline (unix seconds), then call idle_cb. */
+struct db;
+/* db: where job and CA state are kept (db.h), the caller's; NULL: a file
+ * store in cfg->state_dir of the scheduler's own. */
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
-			struct acme_client **cas, int once, int64_t deadline,
+			struct acme_client **cas, struct db *db, int once, int64_t deadline,
 			sched_idle_fn idle_cb, void *arg);
 /* The challenge solvers (challenge.h), owned by the caller: a certificate's
  * identifiers are answered by the solver named by its `challenge:` key

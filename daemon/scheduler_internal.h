@@ -74,7 +74,8 @@ struct sched {
 	struct challenge *const *solvers;       /* the caller's */
 	size_t nsolvers;
 	struct worker *io;              /* installs and the store: their fsyncs off the loop */
-	struct db *db;                  /* job, order key and CA state (db_file.c by default) */
+	struct db *db;                  /* job, order key and CA state: the caller's or own_db */
+	struct db *own_db;
 	struct job_queue begin;         /* loaded, to be looked at (a few at a time) */
 	struct event *begin_ev;
 	size_t loading;                 /* jobs in JOB_LOADING */

@@ -127,7 +127,7 @@ static void job_free(struct job *j)
 }
 
 struct sched *sched_new(struct event_base *base, const struct config *cfg,
-			struct acme_client **cas, int once, int64_t deadline,
+			struct acme_client **cas, struct db *db, int once, int64_t deadline,
 			sched_idle_fn idle_cb_fn, void *arg)
 {
 	struct sched *s = calloc(1, sizeof(*s));
@@ -150,7 +150,10 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->give_up = sched_job_give_up;
 	s->keygen = keygen_new(base);
 	s->io = worker_new(base, "acmed-io");
-	s->db = s->io ? db_file_new(cfg->state_dir, s->io) : NULL;
+	s->db = db;
+	if (!db && s->io) {
+		s->db = s->own_db = db_file_new(cfg->state_dir, s->io);
+	}
 	if (!s->slots || !s->jobs || !s->idle_ev || !s->live_flush_ev || !s->keygen || !s->io ||
 	    !s->db || !s->begin_ev) {
 		sched_free(s);
@@ -485,7 +488,7 @@ void sched_free(struct sched *s)
 	/* After the jobs: every state write they made lands before acmed exits. */
 	worker_flush(s->io);
 	worker_free(s->io);
-	db_free(s->db);
+	db_free(s->own_db);
 	if (s->begin_ev)
 		event_free(s->begin_ev);
 	sched_observers_free(s);          /* after the jobs: a write under way completes */

@@ -27,16 +27,6 @@ static char *state_file(const char *state_dir, const char *sub, const char *name
 	return path;
 }
 
-static int state_dir_ready(const char *state_dir, const char *sub)
-{
-	char *dir = store_path(state_dir, sub);
-	int rc = dir ? store_mkdir_p(dir, 0700) : -ENOMEM;
-
-	if (rc < 0)
-		log_error(NULL, "cannot create %s: %s", dir ? dir : sub, strerror(-rc));
-	free(dir);
-	return rc;
-}
 
 static char *dup_str(json_t *o, const char *key)
 {
@@ -268,34 +258,6 @@ int state_job_remove(const char *state_dir, const char *name)
 	return remove_file(state_dir, "certs", name, ".json");
 }
 
-int state_order_key_save(const char *state_dir, const char *name, const char *pem, size_t len)
-{
-	char *path;
-	int rc = state_dir_ready(state_dir, "certs");
-
-	if (rc < 0)
-		return rc;
-	path = state_file(state_dir, "certs", name, ".order-key.pem");
-	rc = path ? store_write_atomic(path, pem, len, 0600) : -ENOMEM;
-	if (rc < 0)
-		log_error(name, "cannot write %s: %s", path ? path : "the order key", strerror(-rc));
-	free(path);
-	return rc;
-}
-
-int state_order_key_load(const char *state_dir, const char *name, char **pem, size_t *len)
-{
-	char *path = state_file(state_dir, "certs", name, ".order-key.pem");
-	int rc = path ? store_read_file(path, pem, len, STATE_MAX) : -ENOMEM;
-
-	free(path);
-	return rc;
-}
-
-int state_order_key_remove(const char *state_dir, const char *name)
-{
-	return remove_file(state_dir, "certs", name, ".order-key.pem");
-}
 
 void state_ca_up(struct state_ca *st)
 {

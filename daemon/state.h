@@ -69,10 +69,6 @@ void state_live_set_free(struct state_live_set *set);
 int state_live_save_all(const char *state_dir, const char *const *names,
 			const struct state_live *const *lives, size_t n);
 
-/* The private key of the order in flight (0600), kept beside the state. */
-int state_order_key_save(const char *state_dir, const char *name, const char *pem, size_t len);
-int state_order_key_load(const char *state_dir, const char *name, char **pem, size_t *len);
-int state_order_key_remove(const char *state_dir, const char *name);
 
 /* Per CA (state_dir/cas/<name>.json): an outage, so the probe backoff
  * survives restarts (down_since == 0: the CA is up), and the new orders of

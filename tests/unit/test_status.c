@@ -415,14 +415,14 @@ static void test_from_sched(void **state)
 {
 	struct fx *f = *state;
 	struct event_base *base = event_base_new();
-	struct acme_ca *ca = acme_ca_new(base, &f->cfg->cas[0], f->cfg->state_dir);
+	struct acme_ca *ca = acme_ca_new(base, &f->cfg->cas[0], NULL);
 	struct sched *s;
 	json_t *st, *c, *jca;
 	size_t i;
 
 	assert_non_null(ca);
 	struct acme_client *client = acme_ca_client(ca);
-	s = sched_new(base, f->cfg, &client, 0, 0, NULL, NULL);
+	s = sched_new(base, f->cfg, &client, NULL, 0, 0, NULL, NULL);
 	assert_non_null(s);
 	st = status_from_sched(f->cfg, s);
 	assert_non_null(st);
