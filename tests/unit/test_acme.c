@@ -1,5 +1,7 @@
-/* test_acme.c - problem documents (both namespaces, hostile bodies), error classes, learned poll delays. */
+/* test_acme.c - problem documents (both namespaces, hostile bodies), error classes, learned poll delays, order/authorization objects. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <event2/event.h>
 
 #include "acme.h"
+#include "acme_obj.h"
 
 static void parse(const char *body, struct acme_problem *p, int expect_rc)
 {
@@ -178,6 +181,142 @@ static void test_poll_learn(void **state)
 	rmdir(dir);
 }
 
+
+/* ---- order, authorization and challenge objects (acme_obj.c) ---- */
+
+static void test_order_obj(void **state)
+{
+	static const char body[] =
+		"{\"status\":\"pending\",\"expires\":\"2030-01-01T00:00:00Z\","
+		"\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.example\"}],"
+		"\"authorizations\":[\"https://ca/authz/1\",\"https://ca/authz/2\"],"
+		"\"finalize\":\"https://ca/fin/1\"}";
+	struct acme_order_obj o;
+
+	(void)state;
+	assert_int_equal(acme_order_parse(body, strlen(body), &o), 0);
+	assert_int_equal(o.status, ACME_STATUS_PENDING);
+	assert_string_equal(o.status_text, "pending");
+	assert_int_equal(o.nauthz, 2);
+	assert_string_equal(o.authorizations[1], "https://ca/authz/2");
+	assert_string_equal(o.finalize, "https://ca/fin/1");
+	assert_null(o.certificate);
+	assert_null(o.error.type);
+	acme_order_obj_clear(&o);
+
+	static const char invalid[] = "{\"status\":\"invalid\",\"error\":{\"type\":"
+		"\"urn:ietf:params:acme:error:caa\",\"detail\":\"CAA forbids\"}}";
+	assert_int_equal(acme_order_parse(invalid, strlen(invalid), &o), 0);
+	assert_int_equal(o.status, ACME_STATUS_INVALID);
+	assert_string_equal(o.error.type, "urn:ietf:params:acme:error:caa");
+	assert_string_equal(o.error.detail, "CAA forbids");
+	assert_int_equal(o.nauthz, 0);
+	acme_order_obj_clear(&o);
+}
+
+static void test_authz_obj(void **state)
+{
+	static const char body[] =
+		"{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"example.org\"},"
+		"\"wildcard\":true,\"challenges\":["
+		"{\"type\":\"dns-01\",\"url\":\"https://ca/c/1\",\"token\":\"AbC-_9\",\"status\":\"pending\"},"
+		"{\"type\":\"http-01\",\"url\":\"https://ca/c/2\",\"token\":\"../../etc/passwd\"},"
+		"{\"type\":\"tls-alpn-01\",\"url\":\"https://ca/c/3\",\"token\":\"x\",\"status\":\"invalid\","
+		"\"error\":{\"type\":\"urn:ietf:params:acme:error:unauthorized\",\"detail\":\"nope\"}}]}";
+	struct acme_authz_obj a;
+	const struct acme_chal_obj *c;
+
+	(void)state;
+	assert_int_equal(acme_authz_parse(body, strlen(body), &a), 0);
+	assert_int_equal(a.status, ACME_STATUS_PENDING);
+	assert_string_equal(a.id_type, "dns");
+	assert_string_equal(a.id_value, "example.org");
+	assert_true(a.wildcard);
+	assert_int_equal(a.nchallenges, 3);
+	c = acme_authz_challenge(&a, "dns-01");
+	assert_non_null(c);
+	assert_string_equal(c->token, "AbC-_9");
+	assert_int_equal(c->status, ACME_STATUS_PENDING);
+	/* A token that is not base64url is dropped, never served or written anywhere. */
+	c = acme_authz_challenge(&a, "http-01");
+	assert_non_null(c);
+	assert_null(c->token);
+	assert_int_equal(c->status, ACME_STATUS_UNKNOWN);
+	c = acme_authz_failed_challenge(&a);
+	assert_non_null(c);
+	assert_string_equal(c->type, "tls-alpn-01");
+	assert_string_equal(c->error.detail, "nope");
+	assert_null(acme_authz_challenge(&a, "dns-persist-01"));
+	acme_authz_obj_clear(&a);
+}
+
+static void test_obj_hostile(void **state)
+{
+	static const char *const bad[] = {
+		"", "null", "[]", "\"pending\"", "{", "{\"status\":", "\x00\x01", "42",
+		"{\"status\":\"pend\\u0000ing\"}",                /* a NUL inside: jansson refuses */
+	};
+	static const char *const odd[] = {
+		"{}",                                                   /* no status */
+		"{\"status\":7}",                                      /* not a string */
+		"{\"status\":\"VALID\"}",                            /* not RFC 8555's */
+		"{\"status\":\"valid\",\"certificate\":[1]}",
+		"{\"authorizations\":\"https://ca/a\"}",
+		"{\"authorizations\":[1,null,{}]}",
+		"{\"identifier\":\"x\",\"challenges\":{}}",
+		"{\"challenges\":[1,\"x\",null,{\"type\":5,\"token\":[]}]}",
+		"{\"error\":\"boom\"}",
+	};
+	struct acme_order_obj o;
+	struct acme_authz_obj a;
+	char big[16384];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(acme_order_parse(bad[i], strlen(bad[i]), &o), -EINVAL);
+		acme_order_obj_clear(&o);
+		assert_int_equal(acme_authz_parse(bad[i], strlen(bad[i]), &a), -EINVAL);
+		acme_authz_obj_clear(&a);
+	}
+	assert_int_equal(acme_order_parse(NULL, 0, &o), -EINVAL);
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		assert_int_equal(acme_order_parse(odd[i], strlen(odd[i]), &o), 0);
+		assert_true(o.status == ACME_STATUS_UNKNOWN || o.status == ACME_STATUS_VALID);
+		for (size_t k = 0; k < o.nauthz; k++)
+			assert_null(o.authorizations[k]);         /* non-strings are NULL */
+		acme_order_obj_clear(&o);
+		assert_int_equal(acme_authz_parse(odd[i], strlen(odd[i]), &a), 0);
+		for (size_t k = 0; k < a.nchallenges; k++)
+			assert_null(a.challenges[k].token);
+		assert_null(acme_authz_challenge(&a, "http-01"));
+		acme_authz_obj_clear(&a);
+	}
+	/* Too many authorizations or challenges: refused, not allocated without bound. */
+	n = (size_t)snprintf(big, sizeof(big), "{\"authorizations\":[");
+	for (int i = 0; i <= ACME_OBJ_MAX_AUTHZ; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "%s\"https://ca/a/%d\"", i ? "," : "", i);
+	snprintf(big + n, sizeof(big) - n, "]}");
+	assert_int_equal(acme_order_parse(big, strlen(big), &o), -EINVAL);
+	acme_order_obj_clear(&o);
+	n = (size_t)snprintf(big, sizeof(big), "{\"challenges\":[");
+	for (int i = 0; i <= ACME_OBJ_MAX_CHALLENGES; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "%s{\"type\":\"http-01\"}", i ? "," : "");
+	snprintf(big + n, sizeof(big) - n, "]}");
+	assert_int_equal(acme_authz_parse(big, strlen(big), &a), -EINVAL);
+	acme_authz_obj_clear(&a);
+	/* A 257-character token is not a token. */
+	memset(big, 'A', 257);
+	big[257] = '\0';
+	{
+		char body[512];
+		snprintf(body, sizeof(body), "{\"challenges\":[{\"type\":\"http-01\",\"token\":\"%s\"}]}", big);
+		assert_int_equal(acme_authz_parse(body, strlen(body), &a), 0);
+		assert_null(a.challenges[0].token);
+		acme_authz_obj_clear(&a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +327,9 @@ int main(void)
 		cmocka_unit_test(test_problem_huge_detail),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_poll_learn),
+		cmocka_unit_test(test_order_obj),
+		cmocka_unit_test(test_authz_obj),
+		cmocka_unit_test(test_obj_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
