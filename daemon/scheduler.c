@@ -104,6 +104,10 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 		sched_job_ari_fetch(j);
 		return;
 	}
+	if (j->has_cert && j->ari_early) {
+		j->st.ari_early_at = clock_now();     /* a young certificate replaced for ARI */
+		sched_job_save(j);
+	}
 	sched_job_enqueue(j);
 }
 
@@ -174,12 +178,33 @@ static int64_t job_renew_before(struct job *j)
  * orders bounds a CA that asks it of every new certificate. */
 static int64_t job_renewal_time(struct job *j)
 {
-	int64_t rb = job_renew_before(j);
+	int64_t rb = job_renew_before(j), floor, again;
+	char issued[32], last[32], until[32];
 
-	if (j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&
-	    j->st.ari_chosen && rb == 0)
+	j->ari_early = 0;
+	if (!(j->cert_id && j->st.ari_cert_id && strcmp(j->cert_id, j->st.ari_cert_id) == 0 &&
+	      j->st.ari_chosen && rb == 0))
+		return policy_renewal_time(j->not_before, j->not_after, rb, job_seed(j, "spread"));
+	floor = policy_reissue_floor(j->not_before, j->not_after);
+	if (j->st.ari_chosen >= j->not_before + floor)
 		return j->st.ari_chosen;
-	return policy_renewal_time(j->not_before, j->not_after, rb, job_seed(j, "spread"));
+	/* The CA wants a young certificate replaced: once; if it asks the same
+	 * of the replacement too, it waits for the floor (a CA that says "now"
+	 * of every new certificate would otherwise be ordered from in a loop). */
+	again = j->st.ari_early_at + floor;
+	if (j->st.ari_early_at && again > j->st.ari_chosen) {
+		if (!j->ari_early_said) {
+			j->ari_early_said = 1;
+			log_warn(j->cert->name, "the CA asks again (ARI) to replace a certificate issued "
+				 "at %s; the last such replacement was at %s, so this one waits until %s",
+				 timeparse_format(j->not_before, issued, sizeof(issued)),
+				 timeparse_format(j->st.ari_early_at, last, sizeof(last)),
+				 timeparse_format(again, until, sizeof(until)));
+		}
+		return again;
+	}
+	j->ari_early = 1;
+	return j->st.ari_chosen;
 }
 
 void sched_job_schedule_renewal(struct job *j, const char *why)

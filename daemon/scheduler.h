@@ -32,6 +32,10 @@ void sched_free(struct sched *s);
 /* --once outcome: number of certificates that failed for good or ran out of time. */
 unsigned sched_failed_count(const struct sched *s);
 unsigned sched_issued_count(const struct sched *s);
+/* Work handed to threads and not delivered back yet: installs, RSA keys,
+ * and the store when it is the scheduler's own. Tests that move a fake
+ * clock wait for 0 first, so time never passes while a thread works. */
+size_t sched_pending_work(const struct sched *s);
 
 /* What `acmed status` shows of one certificate. */
 enum sched_phase {

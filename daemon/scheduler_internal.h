@@ -44,6 +44,8 @@ struct job {
 	int deploying;
 	int failed;                      /* --once: gave up */
 	int renew_before_warned;         /* said that renew_before is unusable */
+	int ari_early;                   /* the timer is ARI replacing a young certificate */
+	int ari_early_said;              /* said that a second such replacement waits */
 	TAILQ_ENTRY(job) qlink;
 };
 TAILQ_HEAD(job_queue, job);

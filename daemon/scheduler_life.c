@@ -502,6 +502,11 @@ unsigned sched_failed_count(const struct sched *s)
 	return s->failed;
 }
 
+size_t sched_pending_work(const struct sched *s)
+{
+	return worker_outstanding(s->io) + keygen_outstanding(s->keygen);
+}
+
 unsigned sched_issued_count(const struct sched *s)
 {
 	return s->issued;

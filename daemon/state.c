@@ -102,6 +102,7 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->last_error_class = dup_str(o, "last_error_class");
 	st->last_error_at = get_int(o, "last_error_at");
 	st->last_success = get_int(o, "last_success");
+	st->ari_early_at = get_int(o, "ari_early_at");
 	st->deploy_pending = json_is_true(json_object_get(o, "deploy_pending"));
 	st->order_url = dup_str(o, "order_url");
 	st->order_created = get_int(o, "order_created");
@@ -153,6 +154,7 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 	set_str(o, "last_error_class", st->last_error_class);
 	set_int(o, "last_error_at", st->last_error_at);
 	set_int(o, "last_success", st->last_success);
+	set_int(o, "ari_early_at", st->ari_early_at);
 	if (st->deploy_pending)
 		json_object_set_new(o, "deploy_pending", json_true());
 	if (st->order_url) {

@@ -26,6 +26,8 @@ struct state_job {
 	int64_t ari_chosen;             /* our instant inside it, kept while the window is unchanged */
 	int64_t ari_next_check;         /* when to fetch renewalInfo again */
 	char *ari_explanation;          /* explanationURL, or NULL */
+	int64_t ari_early_at;           /* when ARI last had a certificate replaced
+					 * younger than the re-issue floor */
 };
 
 /* The record's text (JSON), malloc'd, *len set; NULL on ENOMEM. */

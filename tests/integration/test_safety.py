@@ -140,21 +140,21 @@ def test_orders_per_hour_ceiling_parks_and_survives_restart(acmed, proxy):
 
 
 @pytest.mark.pebble(nonce_reject=0)
-def test_ari_asking_for_every_new_certificate_hits_the_ceiling(acmed, proxy):
+def test_ari_asking_for_every_new_certificate_is_obeyed_once(acmed, proxy):
     """A CA whose renewalInfo says "renew now" for every certificate: ARI is obeyed (a revocation may be
-    coming), but the ceiling stops the loop: orders_per_hour orders, then a wait with one message."""
+    coming), once; the replacement, young too, waits for the re-issue floor, with one message."""
     now = time.time()
     proxy.enable_ari()
     proxy.set_ari_window("*", now - 2 * 86400, now - 86400)
     certs = [one_cert("arihammer")]
     acmed.write_config(certs, extra_ca={"orders_per_hour": 3})
     d = acmed.spawn("run")
-    d.wait_for_stderr(r"CA pebble: 3 new orders in the last hour, the ceiling \(orders_per_hour: 3\); "
-                      r"1 certificate waits; next new order at", timeout=90)
-    assert new_orders(proxy) == 3, proxy.log.by_kind()
+    d.wait_for_stderr(r"\[arihammer\] the CA asks again \(ARI\) to replace a certificate issued at .*; "
+                      r"the last such replacement was at .*, so this one waits until", timeout=90)
+    assert new_orders(proxy) == 2, proxy.log.by_kind()
     r = acmed.run("status", "--json")
     st = {c["name"]: c for c in json.loads(r.stdout)["certificates"]}["arihammer"]
-    assert st["next_at"], st
+    assert st["state"] == "valid" and st["next_at"], st
     d.stop()
-    assert new_orders(proxy) == 3
-    assert d.stderr.count("the ceiling (orders_per_hour: 3)") == 1, d.stderr
+    assert new_orders(proxy) == 2
+    assert d.stderr.count("the CA asks again (ARI)") == 1, d.stderr

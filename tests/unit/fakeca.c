@@ -110,6 +110,23 @@ static X509 *make_cert(struct fakeca *f, X509_NAME *subject, EVP_PKEY *pub, cons
 	if (n)
 		X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0);
 	sk_GENERAL_NAME_pop_free(gens, GENERAL_NAME_free);
+	{
+		/* Key identifiers: the issuer's in every leaf (AKI), so ARI has a CertID. */
+		X509V3_CTX ctx;
+		X509_EXTENSION *e;
+		X509 *issuer = f->ca_cert ? f->ca_cert : x;
+
+		X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+		if ((e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_key_identifier, "hash"))) {
+			X509_add_ext(x, e, -1);
+			X509_EXTENSION_free(e);
+		}
+		if (f->ca_cert && (e = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
+							   "keyid:always"))) {
+			X509_add_ext(x, e, -1);
+			X509_EXTENSION_free(e);
+		}
+	}
 	X509_sign(x, f->ca_key, EVP_sha256());
 	return x;
 }

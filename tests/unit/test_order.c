@@ -12,111 +12,8 @@
 #include "crypto.h"
 #include "fakeca.h"
 #include "fakeclock.h"
+#include "fakesolver.h"
 #include "order.h"
-
-/* ---------- a scripted solver ---------- */
-
-struct answer_rec {
-	char token[64];
-	char keyauth[256];
-	int live;
-};
-
-struct fake_solver {
-	struct challenge c;
-	struct event_base *base;
-	int wildcards;                  /* supports "*." names */
-	enum acme_err_class fail;       /* ready() with this error instead */
-	struct answer_rec rec[32];
-	size_t nrec;
-	size_t presented, cleaned;
-};
-
-struct challenge_answer {
-	struct fake_solver *s;
-	struct answer_rec *rec;
-	struct event *ev;
-	struct challenge_request rq;
-};
-
-static int fs_supports(struct challenge *c, const char *id_type, const char *identifier, int wildcard)
-{
-	struct fake_solver *s = c->impl;
-
-	(void)identifier;
-	return strcmp(id_type, "dns") == 0 && (!wildcard || s->wildcards);
-}
-
-static void fs_ready_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct challenge_answer *a = arg;
-
-	(void)fd;
-	(void)what;
-	a->rq.ready(a->rq.arg, a->s->fail, a->s->fail ? "the update was refused by ns1.test (REFUSED)" : NULL);
-}
-
-static int fs_present(struct challenge *c, const struct challenge_request *rq, struct challenge_answer **out)
-{
-	struct fake_solver *s = c->impl;
-	struct challenge_answer *a = calloc(1, sizeof(*a));
-	struct timeval zero = { 0, 0 };
-
-	a->s = s;
-	a->rq = *rq;
-	a->rec = &s->rec[s->nrec++];
-	snprintf(a->rec->token, sizeof(a->rec->token), "%s", rq->token);
-	snprintf(a->rec->keyauth, sizeof(a->rec->keyauth), "%s", rq->key_authorization);
-	a->rec->live = 1;
-	a->ev = evtimer_new(s->base, fs_ready_cb, a);
-	evtimer_add(a->ev, &zero);
-	s->presented++;
-	*out = a;
-	return 0;
-}
-
-static void fs_cleanup(struct challenge *c, struct challenge_answer *a)
-{
-	struct fake_solver *s = c->impl;
-
-	a->rec->live = 0;
-	s->cleaned++;
-	event_free(a->ev);
-	free(a);
-}
-
-static void fs_free(struct challenge *c)
-{
-	(void)c;
-}
-
-static const struct challenge_type fs_type = {
-	.name = "http-01", .supports = fs_supports, .present = fs_present, .cleanup = fs_cleanup,
-	.free = fs_free,
-};
-
-/* The CA's validator: valid when the solver has the token live with its key authorization. */
-static int fs_check(void *arg, const char *identifier, const char *token)
-{
-	struct fake_solver *s = arg;
-
-	(void)identifier;
-	for (size_t i = 0; i < s->nrec; i++)
-		if (s->rec[i].live && strcmp(s->rec[i].token, token) == 0 &&
-		    strncmp(s->rec[i].keyauth, token, strlen(token)) == 0 &&
-		    s->rec[i].keyauth[strlen(token)] == '.')
-			return 1;
-	return 0;
-}
-
-static size_t fs_live(const struct fake_solver *s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nrec; i++)
-		n += s->rec[i].live;
-	return n;
-}
 
 /* ---------- fixture ---------- */
 
@@ -193,10 +90,8 @@ static int setup(void **state)
 	fakeclock_freeze();
 	x->base = event_base_new();
 	x->ca = fakeca_new(x->base, "fake");
-	x->solver.c.type = &fs_type;
-	x->solver.c.impl = &x->solver;
-	x->solver.base = x->base;
-	fakeca_set_validation(x->ca, 1, -1, fs_check, &x->solver);
+	fake_solver_init(&x->solver, x->base);
+	fakeca_set_validation(x->ca, 1, -1, fake_solver_check, &x->solver);
 	x->cert.name = strdup("web");
 	x->cert.challenge = strdup("http-01");
 	x->cert.output_dir = strdup("/nonexistent");
@@ -273,7 +168,7 @@ static void test_issues_with_one_request_per_step(void **state)
 	struct crypto_key *k = NULL;
 
 	/* A validator that is done by the first poll. */
-	fakeca_set_validation(x->ca, 0, -1, fs_check, &x->solver);
+	fakeca_set_validation(x->ca, 0, -1, fake_solver_check, &x->solver);
 	start(x, NULL, NULL);
 	drive(x, 60000);
 	assert_true(x->done);
@@ -301,7 +196,7 @@ static void test_issues_with_one_request_per_step(void **state)
 	/* Every answer presented was withdrawn. */
 	assert_int_equal(x->solver.presented, 2);
 	assert_int_equal(x->solver.cleaned, 2);
-	assert_int_equal(fs_live(&x->solver), 0);
+	assert_int_equal(fake_solver_live(&x->solver), 0);
 	assert_int_equal(fakeca_in_flight(x->ca), 0);
 }
 
@@ -312,7 +207,7 @@ static void test_authz_retry_after_is_honoured(void **state)
 
 	set_domains(x, 1, "slow.example.org");
 	/* Pending for 3 polls after the answer, each with Retry-After: 30. */
-	fakeca_set_validation(x->ca, 3, 30, fs_check, &x->solver);
+	fakeca_set_validation(x->ca, 3, 30, fake_solver_check, &x->solver);
 	start(x, NULL, NULL);
 	drive(x, 5 * 60 * 1000);
 	assert_true(x->res.ok);
@@ -349,7 +244,7 @@ static void test_authorization_invalid(void **state)
 	assert_non_null(strstr(x->msg, "authorization for bad.example.org is invalid"));
 	assert_non_null(strstr(x->msg, "unauthorized"));
 	assert_int_equal(fakeca_count(x->ca, "finalize"), 0);
-	assert_int_equal(fs_live(&x->solver), 0);
+	assert_int_equal(fake_solver_live(&x->solver), 0);
 }
 
 static void test_solver_failure_is_reported_with_its_class(void **state)
@@ -365,7 +260,7 @@ static void test_solver_failure_is_reported_with_its_class(void **state)
 	assert_non_null(strstr(x->msg, "REFUSED"));
 	/* The CA was never told to validate an answer that is not in place. */
 	assert_int_equal(fakeca_count(x->ca, "challenge"), 0);
-	assert_int_equal(fs_live(&x->solver), 0);
+	assert_int_equal(fake_solver_live(&x->solver), 0);
 }
 
 static void test_wildcard_without_a_solver_for_it(void **state)
@@ -388,7 +283,7 @@ static void test_authorization_pending_forever_times_out(void **state)
 	struct fx *x = *state;
 
 	set_domains(x, 1, "never.example.org");
-	fakeca_set_validation(x->ca, 1000000, 60, fs_check, &x->solver);
+	fakeca_set_validation(x->ca, 1000000, 60, fake_solver_check, &x->solver);
 	start(x, NULL, NULL);
 	drive(x, 20 * 60 * 1000);
 	assert_true(x->done);
@@ -397,7 +292,7 @@ static void test_authorization_pending_forever_times_out(void **state)
 	assert_non_null(strstr(x->msg, "authorization for never.example.org still pending after 15 minutes"));
 	/* Polled at the CA's pace (Retry-After: 60): about 15, not hundreds. */
 	assert_true(fakeca_count(x->ca, "authz") <= 18);
-	assert_int_equal(fs_live(&x->solver), 0);
+	assert_int_equal(fake_solver_live(&x->solver), 0);
 }
 
 static void resume(struct fx *x, const char *url, struct crypto_key *key)
@@ -506,7 +401,7 @@ static void test_errors_keep_their_class(void **state)
 	start(x, NULL, NULL);
 	drive(x, 60000);
 	assert_int_equal(x->res.err, ACME_ERR_UNAVAILABLE);
-	assert_int_equal(fs_live(&x->solver), 0);
+	assert_int_equal(fake_solver_live(&x->solver), 0);
 }
 
 static void test_processing_is_polled_until_valid(void **state)
@@ -525,16 +420,16 @@ static void test_free_midway_cancels_everything(void **state)
 {
 	struct fx *x = *state;
 
-	fakeca_set_validation(x->ca, 100, 5, fs_check, &x->solver);
+	fakeca_set_validation(x->ca, 100, 5, fake_solver_check, &x->solver);
 	start(x, NULL, NULL);
 	for (int i = 0; i < 200 && fakeca_count(x->ca, "challenge") < 2; i++) {
 		event_base_loop(x->base, EVLOOP_NONBLOCK);
 		fakeclock_advance_ms(10);
 	}
-	assert_int_equal(fs_live(&x->solver), 2);
+	assert_int_equal(fake_solver_live(&x->solver), 2);
 	order_free(x->o);
 	x->o = NULL;
-	assert_int_equal(fs_live(&x->solver), 0);
+	assert_int_equal(fake_solver_live(&x->solver), 0);
 	assert_int_equal(fakeca_in_flight(x->ca), 0);
 	/* Nothing fires afterwards. */
 	fakeclock_advance_ms(60000);

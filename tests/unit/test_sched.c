@@ -1,0 +1,376 @@
+/* test_sched.c - the scheduler's event logic against an in-memory CA (fakeca.c) and the fake clock: backoff, outages, the order ceiling, renewal time, observers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "config.h"
+#include "fakeca.h"
+#include "fakeclock.h"
+#include "fakesolver.h"
+#include "scheduler.h"
+#include "state.h"
+#include "testutil.h"
+
+#define DAY 86400
+
+struct ev_rec {
+	enum sched_event_kind kind;
+	char cert[32];
+	int ok;
+	enum acme_err_class err;
+	int failures;
+	int64_t at;             /* clock_now() when it happened */
+};
+
+struct fx {
+	char dir[64];
+	struct event_base *base;
+	struct fakeca *ca;
+	struct fake_solver solver;
+	struct challenge *solvers[1];
+	struct config *cfg;
+	struct sched *s;
+	struct ev_rec ev[512];
+	size_t nev;
+	int deploy_ok;          /* answer to SCHED_EV_INSTALLED */
+};
+
+static void on_event(const struct sched_event *e, void *arg)
+{
+	struct fx *x = arg;
+	struct ev_rec *r = &x->ev[x->nev < 511 ? x->nev++ : 511];
+
+	r->kind = e->kind;
+	snprintf(r->cert, sizeof(r->cert), "%s", e->cert ? e->cert->name : "");
+	r->ok = e->ok;
+	r->err = e->err;
+	r->failures = e->failures;
+	r->at = clock_now();
+	if (e->kind == SCHED_EV_INSTALLED)
+		sched_deploy_done(x->s, e->cert->name, x->deploy_ok, x->deploy_ok ? NULL : "hook failed");
+}
+
+static size_t count(struct fx *x, enum sched_event_kind kind, const char *cert, int ok)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < x->nev; i++)
+		n += x->ev[i].kind == kind && (!cert || strcmp(x->ev[i].cert, cert) == 0) &&
+		     (ok < 0 || x->ev[i].ok == ok);
+	return n;
+}
+
+static const struct ev_rec *last(struct fx *x, enum sched_event_kind kind, const char *cert)
+{
+	for (size_t i = x->nev; i-- > 0;)
+		if (x->ev[i].kind == kind && (!cert || strcmp(x->ev[i].cert, cert) == 0))
+			return &x->ev[i];
+	return NULL;
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	fakeclock_freeze();
+	snprintf(x->dir, sizeof(x->dir), "/tmp/acmed-test-sched-XXXXXX");
+	assert_non_null(mkdtemp(x->dir));
+	x->base = event_base_new();
+	x->ca = fakeca_new(x->base, "fake");
+	fake_solver_init(&x->solver, x->base);
+	x->solvers[0] = &x->solver.c;
+	fakeca_set_validation(x->ca, 0, -1, fake_solver_check, &x->solver);
+	fakeca_set_ari(x->ca, 0);
+	x->deploy_ok = 1;
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+
+	sched_free(x->s);
+	fakeca_free(x->ca);
+	config_free(x->cfg);
+	event_base_free(x->base);
+	rm_rf(x->dir);
+	free(x);
+	return 0;
+}
+
+/* A config with n certificates c0..c(n-1) at the fake CA; extra: more CA keys. */
+static void start(struct fx *x, int n, const char *ca_extra, const char *cert_extra)
+{
+	char yaml[8192], err[512];
+	size_t len;
+	struct acme_client *client = fakeca_client(x->ca);
+
+	len = (size_t)snprintf(yaml, sizeof(yaml), "state_dir: %s/state\ncas:\n  - name: fake\n"
+			       "    directory: https://ca.test/dir\n%s\ncertificates:\n", x->dir,
+			       ca_extra ? ca_extra : "");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+					"  - name: c%d\n    domains: [c%d.example.org]\n    exec: [/bin/true]\n%s\n",
+					i, i, cert_extra ? cert_extra : "");
+	assert_int_equal(config_load_buffer("/etc/acmed/acmed.yaml", yaml, len, &x->cfg, err, sizeof(err)), 0);
+	x->s = sched_new(x->base, x->cfg, &client, NULL, 0, 0, NULL, NULL);
+	assert_non_null(x->s);
+	sched_set_solvers(x->s, x->solvers, 1);
+	assert_int_equal(sched_subscribe(x->s, on_event, x), 0);
+	assert_int_equal(sched_start(x->s), 0);
+}
+
+/* Let the loop run until nothing is left to do now: the threads (installs,
+ * the store) have delivered and no event is active. Real time passes here,
+ * fake time does not. */
+static void settle(struct fx *x)
+{
+	for (int spins = 0;; spins++) {
+		for (int i = 0; i < 4; i++)
+			event_base_loop(x->base, EVLOOP_NONBLOCK);
+		if (sched_pending_work(x->s) == 0)
+			break;
+		assert_true(spins < 100000);        /* 10 s of real time: a thread is stuck */
+		usleep(100);
+	}
+	for (int i = 0; i < 4; i++)
+		event_base_loop(x->base, EVLOOP_NONBLOCK);
+}
+
+/* The fake clock moves step_ms at a time for total_ms (or until until(x)
+ * holds), the scheduler settled at every step. */
+static void run_for(struct fx *x, int64_t total_ms, int64_t step_ms, int (*until)(struct fx *))
+{
+	for (int64_t t = 0;;) {
+		int64_t d = total_ms - t < step_ms ? total_ms - t : step_ms;
+
+		settle(x);
+		if ((until && until(x)) || d <= 0)
+			return;
+		fakeclock_advance_ms(d);
+		t += d;
+	}
+}
+
+static struct sched_job_info info(struct fx *x, size_t i)
+{
+	struct sched_job_info ji;
+
+	assert_int_equal(sched_job_info(x->s, i, &ji), 0);
+	return ji;
+}
+
+static int all_valid(struct fx *x)
+{
+	for (size_t i = 0; i < sched_job_count(x->s); i++)
+		if (info(x, i).phase != SCHED_VALID || !info(x, i).not_after)
+			return 0;
+	return 1;
+}
+
+static void wait_valid(struct fx *x)
+{
+	run_for(x, 60 * 1000, 10, all_valid);
+	assert_true(all_valid(x));
+}
+
+/* ---------- tests ---------- */
+
+static void test_issue_then_renew_at_a_third(void **state)
+{
+	struct fx *x = *state;
+	struct sched_job_info ji;
+	int64_t issued_at;
+
+	start(x, 1, NULL, NULL);
+	assert_int_equal(info(x, 0).phase, SCHED_STARTING);
+	wait_valid(x);
+	/* Events in order: the order ended well, then the certificate was installed and deployed. */
+	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, "c0", 1), 1);
+	assert_int_equal(count(x, SCHED_EV_INSTALLED, "c0", -1), 1);
+	assert_int_equal(count(x, SCHED_EV_DEPLOY_DONE, "c0", 1), 1);
+	assert_true(last(x, SCHED_EV_ORDER_DONE, "c0") < last(x, SCHED_EV_INSTALLED, "c0"));
+	assert_true(last(x, SCHED_EV_INSTALLED, "c0") < last(x, SCHED_EV_DEPLOY_DONE, "c0"));
+	ji = info(x, 0);
+	issued_at = ji.not_before;
+	/* 90 days: renewal when 30 are left, minus at most an hour of spread. */
+	assert_true(ji.next_at <= ji.not_after - 30 * DAY);
+	assert_true(ji.next_at >= ji.not_after - 30 * DAY - 3600);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+	/* Nothing more until then (a day at a time): */
+	run_for(x, (int64_t)(ji.next_at - clock_now() - 60) * 1000, DAY * 1000 / 4, NULL);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+	/* ...and the renewal once it is due. */
+	run_for(x, 2 * 3600 * 1000, 60 * 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_true(info(x, 0).not_before > issued_at);
+}
+
+static void test_certificate_failures_back_off(void **state)
+{
+	struct fx *x = *state;
+	static const int64_t waits[] = { 60, 600, 6000, DAY, DAY };
+	int64_t prev;
+
+	fakeca_fail(x->ca, "newOrder", 5, 400, "rejectedIdentifier", -1);
+	start(x, 1, NULL, NULL);
+	run_for(x, 1000, 10, NULL);
+	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, "c0", 0), 1);
+	prev = last(x, SCHED_EV_ORDER_DONE, "c0")->at;
+	for (int f = 1; f <= 5; f++) {
+		const struct ev_rec *e = last(x, SCHED_EV_ORDER_DONE, "c0");
+		struct sched_job_info ji = info(x, 0);
+
+		assert_int_equal(e->err, ACME_ERR_CERT);
+		assert_int_equal(e->failures, f);
+		assert_int_equal(ji.phase, SCHED_BACKOFF);
+		assert_int_equal(ji.next_at - e->at, waits[f - 1]);
+		/* Not one request to the CA before the backoff ends... */
+		run_for(x, (e->at + waits[f - 1] - 1 - clock_now()) * 1000, 1000, NULL);
+		assert_int_equal(fakeca_count(x->ca, "newOrder"), (size_t)f);
+		/* ...and the next attempt when it does. */
+		run_for(x, 2000, 100, NULL);
+		if (f < 5) {
+			assert_int_equal(fakeca_count(x->ca, "newOrder"), (size_t)f + 1);
+			assert_true(last(x, SCHED_EV_ORDER_DONE, "c0")->at - prev >= waits[f - 1]);
+			prev = last(x, SCHED_EV_ORDER_DONE, "c0")->at;
+		}
+	}
+	/* The sixth attempt succeeds: failures reset. */
+	wait_valid(x);
+	assert_int_equal(last(x, SCHED_EV_ORDER_DONE, "c0")->ok, 1);
+	assert_int_equal(info(x, 0).state->failures, 0);
+}
+
+static void test_outage_probes_one_order_at_a_time(void **state)
+{
+	struct fx *x = *state;
+	size_t before;
+
+	/* The CA answers 503 to the first 6 newOrders. */
+	fakeca_fail(x->ca, "newOrder", 6, 503, "serverInternal", -1);
+	start(x, 4, NULL, NULL);
+	run_for(x, 2000, 10, NULL);
+	/* One CA_DOWN, every certificate parked, no backoff charged to them. */
+	assert_int_equal(count(x, SCHED_EV_CA_DOWN, NULL, -1), 1);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(info(x, i).phase, SCHED_CA_DOWN);
+		assert_int_equal(info(x, i).state->failures, 0);
+	}
+	before = fakeca_count(x->ca, "newOrder");
+	assert_true(before <= 4);
+	/* Probes: one order at a time, 40 s..10 min apart, until the CA answers. */
+	for (int i = 0; i < 30 && count(x, SCHED_EV_CA_UP, NULL, -1) == 0; i++) {
+		size_t n = fakeca_count(x->ca, "newOrder");
+		run_for(x, 30 * 1000, 1000, NULL);          /* under the shortest probe interval */
+		assert_true(fakeca_count(x->ca, "newOrder") <= n + 1);
+		run_for(x, 30 * 1000, 1000, NULL);
+	}
+	assert_int_equal(count(x, SCHED_EV_CA_UP, NULL, -1), 1);
+	/* The probes were 6 - before failures plus the good one; all four then issued. */
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 6 + 4);
+	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, NULL, 1), 4);
+}
+
+static void test_order_ceiling_waits_for_the_hour(void **state)
+{
+	struct fx *x = *state;
+	int64_t first;
+
+	start(x, 3, "    orders_per_hour: 2\n    max_parallel: 1", NULL);
+	run_for(x, 5000, 10, NULL);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, NULL, 1), 2);
+	first = x->ev[0].at;
+	/* The third waits, and says until when. */
+	for (size_t i = 0; i < 3; i++) {
+		struct sched_job_info ji = info(x, i);
+		if (ji.phase != SCHED_QUEUED)
+			continue;
+		assert_true(ji.next_at >= first + 3600 - 5 && ji.next_at <= first + 3600 + 5);
+	}
+	run_for(x, 3500 * 1000, 10000, NULL);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	run_for(x, 200 * 1000, 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 3);
+}
+
+static void test_renew_before_longer_than_life_is_ignored(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_set_lifetime(x->ca, 6 * DAY);
+	start(x, 1, NULL, "    renew_before: 30d");
+	wait_valid(x);
+	/* 6 days: the default rule (half the life), not at once. */
+	assert_true(info(x, 0).next_at >= info(x, 0).not_after - 3 * DAY - 6 * DAY / 100);
+	assert_true(info(x, 0).next_at <= info(x, 0).not_after - 3 * DAY);
+	run_for(x, 2 * DAY * 1000, 60 * 1000, NULL);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
+static void test_ari_window_decides_and_replaces(void **state)
+{
+	struct fx *x = *state;
+	int64_t now = clock_now();
+
+	fakeca_set_ari_window(x->ca, now + 10 * DAY, now + 11 * DAY, 6 * 3600);
+	start(x, 1, NULL, NULL);
+	wait_valid(x);
+	run_for(x, 1000, 10, NULL);
+	assert_int_equal(fakeca_count(x->ca, "renewalInfo"), 1);
+	/* Inside the window, not at a third of the life. */
+	assert_true(info(x, 0).next_at >= now + 10 * DAY);
+	assert_true(info(x, 0).next_at <= now + 11 * DAY);
+	/* The CA moves the window to the past: renewed at the next check, with replaces. */
+	fakeca_set_ari_window(x->ca, now - 2 * DAY, now - DAY, 6 * 3600);
+	run_for(x, 7 * 3600 * 1000, 60 * 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_non_null(strstr(fakeca_last_new_order(x->ca), "\"replaces\""));
+	/* It says "now" of the new certificate too: not obeyed twice in a row. */
+	run_for(x, 2 * DAY * 1000, 60 * 1000, NULL);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_true(info(x, 0).next_at >= info(x, 0).not_before + 9 * DAY - 60);
+}
+
+static void test_deploy_failures_retry_without_ordering(void **state)
+{
+	struct fx *x = *state;
+
+	x->deploy_ok = 0;
+	start(x, 1, NULL, NULL);
+	wait_valid(x);
+	assert_int_equal(count(x, SCHED_EV_DEPLOY_DONE, "c0", 0), 1);
+	/* 1 min later the deploy is tried again, the order is not. */
+	run_for(x, 61 * 1000, 1000, NULL);
+	assert_int_equal(count(x, SCHED_EV_DEPLOY_DONE, "c0", 0), 2);
+	x->deploy_ok = 1;
+	run_for(x, 601 * 1000, 1000, NULL);
+	assert_int_equal(count(x, SCHED_EV_DEPLOY_DONE, "c0", 1), 1);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_issue_then_renew_at_a_third, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_certificate_failures_back_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outage_probes_one_order_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_ceiling_waits_for_the_hour, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_renew_before_longer_than_life_is_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ari_window_decides_and_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_failures_retry_without_ordering, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
