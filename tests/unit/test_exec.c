@@ -9,144 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "childtest.h"
 #include "exec.h"
-#include "fakeclock.h"
 #include "log.h"
-#include "testutil.h"
 
-#define SAFETY_S 60     /* real seconds before a wait that never ends fails the test */
-
-static char tmpdir[64];
 static struct event_base *base;
-
-static char *tpath(const char *name)
-{
-	static char buf[16][256];
-	static int i;
-	char *p = buf[i++ % 16];
-
-	snprintf(p, 256, "%s/%s", tmpdir, name);
-	return p;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - len < 4096) {
-			cap += 65536;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
-
-/* An executable /bin/sh script in tmpdir; returns its path. */
-static const char *script(const char *name, const char *body)
-{
-	char *path = tpath(name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fprintf(f, "#!/bin/sh\n%s\n", body);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(chmod(path, 0700), 0);
-	return path;
-}
-
-static size_t count_substr(const char *hay, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	return n;
-}
-
-/* ---- the log (log.c writes to stderr) captured in a file ---- */
-
-static int saved_stderr = -1;
-
-static void capture_start(void)
-{
-	int fd = open(tpath("stderr.log"), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved_stderr = dup(2);
-	dup2(fd, 2);
-	close(fd);
-}
-
-/* What was logged so far (malloc'd). */
-static char *captured(void)
-{
-	char *s;
-
-	fflush(stderr);
-	s = slurp(tpath("stderr.log"));
-	assert_non_null(s);
-	return s;
-}
-
-static char *capture_end(void)
-{
-	char *s = captured();
-
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	saved_stderr = -1;
-	fputs(s, stderr);       /* keep it visible in the test log */
-	return s;
-}
-
-static int logged(const char *needle)
-{
-	char *s = captured();
-	int found = strstr(s, needle) != NULL;
-
-	free(s);
-	return found;
-}
-
-/* needles appear in the log in this order (NULL-terminated) */
-static void assert_log_order(const char *log, ...)
-{
-	const char *prev = log, *needle;
-	va_list ap;
-
-	va_start(ap, log);
-	while ((needle = va_arg(ap, const char *)) != NULL) {
-		const char *at = strstr(prev, needle);
-
-		if (!at)
-			fail_msg("\"%s\" not in the log after the previous line", needle);
-		prev = at + strlen(needle);
-	}
-	va_end(ap);
-}
 
 /* ---- runs ---- */
 
@@ -187,37 +62,10 @@ static void start(struct run *run, const char *const *argv, long timeout_ms, int
 	assert_int_equal(run->calls, 0);        /* never from inside exec_start() */
 }
 
-static int safety_hit;
-
-static void on_safety(evutil_socket_t fd, short what, void *arg)
+/* wait_until() predicates */
+static int run_done(void *a, const void *b)
 {
-	safety_hit = 1;
-}
-
-/* Run the loop on real events (children's output and exits) until pred holds.
- * The fake clock stands still: acmed's timers fire only when a test moves it. */
-static void wait_until(int (*pred)(void *), void *arg)
-{
-	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	struct itimerspec its = { .it_value = { SAFETY_S, 0 } };
-	struct event *ev;
-
-	assert_true(tfd >= 0);
-	assert_int_equal(timerfd_settime(tfd, 0, &its, NULL), 0);
-	ev = event_new(base, tfd, EV_READ, on_safety, NULL);
-	event_add(ev, NULL);
-	safety_hit = 0;
-	while (!pred(arg) && !safety_hit)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	close(tfd);
-	if (safety_hit)
-		fail_msg("waited %d s for an event that never came", SAFETY_S);
-}
-
-static int run_done(void *arg)
-{
-	return ((struct run *)arg)->calls > 0;
+	return ((struct run *)a)->calls > 0;
 }
 
 struct runs {
@@ -225,63 +73,14 @@ struct runs {
 	int n;
 };
 
-static int all_done(void *arg)
+static int all_done(void *a, const void *b)
 {
-	struct runs *rs = arg;
+	struct runs *rs = a;
 
 	for (int i = 0; i < rs->n; i++)
 		if (!rs->v[i].calls)
 			return 0;
 	return 1;
-}
-
-static int in_log(void *arg)
-{
-	return logged(arg);
-}
-
-/* Move the fake clock and run what is due now. */
-static void advance(int64_t ms)
-{
-	fakeclock_advance_ms(ms);
-	event_base_loop(base, EVLOOP_NONBLOCK);
-}
-
-static void assert_gone(pid_t pid)
-{
-	assert_int_equal(kill(pid, 0), -1);
-	assert_int_equal(errno, ESRCH);
-	assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);
-	assert_int_equal(errno, ECHILD);
-}
-
-static void assert_no_children(void)
-{
-	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
-	assert_int_equal(errno, ECHILD);
-}
-
-/* A descendant orphaned by a killed child comes to us (a subreaper): its end, exactly. */
-static void assert_orphan_killed(pid_t pid, int sig)
-{
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0), st;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	assert_true(fd >= 0);
-	if (poll(&p, 1, SAFETY_S * 1000) != 1)
-		fail_msg("process %d outlived its group's SIGKILL", (int)pid);
-	close(fd);
-	assert_int_equal(waitpid(pid, &st, WNOHANG), pid);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), sig);
-}
-
-static pid_t pid_after(const char *log, const char *prefix)
-{
-	const char *p = strstr(log, prefix);
-
-	assert_non_null(p);
-	return (pid_t)atoi(p + strlen(prefix));
 }
 
 static int setup(void **state)
@@ -294,11 +93,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	/* a failed test may leave children blocked on the FIFO: let them go */
-	int fd = open(tpath("never"), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd >= 0)
-		close(fd);
+	never_fifo_release();   /* children a failed test left blocked on it */
 	free(capture_end());
 	event_base_free(base);
 	assert_no_children();
@@ -319,7 +114,7 @@ static void test_exit_codes(void **state)
 		char want[128];
 
 		start(&run, argv, 0, 0);
-		wait_until(run_done, &run);
+		wait_until(base, run_done, &run, NULL);
 		assert_int_equal(run.calls, 1);
 		assert_int_equal(run.r.end, EXEC_EXITED);
 		assert_int_equal(run.r.exit_code, cases[i].want);
@@ -341,7 +136,7 @@ static void test_exit_codes(void **state)
 		struct run run = { 0 };
 
 		start(&run, argv, 0, 0);
-		wait_until(run_done, &run);
+		wait_until(base, run_done, &run, NULL);
 		assert_int_equal(run.r.exit_code, 4);
 		assert_string_equal(run.r.message, "t sh exited with status 4");
 		exec_free(run.e);
@@ -355,7 +150,7 @@ static void test_signal(void **state)
 	struct run run = { 0 };
 
 	start(&run, argv, 0, sigchld);
-	wait_until(run_done, &run);
+	wait_until(base, run_done, &run, NULL);
 	assert_int_equal(run.calls, 1);
 	assert_int_equal(run.r.end, EXEC_SIGNALED);
 	assert_int_equal(run.r.signal, SIGUSR1);
@@ -370,9 +165,7 @@ static const char *blocking_child(void)
 {
 	char body[512];
 
-	unlink(tpath("never"));
-	assert_int_equal(mkfifo(tpath("never"), 0600), 0);
-	snprintf(body, sizeof(body), "echo ready\nexec cat '%s'", tpath("never"));
+	snprintf(body, sizeof(body), "echo ready\nexec cat '%s'", never_fifo());
 	return script("block.sh", body);
 }
 
@@ -381,15 +174,13 @@ static const char *stubborn_child(void)
 {
 	char body[512];
 
-	unlink(tpath("never"));
-	assert_int_equal(mkfifo(tpath("never"), 0600), 0);
 	snprintf(body, sizeof(body),
 		 "trap '' TERM\n"
 		 "cat '%s' >/dev/null &\n"
 		 "trap 'echo got-TERM' TERM\n"
 		 "echo ready bg=$!\n"
 		 "wait\n"
-		 "wait\n", tpath("never"));
+		 "wait\n", never_fifo());
 	return script("stubborn.sh", body);
 }
 
@@ -401,12 +192,12 @@ static void test_timeout_sigterm(void **state)
 	char *log;
 
 	start(&run, argv, 60000, sigchld);
-	wait_until(in_log, "[web] t: ready\n");
-	advance(59999);
+	wait_until(base, in_log, NULL, "[web] t: ready\n");
+	advance(base, 59999);
 	assert_int_equal(run.calls, 0);                 /* the timer cannot have fired */
 	assert_false(logged("still running"));
-	advance(1);                                     /* SIGTERM, and cat dies of it */
-	wait_until(run_done, &run);
+	advance(base, 1);                                     /* SIGTERM, and cat dies of it */
+	wait_until(base, run_done, &run, NULL);
 	assert_int_equal(run.r.end, EXEC_TIMED_OUT);
 	assert_int_equal(run.r.signal, SIGTERM);
 	assert_false(run.r.ok);
@@ -432,15 +223,15 @@ static void test_timeout_sigkill(void **state)
 	assert_int_equal(exec_start(base, &o, on_done, &run, &run.e), 0);
 	pid = exec_pid(run.e);
 	assert_true(pid > 0);
-	wait_until(in_log, "[web] t: ready bg=");
-	advance(1000);                                  /* SIGTERM to the group */
-	wait_until(in_log, "[web] t: got-TERM\n");      /* caught, and ignored by cat */
+	wait_until(base, in_log, NULL, "[web] t: ready bg=");
+	advance(base, 1000);                                  /* SIGTERM to the group */
+	wait_until(base, in_log, NULL, "[web] t: got-TERM\n");      /* caught, and ignored by cat */
 	assert_int_equal(run.calls, 0);
-	advance(2999);
+	advance(base, 2999);
 	assert_int_equal(run.calls, 0);                 /* no SIGKILL before the grace period */
 	assert_int_equal(kill(pid, 0), 0);
-	advance(1);                                     /* SIGKILL */
-	wait_until(run_done, &run);
+	advance(base, 1);                                     /* SIGKILL */
+	wait_until(base, run_done, &run, NULL);
 	assert_int_equal(run.r.end, EXEC_TIMED_OUT);
 	assert_int_equal(run.r.signal, SIGKILL);
 	assert_int_equal(run.r.pid, pid);
@@ -464,7 +255,7 @@ static void test_output_lines(void **state)
 	char *log;
 
 	start(&run, argv, 0, 0);
-	wait_until(run_done, &run);
+	wait_until(base, run_done, &run, NULL);
 	assert_true(run.r.ok);
 	assert_true(run.log_before_cb);
 	assert_false(run.r.output_truncated);
@@ -500,7 +291,7 @@ static void test_missing_program(void **state)
 
 		start(&run, argv, 1000, 0);
 		assert_int_equal(exec_pid(run.e), -1);
-		wait_until(run_done, &run);
+		wait_until(base, run_done, &run, NULL);
 		assert_int_equal(run.calls, 1);
 		assert_int_equal(run.r.end, EXEC_SPAWN_FAILED);
 		assert_int_equal(run.r.error, cases[i].err);
@@ -535,7 +326,7 @@ static void test_huge_output(void **state)
 
 	getrusage(RUSAGE_SELF, &before);
 	start(&run, argv, 0, 0);
-	wait_until(run_done, &run);
+	wait_until(base, run_done, &run, NULL);
 	getrusage(RUSAGE_SELF, &after);
 	assert_int_equal(run.r.end, EXEC_EXITED);
 	assert_int_equal(run.r.exit_code, 7);               /* not lost in the flood */
@@ -570,11 +361,11 @@ static void test_cancel(void **state)
 	o.argv = argv1;
 	assert_int_equal(exec_start(base, &o, on_done, &run, &run.e), 0);
 	pid = exec_pid(run.e);
-	wait_until(in_log, "[web] t: ready\n");
+	wait_until(base, in_log, NULL, "[web] t: ready\n");
 	exec_cancel(run.e);
 	exec_cancel(run.e);                     /* twice is harmless */
 	assert_int_equal(run.calls, 0);         /* never from inside exec_cancel() */
-	wait_until(run_done, &run);
+	wait_until(base, run_done, &run, NULL);
 	assert_int_equal(run.r.end, EXEC_CANCELED);
 	assert_int_equal(run.r.signal, SIGTERM);
 	assert_non_null(strstr(run.r.message, "block.sh was stopped"));
@@ -591,13 +382,13 @@ static void test_cancel(void **state)
 		o.argv = argv2;
 		assert_int_equal(exec_start(base, &o, on_done, &r2, &r2.e), 0);
 		pid = exec_pid(r2.e);
-		wait_until(in_log, "[web] t: ready bg=");
+		wait_until(base, in_log, NULL, "[web] t: ready bg=");
 		exec_cancel(r2.e);
-		wait_until(in_log, "[web] t: got-TERM\n");
-		advance(1999);
+		wait_until(base, in_log, NULL, "[web] t: got-TERM\n");
+		advance(base, 1999);
 		assert_int_equal(r2.calls, 0);
-		advance(1);
-		wait_until(run_done, &r2);
+		advance(base, 1);
+		wait_until(base, run_done, &r2, NULL);
 		assert_int_equal(r2.r.end, EXEC_CANCELED);
 		assert_int_equal(r2.r.signal, SIGKILL);
 		log = captured();
@@ -620,7 +411,7 @@ static void test_free_running(void **state)
 	start(&run, argv, 60000, sigchld);
 	pid = exec_pid(run.e);
 	assert_true(pid > 0);
-	wait_until(in_log, "[web] t: ready bg=");
+	wait_until(base, in_log, NULL, "[web] t: ready bg=");
 	log = captured();
 	bg = pid_after(log, "ready bg=");
 	free(log);
@@ -628,7 +419,7 @@ static void test_free_running(void **state)
 	exec_free(run.e);
 	assert_gone(pid);                       /* killed and reaped, no zombie */
 	assert_orphan_killed(bg, SIGKILL);
-	advance(120000);                        /* its timers went with it */
+	advance(base, 120000);                        /* its timers went with it */
 	assert_int_equal(run.calls, 0);         /* no callback after exec_free() */
 
 	/* freed before a spawn failure was reported: no callback either */
@@ -647,7 +438,7 @@ static void test_free_running(void **state)
 		struct run r3 = { .free_in_cb = 1 };
 
 		start(&r3, quick, 0, sigchld);
-		wait_until(run_done, &r3);
+		wait_until(base, run_done, &r3, NULL);
 		assert_null(r3.e);
 		assert_int_equal(r3.r.exit_code, 2);
 		assert_gone(r3.r.pid);
@@ -671,7 +462,7 @@ static void test_many_children(void **state)
 		snprintf(code[i], sizeof(code[i]), "echo child %d; exit %d", i, i % 7);
 		start(&runs[i], argv, 0, sigchld);
 	}
-	wait_until(all_done, &rs);
+	wait_until(base, all_done, &rs, NULL);
 	log = captured();
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(runs[i].calls, 1);
@@ -714,7 +505,7 @@ static void test_environment(void **state)
 	unsetenv("WATCHDOG_PID");
 	unsetenv("LISTEN_FDNAMES");
 	close(leak);
-	wait_until(run_done, &run);
+	wait_until(base, run_done, &run, NULL);
 	assert_true(run.r.ok);
 	log = captured();
 	assert_int_equal(count_substr(log, "[web] t: ACMED_TEST_SET=new value\n"), 1);
@@ -738,7 +529,7 @@ static void test_status_lost(void **state)
 	/* SIGCHLD ignored: the kernel reaps the child and its status is gone */
 	signal(SIGCHLD, SIG_IGN);
 	start(&run, argv, 0, 0);
-	wait_until(run_done, &run);
+	wait_until(base, run_done, &run, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	assert_int_equal(run.r.end, EXEC_LOST);
 	assert_false(run.r.ok);
@@ -748,17 +539,14 @@ static void test_status_lost(void **state)
 
 static int group_setup(void **state)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/acmed-test-exec-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	tmpdir_make("exec");
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	tmpdir_remove();
+	return 0;
 }
 
 int main(void)
@@ -785,12 +573,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_lost, setup, teardown),
 	};
 
-	/* orphans of the children (their background processes) come to us, so a
-	 * test can wait for their exact end instead of polling /proc */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-		perror("prctl(PR_SET_CHILD_SUBREAPER)");
+	if (become_subreaper() < 0)
 		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	unsetenv("JOURNAL_STREAM");
 	log_init(0);
