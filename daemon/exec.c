@@ -20,6 +20,9 @@
 
 extern char **environ;
 
+#define EXEC_READ_TURN   65536          /* output read per turn of the loop */
+#define EXEC_READ_FINAL  (1 << 20)      /* read after the exit, from descendants still writing */
+
 struct exec {
 	struct event_base *base;
 	exec_done_fn cb;
@@ -132,29 +135,38 @@ static void out_feed(struct exec *e, const char *buf, size_t n)
 	}
 }
 
-/* Read what the pipe holds; at EOF (or when final) flush and close it. */
+/* Read what the pipe holds, at most EXEC_READ_TURN bytes a turn so that a child
+ * writing without pause cannot keep the loop here. At EOF, or when final (the
+ * child is gone: only descendants may still hold the pipe, and what they write
+ * later is not read), flush the last line and close it. */
 static void out_read(struct exec *e, int final)
 {
 	char buf[4096];
+	size_t budget = final ? EXEC_READ_FINAL : EXEC_READ_TURN;
 	ssize_t n;
 
-	while (e->out_fd >= 0) {
+	if (e->out_fd < 0)
+		return;
+	while (budget) {
 		n = read(e->out_fd, buf, sizeof(buf));
 		if (n > 0) {
 			out_feed(e, buf, (size_t)n);
+			budget -= (size_t)n < budget ? (size_t)n : budget;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN && !final)
 			return;
-		/* EOF, an error, or the child is gone and only its descendants hold the pipe */
-		if (e->linelen || e->cut)
-			out_emit(e);
-		event_del(e->out_ev);
-		close(e->out_fd);
-		e->out_fd = -1;
+		break;          /* EOF, an error, or final and drained */
 	}
+	if (!budget && !final)
+		return;         /* the rest at the next turn of the loop */
+	if (e->linelen || e->cut)
+		out_emit(e);
+	event_del(e->out_ev);
+	close(e->out_fd);
+	e->out_fd = -1;
 }
 
 static void on_output(evutil_socket_t fd, short what, void *arg)

@@ -348,6 +348,29 @@ static void test_huge_output(void **state)
 	exec_free(run.e);
 }
 
+/* A child that writes without pause cannot hold the loop: its timeout still fires. */
+static void test_endless_output(void **state)
+{
+	const char *argv[] = { "yes", "endless output", NULL };
+	struct run run = { 0 };
+	char *log;
+
+	start(&run, argv, 1000, 0);
+	/* the loop comes back between reads: a predicate is checked, a timer fires */
+	wait_until(base, in_log, NULL, "warning: [web] t: output truncated after ");
+	advance(base, 1000);
+	wait_until(base, run_done, &run, NULL);
+	assert_int_equal(run.r.end, EXEC_TIMED_OUT);
+	assert_int_equal(run.r.signal, SIGTERM);
+	assert_true(run.r.output_truncated);
+	log = captured();
+	assert_int_equal(count_substr(log, "warning: [web] t: output truncated after "), 1);
+	assert_log_order(log, "[web] t: endless output\n", "t: output truncated after ",
+			 "t yes still running after 1 s", NULL);
+	free(log);
+	exec_free(run.e);
+}
+
 static void test_cancel(void **state)
 {
 	int sigchld = *(int *)*state;
@@ -563,6 +586,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_output_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_output, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endless_output, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_cancel, setup, teardown, &pidfd),
 		cmocka_unit_test_prestate_setup_teardown(test_cancel, setup, teardown, &sigchld),
 		cmocka_unit_test_prestate_setup_teardown(test_free_running, setup, teardown, &pidfd),
