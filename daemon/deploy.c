@@ -1,7 +1,6 @@
-/* deploy.c - after a new certificate: batched systemd unit reloads over sd-bus, then exec hooks, all on the event loop. */
+/* deploy.c - after a new certificate: batched systemd unit reloads over sd-bus, then the exec hook (deploy_exec.c), all on the event loop. */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,7 +8,6 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <systemd/sd-bus.h>
@@ -17,6 +15,7 @@
 #include "clock.h"
 #include "deploy.h"
 #include "deploy_internal.h"
+#include "exec.h"
 #include "log.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
@@ -24,6 +23,21 @@
 #define SD_MGR  "org.freedesktop.systemd1.Manager"
 
 #define DEPLOY_BATCH_CAP_MS   60000L  /* a batch window never stays open longer */
+#define DEPLOY_EARLY_MAX      64      /* JobRemoved seen before the job path was known */
+
+enum job_state { JOB_WINDOW, JOB_UNITS, JOB_HOOK, JOB_DONE };
+
+struct deploy_job {                     /* one certificate's deployment */
+	TAILQ_ENTRY(deploy_job) link;
+	struct deploy *d;
+	enum job_state state;
+	char *name, *domains, *output_dir;
+	char **units, **argv;
+	size_t nunits, argc, units_left;
+	char *error;                    /* what went wrong, "; "-separated */
+	int failed;
+	struct exec *hook;              /* while the hook runs */
+};
 
 struct deploy_unit {                    /* one ReloadOrRestartUnit of a batch */
 	TAILQ_ENTRY(deploy_unit) link;
@@ -35,8 +49,30 @@ struct deploy_unit {                    /* one ReloadOrRestartUnit of a batch */
 	struct event *timer;
 };
 
+TAILQ_HEAD(job_list, deploy_job);
+TAILQ_HEAD(unit_list, deploy_unit);
 
-char *deploy_xasprintf(const char *fmt, ...)
+struct deploy {
+	struct event_base *base;
+	deploy_result_fn result_cb;
+	void *arg;
+	deploy_idle_fn idle_cb;
+	void *idle_arg;
+	long window_ms, exec_timeout_ms, unit_timeout_ms;
+	int use_pidfd, reporting, free_requested, idle_notified;
+	struct job_list window, active, done;
+	struct unit_list units;
+	int64_t window_start;
+	struct event *window_ev, *report_ev;
+	sd_bus *bus;
+	sd_bus_slot *match_slot, *subscribe_slot;
+	struct event *bus_io_ev, *bus_timer_ev;
+	struct { char *path, *result; } early[DEPLOY_EARLY_MAX];
+	size_t early_next;
+};
+
+static char *deploy_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *deploy_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -93,7 +129,8 @@ static char *strv_join(char **v, size_t n, const char *sep)
 
 /* ---- certificate jobs ---- */
 
-void deploy_job_fail(struct deploy_job *j, const char *msg)
+/* Mark the job failed, appending msg to its "; "-separated error. */
+static void deploy_job_fail(struct deploy_job *j, const char *msg)
 {
 	char *e = j->error ? deploy_xasprintf("%s; %s", j->error, msg) : strdup(msg);
 
@@ -105,7 +142,7 @@ void deploy_job_fail(struct deploy_job *j, const char *msg)
 }
 
 /* "60 s" or "250 ms" */
-const char *deploy_dur(long ms, char *buf, size_t len)
+static const char *deploy_dur(long ms, char *buf, size_t len)
 {
 	if (ms % 1000 == 0)
 		snprintf(buf, len, "%ld s", ms / 1000);
@@ -116,14 +153,7 @@ const char *deploy_dur(long ms, char *buf, size_t len)
 
 static void job_free(struct deploy_job *j)
 {
-	ev_free(j->out_ev);
-	ev_free(j->pid_ev);
-	ev_free(j->timeout_ev);
-	ev_free(j->kill_ev);
-	if (j->out_fd >= 0)
-		close(j->out_fd);
-	if (j->pidfd >= 0)
-		close(j->pidfd);
+	exec_free(j->hook);             /* a hook still running is killed and reaped */
 	free(j->name);
 	free(j->domains);
 	free(j->output_dir);
@@ -133,7 +163,8 @@ static void job_free(struct deploy_job *j)
 	free(j);
 }
 
-void deploy_job_finish(struct deploy_job *j)
+/* The job is over: move it from active to done and schedule its result. */
+static void deploy_job_finish(struct deploy_job *j)
 {
 	struct deploy *d = j->d;
 
@@ -141,6 +172,47 @@ void deploy_job_finish(struct deploy_job *j)
 	j->state = JOB_DONE;
 	TAILQ_INSERT_TAIL(&d->done, j, link);
 	event_active(d->report_ev, EV_TIMEOUT, 1);
+}
+
+/* ---- the exec hook (deploy_exec.c, exec.c) ---- */
+
+static void on_hook_done(struct exec *e, const struct exec_result *r, void *arg)
+{
+	struct deploy_job *j = arg;
+
+	if (r->ok) {
+		log_info(j->name, "%s", r->message);
+	} else {
+		log_error(j->name, "%s", r->message);
+		deploy_job_fail(j, r->message);
+	}
+	exec_free(e);
+	j->hook = NULL;
+	deploy_job_finish(j);
+}
+
+/* Units done: run the certificate's hook (or finish the job when it has none). */
+static void job_start_hook(struct deploy_job *j)
+{
+	struct deploy *d = j->d;
+	struct deploy_hook_cert hc = { j->name, j->domains, j->output_dir };
+	int r;
+
+	j->state = JOB_HOOK;
+	if (j->argc == 0) {
+		deploy_job_finish(j);
+		return;
+	}
+	r = deploy_hook_start(d->base, j->argv, &hc, d->exec_timeout_ms, !d->use_pidfd,
+			      on_hook_done, j, &j->hook);
+	if (r < 0) {
+		char *msg = deploy_xasprintf("hook %s: cannot run: %s", j->argv[0], strerror(-r));
+
+		log_error(j->name, "%s", msg ? msg : "hook: cannot run");
+		deploy_job_fail(j, msg ? msg : "hook: cannot run");
+		free(msg);
+		deploy_job_finish(j);
+	}
 }
 
 /* ---- systemd over sd-bus ---- */
@@ -166,7 +238,7 @@ static void unit_finish(struct deploy_unit *u, const char *error)
 		if (error)
 			deploy_job_fail(j, error);
 		if (--j->units_left == 0)
-			deploy_job_start_hook(j);
+			job_start_hook(j);
 	}
 	unit_free(u);
 }
@@ -514,7 +586,7 @@ static void on_window(evutil_socket_t fd, short what, void *arg)
 		}
 		/* jobs whose units all failed to be queued go straight to the hook */
 		if (j->units_left == 0)
-			deploy_job_start_hook(j);
+			job_start_hook(j);
 	}
 	units_start(d, &batch);
 }
@@ -542,11 +614,9 @@ struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, v
 	TAILQ_INIT(&d->units);
 	d->window_ev = evtimer_new(base, on_window, d);
 	d->report_ev = event_new(base, -1, 0, on_report, d);
-	d->sigchld_ev = evsignal_new(base, SIGCHLD, deploy_on_sigchld, d);
-	if (!d->window_ev || !d->report_ev || !d->sigchld_ev) {
+	if (!d->window_ev || !d->report_ev) {
 		ev_free(d->window_ev);
 		ev_free(d->report_ev);
-		ev_free(d->sigchld_ev);
 		free(d);
 		return NULL;
 	}
@@ -557,7 +627,6 @@ static void deploy_destroy(struct deploy *d)
 {
 	struct deploy_job *j;
 
-	deploy_hooks_kill(d);
 	while (!TAILQ_EMPTY(&d->units))
 		unit_free(TAILQ_FIRST(&d->units));
 	bus_close(d);
@@ -575,7 +644,6 @@ static void deploy_destroy(struct deploy *d)
 	}
 	ev_free(d->window_ev);
 	ev_free(d->report_ev);
-	ev_free(d->sigchld_ev);
 	free(d);
 }
 
@@ -623,8 +691,6 @@ static struct deploy_job *job_new(struct deploy *d, const struct config_cert *ce
 	if (!j)
 		return NULL;
 	j->d = d;
-	j->pid = -1;
-	j->pidfd = j->out_fd = -1;
 	j->name = strdup(cert->name);
 	j->domains = strv_join(cert->domains.v, cert->domains.n, " ");
 	j->output_dir = strdup(cert->output_dir ? cert->output_dir : "");
@@ -650,7 +716,7 @@ int deploy_certificate(struct deploy *d, const struct config_cert *cert)
 	d->idle_notified = 0;
 	if (j->nunits == 0) {   /* nothing to batch: the hook can start now */
 		TAILQ_INSERT_TAIL(&d->active, j, link);
-		deploy_job_start_hook(j);
+		job_start_hook(j);
 		return 0;
 	}
 	TAILQ_FOREACH(old, &d->window, link)

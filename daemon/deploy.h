@@ -19,15 +19,13 @@ typedef void (*deploy_result_fn)(const char *cert_name, int ok, const char *erro
  * deploy_certificate(). result_cb may call deploy_certificate() and even
  * deploy_free() (further results are then dropped). idle_cb may do the same.
  *
- * Child processes: hooks are reaped through a pidfd (Linux >= 5.3); when the
- * kernel refuses pidfd_open the deployer falls back to an evsignal on SIGCHLD
- * on base. Either way it waits only for its own pids (waitpid(pid, ...)), so
- * nobody else in the process may reap with waitpid(-1, ...) or set SIGCHLD to
- * SIG_IGN.
+ * Hooks run through exec.c (see exec.h: reaped on base through a pidfd or
+ * SIGCHLD, with waitpid on their own pids only, so nobody else in the process
+ * may reap with waitpid(-1, ...) or set SIGCHLD to SIG_IGN).
  */
 struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, void *arg);
-/* Kills running hooks (SIGTERM then SIGKILL to their process group, reaped at
- * once), drops the bus connection; no callbacks. */
+/* Kills running hooks (SIGKILL to their process groups, reaped at once), drops
+ * the bus connection; no callbacks. */
 void deploy_free(struct deploy *d);
 
 /* A new certificate for cert was installed: reload its units (batched with

@@ -1,12 +1,17 @@
-/* log.c - leveled log entries: structured to journald under systemd, one plain line on stderr otherwise. */
+/* log.c - leveled log entries: structured to journald (the one sd-journal user) under systemd, one plain line on stderr otherwise. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-journal.h>
+
 #include "log.h"
-#include "service.h"
 
 #define LOG_MSG_MAX 2048
 #define LOG_FIELD_MAX 256
@@ -22,7 +27,7 @@ void log_init(int verbosity)
 		log_max = LOG_LVL_WARN;
 	else
 		log_max = LOG_LVL_INFO;
-	log_journal = service_under_journald();
+	log_journal = log_under_journald();
 }
 
 int log_enabled(enum log_level level)
@@ -78,6 +83,74 @@ static void log_stderr(enum log_level level, const char *cert, const char *ca,
 		extra);
 }
 
+/* ---------- journald ---------- */
+
+int log_under_journald(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int n = 0;
+
+	if (!e || !*e)
+		return 0;
+	if (sscanf(e, "%llu:%llu%n", &dev, &ino, &n) != 2 || e[n] != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* One structured entry: MESSAGE=, PRIORITY=, SYSLOG_IDENTIFIER=acmed and, when
+ * not NULL, ACMED_CERT=, CA=, ACME_ERROR=. 0 or a negative errno (no journal
+ * socket...); logs nothing itself. */
+static int log_journal_send(int priority, const char *cert, const char *ca,
+			    const char *acme_error, const char *message)
+{
+	static const char *const key[] = { "MESSAGE=", "PRIORITY=", "SYSLOG_IDENTIFIER=",
+		"ACMED_CERT=", "CA=", "ACME_ERROR=" };
+	char prio[4];
+	const char *val[6];
+	struct iovec iov[6];
+	char *buf[6] = { NULL };
+	int n = 0, r = 0;
+
+	if (priority < 0 || priority > 7)
+		priority = 6;
+	snprintf(prio, sizeof(prio), "%d", priority);
+	val[0] = message ? message : "";
+	val[1] = prio;
+	val[2] = "acmed";
+	val[3] = cert;
+	val[4] = ca;
+	val[5] = acme_error;
+	for (int i = 0; i < 6; i++) {
+		size_t kl, vl;
+
+		if (!val[i])
+			continue;
+		kl = strlen(key[i]);
+		vl = strlen(val[i]);
+		buf[n] = malloc(kl + vl + 1);
+		if (!buf[n]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(buf[n], key[i], kl);
+		memcpy(buf[n] + kl, val[i], vl + 1);
+		iov[n].iov_base = buf[n];
+		iov[n].iov_len = kl + vl;
+		n++;
+	}
+	r = sd_journal_sendv(iov, n);
+out:
+	for (int i = 0; i < 6; i++)
+		free(buf[i]);
+	return r < 0 ? r : 0;
+}
+
+/* ---------- entries ---------- */
+
 void log_vmsgf(enum log_level level, const struct log_fields *f, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX], line[LOG_MSG_MAX + LOG_FIELD_MAX + 4];
@@ -92,12 +165,12 @@ void log_vmsgf(enum log_level level, const struct log_fields *f, const char *fmt
 	ca = log_field(f ? f->ca : NULL, cab, sizeof(cab));
 	err = log_field(f ? f->acme_error : NULL, eb, sizeof(eb));
 	if (log_journal < 0)
-		log_journal = service_under_journald();
+		log_journal = log_under_journald();
 	if (log_journal) {
 		/* MESSAGE= reads like the stderr line, without what journald adds itself. */
 		snprintf(line, sizeof(line), "%s%s%s%s", cert ? "[" : "", cert ? cert : "",
 			 cert ? "] " : "", msg);
-		if (service_journal_send((int)level, cert, ca, err, line) == 0)
+		if (log_journal_send((int)level, cert, ca, err, line) == 0)
 			return;
 		/* No journal socket after all: the line still goes somewhere. */
 	}

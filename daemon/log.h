@@ -1,4 +1,4 @@
-/* log.h - leveled logging: structured journald entries under systemd, plain lines on stderr otherwise. */
+/* log.h - leveled logging: structured journald entries under systemd (log.c owns sd-journal), plain lines on stderr otherwise. */
 #ifndef ACMED_LOG_H
 #define ACMED_LOG_H
 
@@ -25,9 +25,12 @@ struct log_fields {
 
 /* verbosity: 0 = info (default), >0 debug, <0 warnings and errors only.
  * Also decides where entries go: journald when stderr is the journal stream
- * (JOURNAL_STREAM, see service_under_journald()), stderr otherwise. */
+ * (see log_under_journald()), stderr otherwise. */
 void log_init(int verbosity);
 int log_enabled(enum log_level level);
+/* 1 when stderr is connected to journald (JOURNAL_STREAM holds the
+ * "device:inode" of fd 2, as systemd sets it for StandardError=journal). */
+int log_under_journald(void);
 
 /* cert may be NULL; when set the line is prefixed with "[cert] ". */
 void log_msg(enum log_level level, const char *cert, const char *fmt, ...)

@@ -1,4 +1,4 @@
-/* service.c - systemd glue: sd_notify (ready, status, reloading, watchdog), socket activation, journal. */
+/* service.c - systemd glue (sd-daemon): sd_notify (ready, status, reloading, watchdog) and socket activation. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -7,14 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 
 #include "clock.h"
 #include "log.h"
@@ -150,67 +147,4 @@ void service_watchdog_stop(void)
 		event_free(watchdog_ev);   /* also deletes it from its base */
 		watchdog_ev = NULL;
 	}
-}
-
-/* ---------- journal ---------- */
-
-int service_under_journald(void)
-{
-	const char *e = getenv("JOURNAL_STREAM");
-	unsigned long long dev, ino;
-	struct stat st;
-	int n = 0;
-
-	if (!e || !*e)
-		return 0;
-	if (sscanf(e, "%llu:%llu%n", &dev, &ino, &n) != 2 || e[n] != '\0')
-		return 0;
-	if (fstat(STDERR_FILENO, &st) < 0)
-		return 0;
-	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-}
-
-int service_journal_send(int priority, const char *cert, const char *ca, const char *acme_error,
-			 const char *message)
-{
-	const char *key[] = { "MESSAGE=", "PRIORITY=", "SYSLOG_IDENTIFIER=", "ACMED_CERT=", "CA=",
-			      "ACME_ERROR=" };
-	char prio[4];
-	const char *val[6];
-	struct iovec iov[6];
-	char *buf[6] = { NULL };
-	int n = 0, r = 0;
-
-	if (priority < 0 || priority > 7)
-		priority = 6;
-	snprintf(prio, sizeof(prio), "%d", priority);
-	val[0] = message ? message : "";
-	val[1] = prio;
-	val[2] = "acmed";
-	val[3] = cert;
-	val[4] = ca;
-	val[5] = acme_error;
-	for (int i = 0; i < 6; i++) {
-		size_t kl, vl;
-
-		if (!val[i])
-			continue;
-		kl = strlen(key[i]);
-		vl = strlen(val[i]);
-		buf[n] = malloc(kl + vl + 1);
-		if (!buf[n]) {
-			r = -ENOMEM;
-			goto out;
-		}
-		memcpy(buf[n], key[i], kl);
-		memcpy(buf[n] + kl, val[i], vl + 1);
-		iov[n].iov_base = buf[n];
-		iov[n].iov_len = kl + vl;
-		n++;
-	}
-	r = sd_journal_sendv(iov, n);
-out:
-	for (int i = 0; i < 6; i++)
-		free(buf[i]);
-	return r < 0 ? r : 0;
 }

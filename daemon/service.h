@@ -1,4 +1,4 @@
-/* service.h - systemd integration (sd-daemon, sd-journal): notify, watchdog, socket activation, journal. */
+/* service.h - systemd integration (sd-daemon): notify, watchdog, socket activation; the journal is log.c's. */
 #ifndef ACMED_SERVICE_H
 #define ACMED_SERVICE_H
 
@@ -25,15 +25,5 @@ void service_notify_reloading(void);
 int service_watchdog_start(struct event_base *base);
 /* Disarm and free the timer (before freeing base). Harmless when not armed. */
 void service_watchdog_stop(void);
-
-/* 1 when stderr is connected to journald (JOURNAL_STREAM holds the
- * "device:inode" of fd 2, as systemd sets it for StandardError=journal). */
-int service_under_journald(void);
-/* One structured journal entry: MESSAGE=, PRIORITY= (syslog level),
- * SYSLOG_IDENTIFIER=acmed and, when not NULL, ACMED_CERT=, CA=, ACME_ERROR=.
- * Returns 0 or a negative errno (e.g. no journal socket); logs nothing itself
- * (it is the logger's back end). */
-int service_journal_send(int priority, const char *cert, const char *ca, const char *acme_error,
-			 const char *message);
 
 #endif

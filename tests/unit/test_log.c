@@ -1,4 +1,4 @@
-/* test_log.c - unit tests for log.c: stderr lines, levels, folding, journald detection and entries. */
+/* test_log.c - unit tests for log.c: stderr lines, levels, folding, journald detection and entries (log.c owns sd-journal). */
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -19,7 +19,6 @@
 #include <cmocka.h>
 
 #include "log.h"
-#include "service.h"
 
 /* ---------- fd 2 captured in a temporary file ---------- */
 
@@ -214,9 +213,9 @@ static void test_journald_detection(void **state)
 
 	capture_start(&c);
 	set_journal_stream_to(STDERR_FILENO, 0);
-	match = service_under_journald();
+	match = log_under_journald();
 	set_journal_stream_to(STDERR_FILENO, 1);
-	wrong_ino = service_under_journald();
+	wrong_ino = log_under_journald();
 	free(capture_end(&c));
 	assert_int_equal(match, 1);
 	assert_int_equal(wrong_ino, 0);
@@ -228,14 +227,14 @@ static void test_journald_detection(void **state)
 		assert_true(other >= 0);
 		set_journal_stream_to(other, 0);
 		close(other);
-		assert_int_equal(service_under_journald(), 0);
+		assert_int_equal(log_under_journald(), 0);
 	}
 	setenv("JOURNAL_STREAM", "", 1);
-	assert_int_equal(service_under_journald(), 0);
+	assert_int_equal(log_under_journald(), 0);
 	setenv("JOURNAL_STREAM", "12:", 1);
-	assert_int_equal(service_under_journald(), 0);
+	assert_int_equal(log_under_journald(), 0);
 	setenv("JOURNAL_STREAM", "x:y", 1);
-	assert_int_equal(service_under_journald(), 0);
+	assert_int_equal(log_under_journald(), 0);
 	capture_start(&c);
 	{
 		char v[80];
@@ -245,12 +244,12 @@ static void test_journald_detection(void **state)
 		snprintf(v, sizeof(v), "%llu:%llu:1", (unsigned long long)st.st_dev,
 			 (unsigned long long)st.st_ino);
 		setenv("JOURNAL_STREAM", v, 1);         /* trailing junk */
-		match = service_under_journald();
+		match = log_under_journald();
 	}
 	free(capture_end(&c));
 	assert_int_equal(match, 0);
 	unsetenv("JOURNAL_STREAM");
-	assert_int_equal(service_under_journald(), 0);
+	assert_int_equal(log_under_journald(), 0);
 }
 
 /* One native-protocol datagram: "KEY=value\n" or "KEY\n<le64 size><value>\n". */

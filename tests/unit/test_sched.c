@@ -271,7 +271,8 @@ static void test_outage_probes_one_order_at_a_time(void **state)
 	for (int i = 0; i < 30 && count(x, SCHED_EV_CA_UP, NULL, -1) == 0; i++) {
 		size_t n = fakeca_count(x->ca, "newOrder");
 		run_for(x, 30 * 1000, 1000, NULL);          /* under the shortest probe interval */
-		assert_true(fakeca_count(x->ca, "newOrder") <= n + 1);
+		if (count(x, SCHED_EV_CA_UP, NULL, -1) == 0)    /* still down: one probe at most */
+			assert_true(fakeca_count(x->ca, "newOrder") <= n + 1);
 		run_for(x, 30 * 1000, 1000, NULL);
 	}
 	assert_int_equal(count(x, SCHED_EV_CA_UP, NULL, -1), 1);
