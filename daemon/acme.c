@@ -230,12 +230,6 @@ static void call_free(struct acme_call *call)
 	free(call);
 }
 
-void acme_call_cancel(struct acme_call *call)
-{
-	if (call)
-		call_free(call);
-}
-
 static void call_deliver(struct acme_call *call, struct acme_reply *reply)
 {
 	acme_reply_fn cb = call->cb;
@@ -508,22 +502,6 @@ static struct acme_call *call_start(struct acme_ca *ca, const struct call_opts *
 	return call;
 }
 
-struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char *url,
-			    const char *payload, acme_reply_fn cb, void *arg)
-{
-	struct call_opts o = { .resource = resource, .url = url, .payload = payload };
-
-	return call_start(ca, &o, cb, arg);
-}
-
-struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char *suffix,
-			   acme_reply_fn cb, void *arg)
-{
-	struct call_opts o = { .resource = resource, .suffix = suffix ? suffix : "", .is_get = 1 };
-
-	return call_start(ca, &o, cb, arg);
-}
-
 /* ---------- the account ---------- */
 
 static void account_done(const struct acme_reply *reply, void *arg)
@@ -661,10 +639,6 @@ int acme_ca_load_account(struct acme_ca *ca)
 	return ca->db_req ? 0 : -ENOMEM;
 }
 
-const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca)
-{
-	return ca->key;
-}
 
 /* ---------- the CA as an acme_client ---------- */
 
@@ -678,24 +652,28 @@ static const char *client_name(const struct acme_client *c)
 static struct acme_call *client_post(struct acme_client *c, const char *resource, const char *url,
 				     const char *payload, acme_reply_fn cb, void *arg)
 {
-	return acme_post(CA_OF(c), resource, url, payload, cb, arg);
+	struct call_opts o = { .resource = resource, .url = url, .payload = payload };
+
+	return call_start(CA_OF(c), &o, cb, arg);
 }
 
 static struct acme_call *client_get(struct acme_client *c, const char *resource, const char *suffix,
 				    acme_reply_fn cb, void *arg)
 {
-	return acme_get(CA_OF(c), resource, suffix, cb, arg);
+	struct call_opts o = { .resource = resource, .suffix = suffix ? suffix : "", .is_get = 1 };
+
+	return call_start(CA_OF(c), &o, cb, arg);
 }
 
 static void client_cancel(struct acme_client *c, struct acme_call *call)
 {
 	(void)c;
-	acme_call_cancel(call);
+	call_free(call);
 }
 
 static const struct crypto_key *client_account_key(const struct acme_client *c)
 {
-	return acme_ca_account_key(CA_OF(c));
+	return CA_OF(c)->key;
 }
 
 static int client_has_resource(const struct acme_client *c, const char *resource)

@@ -48,20 +48,10 @@ long acme_ca_poll_hint_ms(const struct acme_ca *ca, enum acme_poll_kind kind);
 void acme_ca_poll_learn(struct acme_ca *ca, enum acme_poll_kind kind, long observed_ms,
 			int first_look);
 
-/* Signed POST to url (resource != NULL: the directory resource of that name,
- * url ignored). payload NULL: POST-as-GET. Loads the directory, gets a nonce
- * and registers the account first when needed; resends on badNonce (up to 5
- * times) and once after a transport error. cb is always called, from the
- * loop, unless the call is cancelled. */
-struct acme_call *acme_post(struct acme_ca *ca, const char *resource, const char *url,
-			    const char *payload, acme_reply_fn cb, void *arg);
-void acme_call_cancel(struct acme_call *call);
-
-/* Unauthenticated GET of the directory resource `resource` + "/" + suffix
- * (RFC 9773 renewalInfo). Loads the directory first. When the directory has
- * no such resource the reply has status 0, err ACME_ERR_INPUT and
- * missing_resource set. */
-struct acme_call *acme_get(struct acme_ca *ca, const char *resource, const char *suffix,
-			   acme_reply_fn cb, void *arg);
+/* Requests go through acme_ca_client(): signed POSTs load the directory, get
+ * a nonce and register the account first when needed; they are resent on
+ * badNonce (up to 5 times, then 3 rounds a second apart) and once after a
+ * transport error. A GET of a directory resource that the CA lacks answers
+ * status 0, ACME_ERR_INPUT and missing_resource. */
 
 #endif
