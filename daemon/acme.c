@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
@@ -180,8 +181,14 @@ static void directory_done(const struct http_response *r, void *arg)
 	json_decref(dir);
 	ca->dir_state = DIR_NONE;
 	struct call_failure f = {0};
-	acme_fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory)" : "(directory)");
-	if (r->status >= 200 && r->status < 500 && f.err != ACME_ERR_UNAVAILABLE)
+	acme_fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory: a maintenance "
+				"page?)" : "(directory)");
+	/* A page that is not a directory is what a CA shows during maintenance:
+	 * unavailable (probed, resumed by itself), not a mistake of ours. A 4xx
+	 * (a wrong URL) is ours. */
+	if (r->status >= 200 && r->status < 300)
+		f.err = ACME_ERR_UNAVAILABLE;
+	else if (r->status >= 300 && r->status < 500 && f.err != ACME_ERR_UNAVAILABLE)
 		f.err = ACME_ERR_INPUT;
 	acme_ca_fail_waiting(ca, &f, 0);
 	acme_fail_clear(&f);
@@ -206,6 +213,28 @@ const char *acme_ca_resource(const struct acme_ca *ca, const char *name)
 
 /* ---------- calls ---------- */
 
+/* "http://" and a loopback host (127.0.0.0/8, [::1], localhost): a test CA. */
+static int url_http_loopback(const char *url)
+{
+	const char *h;
+
+	if (strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	h = url + 7;
+	return strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0 ||
+	       (strncasecmp(h, "localhost", 9) == 0 && strchr(":/", h[9] ? h[9] : '/'));
+}
+
+/* Where a request may go: https always; http only when the directory itself
+ * is a loopback test CA on http (the rule config_check_directory applies),
+ * and then only to loopback. Never a downgrade from an https directory. */
+static int ca_url_allowed(const struct acme_ca *ca, const char *url)
+{
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 1;
+	return url_http_loopback(ca->directory_url) && url_http_loopback(url);
+}
+
 static void call_free(struct acme_call *call)
 {
 	struct acme_ca *ca = call->ca;
@@ -227,6 +256,7 @@ static void call_free(struct acme_call *call)
 	free(call->url);
 	free(call->payload);
 	free(call->nonce);
+	free(call->signed_kid);
 	free(call);
 }
 
@@ -325,14 +355,19 @@ static void call_response(const struct http_response *r, void *arg)
 	if (r->replay_nonce)
 		ca_nonce_push(ca, r->replay_nonce);
 	if (problem.name && strcmp(problem.name, "accountDoesNotExist") == 0 && !call->use_jwk &&
-	    !call->reregistered && ca->acct_state == ACCT_OK) {
-		/* The CA forgot us (or the state is from another CA): register again. */
-		log_warn(NULL, "CA %s: account %s is unknown to the CA; registering again",
-			 ca->name, ca->kid);
+	    !call->reregistered) {
+		/* The CA forgot us (or the state is from another CA): register
+		 * again, once, however many requests were signed with the old
+		 * account; each of them is sent again with the new one. */
+		if (ca->acct_state == ACCT_OK && call->signed_kid && ca->kid &&
+		    strcmp(call->signed_kid, ca->kid) == 0) {
+			log_warn(NULL, "CA %s: account %s is unknown to the CA; registering again",
+				 ca->name, ca->kid);
+			free(ca->kid);
+			ca->kid = NULL;
+			ca->acct_state = ACCT_NONE;
+		}
 		call->reregistered = 1;
-		free(ca->kid);
-		ca->kid = NULL;
-		ca->acct_state = ACCT_NONE;
 		acme_problem_clear(&problem);
 		call_kick(call, 0);
 		ca_nonce_pump(ca);
@@ -411,6 +446,15 @@ static void call_advance(struct acme_call *call)
 			return;
 		}
 	}
+	if (!ca_url_allowed(ca, call->url)) {
+		char t[512];
+		snprintf(t, sizeof(t), "refusing to send a %s request to %s: the CA's directory is https "
+			 "and acmed never downgrades to cleartext", call->is_get ? "" : "signed", call->url);
+		acme_fail_local(&call->fail, call->url, t);
+		call->fail.err = ACME_ERR_INPUT;
+		call_kick(call, 0);
+		return;
+	}
 	if (call->is_get) {
 		call->req = http_send(ca->http, "GET", call->url, NULL, NULL, 0, call_response, call);
 		if (!call->req) {
@@ -441,6 +485,8 @@ static void call_advance(struct acme_call *call)
 		ca_nonce_pump(ca);
 		return;
 	}
+	free(call->signed_kid);
+	call->signed_kid = call->use_jwk || !ca->kid ? NULL : strdup(ca->kid);
 	jws = jws_sign(ca->key, call->use_jwk ? NULL : ca->kid, call->nonce, call->url,
 		       call->payload);
 	free(call->nonce);
@@ -554,80 +600,30 @@ static void ca_register(struct acme_ca *ca)
 	free(payload);
 }
 
-/* The account cannot be had: every signed call fails with why, now and later. */
-static void account_broken(struct acme_ca *ca, const char *why)
+/* The account key and record are read (acme_account.c): signed calls go on;
+ * or they cannot be had: every signed call fails with why, now and later. */
+static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid, const char *why)
 {
+	struct acme_ca *ca = arg;
 	struct call_failure f = {0};
 
-	log_error(NULL, "CA %s: %s", ca->name, why);
-	free(ca->acct_error);
-	ca->acct_error = strdup(why);
-	ca->acct_state = ACCT_BROKEN;
-	acme_fail_local(&f, ca->directory_url, why);
-	acme_ca_fail_waiting(ca, &f, 0);
-	acme_fail_clear(&f);
-}
-
-static void account_record_loaded(void *arg, int rc, const char *data, size_t len)
-{
-	struct acme_ca *ca = arg;
-
-	ca->db_req = NULL;
+	ca->acct_load = NULL;
+	if (rc < 0) {
+		log_error(NULL, "CA %s: %s", ca->name, why);
+		free(ca->acct_error);
+		ca->acct_error = strdup(why);
+		ca->acct_state = ACCT_BROKEN;
+		acme_fail_local(&f, ca->directory_url, why);
+		acme_ca_fail_waiting(ca, &f, 0);
+		acme_fail_clear(&f);
+		return;
+	}
+	crypto_key_free(ca->key);
+	ca->key = key;
 	free(ca->kid);
-	ca->kid = NULL;
-	if (rc == 0 && acme_account_decode(data, len, ca->directory_url, &ca->kid) < 0)
-		log_warn(NULL, "CA %s: the account record is damaged; looking the account up again",
-			 ca->name);
+	ca->kid = kid;
 	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
 	acme_ca_kick_waiting(ca);
-}
-
-static void account_record_load(struct acme_ca *ca)
-{
-	ca->db_req = db_get(ca->db, DB_ACCOUNT, ca->name, account_record_loaded, ca);
-	if (!ca->db_req)
-		account_broken(ca, "cannot read the account record (out of memory)");
-}
-
-static void account_key_kept(void *arg, int rc)
-{
-	struct acme_ca *ca = arg;
-
-	ca->db_req = NULL;
-	if (rc < 0) {
-		account_broken(ca, "cannot keep a new account key in state_dir");
-		return;
-	}
-	log_info(NULL, "CA %s: new account key", ca->name);
-	account_record_load(ca);
-}
-
-static void account_key_loaded(void *arg, int rc, const char *pem, size_t len)
-{
-	struct acme_ca *ca = arg;
-	char *mine = NULL;
-	size_t mlen = 0;
-
-	ca->db_req = NULL;
-	if (rc == 0) {
-		if (crypto_key_from_pem(pem, len, &ca->key) < 0) {
-			account_broken(ca, "the account key in state_dir is not a usable private key");
-			return;
-		}
-		account_record_load(ca);
-		return;
-	}
-	if (rc != -ENOENT) {
-		account_broken(ca, "cannot read the account key in state_dir");
-		return;
-	}
-	/* None yet: made and kept before any request is signed with it. */
-	if (crypto_key_generate(KEY_ECDSA_P256, &ca->key) < 0 ||
-	    crypto_key_to_pem(ca->key, &mine, &mlen) < 0 ||
-	    !(ca->db_req = db_put(ca->db, DB_ACCOUNT_KEY, ca->name, mine, mlen,
-				  DB_DURABLE | DB_SECRET, account_key_kept, ca)))
-		account_broken(ca, "cannot make a new account key");
-	crypto_free_secret(mine, mlen);
 }
 
 int acme_ca_load_account(struct acme_ca *ca)
@@ -635,8 +631,8 @@ int acme_ca_load_account(struct acme_ca *ca)
 	if (!ca->db)
 		return -EINVAL;
 	ca->acct_state = ACCT_LOADING;
-	ca->db_req = db_get(ca->db, DB_ACCOUNT_KEY, ca->name, account_key_loaded, ca);
-	return ca->db_req ? 0 : -ENOMEM;
+	ca->acct_load = acme_account_load(ca->db, ca->name, ca->directory_url, account_loaded, ca);
+	return ca->acct_load ? 0 : -ENOMEM;
 }
 
 
@@ -748,8 +744,7 @@ void acme_ca_free(struct acme_ca *ca)
 
 	if (!ca)
 		return;
-	if (ca->db)
-		db_cancel(ca->db, ca->db_req);
+	acme_account_load_cancel(ca->acct_load);
 	while ((c = TAILQ_FIRST(&ca->all)))
 		call_free(c);
 	if (ca->http)

@@ -43,6 +43,7 @@ struct acme_call {
 	void *arg;
 	enum call_state state;
 	char *nonce;              /* assigned nonce, when any */
+	char *signed_kid;         /* the account URL it was last signed with */
 	int bad_nonce_tries, transport_tries, reregistered;
 	struct http_req *req;
 	struct event *timer;
@@ -62,7 +63,7 @@ struct acme_ca {
 	struct event_base *base;
 	char *name, *directory_url;
 	struct db *db;                /* the account key and record */
-	struct db_req *db_req;
+	struct acme_account_load *acct_load;
 	char *acct_error;
 	struct config_strv contact;
 	struct http_client *http;

@@ -104,6 +104,11 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 		sched_job_ari_fetch(j);
 		return;
 	}
+	if (j->kept || j->st.issued_kept) {
+		j->state = JOB_INSTALLING;      /* an issued certificate waits to be installed */
+		sched_keep_retry(j);
+		return;
+	}
 	if (j->has_cert && j->ari_early) {
 		j->st.ari_early_at = clock_now();     /* a young certificate replaced for ARI */
 		sched_job_save(j);
@@ -584,34 +589,53 @@ static void job_failure(struct job *j, const struct order_result *res)
 	sched_job_schedule_at(j, next, 1);
 }
 
-/* The certificate is written (or not): the order is over either way. */
-static void job_installed(void *arg, int rc)
+/* The issued certificate is written (or not): s->install_done, from
+ * scheduler_keep.c. A failed write keeps it and tries again on its own
+ * schedule (1 min, 10 min, 100 min, daily): never a new order for it. */
+void sched_job_install_done(struct job *j, int rc)
 {
-	struct job *j = arg;
-	char msg[512];
+	char msg[512], when[32];
 	struct order_result f = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1, .message = msg };
+	int64_t next;
 
-	j->install = NULL;
 	if (rc == 0) {
+		sched_keep_forget(j);
+		j->install_failures = 0;
 		job_success(j);
+		return;
+	}
+	if (rc == -ESTALE) {                    /* kept, but not worth installing any more */
+		sched_job_schedule(j, clock_now());
 		return;
 	}
 	snprintf(msg, sizeof(msg), "cannot install the certificate in %s: %s", j->cert->output_dir,
 		 strerror(-rc));
-	job_failure(j, &f);
-}
-
-/* The CA issued it: written into output_dir off the loop (install.c). */
-static void job_install(struct job *j, const struct order_result *res)
-{
-	struct install_pem pem = { .key = res->key_pem, .key_len = res->key_len,
-				   .leaf = res->leaf_pem, .chain = res->chain_pem };
-	struct order_result f = { .ok = 0, .err = ACME_ERR_LOCAL, .retry_after = -1,
-				  .message = "out of memory for the new certificate" };
-
-	j->install = install_start(j->s->io, j->cert->output_dir, &pem, job_installed, j);
-	if (!j->install)
-		job_failure(j, &f);
+	if (!j->kept) {
+		job_failure(j, &f);             /* nothing left to install: order again, later */
+		return;
+	}
+	j->install_failures++;
+	next = clock_now() + policy_backoff(ACME_ERR_LOCAL, j->install_failures, -1, 0);
+	j->st.failures++;
+	j->st.next_attempt = next;
+	free(j->st.last_error);
+	j->st.last_error = strdup(msg);
+	free(j->st.last_error_class);
+	j->st.last_error_class = strdup(acme_err_class_name(ACME_ERR_LOCAL));
+	j->st.last_error_at = clock_now();
+	sched_job_forget_order(j);              /* the CA is done with it */
+	sched_job_save(j);
+	job_emit_done(j, 0, ACME_ERR_LOCAL, msg);
+	if (j->s->once) {
+		log_error(j->cert->name, "%s; the certificate is kept%s: the next run installs it (no new "
+			  "order)", msg, j->st.issued_kept ? " in state_dir" : ", but only in memory");
+		sched_job_finish_run(j, 1);
+		return;
+	}
+	log_error(j->cert->name, "%s; the certificate is kept%s and installed again at %s (no new order "
+		  "meanwhile)", msg, j->st.issued_kept ? " in state_dir" : " in memory",
+		  timeparse_format(next, when, sizeof(when)));
+	sched_job_schedule_at(j, next, 1);
 }
 
 static void job_order_done(struct order *o, const struct order_result *res, void *arg)
@@ -638,8 +662,10 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 		return;
 	}
 	sched_ca_mark_up(slot);          /* the CA answered */
-	if (res->ok)
-		job_install(j, res);
+	if (res->ok) {
+		j->state = JOB_INSTALLING;
+		sched_keep_start(j, res);       /* kept, then installed off the loop */
+	}
 	else
 		job_failure(j, res);
 	order_free(o);

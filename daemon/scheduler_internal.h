@@ -14,7 +14,10 @@
 
 /* JOB_LOADING: its state is being read (db) and its files looked at, after
  * start-up or a reload added it; nothing is scheduled yet. */
-enum job_state { JOB_LOADING, JOB_IDLE, JOB_ARI, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+/* JOB_INSTALLING: an issued certificate being kept and written (not counted
+ * among its CA's running orders). */
+enum job_state { JOB_LOADING, JOB_IDLE, JOB_ARI, JOB_QUEUED, JOB_RUNNING, JOB_INSTALLING,
+		 JOB_DONE };
 
 struct job {
 	struct sched *s;
@@ -24,6 +27,8 @@ struct job {
 	struct order *order;
 	struct keygen_req *keygen_req;   /* the order's key being made (RSA) */
 	struct install *install;         /* the new certificate being written */
+	struct sched_kept *kept;         /* issued, not installed yet (scheduler_keep.c) */
+	int install_failures;
 	struct db_req *db_req;           /* its state or order key being read, or the key written */
 	struct crypto_key *new_key;      /* the order's key, while db_req writes it */
 	int begin_force;                 /* JOB_LOADING: order even if the files are fine */
@@ -100,6 +105,7 @@ struct sched {
 	 * sched_new, so scheduler_ca.c needs nothing of the job logic. */
 	void (*start)(struct ca_slot *slot, struct job *j);
 	void (*give_up)(struct job *j);
+	void (*install_done)(struct job *j, int rc);   /* scheduler_keep.c reports here */
 	struct sched_observer *observers; /* scheduler_observe.c */
 	size_t nobservers;
 };
@@ -124,6 +130,14 @@ void sched_job_save(struct job *j);
 void sched_job_enqueue(struct job *j);
 void sched_job_start(struct ca_slot *slot, struct job *j);
 void sched_job_give_up(struct job *j);
+
+void sched_job_install_done(struct job *j, int rc);
+
+/* scheduler_keep.c: an issued certificate kept until it is installed */
+void sched_keep_start(struct job *j, const struct order_result *res);
+void sched_keep_retry(struct job *j);
+void sched_keep_forget(struct job *j);          /* installed, or not worth it: gone */
+void sched_keep_clear(struct job *j);           /* the memory copy only */
 
 /* scheduler_ca.c */
 void sched_ca_dispatch(struct ca_slot *slot);

@@ -110,6 +110,7 @@ static void job_free(struct job *j)
 	if (j->ari_call)
 		acme_client_cancel(j->s->slots[j->cert->ca]->ca, j->ari_call);
 	install_cancel(j->install);
+	sched_keep_clear(j);
 	db_cancel(j->s->db, j->db_req);
 	crypto_key_free(j->new_key);
 	if (j->begin_queued)
@@ -148,6 +149,7 @@ struct sched *sched_new(struct event_base *base, const struct config *cfg,
 	s->begin_ev = evtimer_new(base, sched_begin_cb, s);
 	s->start = sched_job_start;
 	s->give_up = sched_job_give_up;
+	s->install_done = sched_job_install_done;
 	s->keygen = keygen_new(base);
 	s->io = worker_new(base, "acmed-io");
 	s->db = db;
@@ -220,9 +222,17 @@ static void job_begin(struct job *j, int force)
 	int64_t now = clock_now();
 	char when[32];
 
+	if (j->st.issued_kept && !force) {
+		/* At once: a local write, and a restart is often the admin's fix. */
+		log_info(j->cert->name, "a certificate issued before the restart is not installed yet; "
+			 "installing it");
+		sched_job_schedule_at(j, now, 1);
+		return;
+	}
 	if (force) {
-		/* Another CA: an order in flight belongs to the old one. */
+		/* Another CA: an order in flight, or a certificate it issued, belongs to the old one. */
 		sched_job_forget_order(j);
+		sched_keep_forget(j);
 		j->st.failures = 0;
 		j->st.next_attempt = 0;
 		sched_job_save(j);
@@ -551,6 +561,7 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	out->next_at = j->due;
 	switch (j->state) {
 	case JOB_RUNNING:
+	case JOB_INSTALLING:
 		out->phase = SCHED_ORDERING;
 		break;
 	case JOB_QUEUED:
@@ -604,7 +615,7 @@ int sched_renew_now(struct sched *s, const char *name, int force)
 			j->renew_force |= force;
 			return 0;
 		}
-		if (j->state == JOB_RUNNING || j->state == JOB_QUEUED)
+		if (j->state == JOB_RUNNING || j->state == JOB_QUEUED || j->state == JOB_INSTALLING)
 			return 0;
 		if (!force && j->has_cert && j->due > clock_now() && j->st.failures == 0)
 			return -EALREADY;       /* valid and not due: nothing to do */
@@ -612,6 +623,13 @@ int sched_renew_now(struct sched *s, const char *name, int force)
 		j->ari_call = NULL;
 		evtimer_del(j->timer);
 		j->st.next_attempt = 0;
+		if ((j->kept || j->st.issued_kept) && !force) {
+			/* An issued certificate waits: install it now, order nothing. */
+			log_info(j->cert->name, "installing the certificate kept since the last failure");
+			sched_job_schedule_at(j, clock_now(), 1);
+			return 0;
+		}
+		sched_keep_forget(j);
 		log_info(j->cert->name, "renewal requested%s", force ? " (forced)" : "");
 		sched_job_enqueue(j);
 		return 0;

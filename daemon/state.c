@@ -104,6 +104,7 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->last_success = get_int(o, "last_success");
 	st->ari_early_at = get_int(o, "ari_early_at");
 	st->deploy_pending = json_is_true(json_object_get(o, "deploy_pending"));
+	st->issued_kept = json_is_true(json_object_get(o, "issued_kept"));
 	st->order_url = dup_str(o, "order_url");
 	st->order_created = get_int(o, "order_created");
 	if (config_key_type_parse(json_string_value(json_object_get(o, "order_key_type")) ?
@@ -157,6 +158,8 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 	set_int(o, "ari_early_at", st->ari_early_at);
 	if (st->deploy_pending)
 		json_object_set_new(o, "deploy_pending", json_true());
+	if (st->issued_kept)
+		json_object_set_new(o, "issued_kept", json_true());
 	if (st->order_url) {
 		json_t *doms = json_array();
 		set_str(o, "order_url", st->order_url);
