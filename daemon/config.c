@@ -10,6 +10,7 @@
 #include "config.h"
 #include "policy.h"
 #include "config_check.h"
+#include "config_paths.h"
 #include "config_yaml.h"
 
 #define CFG_MAX_FILE (16 * 1024 * 1024)    /* 10 000 certificates in block style: ~3 MiB */
@@ -461,6 +462,20 @@ static int parse_certs(struct ctx *c, const struct node *v)
 		size_t at = c->certs[dup].out ? dup : first, other = at == dup ? first : dup;
 		rc = cfg_err(c, c->certs[at].out ? c->certs[at].out : c->certs[at].map, "output_dir: %s is also the output directory of certificate %s",
 			     Q(names[at]), Q(cfg->certs[other].name));
+	}
+	/* The same directory by another path (a symbolic link, a bind mount). */
+	if (rc == 0 && config_paths_same((const char *const *)names, n, &first, &dup)) {
+		size_t at = c->certs[dup].out ? dup : first, other = at == dup ? first : dup;
+		rc = cfg_err(c, c->certs[at].out ? c->certs[at].out : c->certs[at].map, "output_dir: %s is "
+			     "the same directory as %s, the output directory of certificate %s (a symbolic "
+			     "link or a mount leads there); each certificate needs its own", Q(names[at]),
+			     Q(names[other]), Q(cfg->certs[other].name));
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *part;
+		if (c->certs[i].out && config_paths_private(names[i], cfg->state_dir, &part))
+			rc = cfg_err(c, c->certs[i].out, "output_dir: %s is inside %s; give the certificate "
+				     "a directory of its own", Q(names[i]), part);
 	}
 	free(names);
 	return rc;

@@ -218,7 +218,10 @@ static void slot_load(struct ca_slot *slot)
  * new certificate even if the one on disk is fine (its CA changed). */
 static void job_begin(struct job *j, int force)
 {
-	const char *why = sched_job_inspect(j);
+	const char *why;
+
+	store_clean_leftovers(j->cert->output_dir, 1);
+	why = sched_job_inspect(j);
 	int64_t now = clock_now();
 	char when[32];
 
@@ -348,8 +351,25 @@ static void job_load(struct job *j, int force)
 		job_loaded(j, -ENOMEM, NULL, 0);
 }
 
+/* What a crash left in state_dir (the files of the store, the cache). */
+static void clean_state_dir(struct sched *s)
+{
+	static const char *const subs[] = { "", "certs", "cas" };
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s%s", s->cfg->state_dir, *subs[i] ? "/" : "", subs[i]);
+		store_clean_leftovers(path, 0);
+	}
+	for (size_t i = 0; i < s->cfg->ncas; i++) {
+		snprintf(path, sizeof(path), "%s/accounts/%s", s->cfg->state_dir, s->cfg->cas[i].name);
+		store_clean_leftovers(path, 0);
+	}
+}
+
 int sched_start(struct sched *s)
 {
+	clean_state_dir(s);
 	s->live_set = state_live_set_load(s->cfg->state_dir);
 	for (size_t i = 0; i < s->nslots; i++)
 		slot_load(s->slots[i]);

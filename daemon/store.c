@@ -13,14 +13,11 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_internal.h"
 
 #define STORE_LIVE_MAX (1024 * 1024)
-#define STORE_GEN_PREFIX ".gen-"
-#define STORE_CURRENT "current"
 
 /* The four files of a bundle, in the order they are written and linked. */
-static const char *const store_names[4] = { "privkey.pem", "cert.pem", "chain.pem",
-					    "fullchain.pem" };
 
 char *store_path(const char *a, const char *b)
 {
@@ -392,8 +389,11 @@ int store_read_file(const char *path, char **data, size_t *len, size_t max)
 	return store_read_at(AT_FDCWD, path, path, data, len, max);
 }
 
+const char *const store_names[STORE_NFILES] = { "privkey.pem", "cert.pem", "chain.pem",
+					    "fullchain.pem" };
+
 /* ".gen-<N>" with N decimal: N, else -1. */
-static long long store_gen_number(const char *name)
+long long store_gen_number(const char *name)
 {
 	const char *p;
 	long long n = 0;
@@ -412,7 +412,7 @@ static long long store_gen_number(const char *name)
 }
 
 /* rm -r of dir/name without following symlinks. */
-static int store_remove_tree(int dfd, const char *name)
+int store_remove_tree(int dfd, const char *name)
 {
 	DIR *d;
 	struct dirent *e;

@@ -36,6 +36,11 @@ int store_read_live(const char *output_dir, char **key_pem, size_t *key_len,
  * device, inode, size, mtime and ctime (ns) of each, as one malloc'd string.
  * Any replacement or edit of either file changes it. -ENOENT when absent. */
 int store_live_stamp(const char *output_dir, char **stamp);
+/* Remove what a crash left in dir: store_write_atomic's temporary files
+ * and, when output_dir is set, symlinks being swapped in and generations
+ * newer than the one `current` points to (never published). Each removal is
+ * logged. Returns how many, or -errno when dir cannot be read (absent: 0). */
+int store_clean_leftovers(const char *dir, int output_dir);
 /* malloc'd "<a>/<b>"; NULL on allocation failure. */
 char *store_path(const char *a, const char *b);
 
