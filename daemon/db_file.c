@@ -13,6 +13,7 @@
 #include "worker.h"
 
 #define DB_FILE_MAX (16u << 20)
+#define DB_FILE_PAD 512
 
 struct db_file {
 	struct db db;
@@ -29,6 +30,7 @@ struct db_req {
 	unsigned flags;
 	char *data;             /* put: what to write; get: what was read */
 	size_t len;
+	int json;               /* put: a JSON record, padded (DB_FILE_PAD) */
 	db_got_fn got;
 	db_done_fn done;
 	void *arg;
@@ -94,8 +96,15 @@ static int run(void *arg)
 		rc = parent_ready(r->path);
 		if (rc < 0)
 			return rc;
-		return (r->flags & DB_DURABLE) ? store_write_atomic(r->path, r->data, r->len, 0600) :
-						 store_write_replace(r->path, r->data, r->len, 0600);
+		rc = (r->flags & DB_DURABLE) ? store_write_atomic(r->path, r->data, r->len, 0600) :
+					       store_write_replace(r->path, r->data, r->len, 0600);
+		/* A full disk must not make acmed forget its failures and backoff
+		 * (a restart would then order at once): JSON records, written
+		 * with room to spare, are overwritten where they are. */
+		if ((rc == -ENOSPC || rc == -EDQUOT) && r->json &&
+		    store_write_in_place(r->path, r->data, r->len, ' ') == 0)
+			rc = 0;
+		return rc;
 	case OP_DEL:
 		return unlink(r->path) < 0 && errno != ENOENT ? -errno : 0;
 	}
@@ -167,16 +176,26 @@ static struct db_req *file_put(struct db *db, enum db_kind kind, const char *nam
 	struct db_req *r = calloc(1, sizeof(*r));
 
 	if (r) {
+		/* JSON records end in spaces up to a multiple of DB_FILE_PAD, so a
+		 * later one a little longer still fits in place (a full disk). */
+		size_t size = len;
+
+		r->json = kind == DB_JOB || kind == DB_CA || kind == DB_ACCOUNT;
+		if (r->json)
+			size = (len / DB_FILE_PAD + 1) * DB_FILE_PAD;
 		r->done = cb;
 		r->arg = arg;
 		r->flags = flags;
-		r->len = len;
-		r->data = malloc(len ? len : 1);
+		r->len = size;
+		r->data = malloc(size ? size : 1);
 		if (!r->data) {
 			free(r);
 			r = NULL;
 		} else {
 			memcpy(r->data, data, len);
+			memset(r->data + len, ' ', size - len);
+			if (r->json && size > len)
+				r->data[size - 1] = '\n';
 		}
 	}
 	return submit((struct db_file *)db, OP_PUT, kind, name, r);

@@ -138,8 +138,9 @@ static int store_write_at(int dfd, const char *where, const char *name, const vo
 	int fd = -1, r;
 
 	for (int tries = 0;; tries++) {
+		/* Atomic: the loop and the worker threads write files at once. */
 		int n = snprintf(tmp, sizeof(tmp), ".%.200s.tmp-%ld-%u", name, (long)getpid(),
-				 counter++);
+				 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 
 		if (n < 0 || (size_t)n >= sizeof(tmp))
 			return -ENAMETOOLONG;
@@ -248,6 +249,44 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 int store_write_replace(const char *path, const void *data, size_t len, mode_t mode)
 {
 	return store_write_file(path, data, len, mode, 0);
+}
+
+int store_write_in_place(const char *path, const void *data, size_t len, char pad)
+{
+	struct stat st;
+	char fill[512];
+	off_t at;
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = errno ? -errno : -EINVAL;
+		goto out;
+	}
+	if ((off_t)len > st.st_size) {
+		r = -ENOSPC;            /* it would need blocks the disk does not have */
+		goto out;
+	}
+	if (pwrite(fd, data, len, 0) != (ssize_t)len) {
+		r = -errno;
+		goto out;
+	}
+	memset(fill, pad, sizeof(fill));
+	for (at = (off_t)len; at < st.st_size;) {
+		size_t n = (size_t)(st.st_size - at) < sizeof(fill) ? (size_t)(st.st_size - at) : sizeof(fill);
+		ssize_t w = pwrite(fd, fill, n, at);
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			goto out;
+		}
+		at += w;
+	}
+	if (fdatasync(fd) < 0)
+		r = -errno;
+out:
+	close(fd);
+	return r;
 }
 
 /* One file's identity for store_live_stamp: device, inode, size, mtime, ctime. */

@@ -13,6 +13,12 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 /* The same without the fsyncs: readers see the old or the new content, but a
  * crash may lose the update. Only for caches, whose loss costs only work. */
 int store_write_replace(const char *path, const void *data, size_t len, mode_t mode);
+/* The last resort when the disk is full: overwrite the existing file in
+ * place (its blocks are already allocated), data then pad bytes up to its
+ * old size, fdatasync'd. Not atomic: only for records that still parse with
+ * the padding (JSON and whitespace) and whose loss is worse than a torn
+ * write. -ENOSPC when data is longer than the file. */
+int store_write_in_place(const char *path, const void *data, size_t len, char pad);
 /* Whole file, NUL-terminated; -EFBIG past max bytes; -ENOENT when absent. */
 int store_read_file(const char *path, char **data, size_t *len, size_t max);
 

@@ -7,12 +7,15 @@
 7. leftovers of a crash (.NAME.json.tmp-* in state_dir, a dangling current.tmp-*, a generation
    never published) are removed at the next start.
 """
+import json
 import os
+import subprocess
 import re
 
 import pytest
 
 import pebble_env as pe
+from faultproxy import Rule
 
 pytestmark = pytest.mark.acmed
 
@@ -91,3 +94,40 @@ def test_leftovers_of_a_crash_are_removed_at_start(acmed, workspace):
     # What was in use is untouched and still valid.
     acmed.verify(certs)
     assert pe.snapshot_files(out) == before
+
+
+def test_full_state_dir_keeps_the_failure_count(acmed, proxy, workspace):
+    """state_dir on a full disk: the next failure is still remembered across a restart (the record is
+    overwritten in place), so a restart does not reset the backoff and order at once."""
+    state = workspace / "state"
+    state.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        proxy.add_rule(Rule("respond", method="POST", kind="newOrder", status=400, nonce=True, count=2,
+                            headers={"Content-Type": "application/problem+json"},
+                            body=json.dumps({"type": "urn:ietf:params:acme:error:rejectedIdentifier",
+                                             "detail": "not today"})))
+        acmed.write_config([cert("full")])
+        d = acmed.spawn("run")
+        d.wait_for_stderr(r"\[full\] .*rejectedIdentifier.* \(certificate error, failure 1\); next attempt at",
+                          timeout=60)
+        # Fill the disk.
+        with open(state / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        r = acmed.run("renew", "full")
+        assert r.rc == 0, r.describe()
+        # With the disk full even the new order key cannot be kept: a local failure, counted.
+        d.wait_for_stderr(r"\[full\] .*, failure 2\); next attempt at", timeout=60)
+        d.stop()
+        r = acmed.run("status", "--json")
+        st = {c["name"]: c for c in json.loads(r.stdout)["certificates"]}["full"]
+        assert st["failures"] == 2, st
+        assert st["state"] == "backoff", st
+    finally:
+        subprocess.run(["umount", "-l", str(state)])
