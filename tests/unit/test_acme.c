@@ -310,7 +310,7 @@ static void test_obj_hostile(void **state)
 	big[257] = '\0';
 	{
 		char body[512];
-		snprintf(body, sizeof(body), "{\"challenges\":[{\"type\":\"http-01\",\"token\":\"%s\"}]}", big);
+		snprintf(body, sizeof(body), "{\"challenges\":[{\"type\":\"http-01\",\"token\":\"%.257s\"}]}", big);
 		assert_int_equal(acme_authz_parse(body, strlen(body), &a), 0);
 		assert_null(a.challenges[0].token);
 		acme_authz_obj_clear(&a);
