@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -14,6 +15,8 @@
 #include "config_yaml.h"
 
 #define CFG_MAX_FILE (16 * 1024 * 1024)    /* 10 000 certificates in block style: ~3 MiB */
+#define CFG_MAX_FILE_TEXT "16 MiB"
+#define MIB (1024 * 1024)
 #define CFG_MAX_CERTS 100000
 #define CFG_MAX_NAME 64
 
@@ -545,6 +548,31 @@ static int parse_top(struct ctx *c, const struct node *root)
 
 /* ---- public API ---- */
 
+/* "FILE: 17 MiB, more than the 16 MiB a configuration may have"; the size in
+ * bytes when MiB would round it down to the limit. */
+static int too_large(const char *name, uint64_t size, char *err, size_t errlen)
+{
+	char text[48];
+
+	if (size % MIB == 0)
+		snprintf(text, sizeof(text), "%llu MiB", (unsigned long long)(size / MIB));
+	else if (size >= CFG_MAX_FILE + MIB / 10)
+		snprintf(text, sizeof(text), "%.1f MiB", (double)size / MIB);
+	else
+		snprintf(text, sizeof(text), "%llu bytes", (unsigned long long)size);
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s, more than the " CFG_MAX_FILE_TEXT " a configuration "
+			 "may have", name, text);
+	return -EFBIG;
+}
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ?
+	       "a character device" : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
+	       "not a file";
+}
+
 int config_load_buffer(const char *name, const char *buf, size_t len,
 		       struct config **out, char *err, size_t errlen)
 {
@@ -558,11 +586,8 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 		err[0] = '\0';
 	if (!out || (!buf && len))
 		return -EINVAL;
-	if (len > CFG_MAX_FILE) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s: file too large (more than %d bytes)", c.msg.name, CFG_MAX_FILE);
-		return -EINVAL;
-	}
+	if (len > CFG_MAX_FILE)
+		return too_large(c.msg.name, len, err, errlen);
 	c.cfg = calloc(1, sizeof(*c.cfg));
 	if (!c.cfg)
 		return -ENOMEM;
@@ -591,6 +616,7 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
+	struct stat st;
 	char *buf;
 	size_t len = 0;
 	int fd, rc = 0;
@@ -599,12 +625,32 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		*out = NULL;
 	if (!path || !out)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (check-config
+	 * and the daemon's reload would hang). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
 		return rc;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: not a regular file (%s); acmed reads its "
+				 "configuration from a regular file", path, file_kind(st.st_mode));
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (st.st_size > CFG_MAX_FILE) {
+		close(fd);
+		return too_large(path, (uint64_t)st.st_size, err, errlen);
 	}
 	buf = malloc(CFG_MAX_FILE + 1);
 	while (buf && len <= CFG_MAX_FILE) {

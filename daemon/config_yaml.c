@@ -229,6 +229,15 @@ int config_yaml_parse(const struct config_yaml_msg *c, const char *buf, size_t l
 	bool done = false;
 
 	*root = NULL;
+	/* A UTF-8 byte order mark (Windows editors write one) is not content: with
+	 * the encoding set, libyaml would count it as a column of the first line. */
+	while (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {      /* even twice */
+		buf += 3;
+		len -= 3;
+	}
+	if (len >= 2 && (memcmp(buf, "\xff\xfe", 2) == 0 || memcmp(buf, "\xfe\xff", 2) == 0))
+		return config_yaml_err_at(c, 1, 1, "the file is UTF-16 (it starts with a UTF-16 byte "
+					  "order mark); save it as UTF-8");
 	if (!yaml_parser_initialize(&p))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);

@@ -23,6 +23,7 @@ struct control_conn {
 	struct control_conn *prev, *next;
 	int waiting;            /* reload-wait acknowledged; answer pending */
 	int closing;            /* close once the output is flushed */
+	int paused;             /* too many answers unread: its requests wait */
 };
 
 struct control {
@@ -88,50 +89,116 @@ static json_t *do_status(struct control *c)
 	return json_pack("{s:b, s:o}", "ok", 1, "status", st);
 }
 
-static json_t *do_renew(struct control *c, json_t *req)
+/* msg with every byte outside printable ASCII replaced by '?'. */
+static void printable(char *msg)
 {
-	json_t *jnames = json_object_get(req, "names"), *jall = json_object_get(req, "all");
-	json_t *jforce = json_object_get(req, "force"), *renewing, *not_due, *v, *resp;
-	const char **names = NULL;
-	char err[512] = "";
-	size_t n = 0, i;
-	int all = 0, force = 0, rc;
+	for (size_t i = 0; msg[i]; i++)
+		if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] >= 0x7f)
+			msg[i] = '?';
+}
+
+void control_request_clear(struct control_request *r)
+{
+	free(r->names);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+static int req_fail(struct control_request *r, char *err, size_t errlen, const char *msg)
+{
+	control_request_clear(r);
+	snprintf(err, errlen, "%s", msg);
+	return -EINVAL;
+}
+
+static int parse_renew(struct control_request *r, char *err, size_t errlen)
+{
+	json_t *jnames = json_object_get(r->json, "names"), *jall = json_object_get(r->json, "all");
+	json_t *jforce = json_object_get(r->json, "force"), *v;
+	size_t i;
 
 	if (jnames && !json_is_array(jnames) && !json_is_null(jnames))
-		return answer_error("renew: \"names\" must be an array of certificate names");
+		return req_fail(r, err, errlen,
+				"renew: \"names\" must be an array of certificate names");
 	if ((jall && !json_is_boolean(jall) && !json_is_null(jall)) ||
 	    (jforce && !json_is_boolean(jforce) && !json_is_null(jforce)))
-		return answer_error("renew: \"all\" and \"force\" must be booleans");
-	all = json_is_true(jall);
-	force = json_is_true(jforce);
-	n = json_is_array(jnames) ? json_array_size(jnames) : 0;
-	if (all && n > 0)
-		return answer_error("renew: give certificate names or \"all\", not both");
-	if (!all && n == 0)
-		return answer_error("renew: no certificate named (give names or \"all\")");
-	if (!c->ops || !c->ops->renew)
-		return answer_error("renew unavailable");
-	if (n > 0) {
-		names = calloc(n, sizeof(*names));
-		if (!names)
-			return answer_error("out of memory");
+		return req_fail(r, err, errlen, "renew: \"all\" and \"force\" must be booleans");
+	r->all = json_is_true(jall);
+	r->force = json_is_true(jforce);
+	r->nnames = json_is_array(jnames) ? json_array_size(jnames) : 0;
+	if (r->all && r->nnames > 0)
+		return req_fail(r, err, errlen, "renew: give certificate names or \"all\", not both");
+	if (!r->all && r->nnames == 0)
+		return req_fail(r, err, errlen,
+				"renew: no certificate named (give names or \"all\")");
+	if (r->nnames > 0) {
+		r->names = calloc(r->nnames, sizeof(*r->names));
+		if (!r->names) {
+			control_request_clear(r);
+			return -ENOMEM;
+		}
 	}
 	json_array_foreach(jnames, i, v) {
-		if (!json_is_string(v)) {
-			free(names);
-			return answer_error("renew: \"names\" must be an array of certificate names");
-		}
-		names[i] = json_string_value(v);
+		if (!json_is_string(v))
+			return req_fail(r, err, errlen,
+					"renew: \"names\" must be an array of certificate names");
+		r->names[i] = json_string_value(v);
 	}
+	return 0;
+}
+
+int control_request_parse(const char *line, size_t len, struct control_request *r, char *err,
+			  size_t errlen)
+{
+	json_error_t jerr;
+	const char *cmd;
+
+	memset(r, 0, sizeof(*r));
+	if (errlen)
+		err[0] = '\0';
+	/* No JSON_ALLOW_NUL: a "\u0000" inside a string is refused, so every
+	 * string handed on is a whole C string. */
+	r->json = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!r->json)
+		return req_fail(r, err, errlen, "malformed request: not JSON");
+	cmd = json_string_value(json_object_get(r->json, "cmd"));
+	if (!json_is_object(r->json) || !cmd)
+		return req_fail(r, err, errlen, "malformed request: expected {\"cmd\": ...}");
+	if (strcmp(cmd, "status") == 0) {
+		r->cmd = CONTROL_CMD_STATUS;
+	} else if (strcmp(cmd, "renew") == 0) {
+		r->cmd = CONTROL_CMD_RENEW;
+		return parse_renew(r, err, errlen);
+	} else if (strcmp(cmd, "reload-wait") == 0) {
+		r->cmd = CONTROL_CMD_RELOAD_WAIT;
+	} else {
+		/* Echo at most a short, printable piece of the command. */
+		snprintf(err, errlen, "unknown command: %.64s", cmd);
+		printable(err);
+		json_decref(r->json);
+		r->json = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static json_t *do_renew(struct control *c, const struct control_request *q)
+{
+	json_t *renewing, *not_due, *resp;
+	char err[512] = "";
+	int rc;
+
+	if (!c->ops || !c->ops->renew)
+		return answer_error("renew unavailable");
 	renewing = json_array();
 	not_due = json_array();
 	if (!renewing || !not_due) {
 		json_decref(renewing);
 		json_decref(not_due);
-		free(names);
 		return answer_error("out of memory");
 	}
-	rc = c->ops->renew(c->arg, names, n, all, force, renewing, not_due, err, sizeof(err));
+	rc = c->ops->renew(c->arg, q->names, q->nnames, q->all, q->force, renewing, not_due, err,
+			   sizeof(err));
 	if (rc == -ENOENT) {
 		/* "unknown": true lets the CLI tell a typo (exit 2) from a failure. */
 		resp = json_pack("{s:b, s:s, s:b}", "ok", 0, "error",
@@ -144,49 +211,44 @@ static json_t *do_renew(struct control *c, json_t *req)
 	}
 	json_decref(renewing);
 	json_decref(not_due);
-	free(names);
 	return resp;
 }
 
-/* One request line; returns the answer (NULL: reload-wait, already answered). */
+/* One request line; returns the answer. */
 static json_t *conn_request(struct control_conn *k, const char *line, size_t len)
 {
-	json_error_t jerr;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *resp;
-	const char *cmd;
-	char msg[256];
+	struct control_request q;
+	char err[256];
+	json_t *resp;
+	int rc = control_request_parse(line, len, &q, err, sizeof(err));
 
-	if (!req)
-		return answer_error("malformed request: not JSON");
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!json_is_object(req) || !cmd) {
-		json_decref(req);
-		return answer_error("malformed request: expected {\"cmd\": ...}");
-	}
-	if (strcmp(cmd, "status") == 0) {
+	if (rc == -ENOMEM)
+		return answer_error("out of memory");
+	if (rc < 0)
+		return answer_error(err);
+	switch (q.cmd) {
+	case CONTROL_CMD_STATUS:
 		resp = do_status(k->c);
-	} else if (strcmp(cmd, "renew") == 0) {
-		resp = do_renew(k->c, req);
-	} else if (strcmp(cmd, "reload-wait") == 0) {
+		break;
+	case CONTROL_CMD_RENEW:
+		resp = do_renew(k->c, &q);
+		break;
+	case CONTROL_CMD_RELOAD_WAIT:
+	default:
 		k->waiting = 1;
 		resp = json_pack("{s:b, s:b}", "ok", 1, "waiting", 1);
-	} else {
-		/* Echo at most a short, printable piece of the command. */
-		size_t i;
-		snprintf(msg, sizeof(msg), "unknown command: %.64s", cmd);
-		for (i = 0; msg[i]; i++)
-			if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-				msg[i] = '?';
-		resp = answer_error(msg);
+		break;
 	}
-	json_decref(req);
+	control_request_clear(&q);
 	return resp;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Answer the complete request lines that have arrived, as long as the client
+ * reads its answers. May free k. */
+static void conn_process(struct control_conn *k)
 {
-	struct control_conn *k = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct bufferevent *bev = k->bev;
+	struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
 	char *line;
 	size_t len;
 
@@ -194,6 +256,18 @@ static void on_read(struct bufferevent *bev, void *arg)
 		if (k->closing || k->waiting) {
 			/* Nothing more is read from a client whose answer is pending. */
 			evbuffer_drain(in, evbuffer_get_length(in));
+			break;
+		}
+		if (evbuffer_get_length(out) > CONTROL_MAX_UNREAD) {
+			/* Its answers pile up unread: take no more requests until it has
+			 * read them (on_write), or drop it when it reads nothing for the
+			 * idle timeout (on_event). Memory stays bounded either way. */
+			if (!k->paused)
+				log_debug(NULL, "control: a client has %zu bytes of answers unread "
+					  "(limit %d); reading its requests once it reads them",
+					  evbuffer_get_length(out), CONTROL_MAX_UNREAD);
+			k->paused = 1;
+			bufferevent_disable(bev, EV_READ);
 			return;
 		}
 		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
@@ -209,8 +283,13 @@ static void on_read(struct bufferevent *bev, void *arg)
 			conn_send(k, conn_request(k, line, len));
 		free(line);
 	}
-	if (evbuffer_get_length(in) > CONTROL_MAX_LINE)
+	if (!k->closing && !k->waiting && evbuffer_get_length(in) > CONTROL_MAX_LINE)
 		goto too_long;
+	if (k->paused) {
+		k->paused = 0;
+		if (!k->closing)
+			bufferevent_enable(bev, EV_READ);
+	}
 	if (k->closing)
 		conn_close_after_write(k);
 	return;
@@ -223,25 +302,36 @@ too_long:
 	conn_close_after_write(k);
 }
 
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+/* The output is drained (the low watermark is 0). */
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct control_conn *k = arg;
 
 	if (k->closing)
 		conn_free(k);
+	else if (k->paused)
+		conn_process(k);        /* the client read its answers: go on */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_conn *k = arg;
+	size_t unread = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (what & BEV_EVENT_TIMEOUT) {
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		log_warn(NULL, "control: a client read none of its %zu bytes of answers for %u ms; "
+			 "closing that connection", unread, k->c->idle_ms);
+	} else if (what & BEV_EVENT_TIMEOUT) {
 		log_debug(NULL, "control: client idle for %u ms; closing", k->c->idle_ms);
 	} else if (what & BEV_EVENT_ERROR) {
 		log_debug(NULL, "control: client connection error: %s",
 			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	} else if ((what & BEV_EVENT_EOF) && !k->waiting &&
-		   evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+	} else if ((what & BEV_EVENT_EOF) && !k->waiting && unread > 0) {
 		/* The client finished sending: deliver what is queued, then close. */
 		bufferevent_disable(bev, EV_READ);
 		conn_close_after_write(k);

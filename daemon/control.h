@@ -12,6 +12,7 @@
 #define CONTROL_PID_NAME "acmed.pid"
 #define CONTROL_MAX_LINE (64 * 1024)    /* longest request line accepted */
 #define CONTROL_IDLE_TIMEOUT_MS 60000   /* a client silent this long is dropped */
+#define CONTROL_MAX_UNREAD (1 << 20)    /* answers queued for a client that does not read */
 
 /*
  * Protocol: newline-delimited JSON, one request per line, one answer line each.
@@ -25,7 +26,25 @@
  *                         | {"ok":false,"error":"FILE:LINE:COL: ..."}; then the socket closes.
  *  anything else         -> {"ok":false,"error":"..."} (the connection stays usable,
  *                           except after a line longer than CONTROL_MAX_LINE).
+ * A client may send requests before reading the answers, but while more than
+ * CONTROL_MAX_UNREAD bytes of answers wait for it, its next requests are not
+ * read; a client that reads nothing for CONTROL_IDLE_TIMEOUT_MS is dropped.
  */
+
+/* One request line, parsed (control_request_parse). */
+enum control_cmd { CONTROL_CMD_STATUS, CONTROL_CMD_RENEW, CONTROL_CMD_RELOAD_WAIT };
+struct control_request {
+	enum control_cmd cmd;
+	const char **names;     /* renew: nnames certificate names (owned by json) */
+	size_t nnames;
+	int all, force;
+	json_t *json;           /* the parsed line */
+};
+/* Parse line[0..len) (no newline). 0, or -EINVAL with the client's error
+ * message in err (printable ASCII), or -ENOMEM. r is cleared either way. */
+int control_request_parse(const char *line, size_t len, struct control_request *r, char *err,
+			  size_t errlen);
+void control_request_clear(struct control_request *r);
 
 struct control;
 struct sched;

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme_err.h"
 #include "names.h"
 #include "clock.h"
 #include "crypto.h"
@@ -62,13 +63,27 @@ static json_t *cert_base(const struct config *cfg, const struct config_cert *cc)
 			 cc->output_dir ? cc->output_dir : "");
 }
 
+/* When the CA made this certificate wait (rateLimited, with its Retry-After or
+ * the default hour): nothing is sent for it before then. 0: not waiting. */
+static int64_t ca_wait_until(const struct state_job *st, int64_t now)
+{
+	if (!st || st->next_attempt <= now || !st->last_error_class ||
+	    strcmp(st->last_error_class, acme_err_class_name(ACME_ERR_RATELIMIT)) != 0)
+		return 0;
+	return st->next_attempt;
+}
+
 /* Validity, state, next step and what state_dir remembers; takes nothing. */
 static int cert_fill(json_t *o, int64_t now, int64_t not_before, int64_t not_after,
 		     const char *state, const char *action, int64_t next_at,
 		     const struct state_job *st)
 {
 	json_t *ari = json_null();
+	int64_t ca_wait = ca_wait_until(st, now);
 	int rc = 0;
+
+	if (ca_wait)
+		next_at = ca_wait;
 
 	if (st && st->ari_start && st->ari_end)
 		ari = json_pack("{s:o, s:o, s:o}", "window_start", jtime(st->ari_start),
@@ -85,6 +100,7 @@ static int cert_fill(json_t *o, int64_t now, int64_t not_before, int64_t not_aft
 	rc |= json_object_set_new(o, "last_error_at", jtime(st ? st->last_error_at : 0));
 	rc |= json_object_set_new(o, "order_url", jstr_or_null(st ? st->order_url : NULL));
 	rc |= json_object_set_new(o, "ari", ari ? ari : json_null());
+	rc |= json_object_set_new(o, "waiting_for_ca_until", jtime(ca_wait));
 	return rc ? -ENOMEM : 0;
 }
 
@@ -311,6 +327,18 @@ static int64_t field_time(const json_t *o, const char *key)
 	return t;
 }
 
+/* Local time; the time alone when it is the same day as now. */
+static void local_when(char *buf, size_t len, int64_t t, int64_t now)
+{
+	time_t tt = (time_t)t, nt = (time_t)now;
+	struct tm tm, tn;
+
+	localtime_r(&tt, &tm);
+	localtime_r(&nt, &tn);
+	strftime(buf, len, tm.tm_yday == tn.tm_yday && tm.tm_year == tn.tm_year ?
+		 "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+}
+
 /* "now", "in 45s", "in 12m", "in 3h", "in 21d"; "5d ago" never: past is "now". */
 static void relative(char *buf, size_t len, int64_t t, int64_t now)
 {
@@ -339,6 +367,7 @@ static void row_fill(char **row, const json_t *c, int64_t now)
 	const char *action = json_string_value(json_object_get(c, "next_action"));
 	char buf[128], when[32];
 	int64_t na = field_time(c, "not_after"), next = field_time(c, "next_at");
+	int64_t ca_wait = field_time(c, "waiting_for_ca_until");
 	size_t nd = json_array_size(domains);
 
 	row[COL_NAME] = clean(json_string_value(json_object_get(c, "name")));
@@ -364,7 +393,10 @@ static void row_fill(char **row, const json_t *c, int64_t now)
 		snprintf(buf, sizeof(buf), "-");
 	row[COL_DAYS] = clean(buf);
 	row[COL_STATE] = clean(json_string_value(json_object_get(c, "state")));
-	if (!action || strcmp(action, "none") == 0) {
+	if (ca_wait > now) {
+		local_when(when, sizeof(when), ca_wait, now);
+		snprintf(buf, sizeof(buf), "waiting for the CA until %s", when);
+	} else if (!action || strcmp(action, "none") == 0) {
 		snprintf(buf, sizeof(buf), "-");
 	} else if (next) {
 		relative(when, sizeof(when), next, now);
@@ -410,14 +442,7 @@ static void print_cas(FILE *out, const json_t *cas, int64_t now)
 			fprintf(out, "CA %s: DOWN", name ? name : "?");
 			if (probe) {
 				char buf[32];
-				time_t tt = (time_t)probe, nt = (time_t)now;
-				struct tm tm, tn;
-				localtime_r(&tt, &tm);
-				localtime_r(&nt, &tn);
-				/* The time alone when it is the same day as the status. */
-				strftime(buf, sizeof(buf), tm.tm_yday == tn.tm_yday &&
-					 tm.tm_year == tn.tm_year ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S",
-					 &tm);
+				local_when(buf, sizeof(buf), probe, now);
 				fprintf(out, ", next probe %s", buf);
 			}
 		} else {

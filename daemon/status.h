@@ -20,8 +20,12 @@ struct sched;
  *     "next_action": "renew"|"retry"|"order"|"none", "next_at": RFC3339|null,
  *     "failures": N, "last_error": "..."|null, "last_error_at": RFC3339|null,
  *     "order_url": "..."|null,
- *     "ari": {"window_start", "window_end", "chosen"} | null}]}
+ *     "ari": {"window_start", "window_end", "chosen"} | null,
+ *     "waiting_for_ca_until": RFC3339|null}]}
  * Times are UTC, "YYYY-MM-DDTHH:MM:SSZ". days_left is floor((not_after - now) / 1 day).
+ * waiting_for_ca_until: the CA asked acmed to wait (rateLimited, its Retry-After)
+ * and nothing is sent for the certificate before then; next_at is that time too.
+ * The table's NEXT then says "waiting for the CA until TIME".
  */
 
 /* From the running daemon (sched_job_info / sched_ca_info). New reference or NULL. */

@@ -273,6 +273,9 @@ static void test_load_errors(void **state)
 	assert_non_null(mkdtemp(tmpl));
 	assert_int_equal(config_load(tmpl, &cfg, err, sizeof(err)), -EISDIR);
 	assert_null(cfg);
+	snprintf(p, sizeof(p), "%s: not a regular file (a directory); acmed reads its configuration "
+		 "from a regular file", tmpl);
+	assert_string_equal(err, p);
 
 	/* 16 MiB (10 000 certificates in block style need ~3 MiB) is accepted (a valid file padded with a comment), one byte more is not. */
 	big = malloc(BIG + 2);
@@ -290,12 +293,48 @@ static void test_load_errors(void **state)
 	f = fopen(p, "a");
 	fputc('\n', f);
 	fclose(f);
+	/* The message gives the size and the limit, in bytes when MiB would read
+	 * "16 MiB, more than the 16 MiB". */
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EFBIG);
+	assert_null(cfg);
+	assert_non_null(strstr(err, "big.yaml: 16777217 bytes, more than the 16 MiB a configuration "
+			       "may have"));
+	assert_int_equal(config_load_buffer("b.yaml", big, BIG + 1, &cfg, err, sizeof(err)), -EFBIG);
+	assert_string_equal(err, "b.yaml: 16777217 bytes, more than the 16 MiB a configuration may have");
+	/* Larger ones are refused from their size, unread. */
+	assert_int_equal(truncate(p, 17 * 1024 * 1024), 0);
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, "big.yaml: 17 MiB, more than the 16 MiB a configuration may have"));
+	assert_int_equal(truncate(p, 40 * 1024 * 1024 + 300000), 0);
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, "big.yaml: 40.3 MiB, more than the 16 MiB a configuration may have"));
+	free(big);
+	unlink(p);
+
+	/* Not a regular file: refused at once (a FIFO would block open() and read()
+	 * until someone writes: check-config and reload hung). */
+	snprintf(p, sizeof(p), "%s/fifo.yaml", tmpl);
+	assert_int_equal(mkfifo(p, 0600), 0);
 	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EINVAL);
 	assert_null(cfg);
-	assert_non_null(strstr(err, "big.yaml: file too large (more than 16777216 bytes)"));
-	assert_int_equal(config_load_buffer("b.yaml", big, BIG + 1, &cfg, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "b.yaml: file too large (more than 16777216 bytes)");
-	free(big);
+	assert_non_null(strstr(err, "fifo.yaml: not a regular file (a FIFO); acmed reads its "
+			       "configuration from a regular file"));
+	unlink(p);
+	assert_int_equal(config_load("/dev/null", &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/dev/null: not a regular file (a character device); acmed reads "
+			    "its configuration from a regular file");
+	/* A symlink to a regular file is fine. */
+	snprintf(p, sizeof(p), "%s/real.yaml", tmpl);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(CA_LE, f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/link.yaml", tmpl);
+	assert_int_equal(symlink("real.yaml", p), 0);
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), 0);
+	config_free(cfg);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/real.yaml", tmpl);
 	unlink(p);
 	rmdir(tmpl);
 
@@ -667,8 +706,8 @@ static void test_yaml_errors(void **state)
 		static const char utf16[] = "\xff\xfe" "c\0a\0s\0:\0";
 		assert_int_equal(config_load_buffer("acmed.yaml", utf16, sizeof(utf16) - 1, &cfg, err, sizeof(err)),
 				 -EINVAL);
-		assert_string_equal(err, "acmed.yaml:1:1: invalid input: invalid leading UTF-8 octet (byte 0xff); "
-				    "expected UTF-8 text");
+		assert_string_equal(err, "acmed.yaml:1:1: the file is UTF-16 (it starts with a UTF-16 "
+				    "byte order mark); save it as UTF-8");
 	}
 	expect_error("cas: [x]\nstate_dir: /a\xc3\n", "acmed.yaml:2:15: invalid input: invalid trailing UTF-8 "
 		     "octet (byte 0x0a); expected UTF-8 text");
@@ -680,8 +719,32 @@ static void test_yaml_errors(void **state)
 		     "acmed.yaml:1:12: control character 0x09 in a value; expected printable text");
 	expect_error("state_dir: |\n  /a\n  /b\n" CA_LE,
 		     "acmed.yaml:1:12: control character 0x0a in a value; expected printable text");
-	/* A byte-order mark is fine. */
+	/* A byte-order mark is fine, whatever follows it (it was taken as one
+	 * column of line 1: a second top-level key was "did not find expected
+	 * <document start>"), and columns on line 1 are counted without it. */
 	config_free(expect_ok("\xef\xbb\xbf" CA_LE));
+	config_free(expect_ok("\xef\xbb\xbfstate_dir: /a\n" CA_LE "runtime_dir: /r\n"));
+	config_free(expect_ok("\xef\xbb\xbf# a comment\nstate_dir: /a\n" CA_LE));
+	config_free(expect_ok("\xef\xbb\xbf---\nstate_dir: /a\n" CA_LE));
+	config_free(expect_ok("\xef\xbb\xbf%YAML 1.1\n---\nstate_dir: /a\n" CA_LE));
+	expect_error("\xef\xbb\xbfstate_dir: [x]\n" CA_LE,
+		     "acmed.yaml:1:12: state_dir: expected a path, got a sequence");
+	expect_error("\xef\xbb\xbfstate_dir: /a\nfoo: 1\n" CA_LE,
+		     "acmed.yaml:2:1: unknown key \"foo\" at the top level; expected one of state_dir, "
+		     "runtime_dir, listen, cas, certificates");
+	expect_error("\xef\xbb\xbf", "acmed.yaml:1:1: the file is empty; expected a mapping with at "
+		     "least \"cas\"");
+	/* Twice (an editor that added one to a file that had one). */
+	config_free(expect_ok("\xef\xbb\xbf\xef\xbb\xbfstate_dir: /a\n" CA_LE));
+	{
+		static const char be[] = "\xfe\xff" "\0c\0a\0s\0:";
+		struct config *cfg;
+		char err[256];
+		assert_int_equal(config_load_buffer("acmed.yaml", be, sizeof(be) - 1, &cfg, err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, "acmed.yaml:1:1: the file is UTF-16 (it starts with a UTF-16 "
+				    "byte order mark); save it as UTF-8");
+	}
 }
 
 static void test_hostile_sizes(void **state)

@@ -202,7 +202,7 @@ static const char *const ca_keys[] = { "name", "state", "next_probe", "waiting",
 static const char *const cert_keys[] = {
 	"name", "ca", "domains", "key_type", "output_dir", "not_before", "not_after",
 	"days_left", "state", "next_action", "next_at", "failures", "last_error",
-	"last_error_at", "order_url", "ari", NULL,
+	"last_error_at", "order_url", "ari", "waiting_for_ca_until", NULL,
 };
 
 /* ---- from disk ---- */
@@ -350,6 +350,86 @@ static void test_disk_with_state(void **state)
 	assert_string_equal(sfield(ca, "state"), "down");
 	assert_int_equal(tfield(ca, "next_probe"), now + 120);
 	assert_int_equal(json_integer_value(json_object_get(ca, "waiting")), 4);
+	json_decref(st);
+}
+
+/* A rate limit (the CA's Retry-After: a day) is shown as waiting for the CA,
+ * until then; other failures, and a rate limit that is over, are not. */
+static void test_disk_waiting_for_ca(void **state)
+{
+	struct fx *f = *state;
+	static const char *const retry[] = { "retry.example.org", NULL };
+	struct state_job sj = { 0 };
+	int64_t now = f->now;
+	json_t *st, *c;
+	char *d, *out = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	d = live(f, "retry"); make_cert(d, retry, now - 60 * DAY, now + 30 * DAY, "P-256"); free(d);
+	/* retry: rateLimited on its renewal; the order is kept for later. */
+	sj.failures = 1;
+	sj.next_attempt = now + DAY;
+	sj.last_error = strdup("creating the order: HTTP 429 urn:ietf:params:acme:error:rateLimited");
+	sj.last_error_class = strdup("rate limited");
+	sj.last_error_at = now - 5;
+	sj.order_url = strdup("https://127.0.0.1:9/order/8");
+	assert_int_equal(state_job_save(f->cfg->state_dir, "retry", &sj), 0);
+	state_job_clear(&sj);
+	/* mail: never issued; its first order was rate limited (no order kept). */
+	sj.failures = 2;
+	sj.next_attempt = now + 3600;
+	sj.last_error = strdup("creating the order: HTTP 429 rateLimited");
+	sj.last_error_class = strdup("rate limited");
+	assert_int_equal(state_job_save(f->cfg->state_dir, "mail", &sj), 0);
+	state_job_clear(&sj);
+	/* web: a certificate error, backing off: not the CA's doing. */
+	sj.failures = 1;
+	sj.next_attempt = now + 600;
+	sj.last_error = strdup("authorization for example.org is invalid");
+	sj.last_error_class = strdup("certificate error");
+	assert_int_equal(state_job_save(f->cfg->state_dir, "web", &sj), 0);
+	state_job_clear(&sj);
+	/* old: rate limited once, but that is over. */
+	sj.failures = 1;
+	sj.next_attempt = now - 10;
+	sj.last_error_class = strdup("rate limited");
+	assert_int_equal(state_job_save(f->cfg->state_dir, "old", &sj), 0);
+	state_job_clear(&sj);
+
+	st = status_from_disk_at(f->cfg, now);
+	assert_non_null(st);
+	c = cert_by_name(st, "retry");
+	assert_keys(c, cert_keys);
+	assert_int_equal(tfield(c, "waiting_for_ca_until"), now + DAY);
+	assert_int_equal(tfield(c, "next_at"), now + DAY);
+	assert_string_equal(sfield(c, "next_action"), "retry");
+	c = cert_by_name(st, "mail");
+	assert_int_equal(tfield(c, "waiting_for_ca_until"), now + 3600);
+	assert_int_equal(tfield(c, "next_at"), now + 3600);
+	c = cert_by_name(st, "web");
+	assert_true(json_is_null(json_object_get(c, "waiting_for_ca_until")));
+	assert_int_equal(tfield(c, "next_at"), now + 600);
+	c = cert_by_name(st, "old");
+	assert_true(json_is_null(json_object_get(c, "waiting_for_ca_until")));
+
+	/* The table says so, with the time (local; TZ=UTC here). */
+	m = open_memstream(&out, &len);
+	assert_non_null(m);
+	status_print_table_width(m, st, 400);
+	fclose(m);
+	{
+		char want[80], day[32];
+		time_t t = (time_t)(now + DAY);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(day, sizeof(day), "%Y-%m-%d %H:%M:%S", &tm);
+		snprintf(want, sizeof(want), " waiting for the CA until %s ", day);
+		assert_non_null(strstr(out, want));
+		assert_non_null(strstr(out, "\nweb "));
+		assert_non_null(strstr(out, "retry in 10m"));
+	}
+	free(out);
 	json_decref(st);
 }
 
@@ -510,6 +590,32 @@ static void test_table_exact(void **state)
 	free(out);
 }
 
+/* From the daemon's JSON: the NEXT column names the CA's wait and its end. */
+static void test_table_waiting_for_ca(void **state)
+{
+	char *out = table("{\"daemon\": true, \"generated_at\": \"2025-03-01T12:00:00Z\","
+			  " \"cas\": [], \"certificates\": ["
+			  "{\"name\": \"a\", \"domains\": [\"a.example\"], \"not_after\": null,"
+			  " \"days_left\": null, \"state\": \"ordering\", \"next_action\": \"order\","
+			  " \"next_at\": \"2025-03-02T12:00:00Z\", \"last_error\": \"rate limited\","
+			  " \"waiting_for_ca_until\": \"2025-03-02T12:00:00Z\"},"
+			  "{\"name\": \"b\", \"domains\": [\"b.example\"], \"not_after\": null,"
+			  " \"days_left\": null, \"state\": \"backoff\", \"next_action\": \"retry\","
+			  " \"next_at\": \"2025-03-01T15:00:30Z\", \"last_error\": null,"
+			  " \"waiting_for_ca_until\": \"2025-03-01T15:00:30Z\"},"
+			  "{\"name\": \"c\", \"domains\": [\"c.example\"], \"not_after\": null,"
+			  " \"days_left\": null, \"state\": \"backoff\", \"next_action\": \"retry\","
+			  " \"next_at\": \"2025-03-01T12:00:30Z\", \"last_error\": null,"
+			  " \"waiting_for_ca_until\": null}]}", 200);
+
+	assert_string_equal(out,
+		"NAME  DOMAINS    NOT AFTER  DAYS  STATE     NEXT                                          LAST ERROR\n"
+		"a     a.example  -          -     ordering  waiting for the CA until 2025-03-02 12:00:00  rate limited\n"
+		"b     b.example  -          -     backoff   waiting for the CA until 15:00:30             -\n"
+		"c     c.example  -          -     backoff   retry in 30s                                  -\n");
+	free(out);
+}
+
 static void test_table_not_running(void **state)
 {
 	char *out = table("{\"daemon\": false, \"generated_at\": \"2025-03-01T12:00:00Z\","
@@ -541,10 +647,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_disk_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_with_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_waiting_for_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_installed_bundle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_from_sched, setup, teardown),
 		cmocka_unit_test(test_table_exact),
+		cmocka_unit_test(test_table_waiting_for_ca),
 		cmocka_unit_test(test_table_not_running),
 		cmocka_unit_test(test_rfc3339),
 	};
