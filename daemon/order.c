@@ -19,6 +19,9 @@
 #define AUTHZ_DEADLINE_S (15 * 60)
 #define ORDER_DEADLINE_S (15 * 60)
 #define MSG_MAX 1024
+/* A longer Retry-After on a poll ends the order as "rate limited": the
+ * scheduler keeps it, waits (status says until when) and resumes it. */
+#define POLL_INLINE_MAX_S 600
 
 struct authz {
 	struct order *o;
@@ -237,8 +240,20 @@ static void order_fetch(struct order *o)
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot poll %s", o->url);
 }
 
+/* A Retry-After too long to wait inside the order. */
+static int poll_too_far(struct order *o, const char *what, int64_t retry_after)
+{
+	if (retry_after <= POLL_INLINE_MAX_S)
+		return 0;
+	order_fail(o, ACME_ERR_RATELIMIT, retry_after, NULL,
+		   "the CA asks to wait %lld s before looking at %s again", (long long)retry_after, what);
+	return 1;
+}
+
 static void order_poll_later(struct order *o, int64_t retry_after)
 {
+	if (poll_too_far(o, o->url, retry_after))
+		return;
 	if (clock_now() > o->deadline) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL,
 			   "order %s still processing after %d minutes", o->url,
@@ -457,6 +472,8 @@ static void authz_poll_later(struct authz *a, int64_t retry_after)
 	until = a->not_before_ms - clock_mono_ms();
 	if (until > d)
 		d = (long)until;
+	if (poll_too_far(a->o, a->url, (d + 999) / 1000))
+		return;
 	a->poll_at_ms = clock_mono_ms() + d;
 	timer_in_ms(a->timer, d);
 }

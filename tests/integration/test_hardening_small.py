@@ -23,6 +23,7 @@ import time
 import pytest
 
 import pebble_env as pe
+from faultproxy import Rule
 
 pytestmark = pytest.mark.acmed
 
@@ -254,3 +255,22 @@ def test_status_says_waiting_for_the_ca_with_and_without_daemon(acmed, proxy):
     c2 = _check_waiting(acmed, "rl", t0 + 86400 - 5, time.time() + 86400 + 5, False)
     assert c2["waiting_for_ca_until"] == c["waiting_for_ca_until"], (c, c2)
     assert proxy.log.count(kind="newOrder") == 1
+
+
+@pytest.mark.pebble(nonce_reject=0)
+def test_long_retry_after_on_an_authorization_is_shown_as_waiting(acmed, proxy):
+    """An authorization answered 202 + Retry-After: 1 day while pending: the order is not waited for
+    in silence ("order now"); status says it waits for the CA until then, and the order is kept."""
+    rule = proxy.add_rule(Rule("status", method="POST", kind="authz", if_body_status="pending", status=202,
+                               headers={"Retry-After": "86400"}))
+    certs = [{"name": "ra", "key_type": "ecdsa-p256", "domains": ["ra.example.com"]}]
+    acmed.write_config(certs)
+    d = acmed.spawn("run")
+    t0 = time.time()
+    d.wait_for_stderr(r"\[ra\] the CA asks to wait 86400 s before looking at \S+ again \(rate limited, "
+                      r"failure 1\); next attempt at", timeout=60)
+    assert rule.hits >= 1
+    _check_waiting(acmed, "ra", t0 + 86400 - 5, time.time() + 86400 + 5, True)
+    assert d.stop() == 0
+    c = _check_waiting(acmed, "ra", t0 + 86400 - 5, time.time() + 86400 + 5, False)
+    assert proxy.log.count(kind="newOrder", status=201) == 1

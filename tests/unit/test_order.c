@@ -230,6 +230,23 @@ static int say_no(void *arg, const char *identifier, const char *token)
 	return 0;
 }
 
+static void test_long_retry_after_ends_the_order_as_rate_limited(void **state)
+{
+	struct fx *x = *state;
+
+	set_domains(x, 1, "later.example.org");
+	fakeca_set_validation(x->ca, 5, 86400, fake_solver_check, &x->solver);
+	start(x, NULL, NULL);
+	drive(x, 60000);
+	assert_true(x->done);
+	assert_false(x->res.ok);
+	/* Not waited for inside the order: the scheduler keeps the order and says until when. */
+	assert_int_equal(x->res.err, ACME_ERR_RATELIMIT);
+	assert_int_equal(x->res.retry_after, 86400);
+	assert_non_null(strstr(x->msg, "the CA asks to wait 86400 s before looking at https://ca.test/authz/0/0"));
+	assert_int_equal(fake_solver_live(&x->solver), 0);
+}
+
 static void test_authorization_invalid(void **state)
 {
 	struct fx *x = *state;
@@ -443,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issues_with_one_request_per_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authz_retry_after_is_honoured, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authorization_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_retry_after_ends_the_order_as_rate_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_solver_failure_is_reported_with_its_class, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wildcard_without_a_solver_for_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authorization_pending_forever_times_out, setup, teardown),
