@@ -541,6 +541,7 @@ static int job_check_installed(struct job *j)
 static void job_success(struct job *j, const struct order_result *res)
 {
 	struct sched *s = j->s;
+	char until[32];
 
 	if (job_check_installed(j) < 0)
 		return;
@@ -555,10 +556,13 @@ static void job_success(struct job *j, const struct order_result *res)
 	s->issued++;
 	sched_job_save(j);
 	sched_job_deploy(j);
-	if (s->once) {
-		char until[32];
+	if (s->once || (j->cert_id && acme_ca_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo")))
+		/* The daemon's ARI path logs the renewal time only once the CA's window is
+		 * in, as "certificate valid until ...": without this line a CA offering ARI
+		 * (Let's Encrypt, Pebble >= 2.5) left no "issued" in the log at all. */
 		log_info(j->cert->name, "certificate issued for %s, valid until %s",
 			 j->cert->domains.v[0], sched_fmt_time(j->not_after, until, sizeof(until)));
+	if (s->once) {
 		sched_job_finish_run(j, 0);
 		return;
 	}
@@ -649,7 +653,13 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 	p.created = job_order_created;
 	p.key = key;
 	p.resume_url = resume_url;
-	if (!resume_url && j->has_cert && j->cert_id && acme_ca_has_resource(slot->ca, "renewalInfo"))
+	/* "replaces" (RFC 9773 5) when the CA offers ARI: as its directory says, or,
+	 * before that is loaded (the first order after a start, due on a window kept
+	 * in state_dir), as the window it gave for this very certificate shows. */
+	if (!resume_url && j->has_cert && j->cert_id &&
+	    (acme_ca_has_resource(slot->ca, "renewalInfo") ||
+	     (!acme_ca_lacks_resource(slot->ca, "renewalInfo") && j->st.ari_cert_id &&
+	      strcmp(j->st.ari_cert_id, j->cert_id) == 0)))
 		p.replaces = j->cert_id;
 	j->order = order_start(slot->s->base, slot->ca, slot->s->http01, &p, job_order_done, j);
 	if (!j->order)
