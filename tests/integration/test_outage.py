@@ -98,7 +98,8 @@ def _conn(pebble, proxy, timeout=10):
 
 
 def _req(conn, method, path, body=None):
-    conn.request(method, path, body=body, headers={"Content-Type": "application/jose+json"} if body else {})
+    conn.request(method, path, body=body,
+                 headers={**pe.UA, **({"Content-Type": "application/jose+json"} if body else {})})
     r = conn.getresponse()
     return r, r.read()
 
