@@ -556,10 +556,10 @@ static void job_success(struct job *j, const struct order_result *res)
 	s->issued++;
 	sched_job_save(j);
 	sched_job_deploy(j);
+	/* The daemon's ARI path logs the renewal time only once the CA's window is in
+	 * ("certificate valid until ..."): say "issued" now, or with a CA offering ARI
+	 * (Let's Encrypt, Pebble >= 2.6) the log never said it. */
 	if (s->once || (j->cert_id && acme_ca_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo")))
-		/* The daemon's ARI path logs the renewal time only once the CA's window is
-		 * in, as "certificate valid until ...": without this line a CA offering ARI
-		 * (Let's Encrypt, Pebble >= 2.5) left no "issued" in the log at all. */
 		log_info(j->cert->name, "certificate issued for %s, valid until %s",
 			 j->cert->domains.v[0], sched_fmt_time(j->not_after, until, sizeof(until)));
 	if (s->once) {
