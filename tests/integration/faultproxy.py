@@ -101,7 +101,7 @@ PATH_KINDS = (
     ("/rollover-account-key", "keyChange"),
     ("/list-orderz/", "orders"),
     ("/renewalInfo", "renewalInfo"),   # not in Pebble 2.4: served by the proxy (enable_ari)
-    ("/draft-ietf-acme-ari-03/renewalInfo", "renewalInfo"),   # Pebble >= 2.5's own ARI (RFC 9773)
+    ("/draft-ietf-acme-ari-03/renewalInfo", "renewalInfo"),   # Pebble >= 2.6's own ARI (RFC 9773)
     ("/renewal-info", "renewalInfo"),  # an alternative spelling tests may advertise via json_merge
 )
 

@@ -57,9 +57,10 @@ class PebbleBuild:
 
     id:             the pytest id ("pebble2.4", "pebble-new")
     version:        the Debian package version (for messages)
-    newest:         Pebble >= 2.6 (Debian unstable): renewalInfo (ARI, RFC 9773) in the
-                    directory, profiles, a User-Agent required on every request, real
-                    `replaces` checks (alreadyReplaced), certificates of 90 days by default
+    newest:         Debian unstable's Pebble (2.10 when this was written): renewalInfo (ARI,
+                    RFC 9773; since 2.6) in the directory, real `replaces` checks (alreadyReplaced),
+                    profiles (2.7), certificates of 90 days by default, a User-Agent required on
+                    every request and a token-less dns-persist-01 challenge offered (2.10)
     """
 
     def __init__(self, ident, pebble_bin, challtestsrv_bin, newest, where):
