@@ -19,33 +19,6 @@
 #include "timeparse.h"
 
 
-/* ---------- persistent state ---------- */
-
-/* Kept through the store (db.h), durably, in the order of the calls. */
-void sched_job_save(struct job *j)
-{
-	size_t len = 0;
-	char *text = state_job_encode(j->cert->name, &j->st, &len);
-
-	if (!text || !db_put(j->s->db, DB_JOB, j->cert->name, text, len, DB_DURABLE, NULL, NULL))
-		log_error(j->cert->name, "cannot save its state (out of memory)");
-	free(text);
-}
-
-void sched_job_forget_order(struct job *j)
-{
-	if (!j->st.order_url)
-		return;
-	free(j->st.order_url);
-	j->st.order_url = NULL;
-	for (size_t i = 0; i < j->st.order_domains.n; i++)
-		free(j->st.order_domains.v[i]);
-	j->st.order_domains.n = 0;
-	if (j->st.order_domains.v)
-		j->st.order_domains.v[0] = NULL;
-	db_del(j->s->db, DB_ORDER_KEY, j->cert->name, NULL, NULL);
-}
-
 /* The spread of one certificate: random across certificates, but the same for
  * the same certificate at every start, so a restart does not move it. */
 static uint64_t job_seed(const struct job *j, const char *what)
@@ -384,78 +357,6 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	sched_job_save(j);
 }
 
-/* Hand a freshly installed certificate to the deployer (reload units, exec). */
-void sched_job_deploy(struct job *j)
-{
-	struct sched *s = j->s;
-
-	struct sched_event ev = { .kind = SCHED_EV_INSTALLED, .cert = j->cert,
-				  .ca = acme_client_name(s->slots[j->cert->ca]->ca), .ok = 1,
-				  .not_after = j->not_after };
-
-	if (j->cert->reload.n == 0 && j->cert->exec.n == 0) {
-		if (j->st.deploy_pending) {
-			j->st.deploy_pending = 0;
-			sched_job_save(j);
-		}
-		return;
-	}
-	if (!j->st.deploy_pending) {
-		j->st.deploy_pending = 1;
-		sched_job_save(j);
-	}
-	j->deploying = 1;
-	sched_emit(s, &ev);
-}
-
-void sched_job_deploy_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	sched_job_deploy(arg);
-}
-
-void sched_deploy_done(struct sched *s, const char *name, int ok, const char *error)
-{
-	static const int64_t steps[] = { 60, 600, 6000 };
-	char when[32];
-
-	for (size_t i = 0; i < s->njobs; i++) {
-		struct job *j = s->jobs[i];
-		int64_t wait;
-		struct timeval tv;
-
-		struct sched_event ev = { .kind = SCHED_EV_DEPLOY_DONE, .ok = ok, .message = error };
-
-		if (strcmp(j->cert->name, name) != 0 || !j->deploying)
-			continue;
-		j->deploying = 0;
-		ev.cert = j->cert;
-		ev.ca = acme_client_name(s->slots[j->cert->ca]->ca);
-		ev.err = ok ? ACME_ERR_NONE : ACME_ERR_LOCAL;
-		ev.not_after = j->not_after;
-		sched_emit(s, &ev);
-		if (ok) {
-			j->deploy_failures = 0;
-			j->st.deploy_pending = 0;
-			sched_job_save(j);
-			return;
-		}
-		j->deploy_failures++;
-		if (s->once) {
-			s->deploy_failed++;
-			log_error(name, "deploying the new certificate failed (%s); the next run tries "
-				  "again", error ? error : "?");
-			return;
-		}
-		wait = j->deploy_failures <= 3 ? steps[j->deploy_failures - 1] : DAY;
-		log_error(name, "deploying the new certificate failed (%s); trying again at %s",
-			  error ? error : "?", timeparse_format(clock_now() + wait, when, sizeof(when)));
-		tv.tv_sec = (time_t)wait;
-		tv.tv_usec = 0;
-		evtimer_add(j->deploy_timer, &tv);
-		return;
-	}
-}
-
 void sched_set_solvers(struct sched *s, struct challenge *const *solvers, size_t n)
 {
 	s->solvers = solvers;
@@ -484,10 +385,6 @@ static struct challenge *job_pick(void *arg, const char *id_type, const char *id
 	return NULL;
 }
 
-unsigned sched_deploy_failed_count(const struct sched *s)
-{
-	return s->deploy_failed;
-}
 
 static void job_failure(struct job *j, const struct order_result *res);
 
@@ -530,6 +427,7 @@ static void job_emit_done(struct job *j, int ok, enum acme_err_class err, const 
 static void job_success(struct job *j)
 {
 	struct sched *s = j->s;
+	char until[32];
 
 	if (job_check_installed(j) < 0)
 		return;
@@ -545,10 +443,13 @@ static void job_success(struct job *j)
 	sched_job_save(j);
 	job_emit_done(j, 1, ACME_ERR_NONE, NULL);
 	sched_job_deploy(j);
-	if (s->once) {
-		char until[32];
+	/* The daemon's ARI path logs the renewal time only once the CA's window is in
+	 * ("certificate valid until ..."): say "issued" now, or with a CA offering ARI
+	 * (Let's Encrypt, Pebble >= 2.6) the log never said it. */
+	if (s->once || (j->cert_id && acme_client_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo") == 1))
 		log_info(j->cert->name, "certificate issued for %s, valid until %s",
 			 j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)));
+	if (s->once) {
 		sched_job_finish_run(j, 0);
 		return;
 	}
@@ -692,8 +593,13 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 	p.resume_url = resume_url;
 	p.pick = job_pick;
 	p.pick_arg = j;
+	/* "replaces" (RFC 9773 5) when the CA offers ARI: as its directory says, or,
+	 * before that is loaded (the first order after a start, due on a window kept
+	 * in state_dir), as the window it gave for this very certificate shows. */
 	if (!resume_url && j->has_cert && j->cert_id &&
-	    acme_client_has_resource(slot->ca, "renewalInfo") == 1)
+	    (acme_client_has_resource(slot->ca, "renewalInfo") == 1 ||
+	     (acme_client_has_resource(slot->ca, "renewalInfo") < 0 && j->st.ari_cert_id &&
+	      strcmp(j->st.ari_cert_id, j->cert_id) == 0)))
 		p.replaces = j->cert_id;
 	j->order = order_start(slot->s->base, slot->ca, &p, job_order_done, j);
 	if (!j->order)

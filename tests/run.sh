@@ -1,8 +1,11 @@
 #!/bin/sh
 # tests/run.sh - the test command: builds, runs unit tests (plain and ASan+UBSan) and the
 # Pebble integration tests, then prints "N passed, N failed, N skipped" as its last line.
+# The integration tests run against two Pebbles, Debian 12's (2.4) and the newest (Debian
+# unstable's, unpacked into build-pebble/ by tests/deps.sh): each test once per Pebble.
 # Options (environment): ACMED_TESTS_NO_ASAN=1 skips the sanitizer build;
-# PYTEST_ARGS="-k name" narrows the integration tests.
+# PYTEST_ARGS="-k name" narrows the integration tests; ACMED_PEBBLES=pebble-new (or
+# pebble2.4) runs them against one Pebble only.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -44,7 +47,8 @@ if [ "${ACMED_TESTS_NO_ASAN:-0}" != 1 ]; then
 	cat "$OUT/asan.count"
 fi
 
-echo "== integration tests (Pebble)"
+pebbles=$(cd tests/integration && $PY -c 'import pebble_env as pe; print(", ".join(f"{b.id} {b.version}" for b in pe.pebble_builds_selected()))' 2>&1)
+echo "== integration tests (Pebble: $pebbles)"
 ACMED_BIN="$ROOT/build/acmed" $PY -m pytest tests/integration -q -p no:cacheprovider \
 	--junitxml="$OUT/integration.xml" ${PYTEST_ARGS:-} 2>&1 | tail -n 40
 $PY tests/summarize.py junit "$OUT/integration.xml" integration > "$OUT/integration.count" || status=1

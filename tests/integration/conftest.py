@@ -1,4 +1,9 @@
-# pytest fixtures for acmed integration tests: workspace, Pebble (+challtestsrv), fault proxy, acmed runner.
+# pytest fixtures for acmed integration tests: workspace, Pebble (+challtestsrv; 2.4 and the newest), fault proxy, acmed runner.
+"""Every test that uses the `pebble` fixture (directly, or through `proxy` / `acmed`) runs once per
+Pebble: "pebble2.4" (Debian 12's package) and "pebble-new" (Debian unstable's, unpacked by
+tests/deps.sh into build-pebble/).  ACMED_PEBBLES=pebble-new (or pebble2.4) limits the run to one;
+so does `pytest -k pebble-new`.  A test about a behaviour of one of them only says so with
+@pytest.mark.pebble_builds("pebble2.4", reason="...")."""
 import os
 import shutil
 import tempfile
@@ -12,10 +17,28 @@ from faultproxy import FaultProxy
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "pebble(strict=False, nonce_reject=None, authz_reuse=None, env=None, "
-                                       "config=None): options for the pebble fixture")
+                                       "config=None, defaults=False): options for the pebble fixture")
     config.addinivalue_line("markers", "acmed: drives the acmed binary (fails until acmed works)")
     config.addinivalue_line("markers", "harness: checks the test harness itself (Pebble, proxy, uacme)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "pebble_builds(*ids, reason): run only against these Pebbles "
+                                       "(ids of pebble_env.PEBBLE_BUILDS); reason says why")
+
+
+def pytest_generate_tests(metafunc):
+    """The Pebble dimension: each test that needs a Pebble runs against each selected one."""
+    if "pebble_build" not in metafunc.fixturenames:
+        return
+    builds = pe.pebble_builds_selected()
+    m = metafunc.definition.get_closest_marker("pebble_builds")
+    if m is not None:
+        if not m.kwargs.get("reason"):
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: pebble_builds(...) needs a reason=")
+        unknown = [i for i in m.args if i not in pe.PEBBLE_BUILDS]
+        if unknown:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown Pebble ids {unknown}")
+        builds = [b for b in builds if b.id in m.args]
+    metafunc.parametrize("pebble_build", builds, ids=[b.id for b in builds])
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -69,15 +92,27 @@ def _pebble_options(request):
 
 
 @pytest.fixture
-def pebble(request, workspace):
-    """A fresh Pebble per test.  Options via @pytest.mark.pebble(...) or indirect parametrization:
-    strict (bool), nonce_reject (int %, None = Pebble default 5), authz_reuse (int %), env (dict),
-    config (dict: extra keys of Pebble's JSON config, e.g. certificateValidityPeriod)."""
-    if not pe.pebble_installed():
-        pytest.skip("pebble / pebble-challtestsrv not installed (Debian package 'pebble')")
+def pebble_build(request):
+    """Which Pebble (pebble_env.PebbleBuild): parametrized by pytest_generate_tests."""
+    return request.param
+
+
+@pytest.fixture
+def pebble(request, workspace, pebble_build):
+    """A fresh Pebble per test, of the build pebble_build.  Options via @pytest.mark.pebble(...) or
+    indirect parametrization: strict (bool), nonce_reject (int %, None = Pebble default 5),
+    authz_reuse (int %), env (dict), config (dict: extra keys of Pebble's JSON config, e.g.
+    certificateValidityPeriod), defaults (bool: the config its package ships, no PEBBLE_VA_NOSLEEP)."""
+    if not pebble_build.installed():
+        if pebble_build.newest:
+            # not a skip: the suite must not pass quietly without the newest Pebble
+            pytest.fail(f"{pebble_build.id}: {pebble_build.pebble_bin} missing: {pebble_build.where}; "
+                        "or run only against Pebble 2.4 with ACMED_PEBBLES=pebble2.4")
+        pytest.skip(f"{pebble_build.id}: pebble / pebble-challtestsrv not installed ({pebble_build.where})")
     o = _pebble_options(request)
     env = pe.PebbleEnv(workspace / "pebble", strict=o.get("strict", False), nonce_reject=o.get("nonce_reject"),
-                       authz_reuse=o.get("authz_reuse"), extra_env=o.get("env"), config=o.get("config"))
+                       authz_reuse=o.get("authz_reuse"), extra_env=o.get("env"), config=o.get("config"),
+                       build=pebble_build, defaults=o.get("defaults", False))
     env.start()
     yield env
     env.stop()
@@ -88,7 +123,7 @@ def proxy(pebble, workspace):
     """The fault-injecting proxy in front of `pebble`, same throwaway TLS CA."""
     cert, key = pebble.tls_ca.issue_server_cert("proxy")
     p = FaultProxy(("127.0.0.1", 0), ("127.0.0.1", pebble.port), cert, key, pebble.tls_ca.ca_path,
-                   log_path=workspace / "proxy-requests.jsonl")
+                   log_path=workspace / "proxy-requests.jsonl", upstream_ari_path=pebble.build.renewal_info_path)
     p.start()
     yield p
     p.stop()
@@ -150,5 +185,13 @@ class Acmed:
 def acmed(acmed_bin, workspace, pebble, proxy):
     """acmed configured to talk to Pebble through the fault proxy; background acmeds are stopped at teardown."""
     a = Acmed(acmed_bin, workspace, pebble, proxy.directory_url)
+    yield a
+    a.stop_all()
+
+
+@pytest.fixture
+def acmed_direct(acmed_bin, workspace, pebble):
+    """acmed configured to talk to Pebble itself, no proxy in between."""
+    a = Acmed(acmed_bin, workspace, pebble, pebble.directory_url)
     yield a
     a.stop_all()

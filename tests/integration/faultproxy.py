@@ -3,10 +3,11 @@
 """faultproxy - a small HTTPS reverse proxy for ACME tests (stdlib only; ARI CertIDs need python3-cryptography).
 
 Every request is forwarded to the upstream (Pebble) with the client's Host header
-kept as is.  Pebble 2.4 builds every URL it hands out (directory, Location, Link,
-order/authz/challenge/certificate URLs) from the request's Host header and checks
-the JWS "url" against "https://" + Host + RequestURI, so with Host passed through
-all URLs point at the proxy and no rewriting is needed.
+kept as is.  Pebble (2.4 and the newest alike) builds every URL it hands out
+(directory, Location, Link, order/authz/challenge/certificate URLs) from the
+request's Host header and checks the JWS "url" against "https://" + Host +
+RequestURI, so with Host passed through all URLs point at the proxy and no
+rewriting is needed.
 
 Each request is logged (ProxyLog entries; the JWS payload of a POST is decoded into
 entry["payload"]: a dict, "" for POST-as-GET, None when the body is no JWS) and
@@ -40,11 +41,17 @@ Whole-CA faults (FaultProxy methods, each returning the Rule, inserted first):
     rate_limited("newOrder", retry_after=7)   429 rateLimited + Retry-After (seconds or HTTP-date)
     already_replaced()          409 alreadyReplaced for a newOrder carrying "replaces", once
     refuse_connections(for_s=40)  close the listening socket (connection refused), re-bind later
-ARI (RFC 9773) on top of Pebble 2.4, which has none:
+ARI (RFC 9773) on top of Pebble 2.4, which has none, or of the newest Pebble, which has its own:
     enable_ari()                directory gains "renewalInfo": "<proxy>/renewalInfo";
-                                GET /renewalInfo/<certID> is answered by the proxy
+                                GET /renewalInfo/<certID> is answered by the proxy from the windows
+                                set below; a CertID without one goes to the upstream's own
+                                renewalInfo when it has one (upstream_ari_path), else gets a window
+                                derived from the certificate's lifetime (or 404)
     set_ari_window(cert_id or "*", start, end, explanation_url=None, retry_after=None)
+    hide_ari()                  the directory loses "renewalInfo": a CA without ARI (the newest
+                                Pebble's real ARI hidden until enable_ari())
     ari_cert_id(cert)           the RFC 9773 CertID of a certificate (PEM, path or x509 object)
+  Without enable_ari() or hide_ari(), the upstream's directory and renewalInfo pass through as is.
 
 Usage from Python:
     proxy = FaultProxy(("127.0.0.1", 0), upstream=("127.0.0.1", pebble_port),
@@ -78,7 +85,7 @@ import threading
 import time
 from email.utils import formatdate
 
-# Pebble 2.4 path prefixes (wfe/wfe.go constants) -> request kind.
+# Pebble path prefixes (wfe/wfe.go constants, the same in 2.4 and the newest) -> request kind.
 PATH_KINDS = (
     ("/dir", "directory"),
     ("/nonce-plz", "newNonce"),
@@ -94,10 +101,14 @@ PATH_KINDS = (
     ("/rollover-account-key", "keyChange"),
     ("/list-orderz/", "orders"),
     ("/renewalInfo", "renewalInfo"),   # not in Pebble 2.4: served by the proxy (enable_ari)
+    ("/draft-ietf-acme-ari-03/renewalInfo", "renewalInfo"),   # Pebble >= 2.6's own ARI (RFC 9773)
     ("/renewal-info", "renewalInfo"),  # an alternative spelling tests may advertise via json_merge
 )
 
 ARI_PATH = "/renewalInfo"
+# What the proxy sends upstream on requests it makes itself: RFC 8555 6.1 wants a User-Agent on
+# every request, and the newest Pebble refuses one without.
+USER_AGENT = "faultproxy (acmed tests)"
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "content-length"}
@@ -562,10 +573,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._post_rules(req, resp, post, entry)
             elif r.action == "drop":
                 return r.how
-        if req.kind == "renewalInfo" and p.ari_enabled:
-            resp = p._ari_response(req)
-        else:
-            resp = self._forward(req)
+        resp = p._ari_response(req) if req.kind == "renewalInfo" and p.ari_enabled else None
+        if resp is None:
+            upstream_path = None
+            if req.kind == "renewalInfo" and p.ari_enabled:
+                # a CertID without a window of the proxy's: the upstream's own renewalInfo answers
+                cid = req.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+                upstream_path = f"{p.upstream_ari_path}/{cid}"
+                entry["upstream_path"] = upstream_path
+            resp = self._forward(req, upstream_path)
             entry["upstream_status"] = resp.status
             p._observe_upstream(req, resp)
         return self._post_rules(req, resp, post, entry)
@@ -623,7 +639,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         p = self.proxy
         conn = http.client.HTTPSConnection(p.upstream[0], p.upstream[1], timeout=10, context=p.upstream_ctx)
         try:
-            conn.request("HEAD", "/nonce-plz")
+            conn.request("HEAD", "/nonce-plz", headers={"User-Agent": USER_AGENT})
             r = conn.getresponse()
             r.read()
             return r.getheader("Replay-Nonce")
@@ -632,7 +648,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _forward(self, req):
+    def _forward(self, req, path=None):
         headers = {}
         for k, v in self.headers.items():
             if k.lower() not in HOP_BY_HOP:
@@ -643,7 +659,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             conn = self._upstream_conn()
             fresh = conn.sock is None
             try:
-                conn.putrequest(req.method, req.path, skip_host=True, skip_accept_encoding=True)
+                conn.putrequest(req.method, path or req.path, skip_host=True, skip_accept_encoding=True)
                 for k, v in headers.items():
                     conn.putheader(k, v)
                 conn.endheaders(req.body if req.body else None)
@@ -729,8 +745,12 @@ class AriWindow:
 
 
 class FaultProxy:
-    def __init__(self, listen, upstream, certfile, keyfile, upstream_ca, log_path=None, keep_bodies=True):
+    def __init__(self, listen, upstream, certfile, keyfile, upstream_ca, log_path=None, keep_bodies=True,
+                 upstream_ari_path=None):
+        """upstream_ari_path: the path of the upstream's own renewalInfo resource (the newest Pebble's
+        "/draft-ietf-acme-ari-03/renewalInfo"), None when it has no ARI (Pebble 2.4)."""
         self.upstream = upstream
+        self.upstream_ari_path = upstream_ari_path.rstrip("/") if upstream_ari_path else None
         self.upstream_ctx = ssl.create_default_context(cafile=str(upstream_ca))
         self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ssl_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -749,6 +769,7 @@ class FaultProxy:
         self.refusals = []          # [[mono_start, mono_end or None], ...] connection-refused periods
         # ARI
         self.ari_enabled = False
+        self.ari_hidden = False     # hide_ari(): the upstream's renewalInfo left out of the directory
         self.ari_derive = True      # unknown CertID of a certificate seen downloaded: a window from its lifetime
         self._ari_lock = threading.Lock()
         self._ari_windows = {}      # certID or "*" -> AriWindow
@@ -915,8 +936,19 @@ class FaultProxy:
     # ------------------------------------------------------------ ARI (RFC 9773)
 
     def enable_ari(self, enabled=True):
-        """Advertise renewalInfo in the directory and answer GET /renewalInfo/<certID> ourselves."""
+        """Advertise renewalInfo in the directory and answer GET /renewalInfo/<certID> ourselves
+        (CertIDs without a window of their own go to the upstream's renewalInfo, when it has one).
+        Ends a hide_ari()."""
         self.ari_enabled = enabled
+        if enabled:
+            self.ari_hidden = False
+
+    def hide_ari(self, hidden=True):
+        """The directory passes without "renewalInfo" (a CA that offers no ARI) until enable_ari().
+        Only the newest Pebble has one to hide: for a test that starts without ARI, on both Pebbles."""
+        self.ari_hidden = hidden
+        if hidden:
+            self.ari_enabled = False
 
     def set_ari_window(self, cert_id, start=None, end=None, explanation_url=None, retry_after=None, status=200,
                        body=None):
@@ -945,6 +977,8 @@ class FaultProxy:
             w = self._ari_windows.get(cid) or self._ari_windows.get("*")
             known = self.known_certs.get(cid)
             self.ari_hits[cid] = self.ari_hits.get(cid, 0) + 1
+        if w is None and self.upstream_ari_path and cid:
+            return None     # the upstream's own answer (the caller forwards it there)
         if w is None and known is not None and self.ari_derive:
             nb, na = known
             life = na - nb
@@ -957,10 +991,13 @@ class FaultProxy:
 
     def _observe_upstream(self, req, resp):
         """Upstream answers the proxy looks at: the directory (ARI) and certificate downloads."""
-        if req.kind == "directory" and self.ari_enabled and resp.status == 200:
+        if req.kind == "directory" and (self.ari_enabled or self.ari_hidden) and resp.status == 200:
             j = resp.json()
             if isinstance(j, dict):
-                j["renewalInfo"] = f"https://{req.host}{ARI_PATH}"
+                if self.ari_enabled:
+                    j["renewalInfo"] = f"https://{req.host}{ARI_PATH}"
+                else:
+                    j.pop("renewalInfo", None)
                 resp.body = json.dumps(j, indent=2).encode()
         elif req.kind == "cert" and resp.status == 200 and b"-----BEGIN CERTIFICATE-----" in resp.body:
             try:

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,20 +30,26 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+# The two Pebbles (re-exported: tests use pe.PEBBLE_NEW, pe.pebble_builds_selected() ...)
+from pebble_builds import (CHALLTESTSRV_BIN, PEBBLE_24, PEBBLE_BIN, PEBBLE_BUILDS, PEBBLE_NEW,  # noqa: F401
+                           PEBBLE_NEW_DIR, PebbleBuild, pebble_builds_selected)
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PEBBLE_BIN = shutil.which("pebble") or "/usr/bin/pebble"
-CHALLTESTSRV_BIN = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
 UACME_BIN = shutil.which("uacme") or "/usr/bin/uacme"
 OPENSSL_BIN = shutil.which("openssl") or "/usr/bin/openssl"
 UACME_HOOK = HERE / "uacme_http01_hook.sh"
+
+# What the tests' own HTTP requests to Pebble or the proxy send: RFC 8555 6.1 wants a User-Agent on
+# every request to an ACME server, and the newest Pebble answers 400 malformed without one.
+UA = {"User-Agent": "acmed-tests"}
 
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 OUTPUT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
 
 
 def pebble_installed():
-    return os.access(PEBBLE_BIN, os.X_OK) and os.access(CHALLTESTSRV_BIN, os.X_OK)
+    return PEBBLE_24.installed()
 
 
 def uacme_installed():
@@ -189,11 +196,18 @@ class PebbleEnv:
     nonce_reject:  PEBBLE_WFE_NONCEREJECT (None = Pebble's default, 5 %)
     authz_reuse:   PEBBLE_AUTHZREUSE (None = Pebble's default, 50 %)
     http01_port:   Pebble's "httpPort" - where acmed (or the uacme responder) serves http-01
-    config:        extra keys for Pebble's JSON config (e.g. {"certificateValidityPeriod": 600})
+    config:        extra keys for Pebble's JSON config (e.g. {"certificateValidityPeriod": 600},
+                   which becomes the default profile's validityPeriod for the newest Pebble)
+    build:         which Pebble (PEBBLE_24, the default, or PEBBLE_NEW)
+    defaults:      Pebble as its package ships it: the example config of its package (addresses,
+                   ports and TLS files aside: its profiles, key algorithm, Retry-After values...)
+                   and its own pace (random VA sleeps; no PEBBLE_VA_NOSLEEP)
     """
 
     def __init__(self, workdir, tls_ca=None, strict=False, nonce_reject=None, authz_reuse=None,
-                 http01_port=None, extra_env=None, config=None):
+                 http01_port=None, extra_env=None, config=None, build=None, defaults=False):
+        self.build = build or PEBBLE_24
+        self.defaults = defaults
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tls_ca = tls_ca or TlsCA(self.dir / "tls")
@@ -232,27 +246,34 @@ class PebbleEnv:
 
     def start(self, timeout=20.0):
         cert, key = self.tls_ca.issue_server_cert("pebble")
-        cfg = {"pebble": {
+        ours = {
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
             "certificate": str(cert),
             "privateKey": str(key),
             "httpPort": self.http01_port,
             "tlsPort": self.tls_port,
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
-        }}
-        cfg["pebble"].update(self.extra_config)
+        }
+        if self.defaults:
+            example = self.build.example_config()
+            if example is None:
+                raise RuntimeError(f"{self.build.id}: its package's example pebble-config.json is missing")
+            base = dict(example, **ours)
+        else:
+            base = dict(ours, ocspResponderURL="", externalAccountBindingRequired=False)
+        cfg = {"pebble": self.build.config(base, self.extra_config)}
         self.config_path = self.dir / "pebble-config.json"
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
-        self.cts_proc = self._spawn([
-            CHALLTESTSRV_BIN,
-            "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-            "-http01", "", "-https01", "", "-tlsalpn01", "",
-            "-dns01", f"127.0.0.1:{self.dns_port}",
-            "-management", f"127.0.0.1:{self.cts_mgmt_port}",
-        ], self.cts_log)
+        b = self.build
+        cts = [b.challtestsrv_bin,
+               "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+               "-http01", "", "-https01", "", "-tlsalpn01", "",
+               b.challtestsrv_dns_flag, f"127.0.0.1:{self.dns_port}",
+               "-management", f"127.0.0.1:{self.cts_mgmt_port}"]
+        if b.newest:
+            cts += ["-doh", ""]          # its DNS-over-HTTPS server would take :8443 on every address
+        self.cts_proc = self._spawn(cts, self.cts_log)
         wait_tcp(self.cts_mgmt_port, timeout, self.cts_proc, "pebble-challtestsrv")
         wait_tcp(self.dns_port, timeout, self.cts_proc, "pebble-challtestsrv DNS")
 
@@ -260,13 +281,14 @@ class PebbleEnv:
         for k in list(env):
             if k.startswith("PEBBLE_"):
                 del env[k]
-        env["PEBBLE_VA_NOSLEEP"] = "1"
+        if not self.defaults:
+            env["PEBBLE_VA_NOSLEEP"] = "1"
         if self.nonce_reject is not None:
             env["PEBBLE_WFE_NONCEREJECT"] = str(self.nonce_reject)
         if self.authz_reuse is not None:
             env["PEBBLE_AUTHZREUSE"] = str(self.authz_reuse)
         env.update({k: str(v) for k, v in self.extra_env.items()})
-        argv = [PEBBLE_BIN, "-config", str(self.config_path), "-dnsserver", f"127.0.0.1:{self.dns_port}"]
+        argv = [self.build.pebble_bin, "-config", str(self.config_path), "-dnsserver", f"127.0.0.1:{self.dns_port}"]
         if self.strict:
             argv.append("-strict")
         self.pebble_proc = self._spawn(argv, self.pebble_log, env)
@@ -306,6 +328,30 @@ class PebbleEnv:
         req = urllib.request.Request(f"http://127.0.0.1:{self.cts_mgmt_port}/{endpoint}",
                                      data=json.dumps(payload).encode(), method="POST")
         with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+
+    def renewal_info(self, cert_id, timeout=5.0):
+        """GET Pebble's own renewalInfo for a CertID, straight from Pebble (newest only):
+        (status, Retry-After header or None, JSON body or None)."""
+        if not self.build.has_ari:
+            raise RuntimeError(f"{self.build.id} has no renewalInfo")
+        url = f"https://127.0.0.1:{self.port}{self.build.renewal_info_path}/{cert_id}"
+        req = urllib.request.Request(url, headers=UA)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.tls_ca.client_context()) as r:
+                return r.status, r.headers.get("Retry-After"), json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Retry-After"), None
+
+    def set_renewal_info(self, cert_pem, answer):
+        """Make Pebble answer `answer` (a dict, sent as JSON) to renewalInfo requests for this
+        certificate (the newest Pebble's management API, POST /set-renewal-info/)."""
+        if isinstance(cert_pem, bytes):
+            cert_pem = cert_pem.decode()
+        body = json.dumps({"Certificate": cert_pem, "ARIResponse": json.dumps(answer)}).encode()
+        req = urllib.request.Request(f"https://127.0.0.1:{self.mgmt_port}/set-renewal-info/", data=body,
+                                     method="POST", headers={**UA, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5, context=self.tls_ca.client_context()) as r:
             return r.status
 
     def stop(self):

@@ -20,7 +20,7 @@ def _conn(pebble, proxy):
 
 
 def _get(conn, path, method="GET", body=None, headers=None):
-    conn.request(method, path, body=body, headers=headers or {})
+    conn.request(method, path, body=body, headers={**pe.UA, **(headers or {})})
     r = conn.getresponse()
     return r, r.read()
 
@@ -36,6 +36,8 @@ def test_classify_pebble_paths():
     assert classify("/authZ/abc") == "authz"
     assert classify("/chalZ/abc") == "challenge"
     assert classify("/certZ/0123") == "cert"
+    assert classify("/renewalInfo/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE") == "renewalInfo"      # the proxy's
+    assert classify("/draft-ietf-acme-ari-03/renewalInfo/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE") == "renewalInfo"
     assert classify("/directory") == "other"
     assert classify("/dirt") == "other"
     assert classify("/order-plzz") == "other"

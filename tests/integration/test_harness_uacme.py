@@ -10,7 +10,14 @@ import pebble_env as pe
 pytestmark = [pytest.mark.harness,
               pytest.mark.skipif(not pe.uacme_installed(), reason="uacme not installed (Debian package 'uacme')"),
               # uacme gives up after 2 badNonce retries; the harness check must not be flaky
-              pytest.mark.pebble(nonce_reject=0)]
+              pytest.mark.pebble(nonce_reject=0),
+              # Pebble 2.4 only: the newest Pebble also offers dns-persist-01, a challenge without a
+              # token, in a random place among an authorization's challenges, and Debian 12's uacme
+              # (1.7) stops at it ("failed to parse challenge") about one run in three.  What these
+              # tests prove of the harness (Host passthrough, the output checks) is independent of
+              # the Pebble version; test_harness_proxy.py checks the proxy on both.
+              pytest.mark.pebble_builds("pebble2.4", reason="uacme 1.7 cannot parse the newest Pebble's "
+                                                            "token-less dns-persist-01 challenge")]
 
 
 def _issue(workspace, pebble, directory_url, domains, key_type):
@@ -31,7 +38,7 @@ def test_uacme_issues_from_pebble(workspace, pebble):
     u, _ = _issue(workspace, pebble, pebble.directory_url, domains, "ecdsa-p256")
     cert = pe.verify_uacme_output(u, domains, "ecdsa-p256", pebble.root_path)
     # the chain must not verify against some other root: Pebble's root changes on every start
-    other = pe.PebbleEnv(workspace / "other-pebble")
+    other = pe.PebbleEnv(workspace / "other-pebble", build=pebble.build)
     try:
         other.start()
         ok, _ = pe.openssl_verify(u.cert_path(domains).parent / "leaf-only.pem", other.root_path,
@@ -140,7 +147,7 @@ def test_verify_output_dir_accepts_good_and_catches_bad(workspace, pebble):
     broken(put("cert.pem", (other_out / "cert.pem").read_bytes()), back("cert.pem"))
     broken(lambda: (out / "chain.pem").unlink(), lambda: (out / "chain.pem").symlink_to("gen-1/chain.pem"))
     # a chain from another Pebble run (another root) does not verify
-    other = pe.PebbleEnv(workspace / "other-pebble")
+    other = pe.PebbleEnv(workspace / "other-pebble", build=pebble.build)
     other.start()
     other.stop()
     broken(put("chain.pem", other.intermediate_path.read_bytes()), back("chain.pem"))

@@ -5,15 +5,22 @@
   instant inside suggestedWindow, kept while the window is unchanged; `replaces` on the new
   order, dropped once after 409 alreadyReplaced;
 - without ARI: when 1/3 of the lifetime is left (minus a spread of at most 1 h), tested on real
-  Pebble certificates (5 years) with libfaketime shifting acmed's wall clock.
+  Pebble certificates (5 years on 2.4, 90 days on the newest) with libfaketime shifting acmed's
+  wall clock.
+
+Each runs against both Pebbles; the newest one's own ARI is hidden by the proxy until a test turns
+the proxy's on (its real ARI is tested in test_pebble_new.py).
 
 The proxy's ARI support and CertID arithmetic are checked first (marker harness).
 """
 import datetime
 import http.client
 import json
+import math
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -47,8 +54,10 @@ def fmt(t):
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def issue_one(acmed, name, key_type="ecdsa-p256"):
-    """Issue one certificate (the proxy offers no ARI yet); returns (certs, leaf)."""
+def issue_one(acmed, proxy, name, key_type="ecdsa-p256"):
+    """Issue one certificate while the CA offers no ARI (the newest Pebble's own is hidden until the
+    test's enable_ari()); returns (certs, leaf)."""
+    proxy.hide_ari()
     certs = [{"name": name, "key_type": key_type,
               "domains": [f"{name}.renew.example.com", f"www.{name}.renew.example.com"]}]
     acmed.write_config(certs)
@@ -92,16 +101,28 @@ def test_proxy_serves_renewal_info(pebble, proxy):
     conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, timeout=10, context=pebble.tls_ca.client_context())
 
     def get(path, method="GET"):
-        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        conn.request(method, path, body=b"{}" if method == "POST" else None, headers=pe.UA)
         r = conn.getresponse()
         return r, r.read()
 
     r, body = get("/dir")
-    assert "renewalInfo" not in json.loads(body)               # off by default: Pebble 2.4 has none
+    if pebble.build.has_ari:      # the newest Pebble's own renewalInfo passes through (Host kept)
+        own = f"https://127.0.0.1:{proxy.port}{pebble.build.renewal_info_path}"
+        assert json.loads(body)["renewalInfo"] == own
+        proxy.hide_ari()
+        assert "renewalInfo" not in json.loads(get("/dir")[1])     # a CA without ARI, for a while
+    else:
+        assert "renewalInfo" not in json.loads(body)           # off by default: Pebble 2.4 has none
     proxy.enable_ari()
     r, body = get("/dir")
     assert json.loads(body)["renewalInfo"] == f"https://127.0.0.1:{proxy.port}/renewalInfo"
-    assert get("/renewalInfo/AA.BB")[0].status == 404           # unknown certificate
+    r, _ = get("/renewalInfo/AA.BB")
+    if pebble.build.has_ari:
+        # a CertID without a window of the proxy's goes to Pebble's own renewalInfo, which knows no
+        # such issuer key ("AA" is no SKID of its intermediate): 400 malformed
+        assert r.status == 400
+    else:
+        assert r.status == 404                                  # unknown certificate
     start = datetime.datetime(2031, 1, 2, 3, 4, 5)
     proxy.set_ari_window("AA.BB", start, start + datetime.timedelta(days=2),
                          explanation_url="https://ca.example/why", retry_after=3600)
@@ -115,19 +136,29 @@ def test_proxy_serves_renewal_info(pebble, proxy):
     assert json.loads(body)["suggestedWindow"] == {"start": "2030-03-17T17:46:40Z", "end": "2030-03-18T17:46:40Z"}
     assert get("/renewalInfo/AA.BB", "POST")[0].status == 405   # RFC 9773: an unauthenticated GET
     ents = proxy.log.select(kind="renewalInfo")
-    assert [(e["method"], e["status"]) for e in ents] == [("GET", 404), ("GET", 200), ("GET", 200), ("POST", 405)]
-    assert all(e["upstream_status"] is None for e in ents) and proxy.ari_hits["AA.BB"] == 2
+    first = 400 if pebble.build.has_ari else 404
+    assert [(e["method"], e["status"]) for e in ents] == [("GET", first), ("GET", 200), ("GET", 200), ("POST", 405)]
+    assert all(e["upstream_status"] is None for e in ents[1:]) and proxy.ari_hits["AA.BB"] == 2
+    if pebble.build.has_ari:
+        assert ents[0]["upstream_status"] == 400
+        assert ents[0]["upstream_path"] == f"{pebble.build.renewal_info_path}/AA.BB"
+    else:
+        assert ents[0]["upstream_status"] is None
 
-    # a certificate downloaded through the proxy gets a window derived from its lifetime
+    # a certificate downloaded through the proxy gets a window derived from its lifetime (when the
+    # CA has no renewalInfo of its own to ask)
     proxy.clear_ari_windows()
     c = _cert_with(0x1234, b"\x01" * 20, days=90)
     cid = ari_cert_id(c)
     req = Request("POST", "/certZ/1234", {"Host": f"127.0.0.1:{proxy.port}"}, b"", None, 0)
     proxy._observe_upstream(req, Response(200, [], c.public_bytes(serialization.Encoding.PEM)))
     r, body = get(f"/renewalInfo/{cid}")
-    w = json.loads(body)["suggestedWindow"]
-    nb = cert_epoch(c.not_valid_before)
-    assert w["start"] == fmt(nb + 60 * DAY).replace(" ", "T") + "Z"
+    if pebble.build.has_ari:
+        assert r.status == 400 and proxy.log.select(kind="renewalInfo")[-1]["upstream_status"] == 400
+    else:
+        w = json.loads(body)["suggestedWindow"]
+        nb = cert_epoch(c.not_valid_before)
+        assert w["start"] == fmt(nb + 60 * DAY).replace(" ", "T") + "Z"
 
 
 @pytest.mark.harness
@@ -138,7 +169,7 @@ def test_proxy_already_replaced_once(pebble, proxy):
     def order(payload):
         prot = b64u(json.dumps({"alg": "ES256", "kid": "k", "nonce": "n", "url": "u"}).encode())
         body = json.dumps({"protected": prot, "payload": b64u(json.dumps(payload).encode()), "signature": "AA"})
-        conn.request("POST", "/order-plz", body=body, headers={"Content-Type": "application/jose+json"})
+        conn.request("POST", "/order-plz", body=body, headers={**pe.UA, "Content-Type": "application/jose+json"})
         r = conn.getresponse()
         return r, r.read()
 
@@ -157,7 +188,7 @@ def test_proxy_already_replaced_once(pebble, proxy):
 @pytest.mark.acmed
 @pytest.mark.pebble(nonce_reject=0)
 def test_ari_window_in_the_past_renews_now_with_replaces(acmed, proxy):
-    certs, old = issue_one(acmed, "arip")
+    certs, old = issue_one(acmed, proxy, "arip")
     cid = ari_cert_id(old)
     now = time.time()
     proxy.enable_ari()
@@ -181,7 +212,7 @@ def test_ari_window_in_the_past_renews_now_with_replaces(acmed, proxy):
 @pytest.mark.acmed
 @pytest.mark.pebble(nonce_reject=0)
 def test_ari_already_replaced_retries_without_replaces(acmed, proxy):
-    certs, old = issue_one(acmed, "arir")
+    certs, old = issue_one(acmed, proxy, "arir")
     cid = ari_cert_id(old)
     now = time.time()
     proxy.enable_ari()
@@ -199,10 +230,60 @@ def test_ari_already_replaced_retries_without_replaces(acmed, proxy):
     assert leaf(acmed, "arir").serial_number != old.serial_number
 
 
+def restore_previous_generation(out):
+    """Point output_dir/current back at the generation before it (an old backup restored, say)."""
+    cur = Path(os.readlink(out / "current")).name
+    gens = sorted((p.name for p in out.iterdir() if p.name.startswith(".gen-") and p.is_dir()),
+                  key=lambda n: int(n.split("-")[-1]))
+    prev = [g for g in gens if g != cur]
+    assert prev, f"no generation before {cur} in {out}: {gens}"
+    tmp = out / ".current.test"
+    os.symlink(prev[-1], tmp)
+    os.replace(tmp, out / "current")
+    return prev[-1]
+
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_window_kept_across_a_restart_still_sends_replaces(acmed, proxy, pebble):
+    """A window that asks for a replacement, kept in state_dir, makes the first order after a start:
+    before the directory is loaded.  That order names the certificate in `replaces` all the same
+    (it once went without: the CA's ARI was only known from its directory).  Here the certificate
+    is an old one restored after its replacement: Pebble 2.4 ignores `replaces`; the newest Pebble
+    checks it and answers 409 alreadyReplaced, and acmed orders once more without it."""
+    certs, old = issue_one(acmed, proxy, "arik")
+    cid = ari_cert_id(old)
+    now = time.time()
+    proxy.enable_ari()
+    proxy.set_ari_window(cid, now - 2 * DAY, now - DAY)
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    orders = proxy.log.select(kind="newOrder")
+    assert orders[-1]["status"] == 201 and orders[-1]["payload"].get("replaces") == cid
+    restore_previous_generation(acmed.outputs["arik"])
+    assert leaf(acmed, "arik").serial_number == old.serial_number
+
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    # the window was kept (fetched < 6 h ago): no renewalInfo request, so no directory before the order
+    assert proxy.log.count(kind="renewalInfo", since=mark) == 0, proxy.log.by_kind(since=mark)
+    orders = proxy.log.select(kind="newOrder", since=mark)
+    assert orders and orders[0]["payload"].get("replaces") == cid, [(e["status"], e["payload"]) for e in orders]
+    if pebble.build.has_ari:
+        assert [e["status"] for e in orders] == [409, 201], [(e["status"], e["resp_body"]) for e in orders]
+        assert orders[0]["resp_body"]["type"] == "urn:ietf:params:acme:error:alreadyReplaced"
+        assert "replaces" not in orders[1]["payload"]
+    else:
+        assert [e["status"] for e in orders] == [201], [(e["status"], e["resp_body"]) for e in orders]
+    assert leaf(acmed, "arik").serial_number != old.serial_number
+
+
 @pytest.mark.acmed
 @pytest.mark.pebble(nonce_reject=0)
 def test_ari_window_next_week_no_renewal_time_inside_window(acmed, proxy):
-    certs, old = issue_one(acmed, "ariw")
+    certs, old = issue_one(acmed, proxy, "ariw")
     before = pe.snapshot_files(acmed.outputs["ariw"])
     cid = ari_cert_id(old)
     start = int(time.time()) + 7 * DAY
@@ -235,31 +316,41 @@ def test_ari_window_next_week_no_renewal_time_inside_window(acmed, proxy):
 @pytest.mark.acmed
 @pytest.mark.slow
 @pytest.mark.pebble(nonce_reject=0)
-def test_renewal_at_two_thirds_of_life_faketime(acmed, proxy):
-    """Pebble certificates live 5 years; without renew_before and ARI acmed renews when 1/3 of the
-    lifetime is left (~1217.5 days in, minus at most 1 h of spread): not at +1200 d, at +1230 d."""
+def test_renewal_at_two_thirds_of_life_faketime(acmed, proxy, pebble):
+    """Without renew_before and ARI acmed renews when 1/3 of the lifetime is left (minus at most 1 h
+    of spread), on Pebble's own certificates: 5 years on Pebble 2.4 (not at +1202 d, at +1233 d),
+    90 days on the newest (not at +51 d, at +69 d).  The newest Pebble's ARI stays hidden (issue_one):
+    this is the rule for a CA without ARI (with it, acmed follows the CA's window: test_pebble_new.py)."""
     if pe.faketime_library() is None:
         pytest.skip("libfaketime not installed (Debian package 'faketime')")
-    certs, old = issue_one(acmed, "life")
+    certs, old = issue_one(acmed, proxy, "life")
     nb, na = cert_epoch(old.not_valid_before), cert_epoch(old.not_valid_after)
     life = na - nb
-    assert 1825 * DAY <= life <= 1827 * DAY, f"Pebble certificate lifetime {life / DAY:.2f} days, expected ~1826"
+    want = pebble.build.default_validity
+    assert abs(life - want) <= DAY, (
+        f"{pebble.build.id} certificate lifetime {life / DAY:.2f} days, expected its default {want / DAY:.2f}")
     due = na - life / 3
+    margin = min(15 * DAY, life / 10)
+    real = time.time()
+    before_days = math.floor((due - margin - real) / DAY)
+    after_days = math.ceil((due + margin - real) / DAY)
+    assert real + after_days * DAY < na - DAY
 
     mark = proxy.log.mark()
-    real = time.time()
-    r = acmed.run_once(env={**pe.faketime_env("+1200d"), "TZ": "UTC"})
+    r = acmed.run_once(env={**pe.faketime_env(f"+{before_days}d"), "TZ": "UTC"})
     assert r.rc == 0, r.describe()
     stamps = [utc_epoch(m.group(1)) for m in map(LOG_STAMP.match, r.stderr.splitlines()) if m]
-    assert stamps and abs(stamps[0] - (real + 1200 * DAY)) < DAY, "libfaketime did not shift acmed's clock"
-    assert proxy.log.count(kind="newOrder", since=mark) == 0, "renewed ~17 days before 2/3 of the lifetime"
+    assert stamps and abs(stamps[0] - (real + before_days * DAY)) < DAY, "libfaketime did not shift acmed's clock"
+    assert proxy.log.count(kind="newOrder", since=mark) == 0, \
+        f"renewed ~{margin / DAY:.0f} days before 2/3 of the lifetime"
+    assert proxy.log.count(kind="renewalInfo", since=mark) == 0, "renewalInfo asked of a CA that lists none"
     times = renewal_times(r.stderr, "life")
     assert times, f"no '[life] ... renewal at ...' line:\n{r.stderr[-3000:]}"
     assert due - 3600 - 2 <= times[-1] <= due + 2, (
         f"renewal at {fmt(times[-1])}, expected 1/3 of the lifetime before notAfter: {fmt(due)} (- <= 1 h)")
 
     mark = proxy.log.mark()
-    r = acmed.run_once(env={**pe.faketime_env("+1230d"), "TZ": "UTC"})
+    r = acmed.run_once(env={**pe.faketime_env(f"+{after_days}d"), "TZ": "UTC"})
     assert r.rc == 0, r.describe()
     orders = proxy.log.select(kind="newOrder", since=mark)
     assert [e["status"] for e in orders] == [201], [(e["status"], e["payload"]) for e in orders]
@@ -279,6 +370,7 @@ def test_ari_checks_at_daemon_start_are_spread(acmed, proxy):
     certs = [{"name": f"fl{i}", "key_type": "ecdsa-p256", "domains": [f"fl{i}.fleet.example.com"]}
              for i in range(n)]
     acmed.write_config(certs)
+    proxy.hide_ari()            # a CA that starts offering ARI (the newest Pebble's own, hidden until now)
     r = acmed.run_once(timeout=180)
     assert r.rc == 0, r.describe()
     start = int(time.time()) + 7 * DAY
@@ -320,6 +412,7 @@ def test_ari_checks_pause_while_renewalinfo_is_unavailable(acmed, proxy):
     certs = [{"name": f"un{i}", "key_type": "ecdsa-p256", "domains": [f"un{i}.fleet.example.com"]}
              for i in range(n)]
     acmed.write_config(certs)
+    proxy.hide_ari()            # a CA that starts offering ARI (the newest Pebble's own, hidden until now)
     r = acmed.run_once(timeout=180)
     assert r.rc == 0, r.describe()
     proxy.enable_ari()

@@ -369,7 +369,9 @@ def test_broken_yaml_on_reload_keeps_the_daemon_serving(acmed, pebble, proxy, wo
 
 # ---------------------------------------------------------------- 4. status: table and JSON
 
-def check_status_json(st, daemon, certs, outputs, leafs):
+def check_status_json(st, daemon, certs, outputs, leafs, ari=False):
+    """ari: the CA has renewalInfo (the newest Pebble): every issued certificate shows the CA's
+    window and the instant chosen in it, which is its next renewal; else "ari" is null."""
     assert STATUS_TOP <= set(st), sorted(st)
     assert st["daemon"] is daemon
     assert RFC3339.match(st["generated_at"]), st["generated_at"]
@@ -394,7 +396,24 @@ def check_status_json(st, daemon, certs, outputs, leafs):
             assert c["days_left"] == int((epoch(c["not_after"]) - gen) // 86400), c
             assert c["state"] == "valid" and c["next_action"] == "renew", c
             assert epoch(c["not_before"]) < epoch(c["next_at"]) < epoch(c["not_after"]), c
-            assert c["failures"] == 0 and c["last_error"] is None and c["ari"] is None, c
+            assert c["failures"] == 0 and c["last_error"] is None, c
+            if not ari:
+                assert c["ari"] is None, c
+                continue
+            a = c["ari"]
+            assert isinstance(a, dict) and set(a) == {"window_start", "window_end", "chosen"}, c
+            assert all(RFC3339.match(a[k]) for k in a), a
+            start, end, chosen = epoch(a["window_start"]), epoch(a["window_end"]), epoch(a["chosen"])
+            assert epoch(c["not_before"]) <= start <= chosen <= end <= epoch(c["not_after"]), c
+            assert c["next_at"] == a["chosen"], c
+
+
+def ari_known(acmed, names):
+    """The status once the daemon has the CA's renewalInfo for every certificate of names."""
+    def known():
+        st = status_json(acmed)
+        return st if all(by_name(st)[n]["ari"] for n in names) else None
+    return pe.wait_until(known, 30, interval=0.3, what="renewalInfo of " + ", ".join(names))
 
 
 def parse_table(out):
@@ -452,7 +471,10 @@ def test_status_table_and_json_with_and_without_daemon(acmed, proxy):
         st = status_json(acmed)
         return st if by_name(st)["bad"]["failures"] >= 1 else None
     st = pe.wait_until(bad_failed, 30, interval=0.3, what="bad failing once")
-    check_status_json(st, True, certs, acmed.outputs, leafs)
+    ari = acmed.pebble.build.has_ari
+    if ari:     # after its issuance, each certificate's renewalInfo is fetched (a moment later)
+        st = ari_known(acmed, ["web", "mail"])
+    check_status_json(st, True, certs, acmed.outputs, leafs, ari=ari)
     b = by_name(st)["bad"]
     assert b["failures"] == 1 and b["state"] == "backoff" and b["next_action"] == "retry", b
     assert detail in (b["last_error"] or ""), b
@@ -469,7 +491,7 @@ def test_status_table_and_json_with_and_without_daemon(acmed, proxy):
     # no daemon: the same from the output directories and state_dir
     assert d.stop() == 0
     st2 = status_json(acmed)
-    check_status_json(st2, False, certs, acmed.outputs, leafs)
+    check_status_json(st2, False, certs, acmed.outputs, leafs, ari=ari)
     b2 = by_name(st2)["bad"]
     for k in ("failures", "last_error", "last_error_at", "next_at", "state", "next_action"):
         assert b2[k] == b[k], (k, b, b2)      # the backoff survives in state_dir
