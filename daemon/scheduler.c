@@ -84,6 +84,8 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (j->has_cert && j->ari_early) {
 		j->st.ari_early_at = clock_now();     /* a young certificate replaced for ARI */
+		free(j->st.ari_early_cert);
+		j->st.ari_early_cert = j->cert_id ? strdup(j->cert_id) : NULL;
 		sched_job_save(j);
 	}
 	sched_job_enqueue(j);
@@ -168,9 +170,12 @@ static int64_t job_renewal_time(struct job *j)
 		return j->st.ari_chosen;
 	/* The CA wants a young certificate replaced: once; if it asks the same
 	 * of the replacement too, it waits for the floor (a CA that says "now"
-	 * of every new certificate would otherwise be ordered from in a loop). */
+	 * of every new certificate would otherwise be ordered from in a loop).
+	 * The very certificate replaced last time, in use again (restored), may
+	 * be replaced again. */
 	again = j->st.ari_early_at + floor;
-	if (j->st.ari_early_at && again > j->st.ari_chosen) {
+	if (j->st.ari_early_at && again > j->st.ari_chosen &&
+	    !(j->st.ari_early_cert && strcmp(j->st.ari_early_cert, j->cert_id) == 0)) {
 		if (!j->ari_early_said) {
 			j->ari_early_said = 1;
 			log_warn(j->cert->name, "the CA asks again (ARI) to replace a certificate issued "

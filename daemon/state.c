@@ -73,6 +73,7 @@ void state_job_clear(struct state_job *st)
 	free(st->order_domains.v);
 	free(st->ari_cert_id);
 	free(st->ari_explanation);
+	free(st->ari_early_cert);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -103,6 +104,7 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->last_error_at = get_int(o, "last_error_at");
 	st->last_success = get_int(o, "last_success");
 	st->ari_early_at = get_int(o, "ari_early_at");
+	st->ari_early_cert = dup_str(o, "ari_early_cert");
 	st->deploy_pending = json_is_true(json_object_get(o, "deploy_pending"));
 	st->issued_kept = json_is_true(json_object_get(o, "issued_kept"));
 	st->order_url = dup_str(o, "order_url");
@@ -156,6 +158,7 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 	set_int(o, "last_error_at", st->last_error_at);
 	set_int(o, "last_success", st->last_success);
 	set_int(o, "ari_early_at", st->ari_early_at);
+	set_str(o, "ari_early_cert", st->ari_early_cert);
 	if (st->deploy_pending)
 		json_object_set_new(o, "deploy_pending", json_true());
 	if (st->issued_kept)

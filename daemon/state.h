@@ -29,6 +29,7 @@ struct state_job {
 	char *ari_explanation;          /* explanationURL, or NULL */
 	int64_t ari_early_at;           /* when ARI last had a certificate replaced
 					 * younger than the re-issue floor */
+	char *ari_early_cert;           /* the CertID of that certificate */
 };
 
 /* The record's text (JSON), malloc'd, *len set; NULL on ENOMEM. */
