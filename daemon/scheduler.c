@@ -332,6 +332,7 @@ void sched_job_ari_refresh(struct job *j)
 	}
 	/* run --once looks at everything now: it is a one-off, not a fleet's routine. */
 	at = j->s->once ? clock_now() : slot_ari_time(j->s->slots[j->cert->ca]);
+	log_debug(j->cert->name, "renewalInfo check scheduled for %lld", (long long)at);
 	if (at <= clock_now()) {
 		sched_job_ari_fetch(j);
 		return;

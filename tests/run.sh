@@ -1,8 +1,8 @@
 #!/bin/sh
-# tests/run.sh - the test command: builds, runs unit tests (plain and ASan+UBSan) and the
-# Pebble integration tests, then prints "N passed, N failed, N skipped" as its last line.
-# The integration tests run against two Pebbles, Debian 12's (2.4) and the newest (Debian
-# unstable's, unpacked into build-pebble/ by tests/deps.sh): each test once per Pebble.
+# tests/run.sh - the test command: builds, runs unit tests and the fuzz corpus replays (plain and
+# ASan+UBSan) and the Pebble integration tests, then prints "N passed, N failed, N skipped" as its
+# last line. The integration tests run against two Pebbles, Debian 12's (2.4) and the newest
+# (Debian unstable's, unpacked into build-pebble/ by tests/deps.sh): each test once per Pebble.
 # Options (environment): ACMED_TESTS_NO_ASAN=1 skips the sanitizer build;
 # PYTEST_ARGS="-k name" narrows the integration tests; ACMED_PEBBLES=pebble-new (or
 # pebble2.4) runs them against one Pebble only.
@@ -12,6 +12,7 @@ ROOT=$(pwd)
 PY=/usr/bin/python3
 OUT="$ROOT/build-tests"
 mkdir -p "$OUT"
+rm -f "$OUT"/*.count	# the summary counts this run only
 status=0
 
 build() { # dir, extra meson options...
@@ -35,16 +36,26 @@ meson test -C build --suite unit --print-errorlogs --logbase unit >/dev/null 2>&
 $PY tests/summarize.py meson build/meson-logs/unit.json unit > "$OUT/unit.count" || status=1
 cat "$OUT/unit.count"
 
+echo "== fuzz corpus replay"
+meson test -C build --suite fuzz --print-errorlogs --logbase fuzz >/dev/null 2>&1
+$PY tests/summarize.py meson build/meson-logs/fuzz.json fuzz > "$OUT/fuzz.count" || status=1
+cat "$OUT/fuzz.count"
+
 if [ "${ACMED_TESTS_NO_ASAN:-0}" != 1 ]; then
-	echo "== unit tests under ASan+UBSan"
+	echo "== unit tests and fuzz corpus replay under ASan+UBSan"
 	if build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 			meson test -C build-asan --suite unit --print-errorlogs --logbase unit >/dev/null 2>&1
 		$PY tests/summarize.py meson build-asan/meson-logs/unit.json unit-asan > "$OUT/asan.count" || status=1
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			meson test -C build-asan --suite fuzz --print-errorlogs --logbase fuzz >/dev/null 2>&1
+		$PY tests/summarize.py meson build-asan/meson-logs/fuzz.json fuzz-asan > "$OUT/fuzz-asan.count" || status=1
 	else
 		echo "1 failed unit-asan: build" > "$OUT/asan.count"; status=1
+		echo "0 passed, 1 failed, 0 skipped fuzz-asan: build" > "$OUT/fuzz-asan.count"
 	fi
 	cat "$OUT/asan.count"
+	[ -f "$OUT/fuzz-asan.count" ] && cat "$OUT/fuzz-asan.count"
 fi
 
 pebbles=$(cd tests/integration && $PY -c 'import pebble_env as pe; print(", ".join(f"{b.id} {b.version}" for b in pe.pebble_builds_selected()))' 2>&1)

@@ -3,9 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz_target.h"
 #include "ari.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz_target.h"
 #include "config.h"
 
 static void check_strv(const struct config_strv *sv)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_target.h"
 #include "control.h"
 
 /* What the daemon checks of a parsed request before acting on it. */

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "fuzz_target.h"
 #include "challenge_http.h"
 #include "log.h"
 

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fuzz_target.h"
 #include "acme.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -43,12 +43,12 @@ def test_renew_before_longer_than_lifetime_orders_once(acmed, proxy):
     (and a daemon ordered without pause)."""
     certs = [one_cert("rb2000", renew_before="2000d")]
     acmed.write_config(certs)
-    r = acmed.run_once(timeout=60)
+    r = acmed.run_once(timeout=120)
     assert r.rc == 0, r.describe()
     acmed.verify(certs)
     assert new_orders(proxy) == 1, proxy.log.by_kind()
     mark = proxy.log.mark()
-    r = acmed.run_once(timeout=60)
+    r = acmed.run_once(timeout=120)
     assert r.rc == 0, r.describe()
     assert new_orders(proxy, since=mark) == 0, proxy.log.by_kind(since=mark)
     assert re.search(r"\[rb2000\] renew_before 2000d would renew each new certificate at once \(it lives \d+d, "
@@ -62,7 +62,7 @@ def test_renew_before_daemon_schedules_after_floor(acmed, proxy):
     certs = [one_cert("rbd", renew_before="2000d")]
     acmed.write_config(certs)
     d = acmed.spawn("run", env={"TZ": "UTC"})
-    d.wait_for_stderr(r"\[rbd\] certificate issued, valid until .* renewal at", timeout=60)
+    d.wait_for_stderr(r"\[rbd\] certificate issued, valid until .* renewal at", timeout=180)
     text = d.stderr
     assert new_orders(proxy) == 1, proxy.log.by_kind()
     assert len(re.findall(r"renew_before 2000d would renew", text)) == 1, text
@@ -108,7 +108,7 @@ def test_check_config_warns_about_renew_before(acmed, proxy, workspace):
     acmed.write_config(certs)
     r = acmed.run("check-config")
     assert r.rc == 0 and "warning" not in r.stderr, r.describe()    # no certificate yet, unknown CA
-    assert acmed.run_once(timeout=60).rc == 0
+    assert acmed.run_once(timeout=120).rc == 0
     r = acmed.run("check-config")
     assert r.rc == 0, r.describe()
     assert re.search(r":\d+:\d+: warning: certificate live: renew_before 2000d would renew each new certificate "
@@ -119,7 +119,7 @@ def test_orders_per_hour_ceiling_parks_and_survives_restart(acmed, proxy):
     """orders_per_hour: 2 with 3 certificates: 2 orders, the third waits with a message; a restart does not reset it."""
     certs = [one_cert(f"ceil{i}") for i in range(3)]
     acmed.write_config(certs, extra_ca={"orders_per_hour": 2, "max_parallel": 1})
-    r = acmed.run_once(timeout=30)
+    r = acmed.run_once(timeout=120)
     assert r.rc == 1, r.describe()
     assert new_orders(proxy) == 2, proxy.log.by_kind()
     assert re.search(r"CA pebble: 2 new orders in the last hour, the ceiling \(orders_per_hour: 2\); "
@@ -129,7 +129,7 @@ def test_orders_per_hour_ceiling_parks_and_survives_restart(acmed, proxy):
     assert len(issued) == 2
 
     mark = proxy.log.mark()
-    r = acmed.run_once(timeout=30)
+    r = acmed.run_once(timeout=120)
     assert r.rc == 1, r.describe()
     assert new_orders(proxy, since=mark) == 0, proxy.log.by_kind(since=mark)
     assert "the ceiling (orders_per_hour: 2)" in r.stderr
@@ -137,7 +137,7 @@ def test_orders_per_hour_ceiling_parks_and_survives_restart(acmed, proxy):
     # Raising the ceiling lets the third one through, and only it.
     acmed.write_config(certs, extra_ca={"orders_per_hour": 3})
     mark = proxy.log.mark()
-    r = acmed.run_once(timeout=60)
+    r = acmed.run_once(timeout=120)
     assert r.rc == 0, r.describe()
     assert new_orders(proxy, since=mark) == 1
     acmed.verify(certs)
