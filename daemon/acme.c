@@ -617,7 +617,7 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 			    const char *state_dir)
 {
 	struct acme_ca *ca = calloc(1, sizeof(*ca));
-	char *accounts;
+	char *accounts, *trust = NULL;
 
 	if (!ca)
 		return NULL;
@@ -636,7 +636,11 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	ca->contact = json_array();
 	for (size_t i = 0; i < cfg->contact.n; i++)
 		json_array_append_new(ca->contact, json_string(cfg->contact.v[i]));
-	ca->http = http_client_new(base, cfg->ca_bundle);
+	/* state_dir/trust/<ca>.pem: the system roots + ca_bundle, parsed once by curl. */
+	if (cfg->ca_bundle && asprintf(&trust, "%s/trust/%s.pem", state_dir, cfg->name) < 0)
+		trust = NULL;
+	ca->http = http_client_new(base, cfg->ca_bundle, trust);
+	free(trust);
 	if (ca->http && cfg->timeout > 0)
 		http_client_set_timeouts(ca->http, cfg->timeout < 10 ? (long)cfg->timeout * 1000 : 10000,
 					 (long)cfg->timeout * 1000);

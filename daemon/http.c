@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 
 #include "http.h"
 #include "log.h"
+#include "store.h"
 
 #if LIBCURL_VERSION_NUM < 0x074d00
 #error "http.c needs libcurl >= 7.77 (CURLOPT_CAINFO_BLOB)"
@@ -27,6 +30,7 @@
 #define HTTP_CONNECT_MS      10000L
 #define HTTP_TOTAL_MS        60000L
 #define HTTP_SYSTEM_CA       "/etc/ssl/certs/ca-certificates.crt"
+#define HTTP_CA_CACHE_S      86400L     /* curl re-reads its CA file once a day */
 
 enum req_state { REQ_RUNNING, REQ_DONE, REQ_CALLING };
 
@@ -67,8 +71,10 @@ struct http_client {
 	LIST_HEAD(, http_sock) socks;
 	struct http_req_list running, done;
 	long connect_ms, total_ms;
-	char *ca_blob;          /* system roots + ca_bundle, or NULL */
+	char *trust_file;       /* system roots + ca_bundle as one PEM file: CURLOPT_CAINFO */
+	char *ca_blob;          /* the same in memory when the file could not be written */
 	size_t ca_blob_len;
+	int no_capath;          /* the roots are all in one CA file: no CApath (cacheable) */
 	unsigned long nrequests;
 	int delivering;         /* inside deliver_cb */
 	int dead;               /* http_client_free called while delivering */
@@ -479,45 +485,105 @@ static int read_whole_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-/* The system roots plus the extra bundle, as one PEM blob for CURLOPT_CAINFO_BLOB. */
-static int load_ca_blob(struct http_client *c, const char *ca_bundle)
+/* The PEM file libcurl reads the system roots from ("" when it has none). */
+static const char *system_ca_file(void)
 {
 	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-	const char *sys = HTTP_SYSTEM_CA;
-	char *a = NULL, *b = NULL;
-	size_t alen = 0, blen = 0;
+
+	if (vi->age >= CURLVERSION_SEVENTH)
+		return vi->cainfo ? vi->cainfo : "";
+	return HTTP_SYSTEM_CA;
+}
+
+/* Write content to path (mode 0644) unless it already holds exactly that (a
+ * restart rewrites nothing). Readers see the old or the new file, never a mix. */
+static int write_if_changed(const char *path, const char *content, size_t len)
+{
+	struct stat st;
+	char *old = NULL;
+	size_t oldlen = 0;
+	char *dir, *slash;
+	int rc;
+
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
+	    (size_t)st.st_size == len && read_whole_file(path, &old, &oldlen) == 0) {
+		int same = oldlen == len && memcmp(old, content, len) == 0;
+
+		free(old);
+		if (same)
+			return 0;
+	}
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	rc = 0;
+	if (slash && slash != dir) {
+		*slash = '\0';
+		rc = store_mkdir_p(dir, 0700);
+	}
+	free(dir);
+	if (rc == 0)
+		rc = store_write_replace(path, content, len, 0644);
+	return rc;
+}
+
+/* The system roots plus the extra bundle as one PEM: written to trust_file so
+ * that curl loads it once and keeps the parsed store for later connections
+ * (CURLOPT_CA_CACHE_TIMEOUT works with a CA file only, not a blob, and not
+ * beside a CApath); in memory (CURLOPT_CAINFO_BLOB, parsed again for every
+ * new connection) when there is no trust_file or it cannot be written. */
+static int load_trust(struct http_client *c, const char *ca_bundle, const char *trust_file)
+{
+	const char *sys = system_ca_file();
+	char *a = NULL, *b = NULL, *all;
+	size_t alen = 0, blen = 0, len;
 	int err;
 
-	if (vi->age >= CURLVERSION_SEVENTH && vi->cainfo)
-		sys = vi->cainfo;
 	err = read_whole_file(ca_bundle, &b, &blen);
 	if (err) {
 		log_error(NULL, "ca_bundle %s: %s", ca_bundle, strerror(-err));
 		return err;
 	}
-	err = read_whole_file(sys, &a, &alen);
+	err = *sys ? read_whole_file(sys, &a, &alen) : -ENOENT;
 	if (err) {
-		log_warn(NULL, "system CA bundle %s: %s; trusting only %s", sys, strerror(-err),
-			 ca_bundle);
+		log_warn(NULL, "system CA bundle %s: %s; trusting only %s", *sys ? sys : "(none)",
+			 strerror(-err), ca_bundle);
 		alen = 0;
 	}
-	c->ca_blob = malloc(alen + 1 + blen);
-	if (!c->ca_blob) {
+	len = alen + 1 + blen;
+	all = malloc(len);
+	if (!all) {
 		free(a);
 		free(b);
 		return -ENOMEM;
 	}
 	if (alen)
-		memcpy(c->ca_blob, a, alen);
-	c->ca_blob[alen] = '\n';
-	memcpy(c->ca_blob + alen + 1, b, blen);
-	c->ca_blob_len = alen + 1 + blen;
+		memcpy(all, a, alen);
+	all[alen] = '\n';
+	memcpy(all + alen + 1, b, blen);
 	free(a);
 	free(b);
+	/* With the system roots in the file (or the blob), curl's CApath (the same
+	 * roots, hashed) adds nothing; without them, it stays as it was. */
+	c->no_capath = alen > 0;
+	if (trust_file && write_if_changed(trust_file, all, len) == 0) {
+		c->trust_file = strdup(trust_file);
+		if (c->trust_file) {
+			free(all);
+			return 0;
+		}
+	} else if (trust_file) {
+		log_warn(NULL, "trust store %s not written: reading the roots again for every "
+			 "new connection to the CA", trust_file);
+	}
+	c->ca_blob = all;
+	c->ca_blob_len = len;
 	return 0;
 }
 
-struct http_client *http_client_new(struct event_base *base, const char *ca_bundle)
+struct http_client *http_client_new(struct event_base *base, const char *ca_bundle,
+				    const char *trust_file)
 {
 	struct http_client *c;
 
@@ -537,8 +603,17 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 	LIST_INIT(&c->socks);
 	TAILQ_INIT(&c->running);
 	TAILQ_INIT(&c->done);
-	if (ca_bundle && load_ca_blob(c, ca_bundle) < 0)
-		goto fail;
+	if (ca_bundle) {
+		if (load_trust(c, ca_bundle, trust_file) < 0)
+			goto fail;
+	} else {
+		/* System roots only: curl's CA file alone, so its store is cached
+		 * too (a CApath beside it would make curl parse the file again for
+		 * every connection). Without a CA file, curl's defaults stay. */
+		const char *sys = system_ca_file();
+
+		c->no_capath = *sys && access(sys, R_OK) == 0;
+	}
 	c->multi = curl_multi_init();
 	c->timer = evtimer_new(base, timer_event_cb, c);
 	c->deliver = event_new(base, -1, 0, deliver_cb, c);
@@ -584,6 +659,7 @@ static void client_destroy(struct http_client *c)
 	if (c->deliver)
 		event_free(c->deliver);
 	free(c->ca_blob);
+	free(c->trust_file);
 	free(c);
 }
 
@@ -639,13 +715,20 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 	SET(CURLOPT_WRITEDATA, (void *)r);
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, (void *)r);
-	if (c->ca_blob) {
+	if (c->trust_file) {
+		SET(CURLOPT_CAINFO, c->trust_file);
+	} else if (c->ca_blob) {
 		/* The client outlives its transfers: no per-request copy of the roots. */
 		struct curl_blob blob = { c->ca_blob, c->ca_blob_len, CURL_BLOB_NOCOPY };
 
 		SET(CURLOPT_CAINFO_BLOB, &blob);
-
 	}
+	if (c->no_capath)
+		SET(CURLOPT_CAPATH, (char *)NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* The parsed roots are kept by the multi handle for new connections. */
+	SET(CURLOPT_CA_CACHE_TIMEOUT, (long)HTTP_CA_CACHE_S);
+#endif
 	if (strcmp(r->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (strcmp(r->method, "POST") == 0) {
