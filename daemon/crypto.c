@@ -245,6 +245,7 @@ void crypto_cleanup(void)
 		EVP_PKEY_free(crypto_decoders[i].slot);
 		crypto_decoders[i].slot = NULL;
 	}
+	crypto_x509_cleanup();
 }
 
 int crypto_key_from_pem(const char *pem, size_t len, struct crypto_key **out)
@@ -293,20 +294,12 @@ int crypto_key_from_pem(const char *pem, size_t len, struct crypto_key **out)
 	return rc;
 }
 
-int crypto_key_to_pem(const struct crypto_key *key, char **pem, size_t *len)
+static int crypto_key_encode_pem(const struct crypto_key *key, char **pem, size_t *len)
 {
 	OSSL_ENCODER_CTX *ectx = NULL;
 	BIO *bio = NULL;
 	int rc = -EIO;
 
-	if (!key || !pem || !len)
-		return -EINVAL;
-	*pem = NULL;
-	*len = 0;
-	if (!key->has_private) {
-		log_error(NULL, "crypto: cannot write a public key as a private key");
-		return -EINVAL;
-	}
 	ectx = OSSL_ENCODER_CTX_new_for_pkey(key->pkey, EVP_PKEY_KEYPAIR, "PEM",
 					     "PrivateKeyInfo", NULL);
 	if (!ectx || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0) {
@@ -326,6 +319,34 @@ out:
 	return rc;
 }
 
+int crypto_key_to_pem(const struct crypto_key *key, char **pem, size_t *len)
+{
+	struct crypto_key *k = (struct crypto_key *)key;   /* its PEM is kept in it */
+	char *copy;
+
+	if (!key || !pem || !len)
+		return -EINVAL;
+	*pem = NULL;
+	*len = 0;
+	if (!key->has_private) {
+		log_error(NULL, "crypto: cannot write a public key as a private key");
+		return -EINVAL;
+	}
+	if (!k->pem) {
+		int rc = crypto_key_encode_pem(key, &k->pem, &k->pem_len);
+
+		if (rc < 0)
+			return rc;
+	}
+	copy = malloc(k->pem_len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, k->pem, k->pem_len + 1);
+	*pem = copy;
+	*len = k->pem_len;
+	return 0;
+}
+
 int crypto_key_type(const struct crypto_key *key, enum key_type *out)
 {
 	if (!key || !out)
@@ -339,6 +360,8 @@ void crypto_key_free(struct crypto_key *key)
 	if (!key)
 		return;
 	EVP_PKEY_free(key->pkey);
+	crypto_jwk_params_clear(&key->jwk);
+	crypto_free_secret(key->pem, key->pem_len);
 	free(key);
 }
 
@@ -372,14 +395,11 @@ static char *crypto_bn_param_b64(const EVP_PKEY *pkey, const char *name, size_t 
 	return s;
 }
 
-int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params *out)
+static int crypto_key_jwk_compute(const struct crypto_key *key, struct crypto_jwk_params *out)
 {
-	size_t fs;
+	size_t fs = crypto_field_size(key->kt);
 
-	if (!key || !out)
-		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	fs = crypto_field_size(key->kt);
 	if (fs) {
 		out->kty = "EC";
 		out->crv = fs == 32 ? "P-256" : "P-384";
@@ -398,6 +418,36 @@ int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params
 	}
 	crypto_jwk_params_clear(out);
 	return -EIO;
+}
+
+static int crypto_dup_member(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params *out)
+{
+	struct crypto_key *k = (struct crypto_key *)key;   /* the parameters are kept in it */
+	int rc;
+
+	if (!key || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!k->jwk.kty && (rc = crypto_key_jwk_compute(key, &k->jwk)) < 0)
+		return rc;
+	out->kty = k->jwk.kty;
+	out->crv = k->jwk.crv;
+	out->alg = k->jwk.alg;
+	if (crypto_dup_member(&out->x, k->jwk.x) < 0 || crypto_dup_member(&out->y, k->jwk.y) < 0 ||
+	    crypto_dup_member(&out->n, k->jwk.n) < 0 || crypto_dup_member(&out->e, k->jwk.e) < 0) {
+		crypto_jwk_params_clear(out);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void crypto_jwk_params_clear(struct crypto_jwk_params *p)
