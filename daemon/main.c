@@ -21,6 +21,7 @@
 #include "deploy.h"
 #include "lint.h"
 #include "log.h"
+#include "looplag.h"
 #include "scheduler.h"
 #include "service.h"
 #include "status.h"
@@ -467,6 +468,7 @@ static int cmd_run(const char *path, int once, long timeout)
 {
 	struct run_ctx ctx = { .lock_fd = -1, .once = once, .path = path };
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *deadline_ev = NULL;
+	struct looplag *lag;
 	int64_t deadline = clock_now() + timeout;
 	int rc, status = 0;
 
@@ -506,7 +508,9 @@ static int cmd_run(const char *path, int once, long timeout)
 	service_notify_ready(NULL);
 	notify_status(&ctx);
 	service_watchdog_start(ctx.base);
+	lag = looplag_from_env(ctx.base);       /* ACMED_LOOP_LAG_REPORT: benchmarks only */
 	event_base_dispatch(ctx.base);
+	looplag_free(lag);
 	service_watchdog_stop();
 	if (once) {
 		unsigned failed = sched_failed_count(ctx.sched) + sched_deploy_failed_count(ctx.sched);
