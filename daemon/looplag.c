@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -17,11 +19,17 @@
 #define LL_MAX_MSB 39
 #define LL_BUCKETS (LL_EXACT + (LL_MAX_MSB - LL_SUB_BITS) * LL_SUB)
 
+/* The timer is a timerfd, not an evtimer: libevent 2.1 reads
+ * CLOCK_MONOTONIC_COARSE (one tick: 4 ms at HZ=250), so its timers fire up to
+ * a tick late on an idle loop. The kernel's timer is exact: what is left is
+ * the time the loop took to get to a ready event. */
 struct looplag {
 	struct event_base *base;
 	struct event *timer;
+	int fd;
 	char *path;                     /* NULL: the log only */
 	long interval_ms;
+	int armed;
 	int64_t started_us, due_us;
 	uint64_t samples, sum_us, max_us, over_5ms, over_50ms;
 	uint32_t hist[LL_BUCKETS];
@@ -69,28 +77,32 @@ static void ll_record(struct looplag *l, uint64_t us)
 		l->over_50ms++;
 }
 
-static void ll_arm(struct looplag *l)
+static int ll_arm(struct looplag *l)
 {
-	struct timeval tv = clock_tv_ms(l->interval_ms);
+	struct itimerspec its = { { 0, 0 }, { l->interval_ms / 1000, (l->interval_ms % 1000) * 1000000 } };
 
 	l->due_us = clock_mono_us() + (int64_t)l->interval_ms * 1000;
-	evtimer_add(l->timer, &tv);
+	return timerfd_settime(l->fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
 static void ll_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct looplag *l = arg;
 	int64_t late = clock_mono_us() - l->due_us;
+	uint64_t expirations;
 
-	(void)fd;
 	(void)what;
+	if (read(fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
+		return;         /* not expired after all (EAGAIN) */
 	ll_record(l, late > 0 ? (uint64_t)late : 0);
-	ll_arm(l);      /* from now: a long stall is one late sample, not many */
+	if (ll_arm(l) < 0)      /* from now: a long stall is one late sample, not many */
+		log_error(NULL, "loop lag probe: timerfd_settime: %s", strerror(errno));
 }
 
 struct looplag *looplag_new(struct event_base *base, long interval_ms, const char *report_path)
 {
 	struct looplag *l;
+	int rc;
 
 	if (!base || interval_ms <= 0)
 		return NULL;
@@ -99,15 +111,28 @@ struct looplag *looplag_new(struct event_base *base, long interval_ms, const cha
 		return NULL;
 	l->base = base;
 	l->interval_ms = interval_ms;
+	l->fd = -1;
 	l->path = report_path ? strdup(report_path) : NULL;
-	l->timer = evtimer_new(base, ll_tick, l);
-	if ((report_path && !l->path) || !l->timer) {
+	l->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (l->fd < 0) {
+		log_error(NULL, "loop lag probe: timerfd_create: %s", strerror(errno));
+		looplag_free(l);
+		return NULL;
+	}
+	l->timer = event_new(base, l->fd, EV_READ | EV_PERSIST, ll_tick, l);
+	if ((report_path && !l->path) || !l->timer || event_add(l->timer, NULL) < 0) {
 		log_error(NULL, "loop lag probe: out of memory");
 		looplag_free(l);
 		return NULL;
 	}
 	l->started_us = clock_mono_us();
-	ll_arm(l);
+	rc = ll_arm(l);
+	if (rc < 0) {
+		log_error(NULL, "loop lag probe: timerfd_settime: %s", strerror(-rc));
+		looplag_free(l);
+		return NULL;
+	}
+	l->armed = 1;
 	return l;
 }
 
@@ -178,7 +203,7 @@ void looplag_free(struct looplag *l)
 
 	if (!l)
 		return;
-	if (l->timer) {
+	if (l->armed) {
 		looplag_get_stats(l, &s);
 		log_info(NULL, "loop lag: %llu samples every %ld ms, p50 %.3f ms, p99 %.3f ms, "
 			 "max %.3f ms", (unsigned long long)s.samples, s.interval_ms, s.p50_ms,
@@ -186,8 +211,11 @@ void looplag_free(struct looplag *l)
 		/* store logs a failure with the path */
 		if (l->path && looplag_format(&s, buf, sizeof(buf)) == 0)
 			store_write_replace(l->path, buf, strlen(buf), 0644);
-		event_free(l->timer);
 	}
+	if (l->timer)
+		event_free(l->timer);
+	if (l->fd >= 0)
+		close(l->fd);
 	free(l->path);
 	free(l);
 }

@@ -1,4 +1,4 @@
-/* looplag.h - event-loop lag probe: how late a periodic timer fires, summarised at exit (ACMED_LOOP_LAG_REPORT). */
+/* looplag.h - event-loop lag probe: how late the loop serves a periodic kernel timer, summarised at exit (ACMED_LOOP_LAG_REPORT). */
 #ifndef ACMED_LOOPLAG_H
 #define ACMED_LOOPLAG_H
 
@@ -10,11 +10,12 @@
 
 struct looplag;
 
-/* ACMED_LOOP_LAG_REPORT=PATH: a probe on base (every LOOPLAG_INTERVAL_MS)
- * whose report looplag_free writes to PATH ("-": to the log only). NULL, and
- * nothing armed, when the variable is unset or empty; NULL on failure too
- * (logged). Arm it just before the loop runs: a sample is the delay between
- * when the timer was due and when its callback ran. */
+/* ACMED_LOOP_LAG_REPORT=PATH: a probe on base (a timerfd due every
+ * LOOPLAG_INTERVAL_MS, re-armed from each callback) whose report looplag_free
+ * writes to PATH ("-": to the log only). NULL, and nothing armed, when the
+ * variable is unset or empty; NULL on failure too (logged). Arm it just before
+ * the loop runs: a sample is the delay between when the timer was due and when
+ * its callback ran, i.e. how long a ready event waited for the loop. */
 struct looplag *looplag_from_env(struct event_base *base);
 /* The same with explicit settings; report_path NULL: the log only. */
 struct looplag *looplag_new(struct event_base *base, long interval_ms, const char *report_path);
