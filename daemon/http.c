@@ -59,6 +59,7 @@ struct http_sock {
 	LIST_ENTRY(http_sock) link;
 	struct event *ev;
 	curl_socket_t fd;
+	short kind;             /* what ev waits for */
 };
 
 TAILQ_HEAD(http_req_list, http_req);
@@ -142,12 +143,17 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
 		}
 		LIST_INSERT_HEAD(&c->socks, s, link);
 		curl_multi_assign(c->multi, fd, s);
+	} else if (kind == s->kind) {
+		return 0;       /* already waiting for that: no epoll_ctl round trip */
 	} else {
 		event_del(s->ev);
 		event_assign(s->ev, c->base, fd, kind, sock_event_cb, c);
 	}
-	if (event_add(s->ev, NULL) < 0)
+	if (event_add(s->ev, NULL) < 0) {
+		s->kind = 0;
 		return -1;
+	}
+	s->kind = kind;
 	return 0;
 }
 
