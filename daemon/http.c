@@ -4,15 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 
 #include "http.h"
+#include "http_trust.h"
 #include "log.h"
-#include "store.h"
 
 #if LIBCURL_VERSION_NUM < 0x074d00
 #error "http.c needs libcurl >= 7.77 (CURLOPT_CAINFO_BLOB)"
@@ -24,7 +23,6 @@
 
 #define HTTP_BODY_MAX        (2u * 1024 * 1024)
 #define HTTP_LINKS_MAX       64
-#define HTTP_CA_FILE_MAX     (16u * 1024 * 1024)
 #define HTTP_HOST_CONNS      8
 #define HTTP_TOTAL_CONNS     64
 #define HTTP_CONNECT_MS      10000L
@@ -72,9 +70,7 @@ struct http_client {
 	LIST_HEAD(, http_sock) socks;
 	struct http_req_list running, done;
 	long connect_ms, total_ms;
-	char *trust_file;       /* system roots + ca_bundle as one PEM file: CURLOPT_CAINFO */
-	char *ca_blob;          /* the same in memory when the file could not be written */
-	size_t ca_blob_len;
+	struct http_trust trust;        /* with a ca_bundle */
 	int no_capath;          /* the roots are all in one CA file: no CApath (cacheable) */
 	unsigned long nrequests;
 	int delivering;         /* inside deliver_cb */
@@ -446,51 +442,6 @@ static void deliver_cb(evutil_socket_t fd, short kind, void *arg)
 
 /* ---------- client ---------- */
 
-static int read_whole_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	for (;;) {
-		size_t got;
-
-		if (cap - n < 65536) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 65536;
-			if (cap > HTTP_CA_FILE_MAX + 65536) {
-				err = -EFBIG;
-				break;
-			}
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f))
-				err = -EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
 /* The PEM file libcurl reads the system roots from ("" when it has none). */
 static const char *system_ca_file(void)
 {
@@ -499,93 +450,6 @@ static const char *system_ca_file(void)
 	if (vi->age >= CURLVERSION_SEVENTH)
 		return vi->cainfo ? vi->cainfo : "";
 	return HTTP_SYSTEM_CA;
-}
-
-/* Write content to path (mode 0644) unless it already holds exactly that (a
- * restart rewrites nothing). Readers see the old or the new file, never a mix. */
-static int write_if_changed(const char *path, const char *content, size_t len)
-{
-	struct stat st;
-	char *old = NULL;
-	size_t oldlen = 0;
-	char *dir, *slash;
-	int rc;
-
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
-	    (size_t)st.st_size == len && read_whole_file(path, &old, &oldlen) == 0) {
-		int same = oldlen == len && memcmp(old, content, len) == 0;
-
-		free(old);
-		if (same)
-			return 0;
-	}
-	dir = strdup(path);
-	if (!dir)
-		return -ENOMEM;
-	slash = strrchr(dir, '/');
-	rc = 0;
-	if (slash && slash != dir) {
-		*slash = '\0';
-		rc = store_mkdir_p(dir, 0700);
-	}
-	free(dir);
-	if (rc == 0)
-		rc = store_write_replace(path, content, len, 0644);
-	return rc;
-}
-
-/* The system roots plus the extra bundle as one PEM: written to trust_file so
- * that curl loads it once and keeps the parsed store for later connections
- * (CURLOPT_CA_CACHE_TIMEOUT works with a CA file only, not a blob, and not
- * beside a CApath); in memory (CURLOPT_CAINFO_BLOB, parsed again for every
- * new connection) when there is no trust_file or it cannot be written. */
-static int load_trust(struct http_client *c, const char *ca_bundle, const char *trust_file)
-{
-	const char *sys = system_ca_file();
-	char *a = NULL, *b = NULL, *all;
-	size_t alen = 0, blen = 0, len;
-	int err;
-
-	err = read_whole_file(ca_bundle, &b, &blen);
-	if (err) {
-		log_error(NULL, "ca_bundle %s: %s", ca_bundle, strerror(-err));
-		return err;
-	}
-	err = *sys ? read_whole_file(sys, &a, &alen) : -ENOENT;
-	if (err) {
-		log_warn(NULL, "system CA bundle %s: %s; trusting only %s", *sys ? sys : "(none)",
-			 strerror(-err), ca_bundle);
-		alen = 0;
-	}
-	len = alen + 1 + blen;
-	all = malloc(len);
-	if (!all) {
-		free(a);
-		free(b);
-		return -ENOMEM;
-	}
-	if (alen)
-		memcpy(all, a, alen);
-	all[alen] = '\n';
-	memcpy(all + alen + 1, b, blen);
-	free(a);
-	free(b);
-	/* With the system roots in the file (or the blob), curl's CApath (the same
-	 * roots, hashed) adds nothing; without them, it stays as it was. */
-	c->no_capath = alen > 0;
-	if (trust_file && write_if_changed(trust_file, all, len) == 0) {
-		c->trust_file = strdup(trust_file);
-		if (c->trust_file) {
-			free(all);
-			return 0;
-		}
-	} else if (trust_file) {
-		log_warn(NULL, "trust store %s not written: reading the roots again for every "
-			 "new connection to the CA", trust_file);
-	}
-	c->ca_blob = all;
-	c->ca_blob_len = len;
-	return 0;
 }
 
 struct http_client *http_client_new(struct event_base *base, const char *ca_bundle,
@@ -610,8 +474,11 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 	TAILQ_INIT(&c->running);
 	TAILQ_INIT(&c->done);
 	if (ca_bundle) {
-		if (load_trust(c, ca_bundle, trust_file) < 0)
+		if (http_trust_load(&c->trust, system_ca_file(), ca_bundle, trust_file) < 0)
 			goto fail;
+		/* With the system roots in the file (or the blob), curl's CApath (the
+		 * same roots, hashed) adds nothing; without them, it stays as it was. */
+		c->no_capath = c->trust.has_system;
 	} else {
 		/* System roots only: curl's CA file alone, so its store is cached
 		 * too (a CApath beside it would make curl parse the file again for
@@ -664,8 +531,7 @@ static void client_destroy(struct http_client *c)
 		event_free(c->timer);
 	if (c->deliver)
 		event_free(c->deliver);
-	free(c->ca_blob);
-	free(c->trust_file);
+	http_trust_clear(&c->trust);
 	free(c);
 }
 
@@ -721,11 +587,11 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 	SET(CURLOPT_WRITEDATA, (void *)r);
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, (void *)r);
-	if (c->trust_file) {
-		SET(CURLOPT_CAINFO, c->trust_file);
-	} else if (c->ca_blob) {
+	if (c->trust.file) {
+		SET(CURLOPT_CAINFO, c->trust.file);
+	} else if (c->trust.blob) {
 		/* The client outlives its transfers: no per-request copy of the roots. */
-		struct curl_blob blob = { c->ca_blob, c->ca_blob_len, CURL_BLOB_NOCOPY };
+		struct curl_blob blob = { c->trust.blob, c->trust.blob_len, CURL_BLOB_NOCOPY };
 
 		SET(CURLOPT_CAINFO_BLOB, &blob);
 	}
