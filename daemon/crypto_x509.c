@@ -18,7 +18,7 @@
 #define CRYPTO_NAMES_MAX 1000           /* dNSNames in a CSR or a certificate */
 #define CRYPTO_DOMAIN_MAX 253
 #define CRYPTO_CN_MAX 64                /* ub-common-name */
-#define CRYPTO_X509_CACHE 4             /* decoded certificates kept, see crypto_x509_decode */
+#define CRYPTO_X509_CACHE 16            /* decoded certificates kept, see crypto_x509_decode */
 
 /* ASCII only, whatever the locale. */
 static int crypto_is_alnum(char c)
