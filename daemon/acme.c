@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <time.h>
 
 #include "clock.h"
 #include "acme_internal.h"
@@ -13,7 +12,6 @@
 #include "http.h"
 #include "jws.h"
 #include "log.h"
-#include "store.h"
 #include "timeparse.h"
 
 #define NONCE_FETCH_MAX 4
@@ -710,9 +708,11 @@ struct acme_client *acme_ca_client(struct acme_ca *ca)
 
 /* ---------- the CA ---------- */
 
-struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg, struct db *db)
+struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,
+			    const char *state_dir, struct db *db)
 {
 	struct acme_ca *ca = calloc(1, sizeof(*ca));
+	char *trust = NULL;
 
 	if (!ca)
 		return NULL;
@@ -727,7 +727,11 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	ca->directory_url = strdup(cfg->directory);
 	ca->db = db;
 	config_strv_copy(&ca->contact, &cfg->contact);
-	ca->http = http_client_new(base, cfg->ca_bundle);
+	/* state_dir/trust/<ca>.pem: the system roots + ca_bundle, parsed once by curl. */
+	if (cfg->ca_bundle && state_dir && asprintf(&trust, "%s/trust/%s.pem", state_dir, cfg->name) < 0)
+		trust = NULL;
+	ca->http = http_client_new(base, cfg->ca_bundle, trust);
+	free(trust);
 	if (ca->http && cfg->timeout > 0)
 		http_client_set_timeouts(ca->http, cfg->timeout < 10 ? (long)cfg->timeout * 1000 : 10000,
 					 (long)cfg->timeout * 1000);

@@ -25,8 +25,10 @@ struct http_client;
 
 struct db;
 /* db: where the account key and record are kept (db.h); NULL only for a
- * CA that never signs (tests). */
-struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *ca, struct db *db);
+ * CA that never signs (tests). state_dir: where the CA's trust store file is
+ * made (trust/<ca>.pem, with ca_bundle); NULL: none, curl reads the roots. */
+struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *ca,
+			    const char *state_dir, struct db *db);
 void acme_ca_free(struct acme_ca *ca);
 /* The CA as orders and the scheduler see it (acme_client.h). */
 struct acme_client *acme_ca_client(struct acme_ca *ca);

@@ -1,10 +1,11 @@
-/* acme_obj.c - the ACME objects an order reads (order, authorization, challenge), parsed from the CA's JSON into small structs. */
+/* acme_obj.c - the ACME objects an order reads (order, authorization, challenge) parsed from the CA's JSON into small structs, and the ones it sends. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
 #include "acme_obj.h"
+#include "crypto.h"
 
 #define TOKEN_MAX 256
 
@@ -203,4 +204,31 @@ const struct acme_chal_obj *acme_authz_failed_challenge(const struct acme_authz_
 		if (a->challenges[i].error.type || a->challenges[i].error.detail)
 			return &a->challenges[i];
 	return NULL;
+}
+
+char *acme_new_order_payload(const char *const *names, size_t n, const char *replaces)
+{
+	json_t *ids = json_array(), *p = json_object();
+	char *payload = NULL;
+
+	for (size_t i = 0; ids && i < n; i++)
+		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", names[i]));
+	if (ids && p && json_object_set(p, "identifiers", ids) == 0 &&
+	    (!replaces || json_object_set_new(p, "replaces", json_string(replaces)) == 0))
+		payload = json_dumps(p, JSON_COMPACT);
+	json_decref(ids);
+	json_decref(p);
+	return payload;
+}
+
+char *acme_finalize_payload(const unsigned char *csr_der, size_t len)
+{
+	char *csr = crypto_b64url_encode(csr_der, len), *payload = NULL;
+	json_t *p = csr ? json_pack("{s:s}", "csr", csr) : NULL;
+
+	if (p)
+		payload = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	free(csr);
+	return payload;
 }

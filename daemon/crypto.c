@@ -1,4 +1,4 @@
-/* crypto.c - OpenSSL keys, JOSE signatures, SHA-256, base64url, randomness (X.509 is in crypto_x509.c). */
+/* crypto.c - OpenSSL keys, JOSE signatures, SHA-256, base64url, randomness (PEM in crypto_pem.c, X.509 in crypto_x509.c). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -8,13 +8,10 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/decoder.h>
 #include <openssl/ec.h>
-#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
@@ -111,7 +108,7 @@ int crypto_pkey_type(const EVP_PKEY *pkey, enum key_type *out)
 	return -ENOTSUP;
 }
 
-static int crypto_key_wrap(EVP_PKEY *pkey, int has_private, struct crypto_key **out)
+int crypto_key_wrap(EVP_PKEY *pkey, int has_private, struct crypto_key **out)
 {
 	struct crypto_key *k;
 	enum key_type kt;
@@ -158,172 +155,10 @@ int crypto_key_generate(enum key_type kt, struct crypto_key **out)
 	return crypto_key_wrap(pkey, 1, out);
 }
 
-/* The DER inside the first private-key PEM block, and how to decode it. Going
- * straight to one decoder (input DER, known structure and key type) instead of
- * PEM_read_bio_PrivateKey's search over every decoder OpenSSL 3.0 has makes
- * start-up with thousands of certificates several times faster. */
-struct crypto_pem_key {
-	unsigned char *der;
-	long derlen;
-	const char *structure, *keytype;
-};
 
-static int crypto_pem_key_der(BIO *bio, struct crypto_pem_key *out)
+size_t crypto_field_size(enum key_type kt)
 {
-	char *name = NULL, *header = NULL;
-	unsigned char *der = NULL;
-	long len = 0;
-
-	while (PEM_read_bio(bio, &name, &header, &der, &len) == 1) {
-		const char *structure = NULL, *keytype = NULL;
-
-		if (strcmp(name, PEM_STRING_PKCS8INF) == 0) {
-			structure = "PrivateKeyInfo";
-		} else if (strcmp(name, PEM_STRING_ECPRIVATEKEY) == 0) {
-			structure = "type-specific";
-			keytype = "EC";
-		} else if (strcmp(name, PEM_STRING_RSA) == 0) {
-			structure = "type-specific";
-			keytype = "RSA";
-		}
-		/* An encrypted traditional key (Proc-Type header) cannot be used. */
-		if (structure && header[0] == '\0') {
-			OPENSSL_free(name);
-			OPENSSL_free(header);
-			out->der = der;
-			out->derlen = len;
-			out->structure = structure;
-			out->keytype = keytype;
-			return 0;
-		}
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_clear_free(der, len > 0 ? (size_t)len : 0);
-		name = header = NULL;
-		der = NULL;
-	}
-	ERR_clear_error();
-	return -EINVAL;
-}
-
-/* One decoder context per kind of PEM block, made once: OpenSSL 3.0 spends
- * most of a key's decoding time building it. The context writes the key it
- * decodes to *the pointer given at creation*, so each has a home slot that
- * the caller empties at once (acmed is single-threaded). */
-static struct {
-	const char *structure, *keytype;
-	OSSL_DECODER_CTX *dctx;
-	EVP_PKEY *slot;
-} crypto_decoders[] = {
-	{ "PrivateKeyInfo", NULL, NULL, NULL },
-	{ "type-specific", "EC", NULL, NULL },
-	{ "type-specific", "RSA", NULL, NULL },
-};
-
-static OSSL_DECODER_CTX *crypto_key_decoder(const struct crypto_pem_key *pk, EVP_PKEY ***slot)
-{
-	for (size_t i = 0; i < sizeof(crypto_decoders) / sizeof(crypto_decoders[0]); i++) {
-		if (strcmp(crypto_decoders[i].structure, pk->structure) != 0 ||
-		    (crypto_decoders[i].keytype == NULL) != (pk->keytype == NULL) ||
-		    (pk->keytype && strcmp(crypto_decoders[i].keytype, pk->keytype) != 0))
-			continue;
-		if (!crypto_decoders[i].dctx)
-			crypto_decoders[i].dctx = OSSL_DECODER_CTX_new_for_pkey(
-				&crypto_decoders[i].slot, "DER", pk->structure, pk->keytype,
-				OSSL_KEYMGMT_SELECT_KEYPAIR, NULL, NULL);
-		*slot = &crypto_decoders[i].slot;
-		return crypto_decoders[i].dctx;
-	}
-	return NULL;
-}
-
-void crypto_cleanup(void)
-{
-	for (size_t i = 0; i < sizeof(crypto_decoders) / sizeof(crypto_decoders[0]); i++) {
-		OSSL_DECODER_CTX_free(crypto_decoders[i].dctx);
-		crypto_decoders[i].dctx = NULL;
-		EVP_PKEY_free(crypto_decoders[i].slot);
-		crypto_decoders[i].slot = NULL;
-	}
-}
-
-int crypto_key_from_pem(const char *pem, size_t len, struct crypto_key **out)
-{
-	struct crypto_pem_key pk = {0};
-	OSSL_DECODER_CTX *dctx;
-	const unsigned char *p;
-	size_t plen;
-	EVP_PKEY **slot = NULL, *pkey;
-	BIO *bio;
-	int rc;
-
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	bio = crypto_bio_ro(pem, len);
-	if (!bio)
-		return -EINVAL;
-	rc = crypto_pem_key_der(bio, &pk);
-	BIO_free(bio);
-	if (rc < 0) {
-		log_debug(NULL, "crypto: no unencrypted private key in PEM");
-		return rc;
-	}
-	dctx = crypto_key_decoder(&pk, &slot);
-	p = pk.der;
-	plen = (size_t)pk.derlen;
-	pkey = NULL;
-	if (dctx) {
-		EVP_PKEY_free(*slot);
-		*slot = NULL;
-		if (OSSL_DECODER_from_data(dctx, &p, &plen))
-			pkey = *slot;
-		*slot = NULL;
-	}
-	if (!pkey) {
-		crypto_log_ssl(LOG_LVL_DEBUG, "no usable private key in PEM");
-		OPENSSL_clear_free(pk.der, (size_t)pk.derlen);
-		EVP_PKEY_free(pkey);
-		return -EINVAL;
-	}
-	OPENSSL_clear_free(pk.der, (size_t)pk.derlen);
-	rc = crypto_key_wrap(pkey, 1, out);
-	if (rc < 0)
-		log_debug(NULL, "crypto: private key of a type acmed does not use");
-	return rc;
-}
-
-int crypto_key_to_pem(const struct crypto_key *key, char **pem, size_t *len)
-{
-	OSSL_ENCODER_CTX *ectx = NULL;
-	BIO *bio = NULL;
-	int rc = -EIO;
-
-	if (!key || !pem || !len)
-		return -EINVAL;
-	*pem = NULL;
-	*len = 0;
-	if (!key->has_private) {
-		log_error(NULL, "crypto: cannot write a public key as a private key");
-		return -EINVAL;
-	}
-	ectx = OSSL_ENCODER_CTX_new_for_pkey(key->pkey, EVP_PKEY_KEYPAIR, "PEM",
-					     "PrivateKeyInfo", NULL);
-	if (!ectx || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0) {
-		crypto_log_ssl(LOG_LVL_ERROR, "no PKCS#8 encoder for this key");
-		rc = -EINVAL;
-		goto out;
-	}
-	bio = BIO_new(BIO_s_mem());   /* its buffer is cleansed when freed */
-	if (!bio || !OSSL_ENCODER_to_bio(ectx, bio)) {
-		crypto_log_ssl(LOG_LVL_ERROR, "cannot encode the private key");
-		goto out;
-	}
-	rc = crypto_bio_string(bio, pem, len);
-out:
-	BIO_free(bio);
-	OSSL_ENCODER_CTX_free(ectx);
-	return rc;
+	return kt == KEY_ECDSA_P384 ? 48 : kt == KEY_ECDSA_P256 ? 32 : 0;
 }
 
 int crypto_key_type(const struct crypto_key *key, enum key_type *out)
@@ -339,12 +174,9 @@ void crypto_key_free(struct crypto_key *key)
 	if (!key)
 		return;
 	EVP_PKEY_free(key->pkey);
+	crypto_jwk_params_clear(&key->jwk);
+	crypto_free_secret(key->pem, key->pem_len);
 	free(key);
-}
-
-static size_t crypto_field_size(enum key_type kt)
-{
-	return kt == KEY_ECDSA_P384 ? 48 : kt == KEY_ECDSA_P256 ? 32 : 0;
 }
 
 /* base64url of a BIGNUM parameter: padded to pad bytes, or minimal when pad is 0. */
@@ -372,14 +204,11 @@ static char *crypto_bn_param_b64(const EVP_PKEY *pkey, const char *name, size_t 
 	return s;
 }
 
-int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params *out)
+static int crypto_key_jwk_compute(const struct crypto_key *key, struct crypto_jwk_params *out)
 {
-	size_t fs;
+	size_t fs = crypto_field_size(key->kt);
 
-	if (!key || !out)
-		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	fs = crypto_field_size(key->kt);
 	if (fs) {
 		out->kty = "EC";
 		out->crv = fs == 32 ? "P-256" : "P-384";
@@ -398,6 +227,36 @@ int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params
 	}
 	crypto_jwk_params_clear(out);
 	return -EIO;
+}
+
+static int crypto_dup_member(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+int crypto_key_jwk_params(const struct crypto_key *key, struct crypto_jwk_params *out)
+{
+	struct crypto_key *k = (struct crypto_key *)key;   /* the parameters are kept in it */
+	int rc;
+
+	if (!key || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!k->jwk.kty && (rc = crypto_key_jwk_compute(key, &k->jwk)) < 0)
+		return rc;
+	out->kty = k->jwk.kty;
+	out->crv = k->jwk.crv;
+	out->alg = k->jwk.alg;
+	if (crypto_dup_member(&out->x, k->jwk.x) < 0 || crypto_dup_member(&out->y, k->jwk.y) < 0 ||
+	    crypto_dup_member(&out->n, k->jwk.n) < 0 || crypto_dup_member(&out->e, k->jwk.e) < 0) {
+		crypto_jwk_params_clear(out);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void crypto_jwk_params_clear(struct crypto_jwk_params *p)

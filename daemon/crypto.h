@@ -70,7 +70,7 @@ int crypto_chain_split(const char *pem, size_t len, char **leaf, char **chain);
 uint64_t crypto_random_u64(void);
 /* Overwrite then free a secret buffer (key PEM). NULL is fine. */
 void crypto_free_secret(void *p, size_t len);
-/* Free the decoder contexts kept between calls (at exit; harmless to skip). */
+/* Free the decoder contexts and decoded certificates kept between calls (at exit; harmless to skip). */
 void crypto_cleanup(void);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -17,6 +18,7 @@
 #define CRYPTO_NAMES_MAX 1000           /* dNSNames in a CSR or a certificate */
 #define CRYPTO_DOMAIN_MAX 253
 #define CRYPTO_CN_MAX 64                /* ub-common-name */
+#define CRYPTO_X509_CACHE 16            /* decoded certificates kept, see crypto_x509_decode */
 
 /* ASCII only, whatever the locale. */
 static int crypto_is_alnum(char c)
@@ -34,6 +36,34 @@ static int crypto_domain_ok(const char *d)
 		if (!crypto_is_alnum(d[i]) && !strchr("-._*", d[i]))
 			return 0;
 	return 1;
+}
+
+/* The CSR's subjectPublicKeyInfo. X509_REQ_set_pubkey encodes the key with an
+ * OpenSSL 3.0 encoder and decodes the result again, each lookup costing about
+ * a million instructions; an EC key's SPKI is written here directly:
+ * id-ecPublicKey, the named curve, the uncompressed point (RFC 5480). */
+static int crypto_req_set_pubkey(X509_REQ *req, const struct crypto_key *key)
+{
+	unsigned char pt[1 + 2 * 48], *penc;
+	size_t ptlen = 0;
+	int curve;
+
+	if (key->kt != KEY_ECDSA_P256 && key->kt != KEY_ECDSA_P384)
+		return X509_REQ_set_pubkey(req, key->pkey) ? 0 : -EIO;
+	curve = key->kt == KEY_ECDSA_P256 ? NID_X9_62_prime256v1 : NID_secp384r1;
+	if (!EVP_PKEY_get_octet_string_param(key->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+					     sizeof(pt), &ptlen) ||
+	    ptlen != (key->kt == KEY_ECDSA_P256 ? 65u : 97u) || pt[0] != 0x04)
+		return -EIO;
+	penc = OPENSSL_memdup(pt, ptlen);
+	if (!penc)
+		return -ENOMEM;
+	if (!X509_PUBKEY_set0_param(X509_REQ_get_X509_PUBKEY(req), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+				    V_ASN1_OBJECT, OBJ_nid2obj(curve), penc, (int)ptlen)) {
+		OPENSSL_free(penc);
+		return -EIO;
+	}
+	return 0;
 }
 
 int crypto_csr_der(const struct crypto_key *key, const char *const *domains, size_t n,
@@ -83,7 +113,7 @@ int crypto_csr_der(const struct crypto_key *key, const char *const *domains, siz
 		}
 	}
 	if (X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND) != 1 ||
-	    !X509_REQ_add_extensions(req, exts) || !X509_REQ_set_pubkey(req, key->pkey) ||
+	    !X509_REQ_add_extensions(req, exts) || crypto_req_set_pubkey(req, key) < 0 ||
 	    X509_REQ_sign(req, key->pkey, EVP_sha256()) <= 0)
 		goto fail;
 	l = i2d_X509_REQ(req, NULL);
@@ -113,19 +143,85 @@ out:
 	return rc;
 }
 
-/* Read the next CERTIFICATE block. 1: got one, 0: no more blocks, <0: malformed. */
+/* Decoding a certificate costs OpenSSL 3.0 about 1.5 M instructions (most of
+ * it building a decoder for its public key), and acmed reads the same ones
+ * again and again: the leaf when the chain is split, inspected, checked
+ * against the key, then read back from disk; the issuer with every chain. The
+ * last few decoded certificates are kept, keyed by their exact DER, and handed
+ * out with one more reference (nothing changes an X509 acmed has read). */
+static struct {
+	unsigned char *der;
+	long len;
+	X509 *x;
+	unsigned long used;
+} crypto_x509_cache[CRYPTO_X509_CACHE];
+static unsigned long crypto_x509_clock;
+
+static X509 *crypto_x509_decode(const unsigned char *der, long len)
+{
+	const unsigned char *p = der;
+	size_t victim = 0;
+	X509 *x;
+
+	for (size_t i = 0; i < CRYPTO_X509_CACHE; i++) {
+		if (crypto_x509_cache[i].x && crypto_x509_cache[i].len == len &&
+		    memcmp(crypto_x509_cache[i].der, der, (size_t)len) == 0 &&
+		    X509_up_ref(crypto_x509_cache[i].x)) {
+			crypto_x509_cache[i].used = ++crypto_x509_clock;
+			return crypto_x509_cache[i].x;
+		}
+		if (crypto_x509_cache[i].used < crypto_x509_cache[victim].used)
+			victim = i;
+	}
+	x = d2i_X509(NULL, &p, len);
+	if (x && X509_up_ref(x)) {
+		unsigned char *copy = malloc((size_t)len);
+
+		if (copy) {
+			X509_free(crypto_x509_cache[victim].x);
+			free(crypto_x509_cache[victim].der);
+			memcpy(copy, der, (size_t)len);
+			crypto_x509_cache[victim].der = copy;
+			crypto_x509_cache[victim].len = len;
+			crypto_x509_cache[victim].x = x;
+			crypto_x509_cache[victim].used = ++crypto_x509_clock;
+		} else {
+			X509_free(x);   /* the extra reference */
+		}
+	}
+	return x;
+}
+
+void crypto_x509_cleanup(void)
+{
+	for (size_t i = 0; i < CRYPTO_X509_CACHE; i++) {
+		X509_free(crypto_x509_cache[i].x);
+		free(crypto_x509_cache[i].der);
+	}
+	memset(crypto_x509_cache, 0, sizeof(crypto_x509_cache));
+}
+
+/* Read the next CERTIFICATE block. 1: got one, 0: no more blocks, <0: malformed.
+ * The same blocks as PEM_read_bio_X509, the same DER decoded, through the cache. */
 static int crypto_next_cert(BIO *bio, X509 **x)
 {
+	unsigned char *der = NULL;
+	long len = 0;
 	unsigned long e;
 
 	ERR_clear_error();
-	*x = PEM_read_bio_X509(bio, NULL, crypto_no_password, NULL);
-	if (*x)
-		return 1;
-	e = ERR_peek_last_error();
-	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-		ERR_clear_error();
-		return 0;
+	*x = NULL;
+	if (PEM_bytes_read_bio(&der, &len, NULL, PEM_STRING_X509, bio, crypto_no_password, NULL)) {
+		*x = len > 0 ? crypto_x509_decode(der, len) : NULL;
+		OPENSSL_free(der);
+		if (*x)
+			return 1;
+	} else {
+		e = ERR_peek_last_error();
+		if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+			ERR_clear_error();
+			return 0;
+		}
 	}
 	crypto_log_ssl(LOG_LVL_DEBUG, "malformed certificate in PEM");
 	return -EINVAL;

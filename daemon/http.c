@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 
 #include "http.h"
+#include "http_trust.h"
 #include "log.h"
 
 #if LIBCURL_VERSION_NUM < 0x074d00
@@ -21,12 +23,12 @@
 
 #define HTTP_BODY_MAX        (2u * 1024 * 1024)
 #define HTTP_LINKS_MAX       64
-#define HTTP_CA_FILE_MAX     (16u * 1024 * 1024)
 #define HTTP_HOST_CONNS      8
 #define HTTP_TOTAL_CONNS     64
 #define HTTP_CONNECT_MS      10000L
 #define HTTP_TOTAL_MS        60000L
 #define HTTP_SYSTEM_CA       "/etc/ssl/certs/ca-certificates.crt"
+#define HTTP_CA_CACHE_S      86400L     /* curl re-reads its CA file once a day */
 
 enum req_state { REQ_RUNNING, REQ_DONE, REQ_CALLING };
 
@@ -55,6 +57,7 @@ struct http_sock {
 	LIST_ENTRY(http_sock) link;
 	struct event *ev;
 	curl_socket_t fd;
+	short kind;             /* what ev waits for */
 };
 
 TAILQ_HEAD(http_req_list, http_req);
@@ -67,8 +70,8 @@ struct http_client {
 	LIST_HEAD(, http_sock) socks;
 	struct http_req_list running, done;
 	long connect_ms, total_ms;
-	char *ca_blob;          /* system roots + ca_bundle, or NULL */
-	size_t ca_blob_len;
+	struct http_trust trust;        /* with a ca_bundle */
+	int no_capath;          /* the roots are all in one CA file: no CApath (cacheable) */
 	unsigned long nrequests;
 	int delivering;         /* inside deliver_cb */
 	int dead;               /* http_client_free called while delivering */
@@ -136,12 +139,17 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
 		}
 		LIST_INSERT_HEAD(&c->socks, s, link);
 		curl_multi_assign(c->multi, fd, s);
+	} else if (kind == s->kind) {
+		return 0;       /* already waiting for that: no epoll_ctl round trip */
 	} else {
 		event_del(s->ev);
 		event_assign(s->ev, c->base, fd, kind, sock_event_cb, c);
 	}
-	if (event_add(s->ev, NULL) < 0)
+	if (event_add(s->ev, NULL) < 0) {
+		s->kind = 0;
 		return -1;
+	}
+	s->kind = kind;
 	return 0;
 }
 
@@ -434,90 +442,18 @@ static void deliver_cb(evutil_socket_t fd, short kind, void *arg)
 
 /* ---------- client ---------- */
 
-static int read_whole_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	for (;;) {
-		size_t got;
-
-		if (cap - n < 65536) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 65536;
-			if (cap > HTTP_CA_FILE_MAX + 65536) {
-				err = -EFBIG;
-				break;
-			}
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f))
-				err = -EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-/* The system roots plus the extra bundle, as one PEM blob for CURLOPT_CAINFO_BLOB. */
-static int load_ca_blob(struct http_client *c, const char *ca_bundle)
+/* The PEM file libcurl reads the system roots from ("" when it has none). */
+static const char *system_ca_file(void)
 {
 	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-	const char *sys = HTTP_SYSTEM_CA;
-	char *a = NULL, *b = NULL;
-	size_t alen = 0, blen = 0;
-	int err;
 
-	if (vi->age >= CURLVERSION_SEVENTH && vi->cainfo)
-		sys = vi->cainfo;
-	err = read_whole_file(ca_bundle, &b, &blen);
-	if (err) {
-		log_error(NULL, "ca_bundle %s: %s", ca_bundle, strerror(-err));
-		return err;
-	}
-	err = read_whole_file(sys, &a, &alen);
-	if (err) {
-		log_warn(NULL, "system CA bundle %s: %s; trusting only %s", sys, strerror(-err),
-			 ca_bundle);
-		alen = 0;
-	}
-	c->ca_blob = malloc(alen + 1 + blen);
-	if (!c->ca_blob) {
-		free(a);
-		free(b);
-		return -ENOMEM;
-	}
-	if (alen)
-		memcpy(c->ca_blob, a, alen);
-	c->ca_blob[alen] = '\n';
-	memcpy(c->ca_blob + alen + 1, b, blen);
-	c->ca_blob_len = alen + 1 + blen;
-	free(a);
-	free(b);
-	return 0;
+	if (vi->age >= CURLVERSION_SEVENTH)
+		return vi->cainfo ? vi->cainfo : "";
+	return HTTP_SYSTEM_CA;
 }
 
-struct http_client *http_client_new(struct event_base *base, const char *ca_bundle)
+struct http_client *http_client_new(struct event_base *base, const char *ca_bundle,
+				    const char *trust_file)
 {
 	struct http_client *c;
 
@@ -537,8 +473,20 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 	LIST_INIT(&c->socks);
 	TAILQ_INIT(&c->running);
 	TAILQ_INIT(&c->done);
-	if (ca_bundle && load_ca_blob(c, ca_bundle) < 0)
-		goto fail;
+	if (ca_bundle) {
+		if (http_trust_load(&c->trust, system_ca_file(), ca_bundle, trust_file) < 0)
+			goto fail;
+		/* With the system roots in the file (or the blob), curl's CApath (the
+		 * same roots, hashed) adds nothing; without them, it stays as it was. */
+		c->no_capath = c->trust.has_system;
+	} else {
+		/* System roots only: curl's CA file alone, so its store is cached
+		 * too (a CApath beside it would make curl parse the file again for
+		 * every connection). Without a CA file, curl's defaults stay. */
+		const char *sys = system_ca_file();
+
+		c->no_capath = *sys && access(sys, R_OK) == 0;
+	}
 	c->multi = curl_multi_init();
 	c->timer = evtimer_new(base, timer_event_cb, c);
 	c->deliver = event_new(base, -1, 0, deliver_cb, c);
@@ -583,7 +531,7 @@ static void client_destroy(struct http_client *c)
 		event_free(c->timer);
 	if (c->deliver)
 		event_free(c->deliver);
-	free(c->ca_blob);
+	http_trust_clear(&c->trust);
 	free(c);
 }
 
@@ -639,13 +587,20 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 	SET(CURLOPT_WRITEDATA, (void *)r);
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, (void *)r);
-	if (c->ca_blob) {
+	if (c->trust.file) {
+		SET(CURLOPT_CAINFO, c->trust.file);
+	} else if (c->trust.blob) {
 		/* The client outlives its transfers: no per-request copy of the roots. */
-		struct curl_blob blob = { c->ca_blob, c->ca_blob_len, CURL_BLOB_NOCOPY };
+		struct curl_blob blob = { c->trust.blob, c->trust.blob_len, CURL_BLOB_NOCOPY };
 
 		SET(CURLOPT_CAINFO_BLOB, &blob);
-
 	}
+	if (c->no_capath)
+		SET(CURLOPT_CAPATH, (char *)NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* The parsed roots are kept by the multi handle for new connections. */
+	SET(CURLOPT_CA_CACHE_TIMEOUT, (long)HTTP_CA_CACHE_S);
+#endif
 	if (strcmp(r->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (strcmp(r->method, "POST") == 0) {

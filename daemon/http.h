@@ -24,8 +24,14 @@ struct http_response {
 /* resp is only valid during the call. */
 typedef void (*http_done_fn)(const struct http_response *resp, void *arg);
 
-/* ca_bundle: extra PEM roots added to the system store (NULL: system only). */
-struct http_client *http_client_new(struct event_base *base, const char *ca_bundle);
+/* ca_bundle: extra PEM roots added to the system store (NULL: system only).
+ * trust_file: where the system roots + ca_bundle are kept as one PEM file
+ * (0644, rewritten only when different, its directory made 0700) so that
+ * libcurl parses them once and reuses the store for new connections; NULL (or
+ * not writable): they are handed over in memory and parsed for every new
+ * connection. Unused without ca_bundle. */
+struct http_client *http_client_new(struct event_base *base, const char *ca_bundle,
+				    const char *trust_file);
 /* Frees pending requests without calling their callbacks. */
 void http_client_free(struct http_client *c);
 void http_client_set_timeouts(struct http_client *c, long connect_ms, long total_ms);

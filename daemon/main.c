@@ -23,6 +23,7 @@
 #include "deploy.h"
 #include "lint.h"
 #include "log.h"
+#include "looplag.h"
 #include "scheduler.h"
 #include "service.h"
 #include "worker.h"
@@ -334,7 +335,7 @@ static void do_reload(struct run_ctx *ctx)
 			cas[i] = old[k];        /* unchanged: keeps its account, nonces, connections */
 			continue;
 		}
-		cas[i] = acme_ca_new(ctx->base, &cfg->cas[i], ctx->db);
+		cas[i] = acme_ca_new(ctx->base, &cfg->cas[i], cfg->state_dir, ctx->db);
 		if (!cas[i] || acme_ca_load_account(cas[i]) < 0)
 			goto nomem;
 	}
@@ -523,7 +524,7 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	if (!ctx->cas || !ctx->db)
 		return -ENOMEM;
 	for (size_t i = 0; i < ctx->cfg->ncas; i++) {
-		ctx->cas[i] = acme_ca_new(ctx->base, &ctx->cfg->cas[i], ctx->db);
+		ctx->cas[i] = acme_ca_new(ctx->base, &ctx->cfg->cas[i], ctx->cfg->state_dir, ctx->db);
 		if (!ctx->cas[i])
 			return -ENOMEM;
 		rc = acme_ca_load_account(ctx->cas[i]);
@@ -577,6 +578,7 @@ static int cmd_run(const char *path, int once, long timeout)
 {
 	struct run_ctx ctx = { .lock_fd = -1, .once = once, .path = path };
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *deadline_ev = NULL;
+	struct looplag *lag;
 	int64_t deadline = clock_now() + timeout;
 	int rc, status = 0;
 
@@ -616,7 +618,9 @@ static int cmd_run(const char *path, int once, long timeout)
 	service_notify_ready(NULL);
 	notify_status(&ctx);
 	service_watchdog_start(ctx.base);
+	lag = looplag_from_env(ctx.base);       /* ACMED_LOOP_LAG_REPORT: benchmarks only */
 	event_base_dispatch(ctx.base);
+	looplag_free(lag);
 	service_watchdog_stop();
 	if (once) {
 		unsigned failed = sched_failed_count(ctx.sched) + sched_deploy_failed_count(ctx.sched);

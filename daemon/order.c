@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 
 #include "acme_obj.h"
 #include "certcheck.h"
@@ -76,7 +75,6 @@ static void authz_fetch(struct authz *a);
 static void timer_in_ms(struct event *ev, long ms)
 {
 	struct timeval tv = clock_tv_ms(ms);
-
 	evtimer_add(ev, &tv);
 }
 
@@ -128,12 +126,9 @@ static void order_finish(struct order *o, const struct order_result *res)
 	evtimer_add(o->finish_ev, &zero);
 }
 
-static void order_fail(struct order *o, enum acme_err_class err, int64_t retry_after,
-		       const char *problem, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void order_fail(struct order *o, enum acme_err_class err, int64_t retry_after,
-		       const char *problem, const char *fmt, ...)
+static __attribute__((format(printf, 5, 6))) void
+order_fail(struct order *o, enum acme_err_class err, int64_t retry_after, const char *problem,
+	   const char *fmt, ...)
 {
 	char msg[MSG_MAX];
 	struct order_result res = {0};
@@ -289,8 +284,7 @@ static void order_finalize(struct order *o)
 {
 	unsigned char *der = NULL;
 	size_t derlen = 0;
-	char *csr, *payload;
-	json_t *p;
+	char *payload;
 
 	if (o->finalized) {
 		order_poll_later(o, -1);
@@ -301,12 +295,8 @@ static void order_finalize(struct order *o)
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot build the CSR");
 		return;
 	}
-	csr = crypto_b64url_encode(der, derlen);
+	payload = acme_finalize_payload(der, derlen);
 	free(der);
-	p = csr ? json_pack("{s:s}", "csr", csr) : NULL;
-	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
-	json_decref(p);
-	free(csr);
 	if (!payload) {
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
 		return;
@@ -681,18 +671,9 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 
 static void order_create(struct order *o)
 {
-	const struct config_cert *cert = o->cert;
-	json_t *ids = json_array(), *p;
-	char *payload;
+	char *payload = acme_new_order_payload((const char *const *)o->cert->domains.v,
+					       o->cert->domains.n, o->replaces);
 
-	for (size_t i = 0; i < cert->domains.n; i++)
-		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
-						     "value", cert->domains.v[i]));
-	p = json_pack("{s:o}", "identifiers", ids);
-	if (p && o->replaces)
-		json_object_set_new(p, "replaces", json_string(o->replaces));
-	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
-	json_decref(p);
 	if (payload)
 		o->call = acme_client_post(o->ca, "newOrder", NULL, payload, new_order_done, o);
 	free(payload);

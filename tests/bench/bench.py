@@ -17,6 +17,7 @@ Run:  /usr/bin/python3 tests/bench/bench.py [--certs 100] [--json out.json]
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import sys
@@ -40,10 +41,11 @@ class Row:
         self.ok = 0
         self.result = "not run"
         self.note = ""
+        self.lag = None         # acmed's ACMED_LOOP_LAG_REPORT
 
     def as_dict(self):
         return {k: getattr(self, k) for k in ("client", "certs", "wall", "cpu", "requests", "rss_kb", "ok",
-                                              "result", "note")}
+                                              "result", "note", "lag")}
 
 
 def verify_all(checks):
@@ -58,7 +60,7 @@ def verify_all(checks):
     return ok, first
 
 
-def bench_acmed(acmed_bin, ws, pebble, proxy, n, timeout):
+def bench_acmed(acmed_bin, ws, pebble, proxy, n, timeout, wrapper=()):
     row = Row("acmed", n)
     if not (acmed_bin.is_file() and os.access(acmed_bin, os.X_OK)):
         row.result = f"FAILED: no binary at {acmed_bin}"
@@ -71,9 +73,14 @@ def bench_acmed(acmed_bin, ws, pebble, proxy, n, timeout):
     outputs = pe.write_config(cfg, d, proxy.directory_url, pebble.ca_bundle, pebble.http01_port, certs,
                                 extra_ca={"orders_per_hour": 100000})
     mark = proxy.log.mark()
-    r = pe.run_acmed(["run", "--once", "--timeout", str(int(timeout))], timeout=timeout + 30, config=cfg,
-                     acmed_bin=acmed_bin)
+    lag_path = d / "looplag.json"
+    argv = list(wrapper) + [str(acmed_bin), "-c", str(cfg), "run", "--once", "--timeout", str(int(timeout))]
+    r = pe.run_measured(argv, timeout + 30, env=pe._acmed_env({"ACMED_LOOP_LAG_REPORT": str(lag_path)}))
     row.wall, row.cpu, row.rss_kb = r.wall, r.cpu, r.maxrss_kb
+    try:
+        row.lag = json.loads(lag_path.read_text())
+    except (OSError, ValueError):
+        row.lag = None
     row.requests = proxy.log.count(since=mark)
     row.ok, problem = verify_all(
         [lambda c=c: pe.verify_output_dir(outputs[c["name"]], c["domains"], KEY_TYPE, pebble.root_path)
@@ -153,12 +160,18 @@ def main():
     ap.add_argument("--timeout", type=float, default=600, help="per acmed run / uacme invocation, seconds")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--workdir", default="/tmp",
+                    help="where the work directory (state_dir, outputs, Pebble) is made (default /tmp; "
+                         "e.g. /dev/shm to keep a file system's inode allocation out of the CPU figures)")
+    ap.add_argument("--acmed-wrapper", default="",
+                    help="command prefix for acmed, e.g. \"valgrind --tool=callgrind\" or \"perf record -g\" "
+                         "(its figures then include the wrapper)")
     a = ap.parse_args()
     if not pe.pebble_installed():
         print("pebble / pebble-challtestsrv not installed", file=sys.stderr)
         return 2
 
-    ws = Path(tempfile.mkdtemp(prefix="acmed-bench-", dir="/tmp"))
+    ws = Path(tempfile.mkdtemp(prefix="acmed-bench-", dir=a.workdir))
     pebble = pe.PebbleEnv(ws / "pebble", nonce_reject=a.nonce_reject)
     pebble.start()
     cert, key = pebble.tls_ca.issue_server_cert("proxy")
@@ -169,7 +182,8 @@ def main():
         if not a.skip_acmed:
             for n in (1, a.certs):
                 print(f"[bench] acmed, {n} certificate(s)...", file=sys.stderr, flush=True)
-                row, err = bench_acmed(Path(a.acmed), ws, pebble, proxy, n, a.timeout)
+                row, err = bench_acmed(Path(a.acmed), ws, pebble, proxy, n, a.timeout,
+                                       shlex.split(a.acmed_wrapper))
                 rows.append(row)
                 acmed_err = acmed_err or (err if row.result != "ok" else "")
         if not a.skip_uacme:
@@ -191,6 +205,17 @@ def main():
     if ac and ua and ac.result == "ok" and ua.result == "ok" and ac.wall and ua.wall:
         notes.append(f"throughput, {a.certs} certificates: acmed {a.certs / ac.wall:.1f}/s, "
                      f"uacme {a.certs / ua.wall:.1f}/s: acmed is {ua.wall / ac.wall:.1f}x uacme")
+    if ac and ac.cpu is not None:
+        notes.append(f"acmed CPU per certificate, {a.certs} certificates: {ac.cpu / a.certs * 1000:.2f} ms "
+                     f"(DESIGN.md second stage: <= 3 ms)"
+                     + (f"; uacme {ua.cpu / a.certs * 1000:.1f} ms" if ua and ua.cpu else ""))
+    if ac and ac.lag:
+        notes.append(f"acmed loop lag, {a.certs} certificates (10 ms timer, {ac.lag['samples']} samples): "
+                     f"p50 {ac.lag['p50_ms']:.2f} ms, p99 {ac.lag['p99_ms']:.2f} ms, max {ac.lag['max_ms']:.2f} ms")
+    if a.acmed_wrapper:
+        notes.append(f"acmed ran under `{a.acmed_wrapper}`: its wall, CPU and RSS figures include the wrapper")
+    if a.workdir != "/tmp":
+        notes.append(f"work directory under {a.workdir}")
     if overhead is not None:
         notes.append(f"uacme wall times include its mount-namespace trust wrapper "
                      f"(unshare + mount, ~{overhead * 1000:.0f} ms per invocation); uacme's RSS is its own")

@@ -150,7 +150,7 @@ static void test_poll_learn(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	ca = acme_ca_new(base, &cfg, NULL);
+	ca = acme_ca_new(base, &cfg, NULL, NULL);
 	assert_non_null(ca);
 	h0 = acme_ca_poll_hint_ms(ca, ACME_POLL_ORDER);
 	/* ready at every first look, each observation being the wait itself (+ 5 ms) */

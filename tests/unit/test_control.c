@@ -845,7 +845,7 @@ static void test_renew_sched_unknown(void **state)
 {
 	struct fx *x = *state;
 	struct event_base *base = event_base_new();
-	struct acme_ca *ca = acme_ca_new(base, &x->cfg->cas[0], NULL);
+	struct acme_ca *ca = acme_ca_new(base, &x->cfg->cas[0], NULL, NULL);
 	struct acme_client *client = acme_ca_client(ca);
 	struct sched *s = sched_new(base, x->cfg, &client, NULL, 0, 0, NULL, NULL);
 	static const char *const names[] = { "web", "nope" };

@@ -437,6 +437,133 @@ static void test_jwk_params(void **state)
 	}
 }
 
+/* The JWK members and the PEM are worked out once per key, then handed out as
+ * copies the caller owns: equal every time, never the same buffer. */
+static void test_key_caches(void **state)
+{
+	(void)state;
+	for (int i = 0; i < NKT; i++) {
+		struct crypto_jwk_params a, b;
+		char *p1 = NULL, *p2 = NULL;
+		size_t l1 = 0, l2 = 0;
+		const char *ma, *mb;
+
+		assert_int_equal(crypto_key_jwk_params(keys[i], &a), 0);
+		assert_int_equal(crypto_key_jwk_params(keys[i], &b), 0);
+		ma = a.x ? a.x : a.n;
+		mb = b.x ? b.x : b.n;
+		assert_ptr_not_equal(ma, mb);
+		assert_string_equal(ma, mb);
+		assert_string_equal(a.kty, b.kty);
+		assert_string_equal(a.alg, b.alg);
+		if (a.y)
+			assert_string_equal(a.y, b.y);
+		else
+			assert_string_equal(a.e, b.e);
+		((char *)ma)[0] ^= 1;           /* a caller's copy is its own */
+		crypto_jwk_params_clear(&a);
+		assert_int_equal(crypto_key_jwk_params(keys[i], &a), 0);
+		assert_string_equal(a.x ? a.x : a.n, mb);
+		crypto_jwk_params_clear(&a);
+		crypto_jwk_params_clear(&b);
+
+		assert_int_equal(crypto_key_to_pem(keys[i], &p1, &l1), 0);
+		assert_int_equal(crypto_key_to_pem(keys[i], &p2, &l2), 0);
+		assert_ptr_not_equal(p1, p2);
+		assert_int_equal(l1, l2);
+		assert_string_equal(p1, p2);
+		memset(p1, 'x', l1);
+		crypto_free_secret(p1, l1);
+		assert_int_equal(crypto_key_to_pem(keys[i], &p1, &l1), 0);
+		assert_string_equal(p1, p2);
+		crypto_free_secret(p1, l1);
+		crypto_free_secret(p2, l2);
+	}
+}
+
+/* EC keys are written without OpenSSL's encoder: byte for byte what it writes,
+ * for the same key (its private scalar and public point), a short scalar too. */
+static void check_ec_pem_is_openssl(const struct crypto_key *k, enum key_type kt)
+{
+	char *pem = NULL, *ref;
+	size_t len = 0;
+	EVP_PKEY *pk = to_evp(k);
+	struct crypto_key *back = NULL;
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+
+	assert_int_equal(crypto_key_to_pem(k, &pem, &len), 0);
+	ref = evp_pem(pk, 0);
+	assert_string_equal(pem, ref);
+	/* and it is this key: what it signs verifies with the key read back */
+	assert_int_equal(crypto_key_from_pem(pem, len, &back), 0);
+	assert_int_equal(crypto_sign(back, "x", 1, &sig, &siglen), 0);
+	assert_true(verify_jose(pk, kt, "x", 1, sig, siglen));
+	free(sig);
+	assert_int_equal(crypto_sign(k, "y", 1, &sig, &siglen), 0);
+	{
+		EVP_PKEY *pb = to_evp(back);
+
+		assert_true(verify_jose(pb, kt, "y", 1, sig, siglen));
+		EVP_PKEY_free(pb);
+	}
+	free(sig);
+	crypto_key_free(back);
+	crypto_free_secret(pem, len);
+	free(ref);
+	EVP_PKEY_free(pk);
+}
+
+static void test_ec_pem_encoding(void **state)
+{
+	(void)state;
+	for (int t = 0; t < 2; t++) {
+		enum key_type kt = all_kt[t];
+		int short_seen = 0;
+
+		check_ec_pem_is_openssl(keys[t], kt);
+		/* A private scalar with a leading zero byte (1 key in 256) is padded.
+		 * Candidates are picked by the PKCS#8 byte where the scalar starts,
+		 * then confirmed with OpenSSL. */
+		for (int i = 0; i < 8000 && !short_seen; i++) {
+			struct crypto_key *k = NULL;
+			char *pem = NULL;
+			size_t len = 0;
+			unsigned char der[256];
+			int dl;
+
+			assert_int_equal(crypto_key_generate(kt, &k), 0);
+			assert_int_equal(crypto_key_to_pem(k, &pem, &len), 0);
+			{
+				/* the base64 body: between the two header lines, newlines dropped */
+				char b64[512], *p = strchr(pem, '\n') + 1, *q = b64;
+
+				for (; *p && *p != '-'; p++)
+					if (*p != '\n')
+						*q++ = *p;
+				*q = '\0';
+				dl = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)strlen(b64));
+			}
+			assert_true(dl > 40);
+			if (der[kt == KEY_ECDSA_P256 ? 36 : 35] == 0) {
+				EVP_PKEY *pk = to_evp(k);
+				BIGNUM *priv = NULL;
+
+				assert_int_equal(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_PRIV_KEY, &priv), 1);
+				if ((size_t)BN_num_bytes(priv) < field_size(kt)) {
+					short_seen = 1;
+					check_ec_pem_is_openssl(k, kt);
+				}
+				BN_clear_free(priv);
+				EVP_PKEY_free(pk);
+			}
+			crypto_free_secret(pem, len);
+			crypto_key_free(k);
+		}
+		assert_true(short_seen);
+	}
+}
+
 static void test_pubkey_from_jwk(void **state)
 {
 	(void)state;
@@ -680,6 +807,17 @@ static void check_csr(const struct crypto_key *key, enum key_type kt, const char
 	pub = X509_REQ_get0_pubkey(req);
 	assert_non_null(pub);
 	assert_int_equal(EVP_PKEY_eq(pub, pk), 1);
+	{
+		/* The subjectPublicKeyInfo is exactly OpenSSL's encoding of the key. */
+		unsigned char *a = NULL, *b = NULL;
+		int al = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &a), bl = i2d_PUBKEY(pk, &b);
+
+		assert_true(al > 0);
+		assert_int_equal(al, bl);
+		assert_memory_equal(a, b, (size_t)al);
+		OPENSSL_free(a);
+		OPENSSL_free(b);
+	}
 	assert_int_equal(X509_REQ_verify(req, pub), 1);
 	assert_int_equal(X509_REQ_get_signature_nid(req),
 			 field_size(kt) ? NID_ecdsa_with_SHA256 : NID_sha256WithRSAEncryption);
@@ -969,6 +1107,58 @@ static void test_cert_matches_key(void **state)
 	EVP_PKEY_free(ca);
 }
 
+/* Decoded certificates are kept and reused by their DER: more certificates than
+ * are kept, read in turn, through every entry point, must each come back as
+ * themselves (and as their own key's). */
+static void test_cert_cache(void **state)
+{
+	enum { N = 20 };      /* more than crypto_x509.c keeps (16) */
+	EVP_PKEY *pk[2] = { to_evp(keys[0]), to_evp(keys[1]) };
+	unsigned char serial[N][2];
+	char *pem[N];
+	struct crypto_cert_info info;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		struct certspec s = { serial[i], 2, mixed_names, 1, NULL, 0, 1000 + i, 2000 + i, 0 };
+
+		serial[i][0] = 0x10;
+		serial[i][1] = (unsigned char)i;
+		pem[i] = make_cert(pk[i % 2], pk[0], &s);
+	}
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			int j = (i * 3 + round) % N;    /* an order that changes every round */
+			char *leaf = NULL, *chain = NULL, *both;
+
+			assert_int_equal(crypto_cert_inspect(pem[j], strlen(pem[j]), keys[j % 2], &info), 0);
+			assert_int_equal(info.serial_len, 2);
+			assert_memory_equal(info.serial, serial[j], 2);
+			assert_int_equal(info.not_after, 2000 + j);
+			assert_int_equal(info.key_matches, 1);
+			crypto_cert_info_clear(&info);
+			assert_int_equal(crypto_cert_matches_key(pem[j], strlen(pem[j]), keys[(j + 1) % 2]), 0);
+
+			both = malloc(strlen(pem[j]) + strlen(pem[(j + 1) % N]) + 1);
+			assert_non_null(both);
+			strcpy(both, pem[j]);
+			strcat(both, pem[(j + 1) % N]);
+			assert_int_equal(crypto_chain_split(both, strlen(both), &leaf, &chain), 0);
+			assert_string_equal(leaf, pem[j]);
+			assert_string_equal(chain, pem[(j + 1) % N]);
+			free(both);
+			free(leaf);
+			free(chain);
+		}
+		if (round == 1)
+			crypto_cleanup();       /* and again from nothing */
+	}
+	for (int i = 0; i < N; i++)
+		free(pem[i]);
+	EVP_PKEY_free(pk[0]);
+	EVP_PKEY_free(pk[1]);
+}
+
 static void test_chain_split(void **state)
 {
 	EVP_PKEY *k0 = to_evp(keys[0]), *k1 = to_evp(keys[1]), *k2 = to_evp(keys[2]);
@@ -1119,6 +1309,8 @@ int main(void)
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_sign_bad_args),
 		cmocka_unit_test(test_jwk_params),
+		cmocka_unit_test(test_key_caches),
+		cmocka_unit_test(test_ec_pem_encoding),
 		cmocka_unit_test(test_pubkey_from_jwk),
 		cmocka_unit_test(test_pubkey_from_jwk_hostile),
 		cmocka_unit_test(test_sha256),
@@ -1130,6 +1322,7 @@ int main(void)
 		cmocka_unit_test(test_csr_bad_input),
 		cmocka_unit_test(test_cert_info),
 		cmocka_unit_test(test_cert_matches_key),
+		cmocka_unit_test(test_cert_cache),
 		cmocka_unit_test(test_chain_split),
 		cmocka_unit_test(test_cert_hostile),
 	};

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -296,7 +298,7 @@ static int teardown(void **state)
 
 static void test_get_headers(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 	char url[256];
 
@@ -349,7 +351,7 @@ static void test_get_headers(void **state)
 
 static void test_head(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 
 	fetch(c, "HEAD", "/hello", NULL, NULL, 0, &res);
@@ -366,7 +368,7 @@ static void test_head(void **state)
 
 static void test_post_echo(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 	const char small[] = "{\"protected\":\"e30\",\"payload\":\"\",\"signature\":\"x\"}";
 	size_t blen = 300000;
@@ -412,7 +414,7 @@ static void test_post_echo(void **state)
 
 static void test_concurrent_reuse(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	static struct result res[NCONC];
 	int done = 0, conns;
 	char url[256];
@@ -477,7 +479,7 @@ static int free_port(void)
 
 static void test_refused(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 	char url[128];
 
@@ -495,7 +497,7 @@ static void test_refused(void **state)
 
 static void test_timeout(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 	struct timeval t0, t1;
 	long ms;
@@ -515,7 +517,7 @@ static void test_timeout(void **state)
 
 static void test_body_limit(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 
 	fetch(c, "GET", "/big", NULL, NULL, 0, &res);            /* Content-Length too big */
@@ -538,7 +540,7 @@ static void test_body_limit(void **state)
 
 static void test_bad_input(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res = {0};
 	char url[128];
 
@@ -568,7 +570,7 @@ static void test_bad_input(void **state)
 
 static void test_cancel(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result a = {0}, b = {0}, h = {0};
 	struct http_req *ra, *rh;
 	char url[128];
@@ -620,7 +622,7 @@ static void pair_cb1(const struct http_response *r, void *arg) { pair_cb(arg, 1)
 
 static void test_cancel_from_callback(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	char url[128];
 
 	url_of(url, sizeof(url), "/hello");
@@ -651,7 +653,7 @@ static void self_cancel_cb(const struct http_response *r, void *arg)
 
 static void test_cancel_self(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct pair p = {0};
 	char url[128];
 
@@ -716,7 +718,7 @@ static void rude_stop(struct rude *r)
 
 static void test_connection_reset(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 
 	for (int truncate = 0; truncate < 2; truncate++) {
 		struct rude rs;
@@ -757,7 +759,7 @@ static void test_free_from_callback(void **state)
 	char url[128];
 
 	for (int round = 0; round < 10; round++) {
-		f.c = http_client_new(S.base, NULL);
+		f.c = http_client_new(S.base, NULL, NULL);
 		f.calls = 0;
 		url_of(url, sizeof(url), "/hello");
 		for (int i = 0; i < 5; i++)
@@ -772,7 +774,7 @@ static void test_free_from_callback(void **state)
 
 static void test_free_pending(void **state)
 {
-	struct http_client *c = http_client_new(S.base, NULL);
+	struct http_client *c = http_client_new(S.base, NULL, NULL);
 	struct result res[10];
 	char url[128];
 
@@ -796,14 +798,22 @@ static void test_free_pending(void **state)
 
 static const char py_server[] =
 	"import http.server, ssl, sys\n"
+	"conns = 0\n"
 	"class H(http.server.BaseHTTPRequestHandler):\n"
 	"    protocol_version = 'HTTP/1.1'\n"
 	"    def do_GET(self):\n"
-	"        b = b'secure'\n"
+	"        global conns\n"
+	"        if not getattr(self, 'counted', False):\n"
+	"            self.counted = True\n"
+	"            conns += 1\n"
+	"        b = str(conns).encode() if self.path in ('/conns', '/close') else b'secure'\n"
 	"        self.send_response(200)\n"
 	"        self.send_header('Content-Type', 'text/plain')\n"
 	"        self.send_header('Replay-Nonce', 'tls-nonce')\n"
 	"        self.send_header('Content-Length', str(len(b)))\n"
+	"        if self.path == '/close':\n"
+	"            self.send_header('Connection', 'close')\n"
+	"            self.close_connection = True\n"
 	"        self.end_headers()\n"
 	"        self.wfile.write(b)\n"
 	"    def log_message(self, *a):\n"
@@ -821,6 +831,7 @@ static const char py_server[] =
 struct tls_env {
 	char dir[64];
 	char cert[128], key[128];
+	char cert2[128], key2[128];     /* another self-signed root, trusted by nobody */
 	pid_t pid;
 	int port;
 	int pipe;
@@ -843,10 +854,17 @@ static int tls_setup(void **state)
 	assert_non_null(mkdtemp(T.dir));
 	snprintf(T.cert, sizeof(T.cert), "%s/cert.pem", T.dir);
 	snprintf(T.key, sizeof(T.key), "%s/key.pem", T.dir);
+	snprintf(T.cert2, sizeof(T.cert2), "%s/cert2.pem", T.dir);
+	snprintf(T.key2, sizeof(T.key2), "%s/key2.pem", T.dir);
 	snprintf(cmd, sizeof(cmd),
 		 "/usr/bin/openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
 		 "-nodes -keyout %s -out %s -days 2 -subj /CN=localhost "
 		 "-addext subjectAltName=DNS:localhost 2>/dev/null", T.key, T.cert);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		 "-nodes -keyout %s -out %s -days 2 -subj /CN=other-root 2>/dev/null",
+		 T.key2, T.cert2);
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(pipe(pfd), 0);
 	T.pid = fork();
@@ -889,13 +907,88 @@ static int tls_teardown(void **state)
 	return teardown(state);
 }
 
-static void tls_fetch(struct http_client *c, const char *host, struct result *res)
+static void tls_get(struct http_client *c, const char *host, const char *path,
+		    struct result *res)
 {
 	char url[128];
 
-	snprintf(url, sizeof(url), "https://%s:%d/x", host, T.port);
+	snprintf(url, sizeof(url), "https://%s:%d%s", host, T.port, path);
 	assert_non_null(send_req(c, "GET", url, NULL, NULL, 0, res));
 	assert_true(run_until(&res->called, 15000));
+}
+
+static void tls_fetch(struct http_client *c, const char *host, struct result *res)
+{
+	tls_get(c, host, "/x", res);
+}
+
+/* GET path; returns the number of connections that had carried a request then. */
+static int tls_conns(struct http_client *c, const char *path)
+{
+	struct result res = {0};
+	int n;
+
+	tls_get(c, "localhost", path, &res);
+	assert_int_equal(res.error, 0);
+	assert_int_equal(res.status, 200);
+	n = atoi(res.body);
+	assert_true(n > 0);
+	result_clear(&res);
+	return n;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void spill(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The trust file must be the system roots, a newline, then the bundle. */
+static void assert_trust_file(const char *trust, const char *bundle)
+{
+	const char *sys = curl_version_info(CURLVERSION_NOW)->cainfo;
+	char *t, *s, *b;
+	size_t tl, sl, bl;
+	struct stat st;
+
+	assert_non_null(sys);
+	assert_int_equal(lstat(trust, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0644);
+	t = slurp(trust, &tl);
+	s = slurp(sys, &sl);
+	b = slurp(bundle, &bl);
+	assert_true(sl > 0);
+	assert_int_equal(tl, sl + 1 + bl);
+	assert_memory_equal(t, s, sl);
+	assert_int_equal(t[sl], '\n');
+	assert_memory_equal(t + sl + 1, b, bl);
+	free(t);
+	free(s);
+	free(b);
 }
 
 static void test_tls(void **state)
@@ -906,7 +999,7 @@ static void test_tls(void **state)
 	if (!T.port)
 		skip();
 	/* Self-signed and not in the system store: refused. */
-	c = http_client_new(S.base, NULL);
+	c = http_client_new(S.base, NULL, NULL);
 	tls_fetch(c, "localhost", &res);
 	assert_int_equal(res.status, 0);
 	assert_int_equal(res.error, -EPROTO);
@@ -914,8 +1007,8 @@ static void test_tls(void **state)
 	result_clear(&res);
 	http_client_free(c);
 
-	/* Trusted through ca_bundle. */
-	c = http_client_new(S.base, T.cert);
+	/* Trusted through ca_bundle (handed to curl in memory: no trust file). */
+	c = http_client_new(S.base, T.cert, NULL);
 	assert_non_null(c);
 	tls_fetch(c, "localhost", &res);
 	assert_int_equal(res.error, 0);
@@ -931,7 +1024,116 @@ static void test_tls(void **state)
 	http_client_free(c);
 
 	/* A missing bundle is an error at creation. */
-	assert_null(http_client_new(S.base, "/nonexistent/acmed-roots.pem"));
+	assert_null(http_client_new(S.base, "/nonexistent/acmed-roots.pem", NULL));
+}
+
+/* ca_bundle through a trust file: its content and mode, curl keeping the
+ * parsed store for new connections, rebuilt when the bundle changes. */
+static void test_trust_file(void **state)
+{
+	char bundle[160], trust[192], dir[160], *data;
+	struct http_client *c;
+	struct result res = {0};
+	struct stat st, st2;
+	size_t len, len2;
+	int before;
+
+	if (!T.port)
+		skip();
+	snprintf(bundle, sizeof(bundle), "%s/bundle.pem", T.dir);
+	snprintf(dir, sizeof(dir), "%s/state/trust", T.dir);
+	snprintf(trust, sizeof(trust), "%s/ca.pem", dir);
+	data = slurp(T.cert, &len);
+	spill(bundle, data, len);
+	free(data);
+
+	c = http_client_new(S.base, bundle, trust);
+	assert_non_null(c);
+	assert_trust_file(trust, bundle);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	/* Trusted only through ca_bundle, and the host name is still checked. */
+	tls_fetch(c, "localhost", &res);
+	assert_int_equal(res.error, 0);
+	assert_int_equal(res.status, 200);
+	assert_string_equal(res.body, "secure");
+	result_clear(&res);
+	tls_fetch(c, "127.0.0.1", &res);
+	assert_int_equal(res.error, -EPROTO);
+	result_clear(&res);
+
+	/* The store curl parsed is reused: with the file now unusable, a new
+	 * connection still verifies the server (without the cache, curl would
+	 * read the file again and fail). */
+	before = tls_conns(c, "/close");        /* the server closes this connection */
+	spill(trust, "not a certificate\n", 18);
+	assert_int_equal(tls_conns(c, "/conns"), before + 1);
+	http_client_free(c);
+
+	/* A new client (start-up, reload) rebuilds the file it finds wrong... */
+	c = http_client_new(S.base, bundle, trust);
+	assert_non_null(c);
+	assert_trust_file(trust, bundle);
+	http_client_free(c);
+	/* ...leaves a right one alone... */
+	assert_int_equal(stat(trust, &st), 0);
+	c = http_client_new(S.base, bundle, trust);
+	assert_non_null(c);
+	assert_int_equal(stat(trust, &st2), 0);
+	assert_int_equal(st.st_ino, st2.st_ino);
+	http_client_free(c);
+	/* ...and follows a changed bundle: another root first, ours second. */
+	data = slurp(T.cert2, &len);
+	{
+		char *ours = slurp(T.cert, &len2);
+
+		data = realloc(data, len + len2);
+		assert_non_null(data);
+		memcpy(data + len, ours, len2);
+		free(ours);
+	}
+	spill(bundle, data, len + len2);
+	free(data);
+	c = http_client_new(S.base, bundle, trust);
+	assert_non_null(c);
+	assert_trust_file(trust, bundle);
+	tls_fetch(c, "localhost", &res);
+	assert_int_equal(res.error, 0);
+	assert_int_equal(res.status, 200);
+	result_clear(&res);
+	http_client_free(c);
+
+	/* Without our root in the bundle, the server is refused. */
+	data = slurp(T.cert2, &len);
+	spill(bundle, data, len);
+	free(data);
+	c = http_client_new(S.base, bundle, trust);
+	assert_non_null(c);
+	assert_trust_file(trust, bundle);
+	tls_fetch(c, "localhost", &res);
+	assert_int_equal(res.status, 0);
+	assert_int_equal(res.error, -EPROTO);
+	result_clear(&res);
+	http_client_free(c);
+}
+
+/* A trust file that cannot be written: the roots go to curl in memory, still trusted. */
+static void test_trust_file_unwritable(void **state)
+{
+	char trust[192];
+	struct http_client *c;
+	struct result res = {0};
+
+	if (!T.port)
+		skip();
+	snprintf(trust, sizeof(trust), "%s/trust/ca.pem", T.cert);    /* under a regular file */
+	c = http_client_new(S.base, T.cert, trust);
+	assert_non_null(c);
+	tls_fetch(c, "localhost", &res);
+	assert_int_equal(res.error, 0);
+	assert_int_equal(res.status, 200);
+	result_clear(&res);
+	http_client_free(c);
 }
 
 int main(void)
@@ -952,6 +1154,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls, tls_setup, tls_teardown),
+		cmocka_unit_test_setup_teardown(test_trust_file, tls_setup, tls_teardown),
+		cmocka_unit_test_setup_teardown(test_trust_file_unwritable, tls_setup, tls_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -495,7 +495,7 @@ static void test_from_sched(void **state)
 {
 	struct fx *f = *state;
 	struct event_base *base = event_base_new();
-	struct acme_ca *ca = acme_ca_new(base, &f->cfg->cas[0], NULL);
+	struct acme_ca *ca = acme_ca_new(base, &f->cfg->cas[0], NULL, NULL);
 	struct sched *s;
 	json_t *st, *c, *jca;
 	size_t i;
