@@ -7,7 +7,7 @@ ROOT=$(pwd)
 DEMO="$ROOT/build-demo"
 
 echo "== installing dependencies (apt)"
-tests/deps.sh
+tests/deps.sh --no-newest-pebble
 echo "== building"
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null

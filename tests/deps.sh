@@ -25,6 +25,8 @@ fi
 # repository's root (ignored by git), never installed: a private apt configuration (sources,
 # lists and caches in a temporary directory) leaves the system's apt state and packages alone.
 # It fails loudly: CI must not run without it. ACMED_PEBBLE_NEW_DIR moves it elsewhere.
+# --no-newest-pebble (demo.sh): the system's Pebble is all the demo needs.
+[ "${1:-}" = "--no-newest-pebble" ] && exit 0
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${ACMED_PEBBLE_NEW_DIR:-$ROOT/build-pebble}
 die() { echo "deps.sh: newest Pebble (Debian unstable): $*" >&2; exit 1; }
