@@ -28,7 +28,7 @@
 #define HTTP_CONNECT_MS      10000L
 #define HTTP_TOTAL_MS        60000L
 #define HTTP_SYSTEM_CA       "/etc/ssl/certs/ca-certificates.crt"
-#define HTTP_CA_CACHE_S      86400L     /* curl re-reads its CA file once a day */
+#define HTTP_CA_CACHE_S      86400L     /* curl re-reads the system CA file once a day */
 
 enum req_state { REQ_RUNNING, REQ_DONE, REQ_CALLING };
 
@@ -598,8 +598,11 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 	if (c->no_capath)
 		SET(CURLOPT_CAPATH, (char *)NULL);
 #if LIBCURL_VERSION_NUM >= 0x075700
-	/* The parsed roots are kept by the multi handle for new connections. */
-	SET(CURLOPT_CA_CACHE_TIMEOUT, (long)HTTP_CA_CACHE_S);
+	/* The parsed roots are kept by the multi handle for new connections. Our
+	 * trust file is only written when the client is made: it is read once and
+	 * kept for the client's life (as the in-memory roots were), so nothing
+	 * depends on the file afterwards; the system's own file is re-read daily. */
+	SET(CURLOPT_CA_CACHE_TIMEOUT, c->trust.file ? -1L : HTTP_CA_CACHE_S);
 #endif
 	if (strcmp(r->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
