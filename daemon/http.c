@@ -442,14 +442,12 @@ static void deliver_cb(evutil_socket_t fd, short kind, void *arg)
 
 /* ---------- client ---------- */
 
-/* The PEM file libcurl reads the system roots from ("" when it has none). */
-static const char *system_ca_file(void)
+/* The PEM file libcurl reads the system roots from by default, or NULL. */
+static const char *curl_default_ca_file(void)
 {
 	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
 
-	if (vi->age >= CURLVERSION_SEVENTH)
-		return vi->cainfo ? vi->cainfo : "";
-	return HTTP_SYSTEM_CA;
+	return vi->age >= CURLVERSION_SEVENTH ? vi->cainfo : NULL;
 }
 
 struct http_client *http_client_new(struct event_base *base, const char *ca_bundle,
@@ -474,7 +472,9 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 	TAILQ_INIT(&c->running);
 	TAILQ_INIT(&c->done);
 	if (ca_bundle) {
-		if (http_trust_load(&c->trust, system_ca_file(), ca_bundle, trust_file) < 0)
+		const char *sys = curl_default_ca_file();
+
+		if (http_trust_load(&c->trust, sys ? sys : HTTP_SYSTEM_CA, ca_bundle, trust_file) < 0)
 			goto fail;
 		/* With the system roots in the file (or the blob), curl's CApath (the
 		 * same roots, hashed) adds nothing; without them, it stays as it was. */
@@ -483,9 +483,9 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 		/* System roots only: curl's CA file alone, so its store is cached
 		 * too (a CApath beside it would make curl parse the file again for
 		 * every connection). Without a CA file, curl's defaults stay. */
-		const char *sys = system_ca_file();
+		const char *sys = curl_default_ca_file();
 
-		c->no_capath = *sys && access(sys, R_OK) == 0;
+		c->no_capath = sys && access(sys, R_OK) == 0;
 	}
 	c->multi = curl_multi_init();
 	c->timer = evtimer_new(base, timer_event_cb, c);
