@@ -28,7 +28,7 @@
 #define HTTP_CONNECT_MS      10000L
 #define HTTP_TOTAL_MS        60000L
 #define HTTP_SYSTEM_CA       "/etc/ssl/certs/ca-certificates.crt"
-#define HTTP_CA_CACHE_S      86400L     /* curl re-reads its CA file once a day */
+#define HTTP_CA_CACHE_S      86400L     /* curl re-reads the system CA file once a day */
 
 enum req_state { REQ_RUNNING, REQ_DONE, REQ_CALLING };
 
@@ -442,14 +442,12 @@ static void deliver_cb(evutil_socket_t fd, short kind, void *arg)
 
 /* ---------- client ---------- */
 
-/* The PEM file libcurl reads the system roots from ("" when it has none). */
-static const char *system_ca_file(void)
+/* The PEM file libcurl reads the system roots from by default, or NULL. */
+static const char *curl_default_ca_file(void)
 {
 	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
 
-	if (vi->age >= CURLVERSION_SEVENTH)
-		return vi->cainfo ? vi->cainfo : "";
-	return HTTP_SYSTEM_CA;
+	return vi->age >= CURLVERSION_SEVENTH ? vi->cainfo : NULL;
 }
 
 struct http_client *http_client_new(struct event_base *base, const char *ca_bundle,
@@ -474,7 +472,9 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 	TAILQ_INIT(&c->running);
 	TAILQ_INIT(&c->done);
 	if (ca_bundle) {
-		if (http_trust_load(&c->trust, system_ca_file(), ca_bundle, trust_file) < 0)
+		const char *sys = curl_default_ca_file();
+
+		if (http_trust_load(&c->trust, sys ? sys : HTTP_SYSTEM_CA, ca_bundle, trust_file) < 0)
 			goto fail;
 		/* With the system roots in the file (or the blob), curl's CApath (the
 		 * same roots, hashed) adds nothing; without them, it stays as it was. */
@@ -483,9 +483,9 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_bund
 		/* System roots only: curl's CA file alone, so its store is cached
 		 * too (a CApath beside it would make curl parse the file again for
 		 * every connection). Without a CA file, curl's defaults stay. */
-		const char *sys = system_ca_file();
+		const char *sys = curl_default_ca_file();
 
-		c->no_capath = *sys && access(sys, R_OK) == 0;
+		c->no_capath = sys && access(sys, R_OK) == 0;
 	}
 	c->multi = curl_multi_init();
 	c->timer = evtimer_new(base, timer_event_cb, c);
@@ -598,8 +598,11 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 	if (c->no_capath)
 		SET(CURLOPT_CAPATH, (char *)NULL);
 #if LIBCURL_VERSION_NUM >= 0x075700
-	/* The parsed roots are kept by the multi handle for new connections. */
-	SET(CURLOPT_CA_CACHE_TIMEOUT, (long)HTTP_CA_CACHE_S);
+	/* The parsed roots are kept by the multi handle for new connections. Our
+	 * trust file is only written when the client is made: it is read once and
+	 * kept for the client's life (as the in-memory roots were), so nothing
+	 * depends on the file afterwards; the system's own file is re-read daily. */
+	SET(CURLOPT_CA_CACHE_TIMEOUT, c->trust.file ? -1L : HTTP_CA_CACHE_S);
 #endif
 	if (strcmp(r->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);

@@ -90,13 +90,15 @@ static void ll_tick(evutil_socket_t fd, short what, void *arg)
 	struct looplag *l = arg;
 	int64_t late = clock_mono_us() - l->due_us;
 	uint64_t expirations;
+	int rc;
 
 	(void)what;
 	if (read(fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
 		return;         /* not expired after all (EAGAIN) */
 	ll_record(l, late > 0 ? (uint64_t)late : 0);
-	if (ll_arm(l) < 0)      /* from now: a long stall is one late sample, not many */
-		log_error(NULL, "loop lag probe: timerfd_settime: %s", strerror(errno));
+	rc = ll_arm(l);         /* from now: a long stall is one late sample, not many */
+	if (rc < 0)
+		log_error(NULL, "loop lag probe: timerfd_settime: %s", strerror(-rc));
 }
 
 struct looplag *looplag_new(struct event_base *base, long interval_ms, const char *report_path)
@@ -111,7 +113,6 @@ struct looplag *looplag_new(struct event_base *base, long interval_ms, const cha
 		return NULL;
 	l->base = base;
 	l->interval_ms = interval_ms;
-	l->fd = -1;
 	l->path = report_path ? strdup(report_path) : NULL;
 	l->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (l->fd < 0) {
