@@ -1,54 +1,21 @@
 /* challenge_http.c - the http-01 listener (evhttp): serves live tokens by exact match, 404 otherwise. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
-#include "challenge_http.h"
+#include "challenge_http_int.h"
 #include "log.h"
 
 #define CH_PREFIX          "/.well-known/acme-challenge/"
 #define CH_TOKEN_MAX       256
-#define CH_MAX_HEADERS     8192
-#define CH_MAX_BODY        1024
-#define CH_TIMEOUT_S       10
-#define CH_BACKLOG         128
-
-struct ch_token {
-	char *token;
-	char *keyauth;
-	size_t keyauth_len;
-	challenge_http_served_fn served;
-	void *served_arg;
-};
-
-struct ch_listener {
-	struct evhttp_bound_socket *bs;
-	char *addr;                     /* as configured, or "fd N" when inherited */
-	struct sockaddr_storage ss;     /* as configured (port 0 stays 0); AF_UNSPEC when inherited */
-	socklen_t sl;
-	int port;                       /* bound port */
-};
-
-struct challenge_http {
-	struct event_base *base;
-	struct evhttp *http;
-	struct ch_listener *ls; /* in addrs / fds order */
-	size_t nlisten;
-	int activated;          /* the sockets came from systemd */
-	struct ch_token *tok;   /* sorted by token */
-	size_t ntok, captok;
-};
 
 /* ---------- token table ---------- */
 
@@ -173,16 +140,39 @@ size_t challenge_http_live_count(const struct challenge_http *h)
 
 /* ---------- request handling ---------- */
 
-static void send_not_found(struct evhttp_request *req)
+static void send_text(struct evhttp_request *req, int code, const char *reason, const char *text)
 {
 	struct evbuffer *b = evbuffer_new();
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
 	if (b)
-		evbuffer_add(b, "not found\n", 10);
-	evhttp_send_reply(req, 404, "Not Found", b);
+		evbuffer_add(b, text, strlen(text));
+	evhttp_send_reply(req, code, reason, b);
 	if (b)
 		evbuffer_free(b);
+}
+
+static void send_not_found(struct evhttp_request *req)
+{
+	send_text(req, 404, "Not Found", "not found\n");
+}
+
+/* Framing a request smuggler would play with: more than one Content-Length,
+ * or Content-Length beside Transfer-Encoding (RFC 9112 6.3). evhttp reads the
+ * first Content-Length only, so such a request is refused, never answered. */
+static int ambiguous_length(struct evhttp_request *req)
+{
+	const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const struct evkeyval *kv;
+	int cl = 0, te = 0;
+
+	for (kv = in->tqh_first; kv; kv = kv->next.tqe_next) {
+		if (strcasecmp(kv->key, "Content-Length") == 0)
+			cl++;
+		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+			te++;
+	}
+	return cl > 1 || (cl > 0 && te > 0);
 }
 
 static void handle_request(struct evhttp_request *req, void *arg)
@@ -198,6 +188,14 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	size_t i;
 	int found;
 
+	/* One request per connection: the answer says so, and a request sent
+	 * behind it (pipelined) meets a clear close, never silence. The deadline
+	 * of the connection is then the deadline of the request. */
+	evhttp_add_header(out, "Connection", "close");
+	if (ambiguous_length(req)) {
+		send_text(req, 400, "Bad Request", "bad request\n");
+		return;
+	}
 	/* The raw request target, byte for byte: no decoding, no normalisation, no query. */
 	if ((cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) || !uri ||
 	    strncmp(uri, CH_PREFIX, sizeof(CH_PREFIX) - 1) != 0) {
@@ -239,147 +237,6 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	}
 }
 
-/* ---------- listeners ---------- */
-
-static int fd_prepare(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	fl = fcntl(fd, F_GETFD);
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -errno;
-	return 0;
-}
-
-static int fd_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -errno;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -EAFNOSUPPORT;
-}
-
-/* "host:port" or "[v6]:port", numeric host only (no DNS on the way up). */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port, *end;
-	struct addrinfo hints = {0}, *ai = NULL;
-	size_t hlen;
-	char *stop;
-	long p;
-
-	if (addr[0] == '[') {
-		end = strchr(addr, ']');
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		hlen = (size_t)(end - addr - 1);
-		addr++;
-		port = end + 2;
-		hints.ai_family = AF_INET6;
-	} else {
-		end = strrchr(addr, ':');
-		if (!end)
-			return -EINVAL;
-		hlen = (size_t)(end - addr);
-		port = end + 1;
-		hints.ai_family = AF_INET;
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	p = strtol(port, &stop, 10);
-	if (!*port || *stop || errno || p < 0 || p > 65535)
-		return -EINVAL;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*sl = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
-/* Parse addr into l (which then owns a copy of the string). */
-static int listener_parse(const char *addr, struct ch_listener *l)
-{
-	int err = parse_addr(addr, &l->ss, &l->sl);
-
-	if (err) {
-		log_error(NULL, "http-01 listener %s: not a numeric host:port or [v6]:port", addr);
-		return err;
-	}
-	l->addr = strdup(addr);
-	return l->addr ? 0 : -ENOMEM;
-}
-
-/* A bound, listening socket for l's address. EADDRINUSE is not logged when quiet_inuse. */
-static int listen_on(const struct ch_listener *l, int quiet_inuse, int *out)
-{
-	int fd, one = 1, err;
-
-	fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = -errno;
-		log_error(NULL, "http-01 listener %s: socket: %s", l->addr, strerror(errno));
-		return err;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (l->ss.ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    bind(fd, (const struct sockaddr *)&l->ss, l->sl) < 0 || listen(fd, CH_BACKLOG) < 0) {
-		err = -errno;
-		if (!(quiet_inuse && err == -EADDRINUSE))
-			log_error(NULL, "http-01 listener %s: %s", l->addr, strerror(errno));
-		close(fd);
-		return err;
-	}
-	*out = fd;
-	return 0;
-}
-
-/* Hand fd to evhttp, which closes it when freed; sets l->bs and l->port. Closes fd on failure. */
-static int add_listener(struct challenge_http *h, int fd, struct ch_listener *l)
-{
-	struct evhttp_bound_socket *bs;
-	int port = fd_port(fd), err;
-
-	err = fd_prepare(fd);
-	if (err || port < 0) {
-		err = err ? err : port;
-		log_error(NULL, "http-01 listener %s: %s", l->addr, strerror(-err));
-		close(fd);
-		return err;
-	}
-	bs = evhttp_accept_socket_with_handle(h->http, fd);
-	if (!bs) {
-		log_error(NULL, "http-01 listener %s: cannot accept on it", l->addr);
-		close(fd);
-		return -EIO;
-	}
-	l->bs = bs;
-	l->port = port;
-	return 0;
-}
-
-static void listeners_free(struct ch_listener *ls, size_t n)
-{
-	for (size_t i = 0; ls && i < n; i++)
-		free(ls[i].addr);
-	free(ls);
-}
-
 int challenge_http_new(struct event_base *base, const char *const *addrs, size_t naddrs,
 		       const int *fds, size_t nfds, struct challenge_http **out)
 {
@@ -406,49 +263,13 @@ int challenge_http_new(struct event_base *base, const char *const *addrs, size_t
 		evhttp_set_max_body_size(h->http, CH_MAX_BODY);
 		evhttp_set_timeout(h->http, CH_TIMEOUT_S);
 	}
-	if (nfds > 0) {
-		/* Socket activation: take ownership of every fd, even after a failure. */
-		h->activated = 1;
-		for (size_t i = 0; i < nfds; i++) {
-			struct ch_listener *l;
-			char what[32];
-
-			if (err) {
-				close(fds[i]);
-				continue;
-			}
-			l = &h->ls[h->nlisten];
-			snprintf(what, sizeof(what), "fd %d", fds[i]);
-			l->ss.ss_family = AF_UNSPEC;
-			l->addr = strdup(what);
-			if (!l->addr) {
-				err = -ENOMEM;
-				close(fds[i]);
-			} else if (!(err = add_listener(h, fds[i], l))) {
-				h->nlisten++;
-			} else {
-				free(l->addr);
-				l->addr = NULL;
-			}
-		}
-	} else {
-		for (size_t i = 0; i < naddrs && !err; i++) {
-			struct ch_listener *l = &h->ls[h->nlisten];
-			int fd = -1;
-
-			err = listener_parse(addrs[i], l);
-			if (!err)
-				err = listen_on(l, 0, &fd);
-			if (!err)
-				err = add_listener(h, fd, l);
-			if (!err) {
-				h->nlisten++;
-			} else {
-				free(l->addr);
-				l->addr = NULL;
-			}
-		}
-	}
+	if (!err)
+		err = ch_conn_init(h);
+	if (!err)
+		err = ch_listen_open(h, addrs, naddrs, fds, nfds);
+	else
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
 	if (err) {
 		challenge_http_free(h);
 		return err;
@@ -466,243 +287,11 @@ int challenge_http_port(const struct challenge_http *h, size_t i)
 	return h->ls[i].port;
 }
 
-/* ---------- changing the listen addresses ---------- */
-
-static int same_addr(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
-{
-	if (x->ss_family != y->ss_family)
-		return 0;
-	if (x->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)x;
-		const struct sockaddr_in *b = (const struct sockaddr_in *)y;
-
-		return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
-	}
-	if (x->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)x;
-		const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)y;
-
-		return a->sin6_port == b->sin6_port && a->sin6_scope_id == b->sin6_scope_id &&
-		       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
-	}
-	return 0;
-}
-
-/* Could listener x (bound to port xport) be why y cannot bind? Same family and
- * port, and one of them the wildcard address (or both the same address). */
-static int addr_conflicts(const struct sockaddr_storage *x, int xport,
-			  const struct sockaddr_storage *y)
-{
-	if (x->ss_family != y->ss_family)
-		return 0;
-	if (x->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)x;
-		const struct sockaddr_in *b = (const struct sockaddr_in *)y;
-
-		return ntohs(b->sin_port) == xport &&
-		       (a->sin_addr.s_addr == htonl(INADDR_ANY) ||
-			b->sin_addr.s_addr == htonl(INADDR_ANY) ||
-			a->sin_addr.s_addr == b->sin_addr.s_addr);
-	}
-	if (x->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)x;
-		const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)y;
-
-		return ntohs(b->sin6_port) == xport &&
-		       (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr) ||
-			IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) ||
-			IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr));
-	}
-	return 0;
-}
-
-struct ch_change {
-	struct ch_listener *nl; /* the new set, in addrs order */
-	size_t n;
-	int *fds;               /* bound, not yet handed to evhttp; -1 otherwise */
-	int *from;              /* index of the kept old listener, or -1 */
-	unsigned char *defer;   /* bind waits until a removed listener is closed */
-	unsigned char *kept;    /* per old listener: reused */
-	unsigned char *dropped; /* per old listener: closed early to free its address */
-};
-
-/* A removed old listener that may hold the address new listener i wants. */
-static int change_blocker(const struct challenge_http *h, const struct ch_change *c, size_t i)
-{
-	for (size_t j = 0; j < h->nlisten; j++)
-		if (!c->kept[j] && h->ls[j].bs &&
-		    addr_conflicts(&h->ls[j].ss, h->ls[j].port, &c->nl[i].ss))
-			return (int)j;
-	return -1;
-}
-
-/* Undo a failed change: close what was opened, bring back what was closed early. */
-static void change_rollback(struct challenge_http *h, struct ch_change *c)
-{
-	size_t j, k;
-
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->fds[i] >= 0)
-			close(c->fds[i]);
-		else if (c->from[i] < 0 && c->nl[i].bs)
-			evhttp_del_accept_socket(h->http, c->nl[i].bs);
-	}
-	for (j = 0; j < h->nlisten; j++) {
-		struct ch_listener again;
-		int fd = -1;
-
-		if (!c->dropped[j])
-			continue;
-		/* The very port it had, even when it was configured as port 0. */
-		again = h->ls[j];
-		if (again.ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&again.ss)->sin_port = htons((uint16_t)again.port);
-		else
-			((struct sockaddr_in6 *)&again.ss)->sin6_port = htons((uint16_t)again.port);
-		if (listen_on(&again, 0, &fd) < 0 || add_listener(h, fd, &h->ls[j]) < 0) {
-			log_error(NULL, "http-01: lost the listener on %s while undoing a failed change",
-				  h->ls[j].addr);
-			h->ls[j].bs = NULL;
-		}
-	}
-	/* Forget listeners that could not be restored. */
-	for (j = k = 0; j < h->nlisten; j++) {
-		if (h->ls[j].bs)
-			h->ls[k++] = h->ls[j];
-		else
-			free(h->ls[j].addr);
-	}
-	h->nlisten = k;
-}
-
-static int change_apply(struct challenge_http *h, struct ch_change *c, const char *const *addrs)
-{
-	size_t i, j;
-	int err = 0, any_deferred = 0;
-
-	for (i = 0; i < c->n; i++) {
-		c->fds[i] = -1;
-		c->from[i] = -1;
-	}
-	/* Every address must parse before anything changes. */
-	for (i = 0; i < c->n; i++) {
-		err = listener_parse(addrs[i], &c->nl[i]);
-		if (err)
-			return err;
-	}
-	/* Keep listeners whose address is unchanged (each at most once). */
-	for (i = 0; i < c->n; i++)
-		for (j = 0; j < h->nlisten; j++)
-			if (!c->kept[j] && same_addr(&h->ls[j].ss, &c->nl[i].ss)) {
-				c->kept[j] = 1;
-				c->from[i] = (int)j;
-				break;
-			}
-	/* Open the new ones while the old ones still serve. */
-	for (i = 0; i < c->n; i++) {
-		int blocker;
-
-		if (c->from[i] >= 0)
-			continue;
-		blocker = change_blocker(h, c, i);
-		err = listen_on(&c->nl[i], blocker >= 0, &c->fds[i]);
-		if (err == -EADDRINUSE && blocker >= 0) {
-			c->defer[i] = 1;        /* e.g. 0.0.0.0:80 becoming 192.0.2.1:80 */
-			any_deferred = 1;
-			err = 0;
-		}
-		if (err)
-			return err;
-	}
-	/* Addresses only a removed listener stands in the way of: close it first. */
-	if (any_deferred) {
-		for (i = 0; i < c->n; i++) {
-			int blocker;
-
-			if (!c->defer[i])
-				continue;
-			while ((blocker = change_blocker(h, c, i)) >= 0) {
-				evhttp_del_accept_socket(h->http, h->ls[blocker].bs);
-				h->ls[blocker].bs = NULL;
-				c->dropped[blocker] = 1;
-			}
-			err = listen_on(&c->nl[i], 0, &c->fds[i]);
-			if (err)
-				return err;
-		}
-	}
-	for (i = 0; i < c->n; i++) {
-		if (c->from[i] >= 0) {
-			c->nl[i].bs = h->ls[c->from[i]].bs;
-			c->nl[i].port = h->ls[c->from[i]].port;
-			continue;
-		}
-		err = add_listener(h, c->fds[i], &c->nl[i]);
-		c->fds[i] = -1;         /* evhttp's now, or closed */
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-int challenge_http_set_listen(struct challenge_http *h, const char *const *addrs, size_t naddrs)
-{
-	struct ch_change c = { .n = naddrs };
-	size_t one = naddrs ? naddrs : 1, old = h && h->nlisten ? h->nlisten : 1, i, j;
-	int err;
-
-	if (!h || (naddrs > 0 && !addrs))
-		return -EINVAL;
-	if (h->activated) {
-		log_info(NULL, "http-01: the listening sockets belong to systemd (acmed.socket); "
-			 "listen: is not used, change the socket unit instead");
-		return 0;
-	}
-	c.nl = calloc(one, sizeof(*c.nl));
-	c.fds = calloc(one, sizeof(*c.fds));
-	c.from = calloc(one, sizeof(*c.from));
-	c.defer = calloc(one, 1);
-	c.kept = calloc(old, 1);
-	c.dropped = calloc(old, 1);
-	if (!c.nl || !c.fds || !c.from || !c.defer || !c.kept || !c.dropped) {
-		free(c.nl);
-		err = -ENOMEM;
-		goto out;
-	}
-	err = change_apply(h, &c, addrs);
-	if (err) {
-		change_rollback(h, &c);
-		listeners_free(c.nl, naddrs);
-		goto out;
-	}
-	/* The new set is live: close the listeners no longer wanted. Connections
-	 * already accepted on them finish normally; the tokens never moved. */
-	for (j = 0; j < h->nlisten; j++) {
-		if (c.kept[j])
-			continue;
-		log_info(NULL, "http-01: no longer listening on %s", h->ls[j].addr);
-		if (h->ls[j].bs)
-			evhttp_del_accept_socket(h->http, h->ls[j].bs);
-	}
-	for (i = 0; i < naddrs; i++)
-		if (c.from[i] < 0)
-			log_info(NULL, "http-01: now listening on %s (port %d)", addrs[i], c.nl[i].port);
-	listeners_free(h->ls, h->nlisten);
-	h->ls = c.nl;
-	h->nlisten = naddrs;
-out:
-	free(c.fds);
-	free(c.from);
-	free(c.defer);
-	free(c.kept);
-	free(c.dropped);
-	return err;
-}
-
 void challenge_http_free(struct challenge_http *h)
 {
 	if (!h)
 		return;
+	ch_conn_fini(h);
 	if (h->http)
 		evhttp_free(h->http);   /* closes the listening sockets and connections */
 	for (size_t i = 0; i < h->ntok; i++) {
@@ -710,6 +299,6 @@ void challenge_http_free(struct challenge_http *h)
 		free(h->tok[i].keyauth);
 	}
 	free(h->tok);
-	listeners_free(h->ls, h->nlisten);
+	ch_listeners_free(h->ls, h->nlisten);
 	free(h);
 }

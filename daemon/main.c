@@ -21,6 +21,7 @@
 #include "control.h"
 #include "db_file.h"
 #include "deploy.h"
+#include "fdguard.h"
 #include "lint.h"
 #include "log.h"
 #include "looplag.h"
@@ -586,6 +587,9 @@ static int cmd_run(const char *path, int once, long timeout)
 	if (rc)
 		return rc;
 	signal(SIGPIPE, SIG_IGN);
+	/* All the descriptors we may have; the http-01 listener keeps a reserve
+	 * of them free for state, the CA, the control socket and children. */
+	fdguard_raise_limit();
 	ctx.base = event_base_new();
 	if (!ctx.base) {
 		log_error(NULL, "cannot create the event loop");

@@ -1,4 +1,4 @@
-/* fuzz_http_request.c - libFuzzer target: raw bytes sent over loopback TCP to the http-01 listener (challenge_http). */
+/* fuzz_http_request.c - libFuzzer target: raw bytes sent over loopback TCP to the http-01 listener (challenge_http); one answer per connection, none for an ambiguous length. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,9 +96,46 @@ static void guard_cb(evutil_socket_t fd, short what, void *arg)
 	*(int *)arg = 1;
 }
 
-/* A key authorization may only go out to a request that named its token exactly. */
+/* Lines of the first request's head (up to the first empty line) that start with name (case-insensitive). */
+static int head_lines(const uint8_t *data, size_t size, const char *name)
+{
+	size_t n = strlen(name);
+	int count = 0;
+
+	for (size_t i = 0; i < size; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (i + 1 < size && (data[i + 1] == '\n' ||
+				     (data[i + 1] == '\r' && i + 2 < size && data[i + 2] == '\n')))
+			break;          /* the empty line: the body or the next request follows */
+		if (i + 1 + n <= size && strncasecmp((const char *)data + i + 1, name, n) == 0)
+			count++;
+	}
+	return count;
+}
+
+/* The answers (status lines) in the response. */
+static int answers(const struct conn *c)
+{
+	int n = 0;
+
+	for (const char *p = c->resp; (p = strstr(p, "HTTP/1.")) != NULL; p += 7)
+		if (p == c->resp || p[-1] == '\n')
+			n++;
+	return n;
+}
+
+/* A key authorization may only go out to a request that named its token
+ * exactly, and framed its length in one way only; one answer per connection. */
 static void check(const uint8_t *data, size_t size, const struct conn *c)
 {
+	int cl = head_lines(data, size, "Content-Length:");
+	int te = head_lines(data, size, "Transfer-Encoding:");
+
+	if (answers(c) > 1) {
+		fprintf(stderr, "more than one answer on one connection\n");
+		abort();
+	}
 	for (size_t i = 0; i < sizeof(tokens) / sizeof(*tokens); i++) {
 		char want[128];
 		int n;
@@ -108,6 +146,11 @@ static void check(const uint8_t *data, size_t size, const struct conn *c)
 		if (!memmem(data, size, want, (size_t)n)) {
 			fprintf(stderr, "key authorization for %s served without its exact path\n",
 				tokens[i][0]);
+			abort();
+		}
+		if (cl > 1 || (cl > 0 && te > 0)) {
+			fprintf(stderr, "key authorization for %s served to a request with "
+				"%d Content-Length and %d Transfer-Encoding\n", tokens[i][0], cl, te);
 			abort();
 		}
 	}
