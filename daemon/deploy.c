@@ -17,6 +17,7 @@
 #include "deploy_internal.h"
 #include "exec.h"
 #include "log.h"
+#include "timeparse.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
@@ -141,15 +142,6 @@ static void deploy_job_fail(struct deploy_job *j, const char *msg)
 	}
 }
 
-/* "60 s" or "250 ms" */
-static const char *deploy_dur(long ms, char *buf, size_t len)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%ld s", ms / 1000);
-	else
-		snprintf(buf, len, "%ld ms", ms);
-	return buf;
-}
 
 static void job_free(struct deploy_job *j)
 {
@@ -486,7 +478,7 @@ static void on_unit_timeout(evutil_socket_t fd, short what, void *arg)
 	char t[32];
 
 	unit_fail(u, 1, "reload of %s (for %s) timed out after %s waiting for systemd",
-		  u->name, u->certs, deploy_dur(u->d->unit_timeout_ms, t, sizeof(t)));
+		  u->name, u->certs, timeparse_format_ms(u->d->unit_timeout_ms, t, sizeof(t)));
 }
 
 static void units_start(struct deploy *d, struct unit_list *batch)

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "exec.h"
 #include "log.h"
+#include "timeparse.h"
 
 extern char **environ;
 
@@ -89,15 +90,6 @@ static void ev_free(struct event *ev)
 		event_free(ev);
 }
 
-/* "60 s" or "250 ms" */
-static const char *dur(long ms, char *buf, size_t len)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%ld s", ms / 1000);
-	else
-		snprintf(buf, len, "%ld ms", ms);
-	return buf;
-}
 
 /* ---- output ---- */
 
@@ -213,7 +205,7 @@ static void describe(struct exec *e)
 		break;
 	case EXEC_TIMED_OUT:
 		e->msg = xasprintf("%s %s timed out after %s and was killed", l, p,
-				   dur(e->timeout_ms, t, sizeof(t)));
+				   timeparse_format_ms(e->timeout_ms, t, sizeof(t)));
 		break;
 	case EXEC_CANCELED:
 		e->msg = xasprintf("%s %s was stopped", l, p);
@@ -329,7 +321,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	e->timed_out = 1;
 	log_warn(e->cert, "%s %s still running after %s, stopping it", e->label, e->argv[0],
-		 dur(e->timeout_ms, t, sizeof(t)));
+		 timeparse_format_ms(e->timeout_ms, t, sizeof(t)));
 	stop(e);
 }
 

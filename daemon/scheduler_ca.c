@@ -204,6 +204,24 @@ static void slot_count_order(struct ca_slot *slot)
 		ca_save(slot, 0);
 }
 
+/* The next job to start: the most urgent, unless it needs a new order and
+ * the ceiling is reached (then the first that resumes one, if any). Taken
+ * off the queue, its new order counted. */
+static struct job *slot_take(struct ca_slot *slot)
+{
+	struct job *j = TAILQ_FIRST(&slot->queue);
+
+	if (j && !j->st.order_url && slot_at_ceiling(slot))
+		j = slot_first_resume(slot);
+	if (!j)
+		return NULL;
+	TAILQ_REMOVE(&slot->queue, j, qlink);
+	slot->nqueued--;
+	if (!j->st.order_url)
+		slot_count_order(slot);
+	return j;
+}
+
 void sched_ca_dispatch(struct ca_slot *slot)
 {
 	struct sched *s = slot->s;
@@ -211,26 +229,14 @@ void sched_ca_dispatch(struct ca_slot *slot)
 
 	if (slot->st.down_since) {
 		/* One probe at a time, when its time has come. */
-		if (slot->probe || slot->st.next_probe > clock_now() || !(j = TAILQ_FIRST(&slot->queue)))
+		if (slot->probe || slot->st.next_probe > clock_now() || !(j = slot_take(slot)))
 			return;
-		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
-			return;
-		TAILQ_REMOVE(&slot->queue, j, qlink);
-		slot->nqueued--;
-		if (!j->st.order_url)
-			slot_count_order(slot);
 		slot->probe = j;
 		log_info(j->cert->name, "probing CA %s", acme_client_name(slot->ca));
 		s->start(slot, j);
 		return;
 	}
-	while (slot->running < slot->max_parallel && (j = TAILQ_FIRST(&slot->queue))) {
-		if (!j->st.order_url && slot_at_ceiling(slot) && !(j = slot_first_resume(slot)))
-			return;
-		TAILQ_REMOVE(&slot->queue, j, qlink);
-		slot->nqueued--;
-		if (!j->st.order_url)
-			slot_count_order(slot);
+	while (slot->running < slot->max_parallel && (j = slot_take(slot))) {
 		s->start(slot, j);
 		if (slot->st.down_since)
 			return;

@@ -365,3 +365,14 @@ const char *timeparse_format_duration(int64_t s, char *buf, unsigned len)
 	snprintf(buf, len, "%" PRId64 "s", s);
 	return buf;
 }
+
+const char *timeparse_format_ms(long ms, char *buf, unsigned len)
+{
+	if (!buf || len == 0)
+		return "";
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%ld s", ms / 1000);
+	else
+		snprintf(buf, len, "%ld ms", ms);
+	return buf;
+}

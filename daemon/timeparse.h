@@ -14,6 +14,8 @@ int timeparse_retry_after(const char *value, int64_t now, int64_t min_s, int64_t
 int timeparse_rfc3339(const char *s, int64_t *out);
 /* Format unix seconds as local "YYYY-MM-DD HH:MM:SS" into buf. */
 const char *timeparse_format(int64_t t, char *buf, unsigned len);
+/* A delay for messages: "60 s" when whole seconds, else "250 ms". */
+const char *timeparse_format_ms(long ms, char *buf, unsigned len);
 /* A duration the way the config writes it: "90d", "12h", "15m", "90s"
  * (rounded to the largest unit it holds twice, or holds exactly). */
 const char *timeparse_format_duration(int64_t s, char *buf, unsigned len);
