@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "acme_internal.h"
+#include "acme_obj.h"
 #include "db.h"
 #include "http.h"
 #include "jws.h"
@@ -158,25 +159,19 @@ void acme_ca_kick_waiting(struct acme_ca *ca)
 static void directory_done(const struct http_response *r, void *arg)
 {
 	struct acme_ca *ca = arg;
-	json_t *dir = NULL;
+	struct acme_directory dir;
 
 	ca->dir_req = NULL;
 	if (r->replay_nonce)
 		ca_nonce_push(ca, r->replay_nonce);
-	if (r->status == 200)
-		dir = json_loadb(r->body, r->body_len, 0, NULL);
-	if (dir && json_is_object(dir) &&
-	    json_is_string(json_object_get(dir, "newNonce")) &&
-	    json_is_string(json_object_get(dir, "newAccount")) &&
-	    json_is_string(json_object_get(dir, "newOrder"))) {
-		json_decref(ca->directory);
+	if (r->status == 200 && acme_directory_parse(r->body, r->body_len, &dir) == 0) {
+		acme_directory_clear(&ca->directory);
 		ca->directory = dir;
 		ca->dir_state = DIR_OK;
 		log_debug(NULL, "CA %s: directory loaded from %s", ca->name, ca->directory_url);
 		acme_ca_kick_waiting(ca);
 		return;
 	}
-	json_decref(dir);
 	ca->dir_state = DIR_NONE;
 	struct call_failure f = {0};
 	acme_fail_from_response(&f, r, r->status == 200 ? "(not an ACME directory: a maintenance "
@@ -204,9 +199,7 @@ static void ca_load_directory(struct acme_ca *ca)
 
 const char *acme_ca_resource(const struct acme_ca *ca, const char *name)
 {
-	if (!ca->directory)
-		return NULL;
-	return json_string_value(json_object_get(ca->directory, name));
+	return acme_directory_url(&ca->directory, name);
 }
 
 /* ---------- calls ---------- */
@@ -755,7 +748,7 @@ void acme_ca_free(struct acme_ca *ca)
 		http_client_free(ca->http);   /* cancels the directory and nonce fetches */
 	for (size_t i = 0; i < ca->nnonces; i++)
 		free(ca->nonces[i]);
-	json_decref(ca->directory);
+	acme_directory_clear(&ca->directory);
 	config_strv_clear(&ca->contact);
 	crypto_key_free(ca->key);
 	free(ca->kid);

@@ -6,11 +6,11 @@
 #include <sys/queue.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 
 #include "config.h"
 
 #include "acme.h"
+#include "acme_obj.h"
 
 #define NONCE_POOL_MAX 64
 
@@ -67,7 +67,7 @@ struct acme_ca {
 	char *acct_error;
 	struct config_strv contact;
 	struct http_client *http;
-	json_t *directory;
+	struct acme_directory directory;  /* loaded when dir_state is DIR_OK */
 	enum dir_state dir_state;
 	struct http_req *dir_req;
 	struct crypto_key *key;

@@ -232,3 +232,86 @@ char *acme_finalize_payload(const unsigned char *csr_der, size_t len)
 	free(csr);
 	return payload;
 }
+
+/* ---------- the directory ---------- */
+
+int acme_directory_parse(const char *body, size_t len, struct acme_directory *out)
+{
+	json_t *j = load_object(body, len), *v, *meta, *profiles;
+	const char *key;
+	int ok = 1;
+
+	memset(out, 0, sizeof(*out));
+	if (!j)
+		return -EINVAL;
+	if (json_object_size(j) > ACME_DIR_MAX_RESOURCES + 8) {
+		json_decref(j);
+		return -EINVAL;
+	}
+	out->res = calloc(json_object_size(j) + 1, sizeof(*out->res));
+	if (!out->res)
+		ok = 0;
+	json_object_foreach(j, key, v) {
+		struct acme_dir_resource *r;
+
+		if (!ok || !json_is_string(v) || out->nres == ACME_DIR_MAX_RESOURCES)
+			continue;
+		r = &out->res[out->nres];
+		if (!(r->name = strdup(key)) || !(r->url = strdup(json_string_value(v)))) {
+			free(r->name);
+			ok = 0;
+			continue;
+		}
+		out->nres++;
+	}
+	meta = json_object_get(j, "meta");
+	out->external_account_required = json_is_true(json_object_get(meta, "externalAccountRequired"));
+	out->terms_of_service = dup_member(meta, "termsOfService", &ok);
+	profiles = json_object_get(meta, "profiles");
+	if (ok && json_is_object(profiles) && json_object_size(profiles) > 0) {
+		out->profiles = calloc(json_object_size(profiles), sizeof(char *));
+		if (!out->profiles)
+			ok = 0;
+		json_object_foreach(profiles, key, v) {
+			if (!ok || out->nprofiles == ACME_DIR_MAX_PROFILES)
+				break;
+			if (!(out->profiles[out->nprofiles] = strdup(key)))
+				ok = 0;
+			else
+				out->nprofiles++;
+		}
+	}
+	json_decref(j);
+	if (!ok) {
+		acme_directory_clear(out);
+		return -ENOMEM;
+	}
+	if (!acme_directory_url(out, "newNonce") || !acme_directory_url(out, "newAccount") ||
+	    !acme_directory_url(out, "newOrder")) {
+		acme_directory_clear(out);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void acme_directory_clear(struct acme_directory *d)
+{
+	for (size_t i = 0; d->res && i < d->nres; i++) {
+		free(d->res[i].name);
+		free(d->res[i].url);
+	}
+	free(d->res);
+	for (size_t i = 0; d->profiles && i < d->nprofiles; i++)
+		free(d->profiles[i]);
+	free(d->profiles);
+	free(d->terms_of_service);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *acme_directory_url(const struct acme_directory *d, const char *name)
+{
+	for (size_t i = 0; i < d->nres; i++)
+		if (strcmp(d->res[i].name, name) == 0)
+			return d->res[i].url;
+	return NULL;
+}

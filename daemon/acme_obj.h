@@ -53,6 +53,22 @@ struct acme_authz_obj {
 	size_t nchallenges;
 };
 
+/* RFC 8555 7.1.1: the directory. Every string member is a resource (its
+ * name and URL); meta as far as acmed uses it. */
+struct acme_dir_resource {
+	char *name, *url;
+};
+struct acme_directory {
+	struct acme_dir_resource *res;
+	size_t nres;
+	int external_account_required;  /* meta.externalAccountRequired */
+	char **profiles;                /* meta.profiles' names (draft-ietf-acme-profiles) */
+	size_t nprofiles;
+	char *terms_of_service;         /* meta.termsOfService, or NULL */
+};
+#define ACME_DIR_MAX_RESOURCES 64
+#define ACME_DIR_MAX_PROFILES 64
+
 #define ACME_OBJ_MAX_AUTHZ 100
 #define ACME_OBJ_MAX_CHALLENGES 16
 
@@ -64,6 +80,13 @@ void acme_order_obj_clear(struct acme_order_obj *o);
 void acme_authz_obj_clear(struct acme_authz_obj *a);
 /* The first challenge of that type, or NULL. */
 const struct acme_chal_obj *acme_authz_challenge(const struct acme_authz_obj *a, const char *type);
+/* 0; -EINVAL when body is not a directory (not a JSON object, or without
+ * newNonce, newAccount and newOrder: a maintenance page), -ENOMEM. */
+int acme_directory_parse(const char *body, size_t len, struct acme_directory *out);
+void acme_directory_clear(struct acme_directory *d);
+/* The URL of the resource named name, or NULL. */
+const char *acme_directory_url(const struct acme_directory *d, const char *name);
+
 /* Payloads (malloc'd JSON; NULL on ENOMEM): newOrder for these DNS names,
  * with "replaces" (RFC 9773) when not NULL; finalize with a DER CSR. */
 char *acme_new_order_payload(const char *const *names, size_t n, const char *replaces);

@@ -1,4 +1,4 @@
-/* fuzz_acme_obj.c - libFuzzer target: order and authorization objects from a hostile CA. */
+/* fuzz_acme_obj.c - libFuzzer target: directory, order and authorization objects from a hostile CA. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -9,6 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct acme_order_obj o;
 	struct acme_authz_obj a;
+	struct acme_directory d;
 
 	if (acme_order_parse((const char *)data, size, &o) == 0)
 		for (size_t i = 0; i < o.nauthz; i++)
@@ -19,5 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)acme_authz_failed_challenge(&a);
 	}
 	acme_authz_obj_clear(&a);
+	if (acme_directory_parse((const char *)data, size, &d) == 0)
+		(void)acme_directory_url(&d, "renewalInfo");
+	acme_directory_clear(&d);
 	return 0;
 }

@@ -317,6 +317,62 @@ static void test_obj_hostile(void **state)
 	}
 }
 
+static void test_directory(void **state)
+{
+	static const char le[] =
+		"{\"keyChange\":\"https://ca/key-change\",\"meta\":{\"caaIdentities\":[\"letsencrypt.org\"],"
+		"\"profiles\":{\"classic\":\"90 days\",\"shortlived\":\"6 days\",\"tlsserver\":\"45 days\"},"
+		"\"termsOfService\":\"https://ca/tos.pdf\",\"website\":\"https://ca\"},"
+		"\"newAccount\":\"https://ca/new-acct\",\"newNonce\":\"https://ca/new-nonce\","
+		"\"newOrder\":\"https://ca/new-order\",\"renewalInfo\":\"https://ca/renewal-info\","
+		"\"revokeCert\":\"https://ca/revoke-cert\",\"aB3-random\":\"https://community/t/adding-random-entries\"}";
+	struct acme_directory d;
+
+	(void)state;
+	assert_int_equal(acme_directory_parse(le, strlen(le), &d), 0);
+	assert_string_equal(acme_directory_url(&d, "newOrder"), "https://ca/new-order");
+	assert_string_equal(acme_directory_url(&d, "renewalInfo"), "https://ca/renewal-info");
+	assert_null(acme_directory_url(&d, "meta"));            /* an object, not a resource */
+	assert_null(acme_directory_url(&d, "newAuthz"));
+	assert_int_equal(d.nprofiles, 3);
+	assert_false(d.external_account_required);
+	assert_string_equal(d.terms_of_service, "https://ca/tos.pdf");
+	acme_directory_clear(&d);
+
+	static const char eab[] = "{\"newNonce\":\"a\",\"newAccount\":\"b\",\"newOrder\":\"c\","
+		"\"meta\":{\"externalAccountRequired\":true,\"profiles\":[\"x\"]}}";
+	assert_int_equal(acme_directory_parse(eab, strlen(eab), &d), 0);
+	assert_true(d.external_account_required);
+	assert_int_equal(d.nprofiles, 0);                       /* profiles must be an object */
+	acme_directory_clear(&d);
+}
+
+static void test_directory_hostile(void **state)
+{
+	static const char *const bad[] = {
+		"", "<html><body>Down for maintenance</body></html>", "[]", "null", "{}",
+		"{\"newNonce\":\"a\",\"newAccount\":\"b\"}",           /* no newOrder */
+		"{\"newNonce\":1,\"newAccount\":\"b\",\"newOrder\":\"c\"}",
+		"{\"type\":\"urn:acme:error:serverInternal\",\"detail\":\"down\"}",
+	};
+	struct acme_directory d;
+	char big[8192];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(acme_directory_parse(bad[i], strlen(bad[i]), &d), -EINVAL);
+		acme_directory_clear(&d);
+	}
+	/* Hundreds of members: refused, not allocated without bound. */
+	n = (size_t)snprintf(big, sizeof(big), "{\"newNonce\":\"a\",\"newAccount\":\"b\",\"newOrder\":\"c\"");
+	for (int i = 0; i < 200 && n < sizeof(big) - 32; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, ",\"r%d\":\"u\"", i);
+	snprintf(big + n, sizeof(big) - n, "}");
+	assert_int_equal(acme_directory_parse(big, strlen(big), &d), -EINVAL);
+	acme_directory_clear(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +386,8 @@ int main(void)
 		cmocka_unit_test(test_order_obj),
 		cmocka_unit_test(test_authz_obj),
 		cmocka_unit_test(test_obj_hostile),
+		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_directory_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
