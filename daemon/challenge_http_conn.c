@@ -83,6 +83,22 @@ static const char *peer_str(const struct ch_peer *p, char *buf, size_t len)
 	return buf;
 }
 
+/* Connections one address may hold: CH_MAX_PER_ADDR, or two per live token
+ * when more. A CA's validator fetches every live token, each over a
+ * connection of its own (Connection: close), often all at once from one
+ * address (Pebble's VA, a perspective of Let's Encrypt's): a fixed cap below
+ * the number of live tokens refused the CA itself (11 of 1000 certificates
+ * failed at max_parallel 20). A client holding connections open is still
+ * cut at the deadline, and the cap in all still holds. */
+static size_t per_addr_cap(const struct challenge_http *h)
+{
+	size_t cap = h->max_per_addr;
+
+	if (h->ntok > cap / 2)
+		cap = h->ntok * 2;
+	return cap < h->max_conns ? cap : h->max_conns;
+}
+
 /* Admitted connections from p. */
 static size_t open_from(const struct challenge_http *h, const struct ch_peer *p)
 {
@@ -219,7 +235,7 @@ static void refuse(struct challenge_http *h, struct ch_conn *c)
 		h->episode_refused = 0;
 		log_warn(NULL, "http-01: connection limit reached (%zu open; at most %zu in all, "
 			 "%zu per address): refusing new connections; most open from %s (%zu)",
-			 h->nadmitted, h->max_conns, h->max_per_addr,
+			 h->nadmitted, h->max_conns, per_addr_cap(h),
 			 peer_str(&best, who, sizeof(who)), most);
 		evtimer_add(h->episode_timer, &tv);
 	}
@@ -279,7 +295,7 @@ static void conn_judge(evutil_socket_t fd, short what, void *arg)
 	c->bev = NULL;
 	bufferevent_decref(bev);        /* evhttp's alone now */
 	if (h->nadmitted >= h->max_conns ||
-	    (c->peer.family && open_from(h, &c->peer) >= h->max_per_addr)) {
+	    (c->peer.family && open_from(h, &c->peer) >= per_addr_cap(h))) {
 		refuse(h, c);
 		evhttp_connection_free(c->evcon);       /* no answer: closed at once */
 		return;

@@ -47,11 +47,16 @@ char *store_path(const char *a, const char *b)
 
 int store_mkdir_p(const char *path, mode_t mode)
 {
+	struct stat st;
 	const char *p;
 	int dfd, r = 0;
 
 	if (!path || !*path)
 		return -EINVAL;
+	/* Nearly always there already (every state write asks): one stat, not a
+	 * walk of open+mkdir+close per component from the root. */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
 	dfd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		r = -errno;

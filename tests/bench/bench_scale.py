@@ -176,6 +176,7 @@ def part_a(a, ws, figs, notes):
         r = pe.run_acmed(["run", "--once", "--timeout", str(int(a.timeout))], timeout=a.timeout + 60, config=cfg,
                          acmed_bin=a.acmed, env={"ACMED_LOOP_LAG_REPORT": str(lag_path)})
         cpu1 = party_cpu(pebble)
+        (d / "acmed.stderr").write_text(r.stderr)
         reqs = proxy.log.count(since=mark)
         by_kind = proxy.log.by_kind(since=mark)
         ok, checked, problem = verify_sample(outputs, certs, pebble.root_path, a.verify_sample)

@@ -244,6 +244,49 @@ static void test_per_address_cap(void **state)
 	challenge_http_free(h);
 }
 
+/* A CA validating 40 live tokens at once from one address (Pebble's VA, one
+ * perspective of Let's Encrypt's) is not taken for an attacker: every fetch
+ * is admitted and answered; past two connections per live token, the cap
+ * holds again. */
+static void test_per_address_cap_follows_live_tokens(void **state)
+{
+	enum { NTOK = 40, CAP = 2 * (NTOK + 1) };       /* TOKEN and 40 more are live */
+	struct challenge_http *h = listener();
+	int port = challenge_http_port(h, 0);
+	struct client *held[CAP], *extra;
+	char tok[NTOK][48], get[NTOK][256];
+
+	for (int i = 0; i < NTOK; i++) {
+		snprintf(tok[i], sizeof(tok[i]), "tok%02d-abcdefghijklmnopqrstuvwxyz0123456", i);
+		assert_int_equal(challenge_http_add(h, tok[i], KEYAUTH), 0);
+		snprintf(get[i], sizeof(get[i]), "GET " PREFIX "%.47s HTTP/1.1\r\nHost: a%d.example.org\r\n\r\n",
+			 tok[i], i);
+	}
+	/* 82 open from one address, each with half a request: all admitted. */
+	for (int i = 0; i < CAP; i++) {
+		held[i] = client_open("127.0.0.1", port);
+		client_send(held[i], get[i % NTOK], 4);
+	}
+	assert_int_equal(logged_count("connection limit reached"), 0);
+	/* The 83rd: refused, and the log gives the cap. */
+	extra = client_open("127.0.0.1", port);
+	assert_refused(extra);
+	assert_true(logged("82 per address"));
+	/* Every fetch of the 82 gets its key authorization. */
+	for (int i = 0; i < CAP; i++) {
+		const char *g = get[i % NTOK];
+
+		client_send(held[i], g + 4, strlen(g) - 4);
+		wait_until(base, client_has_answer, held[i], NULL);
+		if (strncmp(held[i]->buf, "HTTP/1.1 200 ", 13) != 0 || !strstr(held[i]->buf, KEYAUTH))
+			fail_msg("fetch %d not answered:\n%s", i, held[i]->buf);
+	}
+	client_free(extra);
+	for (int i = 0; i < CAP; i++)
+		client_free(held[i]);
+	challenge_http_free(h);
+}
+
 static void test_total_cap(void **state)
 {
 	struct challenge_http *h = listener();
@@ -445,6 +488,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_per_address_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_address_cap_follows_live_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_slow_sender, setup, teardown),
