@@ -83,19 +83,18 @@ static const char *peer_str(const struct ch_peer *p, char *buf, size_t len)
 	return buf;
 }
 
-/* Connections one address may hold: CH_MAX_PER_ADDR, or two per live token
- * when more. A CA's validator fetches every live token, each over a
- * connection of its own (Connection: close), often all at once from one
- * address (Pebble's VA, a perspective of Let's Encrypt's): a fixed cap below
- * the number of live tokens refused the CA itself (11 of 1000 certificates
- * failed at max_parallel 20). A client holding connections open is still
- * cut at the deadline, and the cap in all still holds. */
+/* Connections one address may hold: CH_MAX_PER_ADDR, plus CH_CONNS_PER_TOKEN
+ * per live token. A CA's validator fetches every live token, each over
+ * connections of its own (Connection: close), often all at once from one
+ * address: Pebble checks each challenge three times at once (its stand-in for
+ * Let's Encrypt's perspectives), and the connections of a token just removed
+ * may still be closing. A fixed cap refused the CA itself (11 of 1000
+ * certificates failed at max_parallel 20). A client holding connections open
+ * is still cut at the deadline, and the cap in all still holds. */
 static size_t per_addr_cap(const struct challenge_http *h)
 {
-	size_t cap = h->max_per_addr;
+	size_t cap = h->max_per_addr + CH_CONNS_PER_TOKEN * h->ntok;
 
-	if (h->ntok > cap / 2)
-		cap = h->ntok * 2;
 	return cap < h->max_conns ? cap : h->max_conns;
 }
 

@@ -20,6 +20,7 @@
 /* The connection limits (acmed(8), "http-01 listener"). */
 #define CH_MAX_CONNS       256          /* open at once, in all */
 #define CH_MAX_PER_ADDR    16           /* open at once from one address (IPv6: one /64) */
+#define CH_CONNS_PER_TOKEN 4            /* ... and this many more per live token */
 #define CH_DEADLINE_MS     10000        /* from accept to the end of the answer */
 #define CH_REFUSE_SLACK    32           /* accepted but not yet judged; bounds an accept burst */
 #define CH_QUIET_MS        10000        /* no connection refused for so long ends an episode */

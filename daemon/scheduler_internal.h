@@ -100,6 +100,7 @@ struct sched {
 	struct event *live_flush_ev;    /* writes state_dir/live.json after changes */
 	int live_dirty;                 /* a job's live changed since the last write */
 	struct state_live_set *live_set; /* state_dir/live.json as read at start-up */
+	int64_t begin_ms;               /* monotonic: when sched_start began */
 	struct keygen *keygen;          /* RSA keys, off the loop */
 	/* How a CA slot hands a job its turn, or gives it up (--once): set by
 	 * sched_new, so scheduler_ca.c needs nothing of the job logic. */
