@@ -86,14 +86,50 @@ def proc_sample(pid):
             "threads": st.get("Threads")}
 
 
+def socket_names(pid):
+    """{inode: what the socket is}: 'tcp listen PORT', 'tcp to PORT' (the remote port: the proxy,
+    Pebble), 'udp', 'unix PATH' (or 'unix' when unnamed), from the process's own /proc/net."""
+    names = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open(f"/proc/{pid}/net/{proto}") as f:
+                next(f)
+                for line in f:
+                    c = line.split()
+                    local, remote, st, ino = c[1], c[2], c[3], c[9]
+                    lport, rport = int(local.split(":")[1], 16), int(remote.split(":")[1], 16)
+                    kind = proto.rstrip("6")
+                    if kind == "tcp":
+                        names[ino] = f"tcp listen {lport}" if st == "0A" else f"tcp to {rport}"
+                    else:
+                        names[ino] = f"udp {lport}"
+        except (OSError, StopIteration, IndexError, ValueError):
+            pass
+    try:
+        with open(f"/proc/{pid}/net/unix") as f:
+            next(f)
+            for line in f:
+                c = line.split()
+                if len(c) >= 7:
+                    names[c[6]] = "unix " + (Path(c[7]).name if len(c) > 7 else "(unnamed)")
+    except (OSError, StopIteration):
+        pass
+    return names
+
+
 def fd_table(pid):
-    """{fd: target} as `ls -l /proc/PID/fd` shows it."""
+    """{fd: target} as `ls -l /proc/PID/fd` shows it; sockets named by what they are
+    ("socket:[123] tcp to 14000"), so two idle tables can be compared by kind."""
     out = {}
+    socks = socket_names(pid)
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+            t = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
-            pass
+            continue
+        if t.startswith("socket:["):
+            t += " " + socks.get(t[8:-1], "?")
+        out[int(fd)] = t
     return dict(sorted(out.items()))
 
 
@@ -553,8 +589,10 @@ def growth(R):
         out.append(f"idle RSS grew {r['idle_before']:.1f} -> {r['idle_after']:.1f} MB")
     b, e = R["fds_idle_before"], R["fds_idle_after"]
     if len(e) > len(b):
-        before = sorted(b.values())
-        extra = list(e.values())
+        def kind(t):    # a socket by what it is, not its inode (a connection made again is the same)
+            return t.split("] ", 1)[1] if t.startswith("socket:[") and "] " in t else t
+        before = sorted(kind(t) for t in b.values())
+        extra = [kind(t) for t in e.values()]
         for t in before:
             if t in extra:
                 extra.remove(t)
