@@ -169,13 +169,17 @@ def test_order_location_downgraded_to_http_is_refused(acmed, proxy):
 def test_maintenance_page_as_directory_means_ca_unavailable(acmed, proxy):
     """The directory URL answers 200 with an HTML page: the CA is down (probed), not a daily backoff."""
     page = b"<html><body><h1>Down for maintenance</h1></body></html>"
-    proxy.add_rule(Rule("respond", method="GET", kind="directory", status=200, count=1,
-                        headers={"Content-Type": "text/html"}, body=page))
+    # The page for every directory fetch until acmed says the CA is unavailable (a maintenance
+    # lasts: with a single page, a second fetch a millisecond later could find the CA back).
+    maintenance = Rule("respond", method="GET", kind="directory", status=200,
+                       headers={"Content-Type": "text/html"}, body=page)
+    proxy.add_rule(maintenance)
     certs = [cert("maint")]
     acmed.write_config(certs)
     d = acmed.spawn("run")
     d.wait_for_stderr(r"CA pebble unavailable \(.*not an ACME directory.*\); 1 certificate waiting; "
                       r"next probe at", timeout=60)
+    maintenance.disable()
     assert "1 day" not in d.stderr and "daily" not in d.stderr
     d.wait_for_stderr(r"\[maint\] certificate issued", timeout=120)
     d.stop()
