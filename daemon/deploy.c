@@ -1,4 +1,4 @@
-/* deploy.c - after a new certificate: batched systemd unit reloads over sd-bus, then the exec hook (deploy_exec.c), all on the event loop. */
+/* deploy.c - after a new certificate: the exec hook (deploy_exec.c), then batched systemd unit reloads over sd-bus, all on the event loop. */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -26,7 +26,9 @@
 #define DEPLOY_BATCH_CAP_MS   60000L  /* a batch window never stays open longer */
 #define DEPLOY_EARLY_MAX      64      /* JobRemoved seen before the job path was known */
 
-enum job_state { JOB_WINDOW, JOB_UNITS, JOB_HOOK, JOB_DONE };
+enum job_state { JOB_WINDOW, JOB_HOOK, JOB_UNITS, JOB_DONE };
+
+struct deploy_batch;
 
 struct deploy_job {                     /* one certificate's deployment */
 	TAILQ_ENTRY(deploy_job) link;
@@ -38,6 +40,17 @@ struct deploy_job {                     /* one certificate's deployment */
 	char *error;                    /* what went wrong, "; "-separated */
 	int failed;
 	struct exec *hook;              /* while the hook runs */
+	struct deploy_batch *batch;     /* JOB_HOOK: the window it came in */
+};
+
+/* The certificates of one batch window: their hooks run first (a hook copies
+ * files that a service then reads: postfix, dovecot, a keystore), then each
+ * distinct unit is reloaded once for all of them. */
+struct deploy_batch {
+	LIST_ENTRY(deploy_batch) link;
+	struct deploy *d;
+	struct deploy_job **jobs;
+	size_t njobs, hooks_left;
 };
 
 struct deploy_unit {                    /* one ReloadOrRestartUnit of a batch */
@@ -63,6 +76,7 @@ struct deploy {
 	int use_pidfd, reporting, free_requested, idle_notified;
 	struct job_list window, active, done;
 	struct unit_list units;
+	LIST_HEAD(, deploy_batch) batches;
 	int64_t window_start;
 	struct event *window_ev, *report_ev;
 	sd_bus *bus;
@@ -168,6 +182,22 @@ static void deploy_job_finish(struct deploy_job *j)
 
 /* ---- the exec hook (deploy_exec.c, exec.c) ---- */
 
+static void batch_units(struct deploy_batch *b);
+
+/* The job's hook ended (or it has none): its units wait for the batch's other hooks. */
+static void job_hook_done(struct deploy_job *j)
+{
+	struct deploy_batch *b = j->batch;
+
+	j->batch = NULL;
+	if (!b) {
+		deploy_job_finish(j);   /* no units: done */
+		return;
+	}
+	if (--b->hooks_left == 0)
+		batch_units(b);
+}
+
 static void on_hook_done(struct exec *e, const struct exec_result *r, void *arg)
 {
 	struct deploy_job *j = arg;
@@ -180,10 +210,10 @@ static void on_hook_done(struct exec *e, const struct exec_result *r, void *arg)
 	}
 	exec_free(e);
 	j->hook = NULL;
-	deploy_job_finish(j);
+	job_hook_done(j);
 }
 
-/* Units done: run the certificate's hook (or finish the job when it has none). */
+/* Run the certificate's hook (or go on at once when it has none). */
 static void job_start_hook(struct deploy_job *j)
 {
 	struct deploy *d = j->d;
@@ -192,7 +222,7 @@ static void job_start_hook(struct deploy_job *j)
 
 	j->state = JOB_HOOK;
 	if (j->argc == 0) {
-		deploy_job_finish(j);
+		job_hook_done(j);
 		return;
 	}
 	r = deploy_hook_start(d->base, j->argv, &hc, d->exec_timeout_ms, !d->use_pidfd,
@@ -203,7 +233,7 @@ static void job_start_hook(struct deploy_job *j)
 		log_error(j->name, "%s", msg ? msg : "hook: cannot run");
 		deploy_job_fail(j, msg ? msg : "hook: cannot run");
 		free(msg);
-		deploy_job_finish(j);
+		job_hook_done(j);
 	}
 }
 
@@ -221,7 +251,7 @@ static void unit_free(struct deploy_unit *u)
 	free(u);
 }
 
-/* The unit's job is over: tell its certificates, start hooks of those done. */
+/* The unit's job is over: tell its certificates; those with no unit left are done. */
 static void unit_finish(struct deploy_unit *u, const char *error)
 {
 	for (size_t i = 0; i < u->njobs; i++) {
@@ -230,7 +260,7 @@ static void unit_finish(struct deploy_unit *u, const char *error)
 		if (error)
 			deploy_job_fail(j, error);
 		if (--j->units_left == 0)
-			job_start_hook(j);
+			deploy_job_finish(j);
 	}
 	unit_free(u);
 }
@@ -557,30 +587,74 @@ static int unit_add_job(struct deploy_unit *u, struct deploy_job *j)
 	return 1;
 }
 
-/* The batch window closed: each distinct unit once, for all its certificates. */
-static void on_window(evutil_socket_t fd, short what, void *arg)
+static void batch_free(struct deploy_batch *b)
 {
-	struct deploy *d = arg;
-	struct unit_list batch = TAILQ_HEAD_INITIALIZER(batch);
-	struct deploy_job *j;
+	LIST_REMOVE(b, link);
+	free(b->jobs);
+	free(b);
+}
 
-	while ((j = TAILQ_FIRST(&d->window))) {
-		TAILQ_REMOVE(&d->window, j, link);
-		TAILQ_INSERT_TAIL(&d->active, j, link);
+/* Every hook of the batch ended: each distinct unit once, for all its certificates. */
+static void batch_units(struct deploy_batch *b)
+{
+	struct deploy *d = b->d;
+	struct unit_list units = TAILQ_HEAD_INITIALIZER(units);
+
+	for (size_t k = 0; k < b->njobs; k++) {
+		struct deploy_job *j = b->jobs[k];
+
 		j->state = JOB_UNITS;
 		for (size_t i = 0; i < j->nunits; i++) {
-			struct deploy_unit *u = batch_unit(d, &batch, j->units[i]);
+			struct deploy_unit *u = batch_unit(d, &units, j->units[i]);
 
 			if (!u || unit_add_job(u, j) < 0) {
 				log_error(j->name, "out of memory: %s not reloaded", j->units[i]);
 				deploy_job_fail(j, "out of memory");
 			}
 		}
-		/* jobs whose units all failed to be queued go straight to the hook */
-		if (j->units_left == 0)
-			job_start_hook(j);
+		if (j->units_left == 0)         /* none could be queued */
+			deploy_job_finish(j);
 	}
-	units_start(d, &batch);
+	batch_free(b);
+	units_start(d, &units);
+}
+
+/* The batch window closed: the hooks of its certificates start. */
+static void on_window(evutil_socket_t fd, short what, void *arg)
+{
+	struct deploy *d = arg;
+	struct deploy_batch *b = calloc(1, sizeof(*b));
+	struct deploy_job *j;
+	size_t n = 0;
+
+	TAILQ_FOREACH(j, &d->window, link)
+		n++;
+	if (!b || !(b->jobs = calloc(n ? n : 1, sizeof(*b->jobs)))) {
+		free(b);
+		while ((j = TAILQ_FIRST(&d->window))) {
+			log_error(j->name, "out of memory: new certificate not deployed");
+			deploy_job_fail(j, "out of memory");
+			TAILQ_REMOVE(&d->window, j, link);
+			TAILQ_INSERT_TAIL(&d->active, j, link);
+			deploy_job_finish(j);
+		}
+		return;
+	}
+	b->d = d;
+	LIST_INSERT_HEAD(&d->batches, b, link);
+	while ((j = TAILQ_FIRST(&d->window))) {
+		TAILQ_REMOVE(&d->window, j, link);
+		TAILQ_INSERT_TAIL(&d->active, j, link);
+		j->batch = b;
+		b->jobs[b->njobs++] = j;
+	}
+	/* One more than the jobs, so that a hook ending at once cannot start
+	 * the units before every hook of the batch was started. */
+	b->hooks_left = b->njobs + 1;
+	for (size_t k = 0; k < b->njobs; k++)
+		job_start_hook(b->jobs[k]);
+	if (--b->hooks_left == 0)
+		batch_units(b);
 }
 
 /* ---- public API ---- */
@@ -604,6 +678,7 @@ struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, v
 	TAILQ_INIT(&d->active);
 	TAILQ_INIT(&d->done);
 	TAILQ_INIT(&d->units);
+	LIST_INIT(&d->batches);
 	d->window_ev = evtimer_new(base, on_window, d);
 	d->report_ev = event_new(base, -1, 0, on_report, d);
 	if (!d->window_ev || !d->report_ev) {
@@ -621,6 +696,8 @@ static void deploy_destroy(struct deploy *d)
 
 	while (!TAILQ_EMPTY(&d->units))
 		unit_free(TAILQ_FIRST(&d->units));
+	while (!LIST_EMPTY(&d->batches))
+		batch_free(LIST_FIRST(&d->batches));
 	bus_close(d);
 	while ((j = TAILQ_FIRST(&d->window))) {
 		TAILQ_REMOVE(&d->window, j, link);

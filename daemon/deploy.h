@@ -1,4 +1,4 @@
-/* deploy.h - after a new certificate: reload systemd units over D-Bus (batched) and run exec hooks. */
+/* deploy.h - after a new certificate: run exec hooks, then reload systemd units over D-Bus (batched). */
 #ifndef ACMED_DEPLOY_H
 #define ACMED_DEPLOY_H
 
@@ -28,9 +28,11 @@ struct deploy *deploy_new(struct event_base *base, deploy_result_fn result_cb, v
  * the bus connection; no callbacks. */
 void deploy_free(struct deploy *d);
 
-/* A new certificate for cert was installed: reload its units (batched with
- * other certificates' units within the batch window) and then run its exec
- * hook. Copies what it needs from cert. A second call for the same certificate
+/* A new certificate for cert was installed: run its exec hook (a hook that
+ * copies files for a service must be done before that service reloads), then
+ * reload its units, batched with the other certificates of the batch window
+ * once all their hooks ended (a failed hook still reloads the units: they may
+ * read output_dir itself). Copies what it needs from cert. A second call for the same certificate
  * name while it still waits in the batch window replaces the first (one
  * result). 0 or -ENOMEM. */
 int deploy_certificate(struct deploy *d, const struct config_cert *cert);
@@ -38,8 +40,9 @@ int deploy_certificate(struct deploy *d, const struct config_cert *cert);
 int deploy_busy(const struct deploy *d);
 void deploy_set_idle_cb(struct deploy *d, deploy_idle_fn cb, void *arg);
 
-/* Units are collected for ms (default 2000) after the last deploy_certificate,
- * at most 60 s after the first one of the batch; then each unit is reloaded once. */
+/* Certificates with units are collected for ms (default 2000) after the last
+ * deploy_certificate, at most 60 s after the first one of the batch; then their
+ * hooks run, and each unit is reloaded once. */
 void deploy_set_batch_window_ms(struct deploy *d, long ms);
 /* A hook running longer gets SIGTERM, then SIGKILL 5 s later (default 60000). */
 void deploy_set_exec_timeout_ms(struct deploy *d, long ms);
