@@ -539,14 +539,20 @@ static struct acme_call *call_start(struct acme_ca *ca, const struct call_opts *
 	return call;
 }
 
+struct acme_call *acme_ca_call_signed(struct acme_ca *ca, const char *url, const char *payload,
+				      acme_reply_fn cb, void *arg)
+{
+	struct call_opts o = { .url = url, .payload = payload, .internal = 1 };
+
+	return call_start(ca, &o, cb, arg);
+}
+
 /* ---------- the account ---------- */
 
 static void account_done(const struct acme_reply *reply, void *arg)
 {
 	struct acme_ca *ca = arg;
 	struct call_failure f = {0};
-	size_t len = 0;
-	char *text;
 
 	if (reply->err == ACME_ERR_NONE && reply->location && *reply->location) {
 		free(ca->kid);
@@ -554,12 +560,13 @@ static void account_done(const struct acme_reply *reply, void *arg)
 		ca->acct_state = ACCT_OK;
 		log_info(NULL, "CA %s: account %s %s", ca->name, ca->kid,
 			 reply->status == 201 ? "created" : "found");
-		text = acme_account_encode(ca->directory_url, ca->kid, &len);
-		if (!text || !db_put(ca->db, DB_ACCOUNT, ca->name, text, len, DB_DURABLE, NULL, NULL))
-			log_error(NULL, "CA %s: cannot keep the account URL; it is looked up again "
-				  "at the next start", ca->name);
-		free(text);
+		/* An account found (200) keeps the contact it had: the CA says which. */
+		config_strv_clear(&ca->acct_contact);
+		ca->acct_contact_known = acme_account_reply_contact(reply->body, reply->body_len,
+								    &ca->acct_contact) == 0;
+		acme_account_save(ca);
 		acme_ca_kick_waiting(ca);
+		acme_account_contact_sync(ca);
 		return;
 	}
 	ca->acct_state = ACCT_NONE;
@@ -593,7 +600,8 @@ static void ca_register(struct acme_ca *ca)
 
 /* The account key and record are read (acme_account.c): signed calls go on;
  * or they cannot be had: every signed call fails with why, now and later. */
-static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid, const char *why)
+static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
+			   const struct config_strv *contact, const char *why)
 {
 	struct acme_ca *ca = arg;
 	struct call_failure f = {0};
@@ -614,7 +622,10 @@ static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
 	free(ca->kid);
 	ca->kid = kid;
 	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
+	config_strv_clear(&ca->acct_contact);
+	ca->acct_contact_known = contact && config_strv_copy(&ca->acct_contact, contact) == 0;
 	acme_ca_kick_waiting(ca);
+	acme_account_contact_sync(ca);
 }
 
 int acme_ca_load_account(struct acme_ca *ca)
@@ -701,6 +712,28 @@ struct acme_client *acme_ca_client(struct acme_ca *ca)
 
 /* ---------- the CA ---------- */
 
+/* timeout: each request's limit (connecting: at most 10 s of it); 0: http.c's defaults. */
+static void ca_apply_timeout(struct acme_ca *ca, const struct config_ca *cfg)
+{
+	long ms = cfg->timeout > 0 ? (long)cfg->timeout * 1000 : 0;
+
+	if (ca->http)
+		http_client_set_timeouts(ca->http, ms > 10000 ? 10000 : ms, ms);
+}
+
+int acme_ca_reconfigure(struct acme_ca *ca, const struct config_ca *cfg)
+{
+	struct config_strv contact;
+
+	ca_apply_timeout(ca, cfg);
+	if (config_strv_copy(&contact, &cfg->contact) < 0)
+		return -ENOMEM;
+	config_strv_clear(&ca->contact);
+	ca->contact = contact;
+	acme_account_contact_sync(ca);
+	return 0;
+}
+
 struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg,
 			    const char *state_dir, struct db *db)
 {
@@ -725,9 +758,7 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 		trust = NULL;
 	ca->http = http_client_new(base, cfg->ca_bundle, trust);
 	free(trust);
-	if (ca->http && cfg->timeout > 0)
-		http_client_set_timeouts(ca->http, cfg->timeout < 10 ? (long)cfg->timeout * 1000 : 10000,
-					 (long)cfg->timeout * 1000);
+	ca_apply_timeout(ca, cfg);
 	if (!ca->name || !ca->directory_url || !ca->contact.v || !ca->http) {
 		acme_ca_free(ca);
 		return NULL;
@@ -750,6 +781,8 @@ void acme_ca_free(struct acme_ca *ca)
 		free(ca->nonces[i]);
 	acme_directory_clear(&ca->directory);
 	config_strv_clear(&ca->contact);
+	config_strv_clear(&ca->acct_contact);
+	config_strv_clear(&ca->contact_sent);
 	crypto_key_free(ca->key);
 	free(ca->kid);
 	free(ca->name);

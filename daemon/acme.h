@@ -30,6 +30,10 @@ struct db;
 struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *ca,
 			    const char *state_dir, struct db *db);
 void acme_ca_free(struct acme_ca *ca);
+/* Settings that need no new CA (same name, directory and ca_bundle): timeout
+ * for the next requests, and contact, sent to the CA as an account update when
+ * it differs from what the CA has. 0 or -ENOMEM. */
+int acme_ca_reconfigure(struct acme_ca *ca, const struct config_ca *cfg);
 /* The CA as orders and the scheduler see it (acme_client.h). */
 struct acme_client *acme_ca_client(struct acme_ca *ca);
 const char *acme_ca_name(const struct acme_ca *ca);

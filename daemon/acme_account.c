@@ -1,17 +1,32 @@
-/* acme_account.c - the ACME account in the store (its key, which directory, which account URL) and the newAccount payload. */
+/* acme_account.c - the ACME account in the store (its key, which directory, which account URL, its contact), the newAccount payload and contact updates. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
 #include "acme_account.h"
+#include "acme_internal.h"
 #include "crypto.h"
 #include "db.h"
 #include "log.h"
 
-char *acme_account_encode(const char *directory_url, const char *kid, size_t *len)
+static json_t *contact_array(const struct config_strv *contact)
 {
-	json_t *j = json_pack("{s:s, s:s}", "directory", directory_url, "kid", kid);
+	json_t *c = json_array();
+
+	for (size_t i = 0; c && contact && i < contact->n; i++)
+		if (json_array_append_new(c, json_string(contact->v[i])) < 0) {
+			json_decref(c);
+			return NULL;
+		}
+	return c;
+}
+
+char *acme_account_encode(const char *directory_url, const char *kid,
+			  const struct config_strv *contact, size_t *len)
+{
+	json_t *j = json_pack("{s:s, s:s, s:o*}", "directory", directory_url, "kid", kid,
+			      "contact", contact_array(contact));
 	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 
 	json_decref(j);
@@ -19,29 +34,76 @@ char *acme_account_encode(const char *directory_url, const char *kid, size_t *le
 	return s;
 }
 
-int acme_account_decode(const char *data, size_t len, const char *directory_url, char **kid)
+int acme_account_decode(const char *data, size_t len, const char *directory_url, char **kid,
+			struct config_strv *contact, int *contact_known)
 {
-	json_t *j = json_loadb(data, len, 0, NULL);
+	json_t *j = json_loadb(data, len, 0, NULL), *c = json_object_get(j, "contact"), *v;
 	const char *d = json_string_value(json_object_get(j, "directory"));
 	const char *k = json_string_value(json_object_get(j, "kid"));
+	size_t i;
 	int rc = 0;
 
 	*kid = NULL;
+	*contact_known = 0;
+	memset(contact, 0, sizeof(*contact));
 	if (!json_is_object(j))
 		rc = -EINVAL;
 	else if (d && k && *k && strcmp(d, directory_url) == 0 && !(*kid = strdup(k)))
 		rc = -ENOMEM;
+	if (rc == 0 && *kid && json_is_array(c) && json_array_size(c) <= 64) {
+		contact->v = calloc(json_array_size(c) + 1, sizeof(char *));
+		if (!contact->v)
+			rc = -ENOMEM;
+		json_array_foreach(c, i, v) {
+			if (rc < 0 || !json_is_string(v))
+				continue;
+			if (!(contact->v[contact->n] = strdup(json_string_value(v))))
+				rc = -ENOMEM;
+			else
+				contact->n++;
+		}
+		*contact_known = rc == 0;
+	}
+	if (rc < 0) {
+		config_strv_clear(contact);
+		free(*kid);
+		*kid = NULL;
+		*contact_known = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+int acme_account_reply_contact(const char *body, size_t len, struct config_strv *contact)
+{
+	json_t *j = json_loadb(body ? body : "", len, 0, NULL), *c = json_object_get(j, "contact"), *v;
+	size_t i;
+	int rc = 0;
+
+	memset(contact, 0, sizeof(*contact));
+	if (!json_is_object(j) || (c && (!json_is_array(c) || json_array_size(c) > 64))) {
+		json_decref(j);
+		return -EINVAL;
+	}
+	contact->v = calloc(json_array_size(c) + 1, sizeof(char *));
+	if (!contact->v)
+		rc = -ENOMEM;
+	json_array_foreach(c, i, v) {
+		if (rc == 0 && json_is_string(v) &&
+		    !(contact->v[contact->n++] = strdup(json_string_value(v))))
+			rc = -ENOMEM;
+	}
+	if (rc < 0)
+		config_strv_clear(contact);
 	json_decref(j);
 	return rc;
 }
 
 char *acme_account_payload(const struct config_strv *contact)
 {
-	json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", 1), *c = json_array();
+	json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", 1), *c = contact_array(contact);
 	char *payload = NULL;
 
-	for (size_t i = 0; c && i < contact->n; i++)
-		json_array_append_new(c, json_string(contact->v[i]));
 	if (p && c && contact->n > 0)
 		json_object_set(p, "contact", c);
 	if (p && c)
@@ -70,7 +132,8 @@ static void load_free(struct acme_account_load *l)
 	free(l);
 }
 
-static void load_end(struct acme_account_load *l, int rc, char *kid, const char *why)
+static void load_end(struct acme_account_load *l, int rc, char *kid,
+		     const struct config_strv *contact, const char *why)
 {
 	struct crypto_key *key = l->key;
 
@@ -79,27 +142,30 @@ static void load_end(struct acme_account_load *l, int rc, char *kid, const char 
 		crypto_key_free(key);
 		key = NULL;
 	}
-	l->done(l->arg, rc, key, kid, why);
+	l->done(l->arg, rc, key, kid, contact, why);
 	load_free(l);
 }
 
 static void record_loaded(void *arg, int rc, const char *data, size_t len)
 {
 	struct acme_account_load *l = arg;
+	struct config_strv contact = { 0 };
 	char *kid = NULL;
+	int known = 0;
 
 	l->req = NULL;
-	if (rc == 0 && acme_account_decode(data, len, l->directory_url, &kid) < 0)
+	if (rc == 0 && acme_account_decode(data, len, l->directory_url, &kid, &contact, &known) < 0)
 		log_warn(NULL, "CA %s: the account record is damaged; looking the account up again",
 			 l->name);
-	load_end(l, 0, kid, NULL);
+	load_end(l, 0, kid, known ? &contact : NULL, NULL);
+	config_strv_clear(&contact);
 }
 
 static void record_load(struct acme_account_load *l)
 {
 	l->req = db_get(l->db, DB_ACCOUNT, l->name, record_loaded, l);
 	if (!l->req)
-		load_end(l, -ENOMEM, NULL, "cannot read the account record (out of memory)");
+		load_end(l, -ENOMEM, NULL, NULL, "cannot read the account record (out of memory)");
 }
 
 static void key_kept(void *arg, int rc)
@@ -108,7 +174,7 @@ static void key_kept(void *arg, int rc)
 
 	l->req = NULL;
 	if (rc < 0) {
-		load_end(l, rc, NULL, "cannot keep a new account key in state_dir");
+		load_end(l, rc, NULL, NULL, "cannot keep a new account key in state_dir");
 		return;
 	}
 	log_info(NULL, "CA %s: new account key", l->name);
@@ -124,13 +190,13 @@ static void key_loaded(void *arg, int rc, const char *pem, size_t len)
 	l->req = NULL;
 	if (rc == 0) {
 		if (crypto_key_from_pem(pem, len, &l->key) < 0)
-			load_end(l, -EINVAL, NULL, "the account key in state_dir is not a usable private key");
+			load_end(l, -EINVAL, NULL, NULL, "the account key in state_dir is not a usable private key");
 		else
 			record_load(l);
 		return;
 	}
 	if (rc != -ENOENT) {
-		load_end(l, rc, NULL, "cannot read the account key in state_dir");
+		load_end(l, rc, NULL, NULL, "cannot read the account key in state_dir");
 		return;
 	}
 	/* None yet: made and kept before any request is signed with it. */
@@ -138,7 +204,7 @@ static void key_loaded(void *arg, int rc, const char *pem, size_t len)
 	    crypto_key_to_pem(l->key, &mine, &mlen) < 0 ||
 	    !(l->req = db_put(l->db, DB_ACCOUNT_KEY, l->name, mine, mlen, DB_DURABLE | DB_SECRET,
 			      key_kept, l)))
-		load_end(l, -ENOMEM, NULL, "cannot make a new account key");
+		load_end(l, -ENOMEM, NULL, NULL, "cannot make a new account key");
 	crypto_free_secret(mine, mlen);
 }
 
@@ -170,4 +236,74 @@ void acme_account_load_cancel(struct acme_account_load *l)
 		return;
 	db_cancel(l->db, l->req);
 	load_free(l);
+}
+
+/* ---------- the record and the contact the CA has ---------- */
+
+void acme_account_save(struct acme_ca *ca)
+{
+	size_t len = 0;
+	char *text = acme_account_encode(ca->directory_url, ca->kid,
+					 ca->acct_contact_known ? &ca->acct_contact : NULL, &len);
+
+	if (!text || !db_put(ca->db, DB_ACCOUNT, ca->name, text, len, DB_DURABLE, NULL, NULL))
+		log_error(NULL, "CA %s: cannot keep the account URL; it is looked up again "
+			  "at the next start", ca->name);
+	free(text);
+}
+
+static int strv_same(const struct config_strv *a, const struct config_strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static void contact_updated(const struct acme_reply *reply, void *arg)
+{
+	struct acme_ca *ca = arg;
+	struct config_strv sent = ca->contact_sent;
+
+	ca->contact_call = NULL;
+	memset(&ca->contact_sent, 0, sizeof(ca->contact_sent));
+	if (reply->err != ACME_ERR_NONE) {
+		/* Not worth an order's failure: said once, tried again at the next
+		 * start or reload. */
+		log_error(NULL, "CA %s: cannot update the account's contact at %s: %s; acmed tries "
+			  "again at the next reload or start", ca->name, ca->kid ? ca->kid : "?",
+			  reply->err_text ? reply->err_text : "the CA refused it");
+		config_strv_clear(&sent);
+		return;
+	}
+	config_strv_clear(&ca->acct_contact);
+	ca->acct_contact = sent;
+	ca->acct_contact_known = 1;
+	log_info(NULL, "CA %s: the account's contact is now %s%s", ca->name,
+		 sent.n ? sent.v[0] : "(none)", sent.n > 1 ? " and more" : "");
+	acme_account_save(ca);
+	acme_account_contact_sync(ca);          /* changed again meanwhile */
+}
+
+void acme_account_contact_sync(struct acme_ca *ca)
+{
+	json_t *p;
+	char *payload;
+
+	if (ca->acct_state != ACCT_OK || !ca->kid || ca->contact_call ||
+	    (ca->acct_contact_known && strv_same(&ca->acct_contact, &ca->contact)))
+		return;
+	/* RFC 8555 7.3.2: an empty array removes every contact. */
+	p = json_pack("{s:o*}", "contact", contact_array(&ca->contact));
+	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+	json_decref(p);
+	if (payload && config_strv_copy(&ca->contact_sent, &ca->contact) == 0) {
+		log_info(NULL, "CA %s: updating the account's contact at %s", ca->name, ca->kid);
+		ca->contact_call = acme_ca_call_signed(ca, ca->kid, payload, contact_updated, ca);
+		if (!ca->contact_call)
+			config_strv_clear(&ca->contact_sent);
+	}
+	free(payload);
 }

@@ -73,6 +73,10 @@ struct acme_ca {
 	struct crypto_key *key;
 	char *kid;
 	enum acct_state acct_state;
+	struct config_strv acct_contact;  /* what the CA has, when acct_contact_known */
+	int acct_contact_known;
+	struct acme_call *contact_call;   /* the account update in flight */
+	struct config_strv contact_sent;  /* what it sends */
 	char *nonces[NONCE_POOL_MAX];
 	size_t nnonces;
 	unsigned nonce_fetching;
@@ -101,6 +105,10 @@ void acme_problem_copy(struct acme_problem *dst, const struct acme_problem *src)
 void acme_ca_fail_waiting(struct acme_ca *ca, const struct call_failure *f, int only_account);
 /* Let every call waiting for the directory or the account go on. */
 void acme_ca_kick_waiting(struct acme_ca *ca);
+/* acme.c's own signed POST of payload to url (kid-signed, once the account
+ * is registered), outside any order; NULL when it cannot start. */
+struct acme_call *acme_ca_call_signed(struct acme_ca *ca, const char *url, const char *payload,
+				      acme_reply_fn cb, void *arg);
 
 #include "acme_account.h"
 

@@ -55,6 +55,8 @@ struct crypto_cert_info {
 	enum key_type key_type;
 	int key_type_known;             /* 0 when the key is of a type acmed does not make */
 	int key_matches;                /* crypto_cert_inspect: 1/0 key is/is not the certificate's; -1 no key given */
+	char *issuer;                   /* the issuer's commonName (else organizationName), printable
+					 * ASCII, at most 128 bytes; NULL when it has neither */
 };
 int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out);
 /* crypto_cert_info_pem and, when key is not NULL, whether key belongs to the certificate, in one parse. */

@@ -374,6 +374,36 @@ static int crypto_cert_aki(X509 *x, struct crypto_cert_info *out)
 	return 0;
 }
 
+/* The issuer's CN (else O) as printable ASCII: it is the CA's text, shown in
+ * status and logs, so anything else becomes '?'. */
+static int crypto_cert_issuer(X509 *x, struct crypto_cert_info *out)
+{
+	const X509_NAME *n = X509_get_issuer_name(x);
+	int i = n ? X509_NAME_get_index_by_NID(n, NID_commonName, -1) : -1;
+	unsigned char *utf8 = NULL;
+	int l;
+
+	if (n && i < 0)
+		i = X509_NAME_get_index_by_NID(n, NID_organizationName, -1);
+	if (i < 0)
+		return 0;
+	l = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+	if (l < 0)
+		return 0;
+	if (l > 128)
+		l = 128;
+	out->issuer = malloc((size_t)l + 1);
+	if (!out->issuer) {
+		OPENSSL_free(utf8);
+		return -ENOMEM;
+	}
+	for (int k = 0; k < l; k++)
+		out->issuer[k] = utf8[k] >= 0x20 && utf8[k] < 0x7f ? (char)utf8[k] : '?';
+	out->issuer[l] = '\0';
+	OPENSSL_free(utf8);
+	return 0;
+}
+
 int crypto_cert_inspect(const char *pem, size_t len, const struct crypto_key *key,
 			struct crypto_cert_info *out)
 {
@@ -398,6 +428,8 @@ int crypto_cert_inspect(const char *pem, size_t len, const struct crypto_key *ke
 		rc = crypto_cert_serial(x, out);
 	if (rc == 0)
 		rc = crypto_cert_aki(x, out);
+	if (rc == 0)
+		rc = crypto_cert_issuer(x, out);
 	if (rc < 0) {
 		log_debug(NULL, "crypto: certificate with a malformed SAN, serial or AKI");
 		goto out;
@@ -428,6 +460,7 @@ void crypto_cert_info_clear(struct crypto_cert_info *info)
 	free(info->names);
 	free(info->serial);
 	free(info->aki);
+	free(info->issuer);
 	memset(info, 0, sizeof(*info));
 }
 

@@ -278,16 +278,12 @@ static void notify_status(struct run_ctx *ctx)
 
 /* ---------- reload ---------- */
 
+/* The same CA object serves both: its account, nonces and connections stay;
+ * timeout and contact are applied to it (acme_ca_reconfigure). */
 static int ca_same(const struct config_ca *a, const struct config_ca *b)
 {
-	if (strcmp(a->name, b->name) || strcmp(a->directory, b->directory) ||
-	    a->timeout != b->timeout || a->contact.n != b->contact.n ||
-	    !!a->ca_bundle != !!b->ca_bundle || (a->ca_bundle && strcmp(a->ca_bundle, b->ca_bundle)))
-		return 0;
-	for (size_t i = 0; i < a->contact.n; i++)
-		if (strcmp(a->contact.v[i], b->contact.v[i]))
-			return 0;
-	return 1;
+	return strcmp(a->name, b->name) == 0 && strcmp(a->directory, b->directory) == 0 &&
+	       !!a->ca_bundle == !!b->ca_bundle && (!a->ca_bundle || strcmp(a->ca_bundle, b->ca_bundle) == 0);
 }
 
 static int strv_equal(const struct config_strv *a, const struct config_strv *b)
@@ -333,7 +329,7 @@ static void do_reload(struct run_ctx *ctx)
 			if (old[k] && ca_same(&ctx->cfg->cas[k], &cfg->cas[i]))
 				break;
 		if (k < ctx->cfg->ncas) {
-			cas[i] = old[k];        /* unchanged: keeps its account, nonces, connections */
+			cas[i] = old[k];        /* keeps its account, nonces, connections */
 			continue;
 		}
 		cas[i] = acme_ca_new(ctx->base, &cfg->cas[i], cfg->state_dir, ctx->db);
@@ -346,6 +342,12 @@ static void do_reload(struct run_ctx *ctx)
 		log_error(NULL, "keeping the old http-01 listeners");
 	if (sched_reconfigure_cas(ctx->sched, cfg, cas, &diff) < 0)
 		goto nomem;
+	/* A CA kept: its new timeout and contact (an account update when it changed). */
+	for (i = 0; i < cfg->ncas; i++)
+		for (k = 0; k < ctx->cfg->ncas; k++)
+			if (cas[i] == old[k] && acme_ca_reconfigure(cas[i], &cfg->cas[i]) < 0)
+				log_error(NULL, "CA %s: cannot apply its new settings (out of memory)",
+					  cfg->cas[i].name);
 	/* CAs nobody uses any more go; so does the old configuration (orders in
 	 * flight keep their own copy of what they need). */
 	for (k = 0; k < ctx->cfg->ncas; k++) {

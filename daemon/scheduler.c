@@ -343,6 +343,11 @@ void sched_job_ari_refresh(struct job *j)
 
 /* ---------- orders ---------- */
 
+const char *sched_job_directory(const struct job *j)
+{
+	return j->s->cfg->cas[j->cert->ca].directory;
+}
+
 static void job_order_created(struct order *o, const char *url, void *arg)
 {
 	struct job *j = arg;
@@ -353,6 +358,8 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	j->st.order_url = strdup(url);
 	j->st.order_created = clock_now();
 	j->st.order_key_type = j->cert->key_type;
+	free(j->st.order_directory);
+	j->st.order_directory = strdup(sched_job_directory(j));
 	for (size_t i = 0; i < j->st.order_domains.n; i++)
 		free(j->st.order_domains.v[i]);
 	free(j->st.order_domains.v);
@@ -444,6 +451,11 @@ static void job_success(struct job *j)
 	free(j->st.last_error_class);
 	j->st.last_error_class = NULL;
 	j->st.last_success = clock_now();
+	/* Which CA issued it: a later change of directory (staging to production)
+	 * re-issues, on reload and restart alike. */
+	free(j->st.issued_by);
+	j->st.issued_by = strdup(j->st.order_directory ? j->st.order_directory :
+				 sched_job_directory(j));
 	sched_job_forget_order(j);
 	s->issued++;
 	sched_job_save(j);

@@ -51,6 +51,8 @@ static const char *job_parse_live(struct job *j, const char *stamp)
 	j->live.names.n = info.nnames;
 	info.names = NULL;
 	info.nnames = 0;
+	j->live.issuer = info.issuer;
+	info.issuer = NULL;
 	ari_cert_id_info(&info, &j->live.cert_id);     /* none without an AKI: no ARI then */
 	if (store_live_stamp(c->output_dir, &after) == 0 && strcmp(after, stamp) == 0) {
 		j->live.stamp = after;

@@ -128,6 +128,8 @@ void sched_job_ari_fetch(struct job *j);
 void sched_job_deploy(struct job *j);
 void sched_job_forget_order(struct job *j);
 void sched_job_save(struct job *j);
+/* The directory URL of the job's configured CA. */
+const char *sched_job_directory(const struct job *j);
 void sched_job_enqueue(struct job *j);
 void sched_job_start(struct ca_slot *slot, struct job *j);
 void sched_job_give_up(struct job *j);

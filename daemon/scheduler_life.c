@@ -218,12 +218,30 @@ static void slot_load(struct ca_slot *slot)
  * new certificate even if the one on disk is fine (its CA changed). */
 static void job_begin(struct job *j, int force)
 {
-	const char *why;
+	const char *why, *dir = sched_job_directory(j);
+	char other[600];
 
 	store_clean_leftovers(j->cert->output_dir, 1);
 	why = sched_job_inspect(j);
 	int64_t now = clock_now();
 	char when[32];
+
+	/* An order, or a certificate issued and kept, that another CA's directory
+	 * made (the config changed while acmed was stopped) is that CA's. */
+	if (!force && j->st.order_directory && strcmp(j->st.order_directory, dir) != 0 &&
+	    (j->st.order_url || j->st.issued_kept)) {
+		log_info(j->cert->name, "the %s belongs to %s, no longer the configured CA; "
+			 "dropping it", j->st.order_url ? "order in flight" : "certificate kept",
+			 j->st.order_directory);
+		force = 1;
+	}
+	/* The certificate in use came from another directory (staging before
+	 * production): re-issued by the configured one, under its usual backoff. */
+	if (!why && j->has_cert && j->st.issued_by && strcmp(j->st.issued_by, dir) != 0) {
+		snprintf(other, sizeof(other), "the certificate in use was issued by %.250s, not by the "
+			 "configured CA (%.250s)", j->st.issued_by, dir);
+		why = other;
+	}
 
 	if (j->st.issued_kept && !force) {
 		/* At once: a local write, and a restart is often the admin's fix. */
@@ -413,16 +431,25 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 			const struct config_cert *oc = s->jobs[k]->cert;
 			if (strcmp(oc->name, nc->name) != 0)
 				continue;
-			if (names_same_set((const char *const *)oc->domains.v, oc->domains.n,
-					   (const char *const *)nc->domains.v, nc->domains.n) &&
-			    oc->key_type == nc->key_type &&
-			    s->slots[oc->ca]->ca == cas[nc->ca] &&
-			    strcmp(oc->output_dir, nc->output_dir) == 0) {
+			/* Only another directory makes it another CA's certificate; a
+			 * CA set up anew (its name or ca_bundle changed) takes over the
+			 * job as a restart would, re-issuing nothing. */
+			int same_dir = strcmp(s->cfg->cas[oc->ca].directory,
+					      cfg->cas[nc->ca].directory) == 0;
+			int same_cert = names_same_set((const char *const *)oc->domains.v,
+						       oc->domains.n,
+						       (const char *const *)nc->domains.v,
+						       nc->domains.n) &&
+					oc->key_type == nc->key_type && same_dir &&
+					strcmp(oc->output_dir, nc->output_dir) == 0;
+
+			if (same_cert && s->slots[oc->ca]->ca == cas[nc->ca]) {
 				job_from[i] = (ssize_t)k;
 				old_kept[k] = 1;
 			} else {
-				force[i] = s->slots[oc->ca]->ca != cas[nc->ca];
-				diff->changed++;
+				force[i] = !same_dir;
+				if (!same_cert)
+					diff->changed++;
 			}
 			break;
 		}
@@ -579,6 +606,7 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	out->cert = j->cert;
 	out->not_before = j->not_before;
 	out->not_after = j->not_after;
+	out->issuer = j->not_after ? j->live.issuer : NULL;
 	out->state = &j->st;
 	out->next_at = j->due;
 	switch (j->state) {

@@ -67,6 +67,8 @@ void state_job_clear(struct state_job *st)
 	free(st->last_error);
 	free(st->last_error_class);
 	free(st->order_url);
+	free(st->order_directory);
+	free(st->issued_by);
 	if (st->order_domains.v)
 		for (size_t i = 0; i < st->order_domains.n; i++)
 			free(st->order_domains.v[i]);
@@ -109,6 +111,8 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->issued_kept = json_is_true(json_object_get(o, "issued_kept"));
 	st->order_url = dup_str(o, "order_url");
 	st->order_created = get_int(o, "order_created");
+	st->order_directory = dup_str(o, "order_directory");
+	st->issued_by = dup_str(o, "issued_by");
 	if (config_key_type_parse(json_string_value(json_object_get(o, "order_key_type")) ?
 				  json_string_value(json_object_get(o, "order_key_type")) : "",
 				  &st->order_key_type) < 0)
@@ -163,6 +167,8 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 		json_object_set_new(o, "deploy_pending", json_true());
 	if (st->issued_kept)
 		json_object_set_new(o, "issued_kept", json_true());
+	set_str(o, "order_directory", st->order_directory);
+	set_str(o, "issued_by", st->issued_by);
 	if (st->order_url) {
 		json_t *doms = json_array();
 		set_str(o, "order_url", st->order_url);
@@ -366,6 +372,7 @@ void state_live_clear(struct state_live *l)
 			free(l->names.v[i]);
 	free(l->names.v);
 	free(l->cert_id);
+	free(l->issuer);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -416,6 +423,7 @@ int state_live_set_get(const struct state_live_set *set, const char *name, struc
 		return -EINVAL;
 	l->stamp = dup_str(o, "stamp");
 	l->cert_id = dup_str(o, "cert_id");
+	l->issuer = dup_str(o, "issuer");
 	l->not_before = get_int(o, "not_before");
 	l->not_after = get_int(o, "not_after");
 	l->key_type_known = kt && config_key_type_parse(kt, &l->key_type) == 0;
@@ -451,6 +459,7 @@ static json_t *live_entry(const struct state_live *l)
 		json_array_append_new(names, json_string(l->names.v[i]));
 	json_object_set_new(o, "names", names);
 	set_str(o, "cert_id", l->cert_id);
+	set_str(o, "issuer", l->issuer);
 	return o;
 }
 

@@ -21,6 +21,12 @@ struct state_job {
 	struct config_strv order_domains;
 	enum key_type order_key_type;
 	int64_t order_created;
+	/* Which CA (its directory URL) the order in flight, or the certificate
+	 * issued and kept, belongs to; NULL in records made before it was kept. */
+	char *order_directory;
+	/* The directory URL of the CA that issued the installed certificate, or
+	 * NULL (not issued by acmed, or recorded before acmed kept it). */
+	char *issued_by;
 	/* ARI (RFC 9773) for the certificate in use. */
 	char *ari_cert_id;              /* the CertID the window belongs to */
 	int64_t ari_start, ari_end;     /* suggestedWindow */
@@ -59,6 +65,7 @@ struct state_live {
 	enum key_type key_type;
 	struct config_strv names;       /* SAN dNSNames, lower-case */
 	char *cert_id;                  /* ARI CertID, or NULL (no AKI) */
+	char *issuer;                   /* the issuer's CN (crypto_cert_info), or NULL */
 };
 void state_live_clear(struct state_live *l);
 struct state_live_set;                  /* the loaded file: name -> entry */

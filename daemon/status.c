@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "acme_err.h"
+#include "ca_known.h"
 #include "names.h"
 #include "clock.h"
 #include "crypto.h"
@@ -73,11 +74,28 @@ static int64_t ca_wait_until(const struct state_job *st, int64_t now)
 	return st->next_attempt;
 }
 
-/* Validity, state, next step and what state_dir remembers; takes nothing. */
+/* A certificate nobody trusts: from a directory known as staging, or an
+ * issuer whose name says so (Let's Encrypt staging "(STAGING) ...", "Fake LE",
+ * Pebble, a test CA). */
+int status_test_ca(const char *issued_by, const char *issuer)
+{
+	static const char *const words[] = { "staging", "fake le", "pebble", "test" };
+	const struct ca_known *k = ca_known_find(issued_by);
+
+	if (k && k->staging)
+		return 1;
+	for (size_t i = 0; issuer && i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcasestr(issuer, words[i]))
+			return 1;
+	return 0;
+}
+
+/* Validity, issuer, state, next step and what state_dir remembers; takes nothing. */
 static int cert_fill(json_t *o, int64_t now, int64_t not_before, int64_t not_after,
-		     const char *state, const char *action, int64_t next_at,
+		     const char *issuer, const char *state, const char *action, int64_t next_at,
 		     const struct state_job *st)
 {
+	const char *issued_by = st && not_after ? st->issued_by : NULL;
 	json_t *ari = json_null();
 	int64_t ca_wait = ca_wait_until(st, now);
 	int rc = 0;
@@ -90,6 +108,10 @@ static int cert_fill(json_t *o, int64_t now, int64_t not_before, int64_t not_aft
 				"window_end", jtime(st->ari_end), "chosen", jtime(st->ari_chosen));
 	rc |= json_object_set_new(o, "not_before", jtime(not_before));
 	rc |= json_object_set_new(o, "not_after", jtime(not_after));
+	rc |= json_object_set_new(o, "issuer", jstr_or_null(not_after ? issuer : NULL));
+	rc |= json_object_set_new(o, "issued_by", jstr_or_null(issued_by));
+	rc |= json_object_set_new(o, "test_ca", json_boolean(not_after &&
+							     status_test_ca(issued_by, issuer)));
 	rc |= json_object_set_new(o, "days_left", not_after ?
 				  json_integer((json_int_t)floor_days(not_after - now)) : json_null());
 	rc |= json_object_set_new(o, "state", json_string(state));
@@ -170,8 +192,8 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 			break;
 		}
 		o = cert_base(cfg, ji.cert);
-		if (!o || cert_fill(o, now, ji.not_before, ji.not_after, sched_phase_name(ji.phase),
-				    action, next_at, ji.state) < 0 ||
+		if (!o || cert_fill(o, now, ji.not_before, ji.not_after, ji.issuer,
+				    sched_phase_name(ji.phase), action, next_at, ji.state) < 0 ||
 		    json_array_append_new(certs, o) < 0) {
 			json_decref(out);
 			return NULL;
@@ -242,7 +264,7 @@ static json_t *disk_cert(const struct config *cfg, const struct config_cert *cc,
 	if (next_at < now && strcmp(action, "renew") == 0 && strcmp(state, "valid") == 0)
 		next_at = now;                  /* due: the daemon would renew at once */
 	o = cert_base(cfg, cc);
-	if (o && cert_fill(o, now, nb, na, state, action, next_at, &st) < 0) {
+	if (o && cert_fill(o, now, nb, na, ci.issuer, state, action, next_at, &st) < 0) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -301,9 +323,10 @@ json_t *status_from_disk(const struct config *cfg)
 
 /* ---- table ---- */
 
-enum { COL_NAME, COL_DOMAINS, COL_NOT_AFTER, COL_DAYS, COL_STATE, COL_NEXT, COL_ERROR, NCOLS };
+enum { COL_NAME, COL_DOMAINS, COL_NOT_AFTER, COL_DAYS, COL_ISSUER, COL_STATE, COL_NEXT, COL_ERROR,
+       NCOLS };
 static const char *const col_title[NCOLS] = {
-	"NAME", "DOMAINS", "NOT AFTER", "DAYS", "STATE", "NEXT", "LAST ERROR",
+	"NAME", "DOMAINS", "NOT AFTER", "DAYS", "ISSUER", "STATE", "NEXT", "LAST ERROR",
 };
 
 /* Printable ASCII only: names and errors may come from the network. */
@@ -392,6 +415,11 @@ static void row_fill(char **row, const json_t *c, int64_t now)
 	else
 		snprintf(buf, sizeof(buf), "-");
 	row[COL_DAYS] = clean(buf);
+	/* Who issued it, flagged when nobody trusts that CA (staging, Pebble). */
+	snprintf(buf, sizeof(buf), "%.40s%s",
+		 or_default(json_string_value(json_object_get(c, "issuer")), na ? "?" : "-"),
+		 json_is_true(json_object_get(c, "test_ca")) ? " (TEST CA)" : "");
+	row[COL_ISSUER] = clean(buf);
 	row[COL_STATE] = clean(json_string_value(json_object_get(c, "state")));
 	if (ca_wait > now) {
 		local_when(when, sizeof(when), ca_wait, now);

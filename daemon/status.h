@@ -15,6 +15,8 @@ struct sched;
  *  "cas": [{"name", "state": "up"|"down", "next_probe": RFC3339|null, "waiting": N, "running": N}],
  *  "certificates": [{"name", "ca", "domains": [...], "key_type", "output_dir",
  *     "not_before": RFC3339|null, "not_after": RFC3339|null, "days_left": N|null,
+ *     "issuer": the certificate's issuer CN|null, "issued_by": the directory URL of
+ *              the CA that issued it (recorded by acmed)|null, "test_ca": true|false,
  *     "state": sched_phase_name() from the daemon; from disk "valid" | "missing" |
  *              "expired" | "mismatch" | "backoff",
  *     "next_action": "renew"|"retry"|"order"|"none", "next_at": RFC3339|null,
@@ -35,7 +37,11 @@ json_t *status_from_disk(const struct config *cfg);
 /* The same, as of now (unix seconds); for tests. */
 json_t *status_from_disk_at(const struct config *cfg, int64_t now);
 
-/* Aligned table: NAME DOMAINS "NOT AFTER" DAYS STATE NEXT "LAST ERROR", then one
+/* 1: a certificate from a CA nobody trusts (issued_by a known staging
+ * directory, or an issuer CN saying staging, Fake LE, Pebble or test). */
+int status_test_ca(const char *issued_by, const char *issuer);
+
+/* Aligned table: NAME DOMAINS "NOT AFTER" DAYS ISSUER STATE NEXT "LAST ERROR", then one
  * line per CA. Width: the terminal's, else $COLUMNS, else 120. */
 void status_print_table(FILE *out, const json_t *status);
 void status_print_table_width(FILE *out, const json_t *status, unsigned width);

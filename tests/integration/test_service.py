@@ -37,8 +37,9 @@ pytestmark = pytest.mark.acmed
 STATUS_TOP = {"daemon", "generated_at", "cas", "certificates"}
 STATUS_CA = {"name", "state", "next_probe", "waiting", "running"}
 STATUS_CERT = {"name", "ca", "domains", "key_type", "output_dir", "not_before", "not_after", "days_left", "state",
-               "next_action", "next_at", "failures", "last_error", "last_error_at", "order_url", "ari"}
-TABLE_COLUMNS = ("NAME", "DOMAINS", "NOT AFTER", "DAYS", "STATE", "NEXT", "LAST ERROR")
+               "next_action", "next_at", "failures", "last_error", "last_error_at", "order_url", "ari",
+               "issuer", "issued_by", "test_ca"}
+TABLE_COLUMNS = ("NAME", "DOMAINS", "NOT AFTER", "DAYS", "ISSUER", "STATE", "NEXT", "LAST ERROR")
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ISSUE_TIMEOUT = 180       # a failure bound only: every wait is for an event
 
@@ -438,7 +439,7 @@ def parse_table(out):
     hi = next((i for i, x in enumerate(lines) if x.startswith("NAME")), None)
     assert hi is not None, f"no header line in:\n{out}"
     header = lines[hi]
-    assert re.fullmatch(r"NAME\s+DOMAINS\s+NOT AFTER\s+DAYS\s+STATE\s+NEXT\s+LAST ERROR\s*", header), header
+    assert re.fullmatch(r"NAME\s+DOMAINS\s+NOT AFTER\s+DAYS\s+ISSUER\s+STATE\s+NEXT\s+LAST ERROR\s*", header), header
     starts = [header.index(t) for t in TABLE_COLUMNS]
     rows, i = [], hi + 1
     while i < len(lines) and lines[i].strip() and not lines[i].startswith("CA "):
@@ -466,8 +467,13 @@ def check_table(out, st0, st1, certs):
         if c["not_after"]:
             assert r["NOT AFTER"] == c["not_after"][:10], (r, out)      # TZ=UTC
             assert r["DAYS"] in (str(c["days_left"]), str(c1["days_left"])), (r, out)
+            # Pebble's intermediate, flagged: nobody trusts a test CA's certificates
+            assert c["issuer"].startswith("Pebble Intermediate CA") and c["test_ca"] is True, c
+            assert c["issued_by"] == c1["issued_by"] and c["issued_by"].startswith("https://127.0.0.1:"), c
+            assert r["ISSUER"] == c["issuer"][:40] + " (TEST CA)", (r, out)
         else:
-            assert r["NOT AFTER"] == "-" and r["DAYS"] == "-", (r, out)
+            assert r["NOT AFTER"] == "-" and r["DAYS"] == "-" and r["ISSUER"] == "-", (r, out)
+            assert c["issuer"] is None and c["test_ca"] is False, c
         assert r["STATE"] == c["state"], (r, out)
         m = re.fullmatch(r"(\w+) (now|in (\d+)([smhd]))", r["NEXT"])
         assert m and m.group(1) == c["next_action"], (r, out)

@@ -202,7 +202,8 @@ static const char *const ca_keys[] = { "name", "state", "next_probe", "waiting",
 static const char *const cert_keys[] = {
 	"name", "ca", "domains", "key_type", "output_dir", "not_before", "not_after",
 	"days_left", "state", "next_action", "next_at", "failures", "last_error",
-	"last_error_at", "order_url", "ari", "waiting_for_ca_until", NULL,
+	"last_error_at", "order_url", "ari", "waiting_for_ca_until", "issuer", "issued_by",
+	"test_ca", NULL,
 };
 
 /* ---- from disk ---- */
@@ -307,6 +308,7 @@ static void test_disk_with_state(void **state)
 	sj.ari_start = now + 40 * DAY;
 	sj.ari_end = now + 42 * DAY;
 	sj.ari_chosen = now + 41 * DAY;
+	sj.issued_by = strdup("https://acme-staging-v02.api.letsencrypt.org/directory");
 	assert_int_equal(state_job_save(f->cfg->state_dir, "web", &sj), 0);
 	state_job_clear(&sj);
 	/* retry: failed twice, backing off for 3 hours, an order in flight. */
@@ -334,8 +336,16 @@ static void test_disk_with_state(void **state)
 	assert_int_equal(tfield(ari, "window_start"), now + 40 * DAY);
 	assert_int_equal(tfield(ari, "window_end"), now + 42 * DAY);
 	assert_int_equal(tfield(ari, "chosen"), now + 41 * DAY);
+	/* Issued by Let's Encrypt's staging directory: flagged, whatever its issuer says. */
+	assert_string_equal(sfield(c, "issued_by"),
+			    "https://acme-staging-v02.api.letsencrypt.org/directory");
+	assert_string_equal(sfield(c, "issuer"), "example.org");       /* self-signed */
+	assert_true(json_is_true(json_object_get(c, "test_ca")));
 
 	c = cert_by_name(st, "retry");
+	assert_true(json_is_null(json_object_get(c, "issued_by")));     /* not recorded */
+	assert_string_equal(sfield(c, "issuer"), "retry.example.org");
+	assert_true(json_is_false(json_object_get(c, "test_ca")));
 	assert_string_equal(sfield(c, "state"), "backoff");
 	assert_string_equal(sfield(c, "next_action"), "retry");
 	assert_int_equal(tfield(c, "next_at"), now + 3 * 3600 + 10);
@@ -557,7 +567,8 @@ static const char table_json[] =
 	"   \"key_type\": \"ecdsa-p256\", \"output_dir\": \"/x\", \"not_before\": \"2025-02-19T00:00:00Z\","
 	"   \"not_after\": \"2025-05-20T00:00:00Z\", \"days_left\": 79, \"state\": \"valid\","
 	"   \"next_action\": \"renew\", \"next_at\": \"2025-04-20T12:00:00Z\", \"failures\": 0,"
-	"   \"last_error\": null, \"last_error_at\": null, \"order_url\": null, \"ari\": null},"
+	"   \"last_error\": null, \"last_error_at\": null, \"order_url\": null, \"ari\": null,"
+	"   \"issuer\": \"(STAGING) Ersatz Edamame E1\", \"test_ca\": true},"
 	"  {\"name\": \"api\", \"ca\": \"staging\", \"domains\": [\"api.example.org\"],"
 	"   \"key_type\": \"rsa-2048\", \"output_dir\": \"/y\", \"not_before\": null,"
 	"   \"not_after\": null, \"days_left\": null, \"state\": \"backoff\","
@@ -568,17 +579,18 @@ static const char table_json[] =
 	"   \"key_type\": \"rsa-2048\", \"output_dir\": \"/z\", \"not_before\": null,"
 	"   \"not_after\": \"2025-02-27T00:00:00Z\", \"days_left\": -3, \"state\": \"failed\","
 	"   \"next_action\": \"none\", \"next_at\": null, \"failures\": 0,"
-	"   \"last_error\": null, \"last_error_at\": null, \"order_url\": null, \"ari\": null}]}";
+	"   \"last_error\": null, \"last_error_at\": null, \"order_url\": null, \"ari\": null,"
+	"   \"issuer\": \"R11\", \"test_ca\": false}]}";
 
 static void test_table_exact(void **state)
 {
-	char *out = table(table_json, 80);
+	char *out = table(table_json, 120);
 
 	assert_string_equal(out,
-		"NAME  DOMAINS          NOT AFTER   DAYS  STATE    NEXT          LAST ERROR\n"
-		"web   example.org +1   2025-05-20  79    valid    renew in 50d  -\n"
-		"api   api.example.org  -           -     backoff  retry in 3h   caa: ?[31mCAA...\n"
-		"gone  -                2025-02-27  -3    failed   -             -\n"
+		"NAME  DOMAINS          NOT AFTER   DAYS  ISSUER                                 STATE    NEXT          LAST ERROR\n"
+		"web   example.org +1   2025-05-20  79    (STAGING) Ersatz Edamame E1 (TEST CA)  valid    renew in 50d  -\n"
+		"api   api.example.org  -           -     -                                      backoff  retry in 3h   caa: ?[31mCAA ...\n"
+		"gone  -                2025-02-27  -3    R11                                    failed   -             -\n"
 		"CA letsencrypt: up\n"
 		"CA staging: DOWN, next probe 14:05:30, 12 waiting\n");
 	free(out);
@@ -586,6 +598,7 @@ static void test_table_exact(void **state)
 	/* Wide enough: the error is whole (control characters still folded). */
 	out = table(table_json, 200);
 	assert_non_null(strstr(out, "retry in 3h   caa: ?[31mCAA record forbids issuance\n"));
+	assert_null(strstr(out, "R11 (TEST CA)"));
 	assert_null(strchr(out, '\x1b'));
 	free(out);
 }
@@ -609,10 +622,10 @@ static void test_table_waiting_for_ca(void **state)
 			  " \"waiting_for_ca_until\": null}]}", 200);
 
 	assert_string_equal(out,
-		"NAME  DOMAINS    NOT AFTER  DAYS  STATE     NEXT                                          LAST ERROR\n"
-		"a     a.example  -          -     ordering  waiting for the CA until 2025-03-02 12:00:00  rate limited\n"
-		"b     b.example  -          -     backoff   waiting for the CA until 15:00:30             -\n"
-		"c     c.example  -          -     backoff   retry in 30s                                  -\n");
+		"NAME  DOMAINS    NOT AFTER  DAYS  ISSUER  STATE     NEXT                                          LAST ERROR\n"
+		"a     a.example  -          -     -       ordering  waiting for the CA until 2025-03-02 12:00:00  rate limited\n"
+		"b     b.example  -          -     -       backoff   waiting for the CA until 15:00:30             -\n"
+		"c     c.example  -          -     -       backoff   retry in 30s                                  -\n");
 	free(out);
 }
 
@@ -628,8 +641,8 @@ static void test_table_not_running(void **state)
 
 	assert_string_equal(out,
 		"acmed is not running; from state_dir\n"
-		"NAME  DOMAINS    NOT AFTER  DAYS  STATE    NEXT       LAST ERROR\n"
-		"a     a.example  -          -     missing  order now  -\n"
+		"NAME  DOMAINS    NOT AFTER  DAYS  ISSUER  STATE    NEXT       LAST ERROR\n"
+		"a     a.example  -          -     -       missing  order now  -\n"
 		"CA le: DOWN, next probe 2025-03-03 01:02:03\n");
 	free(out);
 }
