@@ -336,6 +336,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 			      v[C_KEY_TYPE]->type != NODE_SCALAR))
 		return cfg_err(c, v[C_KEY_TYPE], "key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, "
 			       "rsa-3072, rsa-4096, got %s", GOT(v[C_KEY_TYPE]));
+	ct->key_type_set = v[C_KEY_TYPE] != NULL;
 	if (v[C_CHALLENGE] && (v[C_CHALLENGE]->type != NODE_SCALAR || strcmp(v[C_CHALLENGE]->s, "http-01")))
 		return cfg_err(c, v[C_CHALLENGE], "challenge: expected \"http-01\" (the only challenge acmed "
 			       "supports for now), got %s", GOT(v[C_CHALLENGE]));

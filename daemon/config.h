@@ -36,6 +36,7 @@ struct config_cert {
 	size_t ca;              /* index into config.cas */
 	struct config_strv domains; /* lower-cased, unique, non-empty */
 	enum key_type key_type; /* default KEY_ECDSA_P256 */
+	int key_type_set;       /* 0: not in the config: an existing certificate's type is kept */
 	char *challenge;        /* "http-01" */
 	int64_t renew_before;   /* seconds; 0 = not set */
 	int renew_before_line, renew_before_col;   /* where it is set, for warnings */

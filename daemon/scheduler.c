@@ -357,7 +357,7 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	free(j->st.order_url);
 	j->st.order_url = strdup(url);
 	j->st.order_created = clock_now();
-	j->st.order_key_type = j->cert->key_type;
+	j->st.order_key_type = j->key_type;
 	free(j->st.order_directory);
 	j->st.order_directory = strdup(sched_job_directory(j));
 	for (size_t i = 0; i < j->st.order_domains.n; i++)
@@ -702,7 +702,7 @@ void sched_job_start(struct ca_slot *slot, struct job *j)
 	j->state = JOB_RUNNING;
 	if (j->st.order_url) {
 		/* Resumed only for the same names and key type, with its own key. */
-		int same = j->st.order_key_type == j->cert->key_type &&
+		int same = j->st.order_key_type == j->key_type &&
 			   names_same_set((const char *const *)j->st.order_domains.v,
 					  j->st.order_domains.n,
 					  (const char *const *)j->cert->domains.v, j->cert->domains.n);
@@ -723,14 +723,14 @@ static void job_new_key(struct job *j)
 	struct crypto_key *key;
 
 	/* RSA keys take up to seconds: made on the worker thread, not on the loop. */
-	if (key_type_slow(j->cert->key_type) && s->keygen) {
-		j->keygen_req = keygen_request(s->keygen, j->cert->key_type, job_key_ready, j);
+	if (key_type_slow(j->key_type) && s->keygen) {
+		j->keygen_req = keygen_request(s->keygen, j->key_type, job_key_ready, j);
 		if (!j->keygen_req)
 			job_start_failed(j, "cannot queue the private key generation");
 		return;
 	}
 	key = NULL;
-	crypto_key_generate(j->cert->key_type, &key);
+	crypto_key_generate(j->key_type, &key);
 	job_key_ready(key, j);
 }
 

@@ -55,6 +55,7 @@ struct sched_job_info {
 	const struct config_cert *cert;
 	int64_t not_before, not_after;  /* certificate in use; 0 when none */
 	const char *issuer;             /* its issuer's CN, or NULL */
+	enum key_type key_type;         /* of the next order (config, or the certificate in use) */
 	enum sched_phase phase;
 	int64_t next_at;                /* next renewal / attempt; 0 when none */
 	const struct state_job *state;  /* failures, last error, ARI, order URL */

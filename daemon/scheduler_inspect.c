@@ -119,6 +119,9 @@ const char *sched_job_inspect(struct job *j)
 
 	j->not_before = j->not_after = 0;
 	j->has_cert = 0;
+	/* Without key_type in the config: the type of an order in flight, else
+	 * of the certificate in use (below), else the default. */
+	j->key_type = !c->key_type_set && j->st.order_url ? j->st.order_key_type : c->key_type;
 	free(j->cert_id);
 	j->cert_id = NULL;
 	rc = store_live_stamp(c->output_dir, &stamp);
@@ -147,11 +150,22 @@ const char *sched_job_inspect(struct job *j)
 	j->not_before = j->live.not_before;
 	j->not_after = j->live.not_after;
 	j->cert_id = j->live.cert_id ? strdup(j->live.cert_id) : NULL;
+	if (!c->key_type_set && j->live.key_type_known)
+		j->key_type = j->live.key_type;
 	if (!names_same_set((const char *const *)j->live.names.v, j->live.names.n,
 			    (const char *const *)c->domains.v, c->domains.n))
 		return "the configured domains changed";
-	if (!j->live.key_type_known || j->live.key_type != c->key_type)
-		return "the configured key type changed";
+	if (!j->live.key_type_known) {
+		snprintf(j->why, sizeof(j->why), "the certificate's key is of a type acmed does not "
+			 "make; key_type %s", config_key_type_name(j->key_type));
+		return j->why;
+	}
+	if (j->live.key_type != j->key_type) {
+		snprintf(j->why, sizeof(j->why), "the configured key_type %s differs from the "
+			 "certificate's key (%s)", config_key_type_name(j->key_type),
+			 config_key_type_name(j->live.key_type));
+		return j->why;
+	}
 	if (j->live.not_after <= clock_now())
 		return "the certificate has expired";
 	j->has_cert = 1;

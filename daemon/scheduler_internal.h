@@ -22,6 +22,11 @@ enum job_state { JOB_LOADING, JOB_IDLE, JOB_ARI, JOB_QUEUED, JOB_RUNNING, JOB_IN
 struct job {
 	struct sched *s;
 	const struct config_cert *cert;
+	/* The key type of the next order: the configured one, or without
+	 * key_type in the config the type of the certificate in use (a certbot
+	 * RSA certificate stays RSA). */
+	enum key_type key_type;
+	char why[160];                   /* sched_job_inspect's answer, when made up */
 	enum job_state state;
 	struct event *timer;
 	struct order *order;

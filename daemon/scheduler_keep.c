@@ -49,7 +49,7 @@ static int keep_worth_it(struct job *j, const char *leaf)
 	int ok = crypto_cert_info_pem(leaf, strlen(leaf), &info) == 0 &&
 		 names_same_set((const char *const *)info.names, info.nnames,
 				(const char *const *)j->cert->domains.v, j->cert->domains.n) &&
-		 info.key_type_known && info.key_type == j->cert->key_type &&
+		 info.key_type_known && info.key_type == j->key_type &&
 		 info.not_after > clock_now() + 3600;
 
 	if (!ok)

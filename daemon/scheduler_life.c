@@ -72,6 +72,7 @@ static struct job *job_new(struct sched *s, const struct config_cert *cert)
 		return NULL;
 	j->s = s;
 	j->cert = cert;
+	j->key_type = cert->key_type;
 	j->timer = evtimer_new(s->base, sched_job_timer_cb, j);
 	j->deploy_timer = evtimer_new(s->base, sched_job_deploy_timer_cb, j);
 	if (!j->timer || !j->deploy_timer) {
@@ -400,6 +401,13 @@ int sched_start(struct sched *s)
 	return 0;
 }
 
+/* Without key_type the job keeps the type it uses; a key_type added or
+ * changed makes the job look at its certificate again. */
+static int key_same(const struct config_cert *oc, const struct config_cert *nc)
+{
+	return !nc->key_type_set || (oc->key_type_set && oc->key_type == nc->key_type);
+}
+
 int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_client **cas,
 		      struct sched_diff *diff)
 {
@@ -440,7 +448,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 						       oc->domains.n,
 						       (const char *const *)nc->domains.v,
 						       nc->domains.n) &&
-					oc->key_type == nc->key_type && same_dir &&
+					key_same(oc, nc) && same_dir &&
 					strcmp(oc->output_dir, nc->output_dir) == 0;
 
 			if (same_cert && s->slots[oc->ca]->ca == cas[nc->ca]) {
@@ -607,6 +615,7 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	out->not_before = j->not_before;
 	out->not_after = j->not_after;
 	out->issuer = j->not_after ? j->live.issuer : NULL;
+	out->key_type = j->key_type;
 	out->state = &j->st;
 	out->next_at = j->due;
 	switch (j->state) {

@@ -52,7 +52,8 @@ static int64_t floor_days(int64_t seconds)
 }
 
 /* The parts that come from the configuration. */
-static json_t *cert_base(const struct config *cfg, const struct config_cert *cc)
+static json_t *cert_base(const struct config *cfg, const struct config_cert *cc,
+			 enum key_type key_type)
 {
 	json_t *domains = json_array();
 
@@ -60,7 +61,7 @@ static json_t *cert_base(const struct config *cfg, const struct config_cert *cc)
 		json_array_append_new(domains, json_string(cc->domains.v[i]));
 	return json_pack("{s:s, s:s, s:o*, s:s, s:s}", "name", cc->name, "ca",
 			 cc->ca < cfg->ncas ? cfg->cas[cc->ca].name : "?", "domains", domains,
-			 "key_type", config_key_type_name(cc->key_type), "output_dir",
+			 "key_type", config_key_type_name(key_type), "output_dir",
 			 cc->output_dir ? cc->output_dir : "");
 }
 
@@ -191,7 +192,7 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 		case SCHED_FAILED:
 			break;
 		}
-		o = cert_base(cfg, ji.cert);
+		o = cert_base(cfg, ji.cert, ji.key_type);
 		if (!o || cert_fill(o, now, ji.not_before, ji.not_after, ji.issuer,
 				    sched_phase_name(ji.phase), action, next_at, ji.state) < 0 ||
 		    json_array_append_new(certs, o) < 0) {
@@ -202,10 +203,11 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 	return out;
 }
 
-/* Same names (as sets) and key type as configured. */
+/* Same names (as sets) and key type as configured (or any type acmed makes
+ * when key_type is not in the config: the certificate's is kept). */
 static int cert_matches_config(const struct config_cert *cc, const struct crypto_cert_info *ci)
 {
-	return ci->key_type_known && ci->key_type == cc->key_type &&
+	return ci->key_type_known && (!cc->key_type_set || ci->key_type == cc->key_type) &&
 	       names_same_set((const char *const *)cc->domains.v, cc->domains.n,
 			      (const char *const *)ci->names, ci->nnames);
 }
@@ -263,7 +265,8 @@ static json_t *disk_cert(const struct config *cfg, const struct config_cert *cc,
 	}
 	if (next_at < now && strcmp(action, "renew") == 0 && strcmp(state, "valid") == 0)
 		next_at = now;                  /* due: the daemon would renew at once */
-	o = cert_base(cfg, cc);
+	o = cert_base(cfg, cc, !cc->key_type_set && have && ci.key_type_known ? ci.key_type :
+			  cc->key_type);
 	if (o && cert_fill(o, now, nb, na, ci.issuer, state, action, next_at, &st) < 0) {
 		json_decref(o);
 		o = NULL;

@@ -161,3 +161,51 @@ def test_directory_change_reissues_on_restart_and_reload(acmed, proxy, pebble):
     assert new_orders(proxy, since=mark) == 1, proxy.log.by_kind(since=mark)
     assert serial(acmed, "dir1") not in (first, second)
     d.stop()
+
+
+def key_kind(acmed, name):
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    key = pe.read_pem_certs((acmed.outputs[name] / "cert.pem").read_bytes())[0].public_key()
+    return "rsa" if isinstance(key, rsa.RSAPublicKey) else "ec" if isinstance(key, ec.EllipticCurvePublicKey) else "?"
+
+
+def test_key_type_not_set_keeps_the_certificates_type(acmed, proxy):
+    """An RSA certificate (certbot's default) under a config without key_type stays RSA: not re-issued at once
+    as ECDSA (as it was, with only "the configured key type changed" in the log), and renewed as RSA."""
+    c = {"name": "kt", "key_type": "rsa-2048", "domains": ["kt.adopt.example.com"]}
+    acmed.write_config([c])
+    assert acmed.run_once(timeout=ISSUE_TIMEOUT).rc == 0
+    assert key_kind(acmed, "kt") == "rsa"
+    first = serial(acmed, "kt")
+
+    def without_key_type():
+        text = acmed.config.read_text()
+        acmed.config.write_text(re.sub(r"\n    key_type: [^\n]*", "", text))
+        assert "key_type" not in acmed.config.read_text()
+
+    acmed.write_config([c])
+    without_key_type()
+    mark = proxy.log.mark()
+    r = acmed.run_once(timeout=ISSUE_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    assert new_orders(proxy, since=mark) == 0, r.stderr
+    assert serial(acmed, "kt") == first
+    assert status(acmed)["kt"]["key_type"] == "rsa-2048"
+
+    # Another name: a new certificate, of the same type.
+    c["domains"].append("www.kt.adopt.example.com")
+    acmed.write_config([c])
+    without_key_type()
+    r = acmed.run_once(timeout=ISSUE_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    assert serial(acmed, "kt") != first and key_kind(acmed, "kt") == "rsa", r.stderr
+    pe.verify_output_dir(acmed.outputs["kt"], c["domains"], "rsa-2048", acmed.pebble.root_path)
+
+    # key_type given: it wins, and the log says what differs.
+    c["key_type"] = "ecdsa-p256"
+    acmed.write_config([c])
+    r = acmed.run_once(timeout=ISSUE_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    assert "[kt] the configured key_type ecdsa-p256 differs from the certificate's key (rsa-2048): ordering" \
+        in r.stderr, r.stderr
+    assert key_kind(acmed, "kt") == "ec"
