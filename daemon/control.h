@@ -88,8 +88,10 @@ int control_renew_sched(const struct config *cfg, struct sched *s, const char *c
 /* `acmed reload`: reload-wait on the socket, SIGHUP to the pid in acmed.pid
  * (which must be locked by the running daemon), print the answer. */
 int control_cli_reload(const struct config *cfg);
-/* `acmed status [--json]`: from the daemon, or from state_dir when none runs. */
-int control_cli_status(const struct config *cfg, int json);
+/* `acmed status [--json|--check]`: from the daemon, or from state_dir when
+ * none runs. --check: status_check()'s line and exit code (3 when no status). */
+enum control_status_mode { CONTROL_STATUS_TABLE, CONTROL_STATUS_JSON, CONTROL_STATUS_CHECK };
+int control_cli_status(const struct config *cfg, enum control_status_mode mode);
 /* `acmed renew NAME... | --all [--force]`: needs the daemon. */
 int control_cli_renew(const struct config *cfg, const char *const *names, size_t n, int all,
 		      int force);

@@ -281,12 +281,12 @@ out:
 	return status;
 }
 
-int control_cli_status(const struct config *cfg, int json)
+int control_cli_status(const struct config *cfg, enum control_status_mode mode)
 {
 	struct cli_conn k = { .fd = -1 };
 	json_t *a = NULL, *st = NULL;
 	pid_t pid;
-	int rc, status = EXIT_OPERATIONAL;
+	int rc, status = mode == CONTROL_STATUS_CHECK ? STATUS_CHECK_UNKNOWN : EXIT_OPERATIONAL;
 
 	rc = cli_connect(cfg, &k);
 	if (rc == 0) {
@@ -313,7 +313,13 @@ int control_cli_status(const struct config *cfg, int json)
 			strerror(-rc), rc == -EACCES ? " (run as root or as acmed's user)" : "");
 		goto out;
 	}
-	if (json) {
+	if (mode == CONTROL_STATUS_CHECK) {
+		status = status_check(stdout, st);
+		if (fflush(stdout) != 0)
+			status = STATUS_CHECK_UNKNOWN;
+		goto out;
+	}
+	if (mode == CONTROL_STATUS_JSON) {
 		json_dumpf(st, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else {
@@ -321,6 +327,8 @@ int control_cli_status(const struct config *cfg, int json)
 	}
 	status = fflush(stdout) == 0 ? 0 : EXIT_OPERATIONAL;
 out:
+	if (mode == CONTROL_STATUS_CHECK && !st)
+		printf("ACMED UNKNOWN - cannot get acmed's status (see its message on stderr)\n");
 	json_decref(st);
 	json_decref(a);
 	cli_close(&k);

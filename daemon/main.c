@@ -28,6 +28,7 @@
 #include "scheduler.h"
 #include "service.h"
 #include "worker.h"
+#include "state.h"
 #include "status.h"
 #include "store.h"
 
@@ -46,6 +47,8 @@ static const char usage_text[] =
 	"  check-config                  validate FILE; errors as FILE:LINE:COL: message\n"
 	"  reload                        make the running daemon re-read FILE; prints the result\n"
 	"  status [--json]               every certificate: names, expiry, next action, last error\n"
+	"  status --check                monitoring plugin: one line; exit 0 OK, 1 WARNING,\n"
+	"                                2 CRITICAL, 3 UNKNOWN\n"
 	"  renew NAME... | --all [--force]\n"
 	"                                ask the running daemon to renew now (--force: even\n"
 	"                                certificates that are not due)\n"
@@ -78,6 +81,7 @@ struct run_ctx {
 	int stopping;
 	int lock_fd;
 	char *pid_path;
+	struct event *status_ev;        /* STATUS= refreshed a second after events */
 };
 
 /* The scheduler sees each CA through its acme_client. */
@@ -237,22 +241,32 @@ static int take_pid_file(struct run_ctx *ctx)
 	return 0;
 }
 
-/* One line for systemctl status: "12 certificates, next renewal web in 21d, CA le up". */
+/* One line for systemctl status: "12 certificates, 1 failing (web), next
+ * renewal api in 21d; 1 CA up". Failing: in backoff after a failed order, or
+ * its last deploy failed. */
 static void notify_status(struct run_ctx *ctx)
 {
-	const struct config_cert *next = NULL;
+	const struct config_cert *next = NULL, *failing = NULL;
 	int64_t next_at = 0, now = clock_now();
-	unsigned down = 0;
-	char rel[32] = "";
+	unsigned down = 0, nfailing = 0;
+	char rel[32] = "", fail[160] = "";
 
 	for (size_t i = 0; i < sched_job_count(ctx->sched); i++) {
 		struct sched_job_info ji;
-		if (sched_job_info(ctx->sched, i, &ji) == 0 && ji.next_at &&
-		    (!next || ji.next_at < next_at)) {
+		if (sched_job_info(ctx->sched, i, &ji) < 0)
+			continue;
+		if (ji.state && (ji.state->failures > 0 || ji.state->deploy_error)) {
+			nfailing++;
+			failing = failing ? failing : ji.cert;
+		}
+		if (ji.next_at && (!next || ji.next_at < next_at)) {
 			next = ji.cert;
 			next_at = ji.next_at;
 		}
 	}
+	if (nfailing)
+		snprintf(fail, sizeof(fail), ", %u failing (%.60s%s)", nfailing, failing->name,
+			 nfailing > 1 ? " and more" : "");
 	for (size_t i = 0; i < ctx->cfg->ncas; i++) {
 		struct sched_ca_info ci;
 		if (sched_ca_info(ctx->sched, i, &ci) == 0 && !ci.up)
@@ -269,8 +283,8 @@ static void notify_status(struct run_ctx *ctx)
 		else
 			snprintf(rel, sizeof(rel), "in %lldm", (long long)((d + 59) / 60));
 	}
-	service_notify_status("%zu certificate%s%s%s%s%s; %zu CA%s%s%s", ctx->cfg->ncerts,
-			      ctx->cfg->ncerts == 1 ? "" : "s", next ? ", next renewal " : "",
+	service_notify_status("%zu certificate%s%s%s%s%s%s; %zu CA%s%s%s", ctx->cfg->ncerts,
+			      ctx->cfg->ncerts == 1 ? "" : "s", fail, next ? ", next renewal " : "",
 			      next ? next->name : "", next ? " " : "", rel, ctx->cfg->ncas,
 			      ctx->cfg->ncas == 1 ? "" : "s", down ? ", unavailable: " : " up",
 			      down ? "yes" : "");
@@ -403,10 +417,21 @@ static int ctl_renew(void *arg, const char *const *names, size_t n, int all, int
 static const struct control_ops ctl_ops = { ctl_status, ctl_renew };
 
 /* The deployer subscribes to the scheduler: a new certificate is reloaded into its services. */
+static void on_status_timer(evutil_socket_t fd, short what, void *arg)
+{
+	notify_status(arg);
+}
+
 static void on_sched_event(const struct sched_event *ev, void *arg)
 {
 	struct run_ctx *ctx = arg;
 
+	/* Orders end, CAs go down and come back, deploys fail: systemctl status
+	 * follows, a second later (once for a burst). */
+	if (ctx->status_ev && !evtimer_pending(ctx->status_ev, NULL)) {
+		struct timeval tv = { 1, 0 };
+		evtimer_add(ctx->status_ev, &tv);
+	}
 	if (ev->kind != SCHED_EV_INSTALLED)
 		return;
 	if (deploy_certificate(ctx->deploy, ev->cert) < 0)
@@ -548,6 +573,8 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	sched_set_solvers(ctx->sched, ctx->solvers, 1);
 	if (sched_subscribe(ctx->sched, on_sched_event, ctx) < 0)
 		return -ENOMEM;
+	if (!ctx->once && !(ctx->status_ev = evtimer_new(ctx->base, on_status_timer, ctx)))
+		return -ENOMEM;
 	if (!ctx->once) {
 		rc = control_new(ctx->base, ctx->cfg->runtime_dir, &ctl_ops, ctx, &ctx->control);
 		if (rc < 0)
@@ -648,6 +675,8 @@ out:
 		event_free(sig_int);
 	if (sig_hup)
 		event_free(sig_hup);
+	if (ctx.status_ev)
+		event_free(ctx.status_ev);
 	event_base_free(ctx.base);
 	config_free(ctx.cfg);
 	return status;
@@ -659,7 +688,7 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	struct config *cfg = NULL;
 	const char **names = NULL;
 	size_t n = 0;
-	int json = 0, all = 0, force = 0, rc;
+	int json = 0, check = 0, all = 0, force = 0, rc;
 
 	names = calloc((size_t)argc + 1, sizeof(*names));
 	if (!names)
@@ -667,6 +696,8 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(cmd, "status") == 0 && strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(cmd, "status") == 0 && strcmp(argv[i], "--check") == 0)
+			check = 1;
 		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--all") == 0)
 			all = 1;
 		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--force") == 0)
@@ -682,9 +713,18 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 		free(names);
 		return usage_error("%s", "renew: give certificate names or --all");
 	}
+	if (json && check) {
+		free(names);
+		return usage_error("%s", "status: --json or --check, not both");
+	}
 	rc = load_config(path, &cfg);
 	if (rc) {
 		free(names);
+		if (check) {
+			/* A monitoring system reads stdout and the exit code. */
+			printf("ACMED UNKNOWN - cannot load the configuration (see stderr)\n");
+			return STATUS_CHECK_UNKNOWN;
+		}
 		if (strcmp(cmd, "reload") == 0) {
 			/* Nothing was sent: the daemon keeps the configuration it runs. */
 			fprintf(stderr, "acmed: not reloaded; the running acmed keeps its configuration\n");
@@ -695,7 +735,8 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	if (strcmp(cmd, "reload") == 0)
 		rc = control_cli_reload(cfg);
 	else if (strcmp(cmd, "status") == 0)
-		rc = control_cli_status(cfg, json);
+		rc = control_cli_status(cfg, check ? CONTROL_STATUS_CHECK :
+					json ? CONTROL_STATUS_JSON : CONTROL_STATUS_TABLE);
 	else
 		rc = control_cli_renew(cfg, names, n, all, force);
 	config_free(cfg);

@@ -57,12 +57,17 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 		ev.err = ok ? ACME_ERR_NONE : ACME_ERR_LOCAL;
 		ev.not_after = j->not_after;
 		sched_emit(s, &ev);
+		free(j->st.deploy_error);
+		j->st.deploy_error = NULL;
 		if (ok) {
 			j->deploy_failures = 0;
 			j->st.deploy_pending = 0;
 			sched_job_save(j);
 			return;
 		}
+		/* Kept for status (and status --check) until a deploy succeeds. */
+		j->st.deploy_error = strdup(error ? error : "?");
+		sched_job_save(j);
 		j->deploy_failures++;
 		if (s->once) {
 			s->deploy_failed++;

@@ -68,6 +68,7 @@ void state_job_clear(struct state_job *st)
 	free(st->last_error_class);
 	free(st->order_url);
 	free(st->order_directory);
+	free(st->deploy_error);
 	free(st->issued_by);
 	if (st->order_domains.v)
 		for (size_t i = 0; i < st->order_domains.n; i++)
@@ -108,6 +109,7 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->ari_early_at = get_int(o, "ari_early_at");
 	st->ari_early_cert = dup_str(o, "ari_early_cert");
 	st->deploy_pending = json_is_true(json_object_get(o, "deploy_pending"));
+	st->deploy_error = dup_str(o, "deploy_error");
 	st->issued_kept = json_is_true(json_object_get(o, "issued_kept"));
 	st->order_url = dup_str(o, "order_url");
 	st->order_created = get_int(o, "order_created");
@@ -165,6 +167,7 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 	set_str(o, "ari_early_cert", st->ari_early_cert);
 	if (st->deploy_pending)
 		json_object_set_new(o, "deploy_pending", json_true());
+	set_str(o, "deploy_error", st->deploy_error);
 	if (st->issued_kept)
 		json_object_set_new(o, "issued_kept", json_true());
 	set_str(o, "order_directory", st->order_directory);

@@ -15,6 +15,7 @@ struct state_job {
 	int64_t last_error_at;
 	int64_t last_success;           /* when the current certificate was installed */
 	int deploy_pending;             /* installed, but reload/exec not done yet */
+	char *deploy_error;             /* why the last deploy failed; NULL once one succeeds */
 	int issued_kept;                /* issued, kept in the store (DB_ISSUED), not installed yet */
 	/* The order in flight, resumed after a restart while pending/ready/processing. */
 	char *order_url;                /* NULL when none */

@@ -124,6 +124,8 @@ static int cert_fill(json_t *o, int64_t now, int64_t not_before, int64_t not_aft
 	rc |= json_object_set_new(o, "order_url", jstr_or_null(st ? st->order_url : NULL));
 	rc |= json_object_set_new(o, "ari", ari ? ari : json_null());
 	rc |= json_object_set_new(o, "waiting_for_ca_until", jtime(ca_wait));
+	rc |= json_object_set_new(o, "deploy_pending", json_boolean(st && st->deploy_pending));
+	rc |= json_object_set_new(o, "deploy_error", jstr_or_null(st ? st->deploy_error : NULL));
 	return rc ? -ENOMEM : 0;
 }
 
@@ -436,7 +438,16 @@ static void row_fill(char **row, const json_t *c, int64_t now)
 		snprintf(buf, sizeof(buf), "%.20s", action);
 	}
 	row[COL_NEXT] = clean(buf);
-	row[COL_ERROR] = clean(or_default(json_string_value(json_object_get(c, "last_error")), "-"));
+	{
+		const char *err = json_string_value(json_object_get(c, "last_error"));
+		const char *dep = json_string_value(json_object_get(c, "deploy_error"));
+		char both[512];
+
+		if (dep)
+			snprintf(both, sizeof(both), "%.200s%sdeploy failed: %.200s", err ? err : "",
+				 err ? "; " : "", dep);
+		row[COL_ERROR] = clean(dep ? both : or_default(err, "-"));
+	}
 }
 
 static unsigned table_width(FILE *out)

@@ -23,7 +23,9 @@ struct sched;
  *     "failures": N, "last_error": "..."|null, "last_error_at": RFC3339|null,
  *     "order_url": "..."|null,
  *     "ari": {"window_start", "window_end", "chosen"} | null,
- *     "waiting_for_ca_until": RFC3339|null}]}
+ *     "waiting_for_ca_until": RFC3339|null,
+ *     "deploy_pending": true while the new certificate's units/hook are not done,
+ *     "deploy_error": why the last deploy failed (until one succeeds)|null}]}
  * Times are UTC, "YYYY-MM-DDTHH:MM:SSZ". days_left is floor((not_after - now) / 1 day).
  * waiting_for_ca_until: the CA asked acmed to wait (rateLimited, its Retry-After)
  * and nothing is sent for the certificate before then; next_at is that time too.
@@ -36,6 +38,13 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s);
 json_t *status_from_disk(const struct config *cfg);
 /* The same, as of now (unix seconds); for tests. */
 json_t *status_from_disk_at(const struct config *cfg, int64_t now);
+
+/* `status --check`: one line in the monitoring-plugin convention on out, and
+ * its exit code: OK; WARNING: a certificate failing (backoff, CA down), not
+ * deployed, not matching the config, or not issued yet; CRITICAL: one without
+ * a certificate after a failure, expired, or expiring within 7 days. */
+enum { STATUS_CHECK_OK, STATUS_CHECK_WARNING, STATUS_CHECK_CRITICAL, STATUS_CHECK_UNKNOWN };
+int status_check(FILE *out, const json_t *status);
 
 /* 1: a certificate from a CA nobody trusts (issued_by a known staging
  * directory, or an issuer CN saying staging, Fake LE, Pebble or test). */

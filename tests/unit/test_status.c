@@ -203,7 +203,7 @@ static const char *const cert_keys[] = {
 	"name", "ca", "domains", "key_type", "output_dir", "not_before", "not_after",
 	"days_left", "state", "next_action", "next_at", "failures", "last_error",
 	"last_error_at", "order_url", "ari", "waiting_for_ca_until", "issuer", "issued_by",
-	"test_ca", NULL,
+	"test_ca", "deploy_pending", "deploy_error", NULL,
 };
 
 /* ---- from disk ---- */
@@ -655,6 +655,97 @@ static void test_rfc3339(void **state)
 	assert_string_equal(status_rfc3339(1740830400, buf, sizeof(buf)), "2025-03-01T12:00:00Z");
 }
 
+/* `status --check` on a status made of the given certificates (JSON objects, comma-separated). */
+static int check(const char *certs, char **line)
+{
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(line, &len);
+	json_t *st;
+	int rc;
+
+	assert_true(asprintf(&doc, "{\"daemon\": true, \"generated_at\": \"2025-03-01T12:00:00Z\","
+			     " \"cas\": [], \"certificates\": [%s]}", certs) > 0);
+	st = json_loads(doc, 0, NULL);
+	free(doc);
+	assert_non_null(st);
+	assert_non_null(m);
+	rc = status_check(m, st);
+	fclose(m);
+	json_decref(st);
+	return rc;
+}
+
+#define CERT(name, state, not_after, failures, err, dep) \
+	"{\"name\": \"" name "\", \"state\": \"" state "\", \"not_after\": " not_after "," \
+	" \"failures\": " #failures ", \"last_error\": " err ", \"deploy_error\": " dep "}"
+#define FAR "\"2025-05-20T00:00:00Z\""
+
+static void test_check_verdicts(void **state)
+{
+	char *line = NULL;
+
+	assert_int_equal(check(CERT("web", "valid", FAR, 0, "null", "null") ","
+			       CERT("api", "valid", FAR, 0, "null", "null"), &line), STATUS_CHECK_OK);
+	assert_string_equal(line, "ACMED OK - 2 of 2 certificates OK | certificates=2 ok=2 warning=0 "
+			    "critical=0\n");
+	free(line);
+
+	/* Failing, not deployed, a first order under way: WARNING, each named with its reason. */
+	assert_int_equal(check(CERT("web", "backoff", FAR, 2, "\"rateLimited: too many\"", "null") ","
+			       CERT("api", "valid", FAR, 0, "null", "\"reload of nginx.service failed\"") ","
+			       CERT("new", "ordering", "null", 0, "null", "null") ","
+			       CERT("ok", "valid", FAR, 0, "null", "null"), &line), STATUS_CHECK_WARNING);
+	assert_string_equal(line, "ACMED WARNING - web failing: rateLimited: too many, api not deployed: "
+			    "reload of nginx.service failed, new not issued yet; 1 of 4 certificates OK | "
+			    "certificates=4 ok=1 warning=3 critical=0\n");
+	free(line);
+
+	/* Expiring within 7 days, expired, none after a failure: CRITICAL first. */
+	assert_int_equal(check(CERT("soon", "valid", "\"2025-03-04T13:00:00Z\"", 0, "null", "null") ","
+			       CERT("gone", "backoff", "\"2025-02-27T00:00:00Z\"", 3, "\"dns\"", "null") ","
+			       CERT("never", "backoff", "null", 1, "\"unauthorized: \\u001b[31m| x\"", "null") ","
+			       CERT("web", "backoff", FAR, 2, "\"serverInternal\"", "null"), &line),
+			 STATUS_CHECK_CRITICAL);
+	assert_string_equal(line, "ACMED CRITICAL - soon expires in 3d, gone expired, never has no "
+			    "certificate: unauthorized: ?[31m? x; web failing: serverInternal; 0 of 4 "
+			    "certificates OK | certificates=4 ok=0 warning=1 critical=3\n");
+	free(line);
+
+	/* No status at all. */
+	{
+		size_t len = 0;
+		FILE *m = open_memstream(&line, &len);
+		json_t *st = json_pack("{s:b}", "daemon", 0);
+
+		assert_int_equal(status_check(m, st), STATUS_CHECK_UNKNOWN);
+		fclose(m);
+		json_decref(st);
+		assert_string_equal(line, "ACMED UNKNOWN - no certificates in acmed's status\n");
+		free(line);
+	}
+}
+
+/* A long list stays one bounded line: five named, then "...". */
+static void test_check_bounded(void **state)
+{
+	char certs[16384] = "", *line = NULL;
+	size_t used = 0;
+
+	for (int i = 0; i < 40; i++)
+		used += (size_t)snprintf(certs + used, sizeof(certs) - used, "%s{\"name\": \"c%d\", "
+					 "\"state\": \"backoff\", \"not_after\": " FAR ", \"failures\": 1, "
+					 "\"last_error\": \"%0200d\"}", i ? "," : "", i, 7);
+	assert_int_equal(check(certs, &line), STATUS_CHECK_WARNING);
+	assert_non_null(strstr(line, ", c4 failing: "));
+	assert_null(strstr(line, "c5 failing"));
+	assert_non_null(strstr(line, "..., ..."));
+	assert_non_null(strstr(line, "| certificates=40 ok=0 warning=40 critical=0\n"));
+	assert_true(strlen(line) < 1024);
+	assert_int_equal(strchr(line, '\n') - line, (long)strlen(line) - 1);
+	free(line);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +759,8 @@ int main(void)
 		cmocka_unit_test(test_table_waiting_for_ca),
 		cmocka_unit_test(test_table_not_running),
 		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_check_verdicts),
+		cmocka_unit_test(test_check_bounded),
 	};
 
 	setenv("TZ", "UTC", 1);
