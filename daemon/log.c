@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* CODE_FILE= and friends are the caller's (log_at), not this file's. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -69,16 +71,17 @@ static void log_stderr(enum log_level level, const char *cert, const char *ca,
 {
 	struct timespec ts;
 	struct tm tm;
-	char stamp[32], extra[2 * LOG_FIELD_MAX + 32] = "";
+	char stamp[32], zone[8], extra[2 * LOG_FIELD_MAX + 32] = "";
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	strftime(zone, sizeof(zone), "%z", &tm);        /* the local time's offset: +0100 */
 	if (ca || acme_error)
 		snprintf(extra, sizeof(extra), " (%s%s%s%s%s)", ca ? "CA=" : "", ca ? ca : "",
 			 ca && acme_error ? " " : "", acme_error ? "ACME_ERROR=" : "",
 			 acme_error ? acme_error : "");
-	fprintf(stderr, "%s.%03ld acmed %s: %s%s%s%s%s\n", stamp, ts.tv_nsec / 1000000,
+	fprintf(stderr, "%s.%03ld%s acmed %s: %s%s%s%s%s\n", stamp, ts.tv_nsec / 1000000, zone,
 		log_level_name(level), cert ? "[" : "", cert ? cert : "", cert ? "] " : "", msg,
 		extra);
 }
@@ -101,30 +104,48 @@ int log_under_journald(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-/* One structured entry: MESSAGE=, PRIORITY=, SYSLOG_IDENTIFIER=acmed and, when
- * not NULL, ACMED_CERT=, CA=, ACME_ERROR=. 0 or a negative errno (no journal
- * socket...); logs nothing itself. */
-static int log_journal_send(int priority, const char *cert, const char *ca,
-			    const char *acme_error, const char *message)
+/* The source file as a path from the project's top ("daemon/acme.c"): the
+ * compiler's __FILE__ is relative to the build directory ("../daemon/..."). */
+static const char *log_code_file(const char *file)
 {
-	static const char *const key[] = { "MESSAGE=", "PRIORITY=", "SYSLOG_IDENTIFIER=",
-		"ACMED_CERT=", "CA=", "ACME_ERROR=" };
-	char prio[4];
-	const char *val[6];
-	struct iovec iov[6];
-	char *buf[6] = { NULL };
+	while (file && strncmp(file, "../", 3) == 0)
+		file += 3;
+	return file;
+}
+
+/* One structured entry: MESSAGE=, PRIORITY=, SYSLOG_IDENTIFIER=acmed,
+ * CODE_FILE=, CODE_LINE=, CODE_FUNC= and, when not NULL, ACMED_CERT=, CA=,
+ * ACME_ERROR=, MESSAGE_ID=. 0 or a negative errno (no journal socket...);
+ * logs nothing itself. */
+static int log_journal_send(int priority, const char *file, int line, const char *func,
+			    const char *cert, const char *ca, const char *acme_error,
+			    const char *message_id, const char *message)
+{
+	enum { NF = 10 };
+	static const char *const key[NF] = { "MESSAGE=", "PRIORITY=", "SYSLOG_IDENTIFIER=",
+		"CODE_FILE=", "CODE_LINE=", "CODE_FUNC=", "ACMED_CERT=", "CA=", "ACME_ERROR=",
+		"MESSAGE_ID=" };
+	char prio[4], lineno[16];
+	const char *val[NF];
+	struct iovec iov[NF];
+	char *buf[NF] = { NULL };
 	int n = 0, r = 0;
 
 	if (priority < 0 || priority > 7)
 		priority = 6;
 	snprintf(prio, sizeof(prio), "%d", priority);
+	snprintf(lineno, sizeof(lineno), "%d", line);
 	val[0] = message ? message : "";
 	val[1] = prio;
 	val[2] = "acmed";
-	val[3] = cert;
-	val[4] = ca;
-	val[5] = acme_error;
-	for (int i = 0; i < 6; i++) {
+	val[3] = log_code_file(file);
+	val[4] = file ? lineno : NULL;
+	val[5] = func;
+	val[6] = cert;
+	val[7] = ca;
+	val[8] = acme_error;
+	val[9] = message_id;
+	for (int i = 0; i < NF; i++) {
 		size_t kl, vl;
 
 		if (!val[i])
@@ -144,16 +165,17 @@ static int log_journal_send(int priority, const char *cert, const char *ca,
 	}
 	r = sd_journal_sendv(iov, n);
 out:
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < NF; i++)
 		free(buf[i]);
 	return r < 0 ? r : 0;
 }
 
 /* ---------- entries ---------- */
 
-void log_vmsgf(enum log_level level, const struct log_fields *f, const char *fmt, va_list ap)
+void log_vat(const char *file, int line, const char *func, enum log_level level,
+	     const struct log_fields *f, const char *fmt, va_list ap)
 {
-	char msg[LOG_MSG_MAX], line[LOG_MSG_MAX + LOG_FIELD_MAX + 4];
+	char msg[LOG_MSG_MAX], text[LOG_MSG_MAX + LOG_FIELD_MAX + 4];
 	char cb[LOG_FIELD_MAX], cab[LOG_FIELD_MAX], eb[LOG_FIELD_MAX];
 	const char *cert, *ca, *err;
 
@@ -168,30 +190,22 @@ void log_vmsgf(enum log_level level, const struct log_fields *f, const char *fmt
 		log_journal = log_under_journald();
 	if (log_journal) {
 		/* MESSAGE= reads like the stderr line, without what journald adds itself. */
-		snprintf(line, sizeof(line), "%s%s%s%s", cert ? "[" : "", cert ? cert : "",
+		snprintf(text, sizeof(text), "%s%s%s%s", cert ? "[" : "", cert ? cert : "",
 			 cert ? "] " : "", msg);
-		if (log_journal_send((int)level, cert, ca, err, line) == 0)
+		if (log_journal_send((int)level, file, line, func, cert, ca, err,
+				     f ? f->message_id : NULL, text) == 0)
 			return;
 		/* No journal socket after all: the line still goes somewhere. */
 	}
 	log_stderr(level, cert, ca, err, msg);
 }
 
-void log_msgf(enum log_level level, const struct log_fields *f, const char *fmt, ...)
+void log_at(const char *file, int line, const char *func, enum log_level level,
+	    const struct log_fields *f, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsgf(level, f, fmt, ap);
-	va_end(ap);
-}
-
-void log_msg(enum log_level level, const char *cert, const char *fmt, ...)
-{
-	struct log_fields f = { .cert = cert };
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vmsgf(level, &f, fmt, ap);
+	log_vat(file, line, func, level, f, fmt, ap);
 	va_end(ap);
 }

@@ -190,17 +190,23 @@ static int64_t job_renewal_time(struct job *j)
 	return j->st.ari_chosen;
 }
 
-void sched_job_schedule_renewal(struct job *j, const char *why)
+/* msgid: the journal's MESSAGE_ID when this line says a certificate was issued. */
+static void schedule_renewal(struct job *j, const char *why, const char *msgid)
 {
 	char when[32], until[32];
 	int64_t next = job_renewal_time(j);
 
 	if (next < j->st.next_attempt)
 		next = j->st.next_attempt;
-	log_info(j->cert->name, "%s valid until %s; renewal at %s%s", why,
+	log_event(LOG_LVL_INFO, j->cert->name, msgid, "%s valid until %s; renewal at %s%s", why,
 		 timeparse_format(j->not_after, until, sizeof(until)), timeparse_format(next, when, sizeof(when)),
 		 next == j->st.ari_chosen ? " (ARI)" : "");
 	sched_job_schedule(j, next);
+}
+
+void sched_job_schedule_renewal(struct job *j, const char *why)
+{
+	schedule_renewal(j, why, NULL);
 }
 
 /* ---------- ARI ---------- */
@@ -441,6 +447,9 @@ static void job_success(struct job *j)
 {
 	struct sched *s = j->s;
 	char until[32];
+	/* A valid certificate was replaced, or the first one came. */
+	const char *msgid = j->has_cert ? LOG_ID_RENEWED : LOG_ID_ISSUED;
+	int ari = 0;
 
 	if (job_check_installed(j) < 0)
 		return;
@@ -464,17 +473,18 @@ static void job_success(struct job *j)
 	/* The daemon's ARI path logs the renewal time only once the CA's window is in
 	 * ("certificate valid until ..."): say "issued" now, or with a CA offering ARI
 	 * (Let's Encrypt, Pebble >= 2.6) the log never said it. */
-	if (s->once || (j->cert_id && acme_client_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo") == 1))
-		log_info(j->cert->name, "certificate issued for %s, valid until %s",
-			 j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)));
+	ari = j->cert_id && acme_client_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo") == 1;
+	if (s->once || ari)
+		log_event(LOG_LVL_INFO, j->cert->name, msgid, "certificate issued for %s, valid until %s",
+			  j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)));
 	if (s->once) {
 		sched_job_finish_run(j, 0);
 		return;
 	}
-	if (j->cert_id && acme_client_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo") == 1)
+	if (ari)
 		sched_job_ari_refresh(j);
 	else
-		sched_job_schedule_renewal(j, "certificate issued,");
+		schedule_renewal(j, "certificate issued,", msgid);
 }
 
 static void job_failure(struct job *j, const struct order_result *res)
@@ -497,13 +507,15 @@ static void job_failure(struct job *j, const struct order_result *res)
 	sched_job_save(j);
 	job_emit_done(j, 0, res->err, res->message);
 	if (s->once && (res->err != ACME_ERR_RATELIMIT || next > s->deadline)) {
-		log_error(j->cert->name, "%s (%s); giving up for this run%s", res->message,
+		log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s (%s); giving up for this run%s",
+			  res->message,
 			  acme_err_class_name(res->err),
 			  res->err == ACME_ERR_RATELIMIT ? ": the CA's Retry-After is past --timeout" : "");
 		sched_job_finish_run(j, 1);
 		return;
 	}
-	log_error(j->cert->name, "%s (%s, failure %d); next attempt at %s", res->message,
+	log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s (%s, failure %d); next attempt at %s",
+		  res->message,
 		  acme_err_class_name(res->err), j->st.failures, timeparse_format(next, when, sizeof(when)));
 	sched_job_schedule_at(j, next, 1);
 }

@@ -74,7 +74,8 @@ void sched_ca_mark_down(struct ca_slot *slot, int64_t retry_after, const char *m
 		sched_emit(s, &ev);
 	}
 	if (was_up)
-		log_error(NULL, "CA %s unavailable (%s); %u certificate%s waiting; next probe at %s",
+		log_event(LOG_LVL_ERROR, NULL, LOG_ID_CA_DOWN,
+			  "CA %s unavailable (%s); %u certificate%s waiting; next probe at %s",
 			  acme_client_name(slot->ca), message, slot->nqueued + slot->running,
 			  slot->nqueued + slot->running == 1 ? "" : "s",
 			  timeparse_format(slot->st.next_probe, when, sizeof(when)));
@@ -95,7 +96,8 @@ void sched_ca_mark_up(struct ca_slot *slot)
 {
 	if (slot->st.down_since == 0)
 		return;
-	log_info(NULL, "CA %s is back; resuming %u certificate%s", acme_client_name(slot->ca),
+	log_event(LOG_LVL_INFO, NULL, LOG_ID_CA_UP, "CA %s is back; resuming %u certificate%s",
+		  acme_client_name(slot->ca),
 		 slot->nqueued, slot->nqueued == 1 ? "" : "s");
 	state_ca_up(&slot->st);
 	ca_save(slot, 1);

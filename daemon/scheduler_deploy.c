@@ -71,13 +71,13 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 		j->deploy_failures++;
 		if (s->once) {
 			s->deploy_failed++;
-			log_error(name, "deploying the new certificate failed (%s); the next run tries "
-				  "again", error ? error : "?");
+			log_event(LOG_LVL_ERROR, name, LOG_ID_DEPLOY_FAILED, "deploying the new "
+				  "certificate failed (%s); the next run tries again", error ? error : "?");
 			return;
 		}
 		wait = j->deploy_failures <= 3 ? steps[j->deploy_failures - 1] : DAY;
-		log_error(name, "deploying the new certificate failed (%s); trying again at %s",
-			  error ? error : "?", timeparse_format(clock_now() + wait, when, sizeof(when)));
+		log_event(LOG_LVL_ERROR, name, LOG_ID_DEPLOY_FAILED, "deploying the new certificate failed "
+			  "(%s); trying again at %s", error ? error : "?", timeparse_format(clock_now() + wait, when, sizeof(when)));
 		tv.tv_sec = (time_t)wait;
 		tv.tv_usec = 0;
 		evtimer_add(j->deploy_timer, &tv);

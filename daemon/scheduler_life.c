@@ -559,6 +559,7 @@ void sched_free(struct sched *s)
 	if (s->begin_ev)
 		event_free(s->begin_ev);
 	sched_observers_free(s);          /* after the jobs: a write under way completes */
+	state_live_set_free(s->live_set); /* stopped before start-up looked at everything */
 	free(s->jobs);
 	free(s->slots);
 	free(s);

@@ -62,7 +62,7 @@ from faultproxy import PROBLEM_JSON, FaultProxy, Rule, ari_cert_id  # noqa: E402
 
 KEY_TYPE = "ecdsa-p256"
 VALIDITY_S = 90 * 86400
-LOG_RX = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) acmed (\w+): (?:\[([^\]]+)\] )?(.*)$")
+LOG_RX = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3})(?:[+-]\d{4})? acmed (\w+): (?:\[([^\]]+)\] )?(.*)$")
 FAIL_RX = re.compile(r"\((\w[\w-]*), failure (\d+)\); next attempt at")
 MB = 1024.0
 

@@ -24,7 +24,7 @@ import pebble_env as pe
 import waits
 from faultproxy import MAINTENANCE_BODY, PROBLEM_JSON, Rule, b64u, http_date
 
-LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? acmed (\w+): (?:\[([^\]]+)\] )?(.*)$")
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?:[+-]\d{4})? acmed (\w+): (?:\[([^\]]+)\] )?(.*)$")
 # what a line about the CA being down, refusing or timing out says
 OUTAGE_WORDS = re.compile(r"unavailable|maintenance|serverInternal|\b50[0-9]\b|refused|connect|timed? ?out",
                           re.I)

@@ -34,7 +34,7 @@ import waits
 from faultproxy import Request, Response, ari_cert_id, b64u
 
 DAY = 86400
-LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? acmed ")
+LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?:[+-]\d{4})? acmed ")
 
 
 def utc_epoch(s):

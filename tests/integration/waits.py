@@ -26,7 +26,7 @@ import uuid
 
 import pebble_env as pe
 
-LOG_RX = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) acmed (\w+): (?:\[([^\]]+)\] )?(.*)$")
+LOG_RX = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3})[+-]\d{4} acmed (\w+): (?:\[([^\]]+)\] )?(.*)$")
 STAMP_RX = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 DEFAULT_TIMEOUT = 180.0
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -91,7 +92,7 @@ static void assert_matches(const char *text, const char *pattern)
 		fail_msg("\"%s\" does not match /%s/", text, pattern);
 }
 
-#define STAMP "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3} acmed "
+#define STAMP "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}[+-][0-9]{4} acmed "
 
 static int setup(void **state)
 {
@@ -130,6 +131,21 @@ static void test_stderr_format(void **state)
 	assert_matches(out, STAMP "info: directory fetched \\(CA=pebble\\)$");
 	assert_matches(out, STAMP "info: no fields$");
 	free(out);
+
+	/* The stamp says its zone (local time, as the admin reads it). */
+	setenv("TZ", "UTC", 1);
+	tzset();
+	capture_start(&c);
+	log_info(NULL, "in utc");
+	setenv("TZ", "EST5", 1);
+	tzset();
+	log_info(NULL, "in est");
+	out = capture_end(&c);
+	assert_matches(out, "^[0-9 :-]{19}\\.[0-9]{3}\\+0000 acmed info: in utc$");
+	assert_matches(out, "^[0-9 :-]{19}\\.[0-9]{3}-0500 acmed info: in est$");
+	free(out);
+	unsetenv("TZ");
+	tzset();
 }
 
 static void test_levels(void **state)
@@ -347,7 +363,7 @@ static void test_journald_entries(void **state)
 	assert_string_equal(jget(&e, "CA"), "letsencrypt");
 	assert_string_equal(jget(&e, "ACME_ERROR"), "urn:ietf:params:acme:error:rateLimited");
 
-	log_info(NULL, "started");
+	log_info(NULL, "started"); int line = __LINE__;
 	n = recv(jfd, buf, sizeof(buf), 0);
 	assert_true(n > 0);
 	jentry_parse(buf, (size_t)n, &e);
@@ -356,6 +372,20 @@ static void test_journald_entries(void **state)
 	assert_null(jget(&e, "ACMED_CERT"));
 	assert_null(jget(&e, "CA"));
 	assert_null(jget(&e, "ACME_ERROR"));
+	assert_null(jget(&e, "MESSAGE_ID"));
+	/* Where the call is, not log.c's own sd_journal_send(). */
+	assert_string_equal(jget(&e, "CODE_FILE"), "tests/unit/test_log.c");
+	assert_int_equal(atoi(jget(&e, "CODE_LINE")), line);
+	assert_string_equal(jget(&e, "CODE_FUNC"), "test_journald_entries");
+
+	log_event(LOG_LVL_INFO, "web", LOG_ID_RENEWED, "certificate issued"); line = __LINE__;
+	n = recv(jfd, buf, sizeof(buf), 0);
+	assert_true(n > 0);
+	jentry_parse(buf, (size_t)n, &e);
+	assert_string_equal(jget(&e, "MESSAGE"), "[web] certificate issued");
+	assert_string_equal(jget(&e, "MESSAGE_ID"), LOG_ID_RENEWED);
+	assert_int_equal(atoi(jget(&e, "CODE_LINE")), line);
+	assert_int_equal(strlen(LOG_ID_RENEWED), 32);
 
 	log_error("mail", "boom");
 	n = recv(jfd, buf, sizeof(buf), 0);
