@@ -21,18 +21,33 @@
 
 /* The spread of one certificate: random across certificates, but the same for
  * the same certificate at every start, so a restart does not move it. */
-static uint64_t job_seed(const struct job *j, const char *what)
+/* A value of its own for each certificate (name) and issuance (not_after):
+ * the same after a restart, and in `status` without the daemon. */
+static uint64_t seed_of(const char *what, const char *name, int64_t not_after)
 {
 	char buf[200];
 	unsigned char h[32];
 	uint64_t v = 0;
-	int n = snprintf(buf, sizeof(buf), "%s/%s/%lld", what, j->cert->name,
-			 (long long)j->not_after);
+	int n = snprintf(buf, sizeof(buf), "%s/%s/%lld", what, name, (long long)not_after);
 
 	crypto_sha256(buf, n > 0 ? (size_t)n : 0, h);
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | h[i];
 	return v;
+}
+
+static uint64_t job_seed(const struct job *j, const char *what)
+{
+	return seed_of(what, j->cert->name, j->not_after);
+}
+
+int64_t sched_lifetime_renewal(const char *name, int64_t not_before, int64_t not_after,
+			       int64_t renew_before)
+{
+	if (renew_before && !policy_renew_before_usable(not_before, not_after, renew_before))
+		renew_before = 0;
+	return policy_renewal_time(not_before, not_after, renew_before,
+				   seed_of("spread", name, not_after));
 }
 
 /* ---------- jobs ---------- */

@@ -62,6 +62,11 @@ struct sched_job_info {
 };
 size_t sched_job_count(const struct sched *s);
 int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out);
+/* When the daemon renews a certificate by the lifetime rule (no ARI window):
+ * renew_before when usable, else when 1/3 (1/2) of its life is left, minus
+ * the spread of its own; `status` without a daemon says the same time. */
+int64_t sched_lifetime_renewal(const char *name, int64_t not_before, int64_t not_after,
+			       int64_t renew_before);
 
 struct sched_ca_info {
 	const char *name;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "acme_err.h"
+#include "ari.h"
 #include "ca_known.h"
 #include "names.h"
 #include "clock.h"
@@ -251,12 +252,19 @@ static json_t *disk_cert(const struct config *cfg, const struct config_cert *cc,
 		action = "renew";
 		next_at = now;
 	} else {
+		char *id = NULL;
+
 		state = "valid";
 		action = "renew";
-		if (st.ari_chosen && st.ari_start && st.ari_end)
+		/* As the daemon decides (scheduler.c): the CA's ARI window for
+		 * this very certificate when renew_before is not set, else the
+		 * lifetime rule with the certificate's own spread. */
+		if (st.ari_chosen && st.ari_start && st.ari_end && st.ari_cert_id && !cc->renew_before &&
+		    ari_cert_id_info(&ci, &id) == 0 && id && strcmp(id, st.ari_cert_id) == 0)
 			next_at = st.ari_chosen;
 		else
-			next_at = policy_renewal_time(nb, na, cc->renew_before, 0);
+			next_at = sched_lifetime_renewal(cc->name, nb, na, cc->renew_before);
+		free(id);
 	}
 	if (st.order_url && strcmp(state, "valid") != 0)
 		action = "order";               /* an order in flight is resumed on start */

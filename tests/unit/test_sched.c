@@ -15,7 +15,9 @@
 #include "fakesolver.h"
 #include "scheduler.h"
 #include "state.h"
+#include "status.h"
 #include "testutil.h"
+#include "timeparse.h"
 
 #define DAY 86400
 
@@ -215,6 +217,16 @@ static void test_issue_then_renew_at_a_third(void **state)
 	/* 90 days: renewal when 30 are left, minus at most an hour of spread. */
 	assert_true(ji.next_at <= ji.not_after - 30 * DAY);
 	assert_true(ji.next_at >= ji.not_after - 30 * DAY - 3600);
+	/* `acmed status` without the daemon says the same time. */
+	{
+		json_t *st = status_from_disk_at(x->cfg, clock_now());
+		json_t *c = json_array_get(json_object_get(st, "certificates"), 0);
+		int64_t t = 0;
+
+		assert_int_equal(timeparse_rfc3339(json_string_value(json_object_get(c, "next_at")), &t), 0);
+		assert_int_equal(t, ji.next_at);
+		json_decref(st);
+	}
 	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
 	/* Nothing more until then (a day at a time): */
 	run_for(x, (int64_t)(ji.next_at - clock_now() - 60) * 1000, DAY * 1000 / 4, NULL);

@@ -22,6 +22,8 @@
 #include <openssl/x509v3.h>
 
 #include "acme.h"
+#include "ari.h"
+#include "crypto.h"
 #include "config.h"
 #include "scheduler.h"
 #include "state.h"
@@ -69,6 +71,15 @@ static void make_cert(const char *outdir, const char *const *names, int64_t nb, 
 		sk_GENERAL_NAME_push(gens, g);
 	}
 	assert_true(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0) == 1);
+	{
+		/* An AKI, so the certificate has an ARI CertID (RFC 9773) */
+		AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+
+		akid->keyid = ASN1_OCTET_STRING_new();
+		assert_true(ASN1_OCTET_STRING_set(akid->keyid, (const unsigned char *)"0123456789abcdefghij", 20));
+		assert_true(X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, 0) == 1);
+		AUTHORITY_KEYID_free(akid);
+	}
 	assert_true(X509_set_pubkey(x, k));
 	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
 	assert_int_equal(store_mkdir_p(outdir, 0755), 0);
@@ -256,7 +267,10 @@ static void test_disk_states(void **state)
 	assert_int_equal(tfield(c, "not_after"), now + 80 * DAY);
 	assert_int_equal(json_integer_value(json_object_get(c, "days_left")), 80);
 	assert_string_equal(sfield(c, "next_action"), "renew");
-	assert_int_equal(tfield(c, "next_at"), now + 50 * DAY);
+	/* When 1/3 is left, minus the certificate's own spread (at most an hour):
+	 * the very time the daemon would choose. */
+	assert_int_equal(tfield(c, "next_at"), sched_lifetime_renewal("web", now - 10 * DAY, now + 80 * DAY, 0));
+	assert_in_range(tfield(c, "next_at"), now + 50 * DAY - 3600, now + 50 * DAY);
 	assert_int_equal(json_integer_value(json_object_get(c, "failures")), 0);
 	assert_true(json_is_null(json_object_get(c, "last_error")));
 	assert_true(json_is_null(json_object_get(c, "last_error_at")));
@@ -289,6 +303,24 @@ static void test_disk_states(void **state)
 	json_decref(st);
 }
 
+/* The ARI CertID of the certificate in output_dir name, malloc'd. */
+static char *cert_id_of(struct fx *f, const char *name)
+{
+	struct crypto_cert_info ci = { 0 };
+	char *d = live(f, name), *path = store_path(d, "fullchain.pem"), *pem = NULL, *id = NULL;
+	size_t len = 0;
+
+	assert_int_equal(store_read_file(path, &pem, &len, 1 << 20), 0);
+	assert_int_equal(crypto_cert_info_pem(pem, len, &ci), 0);
+	assert_int_equal(ari_cert_id_info(&ci, &id), 0);
+	assert_non_null(id);
+	crypto_cert_info_clear(&ci);
+	free(pem);
+	free(path);
+	free(d);
+	return id;
+}
+
 static void test_disk_with_state(void **state)
 {
 	struct fx *f = *state;
@@ -303,8 +335,9 @@ static void test_disk_with_state(void **state)
 	d = live(f, "web"); make_cert(d, web, now - 10 * DAY, now + 80 * DAY, "P-256"); free(d);
 	d = live(f, "retry"); make_cert(d, retry, now - 60 * DAY, now + 30 * DAY, "P-256"); free(d);
 
-	/* web: an ARI window; the chosen instant wins over the 1/3 rule. */
-	sj.ari_cert_id = strdup("aaa.bbb");
+	/* web: an ARI window for this very certificate; the chosen instant wins
+	 * over the 1/3 rule. */
+	sj.ari_cert_id = cert_id_of(f, "web");
 	sj.ari_start = now + 40 * DAY;
 	sj.ari_end = now + 42 * DAY;
 	sj.ari_chosen = now + 41 * DAY;
