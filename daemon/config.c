@@ -253,6 +253,18 @@ static int get_int_in(struct ctx *c, const char *key, const struct node *v, int 
 	return 0;
 }
 
+/* After an error in one setting: check-config (c->msg.all) goes on with the
+ * next independent one, to report them all; loading stops at the first.
+ * Keeps the first error in *rc; 1 when the caller must return *rc now. */
+static int stop_at(const struct ctx *c, int *rc, int r)
+{
+	if (!r)
+		return 0;
+	if (!*rc || r == -ENOMEM)
+		*rc = r;
+	return r == -ENOMEM || !c->msg.all;
+}
+
 static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, const struct node **name)
 {
 	const struct node *v[CA_NKEYS];
@@ -273,31 +285,34 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		return rc;
 	if (!v[CA_DIRECTORY])
 		return cfg_err(c, m, "CA %s: missing required key \"directory\"", Q(v[CA_NAME]->s));
-	if ((rc = config_yaml_want_scalar(&c->msg, "directory", "an https:// URL", v[CA_DIRECTORY])) ||
-	    (rc = config_check_directory(&c->msg, v[CA_DIRECTORY])) || (rc = dup_str(&ca->directory, v[CA_DIRECTORY]->s)))
+	if (stop_at(c, &rc, config_yaml_want_scalar(&c->msg, "directory", "an https:// URL",
+						     v[CA_DIRECTORY])))
 		return rc;
-	if (v[CA_CONTACT])
-		rc = get_strv(c, "contact", "\"mailto:\" addresses", v[CA_CONTACT], &ca->contact, fn_contact);
-	else
-		rc = strv_alloc(&ca->contact, 0);
-	if (rc)
+	if (!rc && stop_at(c, &rc, config_check_directory(&c->msg, v[CA_DIRECTORY])))
 		return rc;
-	if (v[CA_BUNDLE] && (rc = get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
+	if (stop_at(c, &rc, dup_str(&ca->directory, v[CA_DIRECTORY]->s ? v[CA_DIRECTORY]->s : "")))
 		return rc;
-	if (v[CA_MAX_PARALLEL] &&
-	    (rc = get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1, 1000, &ca->max_parallel)))
+	if (stop_at(c, &rc, v[CA_CONTACT] ? get_strv(c, "contact", "\"mailto:\" addresses",
+						      v[CA_CONTACT], &ca->contact, fn_contact) :
+					      strv_alloc(&ca->contact, 0)))
 		return rc;
-	if (v[CA_ORDERS] && (rc = get_int_in(c, "orders_per_hour", v[CA_ORDERS], 1, POLICY_ORDERS_MAX,
-					     &ca->orders_per_hour)))
+	if (v[CA_BUNDLE] && stop_at(c, &rc, get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
+		return rc;
+	if (v[CA_MAX_PARALLEL] && stop_at(c, &rc, get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1,
+							      1000, &ca->max_parallel)))
+		return rc;
+	if (v[CA_ORDERS] && stop_at(c, &rc, get_int_in(c, "orders_per_hour", v[CA_ORDERS], 1,
+							POLICY_ORDERS_MAX, &ca->orders_per_hour)))
 		return rc;
 	if (v[CA_TIMEOUT]) {
 		const struct node *t = v[CA_TIMEOUT];
-		if (t->type != NODE_SCALAR || t->null || config_parse_duration(t->s, &ca->timeout) ||
-		    ca->timeout > 3600)
-			return cfg_err(c, t, "timeout: expected a duration from 1s to 1h like 30s or 2m, got %s",
-				       GOT(t));
+		if ((t->type != NODE_SCALAR || t->null || config_parse_duration(t->s, &ca->timeout) ||
+		     ca->timeout > 3600) &&
+		    stop_at(c, &rc, cfg_err(c, t, "timeout: expected a duration from 1s to 1h like 30s "
+					    "or 2m, got %s", GOT(t))))
+			return rc;
 	}
-	return 0;
+	return rc;
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
@@ -305,10 +320,35 @@ enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPU
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
 	"renew_before", "output_dir", "reload", "exec" };
 
+/* exec: a non-empty list, the program first (no shell: a string is refused). */
+static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *exec)
+{
+	int rc;
+
+	if (!x)
+		return strv_alloc(exec, 0);
+	if (x->type == NODE_SCALAR && !x->null)
+		return cfg_err(c, x, "exec: expected a list (argv), e.g. exec: [/usr/local/sbin/push-cert, "
+			       "--quiet]; acmed runs no shell, so it does not split a string, got %s", GOT(x));
+	if (x->type != NODE_SEQ || x->n == 0)
+		return cfg_err(c, x, "exec: expected a non-empty list (argv), got %s",
+			       x->type == NODE_SEQ ? "an empty list" : GOT(x));
+	if ((rc = config_yaml_want_seq(&c->msg, "exec", "a string argument", x)))
+		return rc;
+	if (!x->kids[0]->s[0])
+		return cfg_err(c, x->kids[0], "exec: expected the program to run first, got \"\"");
+	if ((rc = strv_alloc(exec, x->n)))
+		return rc;
+	for (size_t i = 0; i < x->n; i++, exec->n++)
+		if ((rc = dup_str(&exec->v[i], x->kids[i]->s)))
+			return rc;
+	return 0;
+}
+
 static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *ct, struct cert_aux *aux)
 {
 	const struct node *v[C_NKEYS];
-	int rc;
+	int rc, r;
 
 	ct->key_type = KEY_ECDSA_P256;
 	ct->line = m->line;
@@ -326,64 +366,53 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	aux->name = v[C_NAME];
 	aux->ca = v[C_CA];
 	aux->out = v[C_OUTPUT_DIR];
-	if (v[C_CA] && (rc = check_name(c, "ca", v[C_CA])))
+	if (v[C_CA] && stop_at(c, &rc, check_name(c, "ca", v[C_CA])))
 		return rc;
-	if ((rc = get_strv(c, "domains", "DNS names", v[C_DOMAINS], &ct->domains, fn_domain)))
+	r = get_strv(c, "domains", "DNS names", v[C_DOMAINS], &ct->domains, fn_domain);
+	if (stop_at(c, &rc, r))
 		return rc;
-	if (ct->domains.n == 0)
-		return cfg_err(c, v[C_DOMAINS], "domains: expected at least one DNS name, got an empty list");
+	if (!r && ct->domains.n == 0 &&
+	    stop_at(c, &rc, cfg_err(c, v[C_DOMAINS], "domains: expected at least one DNS name, got an "
+				    "empty list")))
+		return rc;
 	if (v[C_KEY_TYPE] && (config_key_type_parse(v[C_KEY_TYPE]->s, &ct->key_type) ||
-			      v[C_KEY_TYPE]->type != NODE_SCALAR))
-		return cfg_err(c, v[C_KEY_TYPE], "key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, "
-			       "rsa-3072, rsa-4096, got %s", GOT(v[C_KEY_TYPE]));
+			      v[C_KEY_TYPE]->type != NODE_SCALAR) &&
+	    stop_at(c, &rc, cfg_err(c, v[C_KEY_TYPE], "key_type: expected one of ecdsa-p256, ecdsa-p384, "
+				    "rsa-2048, rsa-3072, rsa-4096, got %s", GOT(v[C_KEY_TYPE]))))
+		return rc;
 	ct->key_type_set = v[C_KEY_TYPE] != NULL;
-	if (v[C_CHALLENGE] && (v[C_CHALLENGE]->type != NODE_SCALAR || strcmp(v[C_CHALLENGE]->s, "http-01")))
-		return cfg_err(c, v[C_CHALLENGE], "challenge: expected \"http-01\" (the only challenge acmed "
-			       "supports for now), got %s", GOT(v[C_CHALLENGE]));
-	if ((rc = dup_str(&ct->challenge, "http-01")))
+	if (v[C_CHALLENGE] && (v[C_CHALLENGE]->type != NODE_SCALAR || strcmp(v[C_CHALLENGE]->s, "http-01")) &&
+	    stop_at(c, &rc, cfg_err(c, v[C_CHALLENGE], "challenge: expected \"http-01\" (the only "
+				    "challenge acmed supports for now), got %s", GOT(v[C_CHALLENGE]))))
+		return rc;
+	if (stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
 		return rc;
 	if (v[C_RENEW_BEFORE] && (v[C_RENEW_BEFORE]->type != NODE_SCALAR ||
-				  config_parse_duration(v[C_RENEW_BEFORE]->s, &ct->renew_before)))
-		return cfg_err(c, v[C_RENEW_BEFORE], "renew_before: expected a duration like 90s, 15m, 12h "
-			       "or 30d (a positive whole number and one unit), got %s", GOT(v[C_RENEW_BEFORE]));
+				  config_parse_duration(v[C_RENEW_BEFORE]->s, &ct->renew_before)) &&
+	    stop_at(c, &rc, cfg_err(c, v[C_RENEW_BEFORE], "renew_before: expected a duration like 90s, "
+				    "15m, 12h or 30d (a positive whole number and one unit), got %s",
+				    GOT(v[C_RENEW_BEFORE]))))
+		return rc;
 	if (v[C_RENEW_BEFORE]) {
 		ct->renew_before_line = v[C_RENEW_BEFORE]->line;
 		ct->renew_before_col = v[C_RENEW_BEFORE]->col;
 	}
 	if (v[C_OUTPUT_DIR]) {
-		rc = get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir);
+		if (stop_at(c, &rc, get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir)))
+			return rc;
 	} else {
 		char rel[CFG_MAX_NAME + 8];
 		snprintf(rel, sizeof(rel), "live/%s", ct->name);
 		ct->output_dir = path_resolve(c->cfg->state_dir, rel);
-		rc = ct->output_dir ? 0 : -ENOMEM;
-	}
-	if (rc)
-		return rc;
-	if (v[C_RELOAD])
-		rc = get_strv(c, "reload", "systemd unit names", v[C_RELOAD], &ct->reload, fn_unit);
-	else
-		rc = strv_alloc(&ct->reload, 0);
-	if (rc)
-		return rc;
-	if (!v[C_EXEC])
-		return strv_alloc(&ct->exec, 0);
-	if (v[C_EXEC]->type == NODE_SCALAR && !v[C_EXEC]->null)
-		return cfg_err(c, v[C_EXEC], "exec: expected a list (argv), e.g. exec: [/usr/local/sbin/push-cert, "
-			       "--quiet]; acmed runs no shell, so it does not split a string, got %s", GOT(v[C_EXEC]));
-	if (v[C_EXEC]->type != NODE_SEQ || v[C_EXEC]->n == 0)
-		return cfg_err(c, v[C_EXEC], "exec: expected a non-empty list (argv), got %s",
-			       v[C_EXEC]->type == NODE_SEQ ? "an empty list" : GOT(v[C_EXEC]));
-	if ((rc = config_yaml_want_seq(&c->msg, "exec", "a string argument", v[C_EXEC])))
-		return rc;
-	if (!v[C_EXEC]->kids[0]->s[0])
-		return cfg_err(c, v[C_EXEC]->kids[0], "exec: expected the program to run first, got \"\"");
-	if ((rc = strv_alloc(&ct->exec, v[C_EXEC]->n)))
-		return rc;
-	for (size_t i = 0; i < v[C_EXEC]->n; i++, ct->exec.n++)
-		if ((rc = dup_str(&ct->exec.v[i], v[C_EXEC]->kids[i]->s)))
+		if (stop_at(c, &rc, ct->output_dir ? 0 : -ENOMEM))
 			return rc;
-	return 0;
+	}
+	if (stop_at(c, &rc, v[C_RELOAD] ? get_strv(c, "reload", "systemd unit names", v[C_RELOAD],
+						    &ct->reload, fn_unit) :
+					    strv_alloc(&ct->reload, 0)))
+		return rc;
+	stop_at(c, &rc, parse_exec(c, v[C_EXEC], &ct->exec));
+	return rc;
 }
 
 static int parse_cas(struct ctx *c, const struct node *v)
@@ -402,9 +431,16 @@ static int parse_cas(struct ctx *c, const struct node *v)
 	if (!cfg->cas || !c->ca_names)
 		return -ENOMEM;
 	cfg->ncas = v->n;
-	for (size_t i = 0; i < v->n; i++)
-		if ((rc = parse_ca(c, v->kids[i], &cfg->cas[i], &c->ca_names[i])))
-			return rc;
+	for (size_t i = 0; i < v->n; i++) {
+		int r = parse_ca(c, v->kids[i], &cfg->cas[i], &c->ca_names[i]);
+
+		if (r && !rc)
+			rc = r;
+		if (r && (r == -ENOMEM || !c->msg.all))
+			return r;       /* check-config goes on to the next CA */
+	}
+	if (rc)
+		return rc;
 	if (!(names = malloc(v->n * sizeof(char *))))
 		return -ENOMEM;
 	for (size_t i = 0; i < v->n; i++)
@@ -449,9 +485,16 @@ static int parse_certs(struct ctx *c, const struct node *v)
 	if (!cfg->certs || !c->certs)
 		return -ENOMEM;
 	cfg->ncerts = n;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = parse_cert(c, v->kids[i], &cfg->certs[i], &c->certs[i])))
-			return rc;
+	for (size_t i = 0; i < n; i++) {
+		int r = parse_cert(c, v->kids[i], &cfg->certs[i], &c->certs[i]);
+
+		if (r && !rc)
+			rc = r;
+		if (r && (r == -ENOMEM || !c->msg.all))
+			return r;       /* check-config goes on to the next certificate */
+	}
+	if (rc)
+		return rc;
 	if (!(names = malloc(n * sizeof(char *))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
@@ -540,11 +583,19 @@ static int parse_top(struct ctx *c, const struct node *root)
 				cfg->listen.n = 2;
 		}
 	}
-	if (rc || (rc = parse_cas(c, v[T_CAS])))
+	if (rc)
 		return rc;
-	if (v[T_CERTIFICATES] && (rc = parse_certs(c, v[T_CERTIFICATES])))
+	rc = parse_cas(c, v[T_CAS]);
+	if (rc && (rc == -ENOMEM || !c->msg.all))
 		return rc;
-	return resolve_cas(c);
+	/* check-config: the certificates' errors too, after the CAs' */
+	if (v[T_CERTIFICATES]) {
+		int r = parse_certs(c, v[T_CERTIFICATES]);
+
+		if (r && !rc)
+			rc = r;
+	}
+	return rc ? rc : resolve_cas(c);
 }
 
 /* ---- public API ---- */
@@ -574,10 +625,11 @@ static const char *file_kind(mode_t m)
 	       "not a file";
 }
 
-int config_load_buffer(const char *name, const char *buf, size_t len,
-		       struct config **out, char *err, size_t errlen)
+static int load_buffer(const char *name, const char *buf, size_t len, struct config **out,
+		       char *err, size_t errlen, struct config_yaml_errs *all)
 {
-	struct ctx c = { .msg = { .name = name ? name : "<config>", .err = err, .errlen = errlen } };
+	struct ctx c = { .msg = { .name = name ? name : "<config>", .err = err, .errlen = errlen,
+				  .all = all } };
 	struct node *root = NULL;
 	int rc;
 
@@ -615,7 +667,14 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 	return 0;
 }
 
-int config_load(const char *path, struct config **out, char *err, size_t errlen)
+int config_load_buffer(const char *name, const char *buf, size_t len,
+		       struct config **out, char *err, size_t errlen)
+{
+	return load_buffer(name, buf, len, out, err, errlen, NULL);
+}
+
+static int load_file(const char *path, struct config **out, char *err, size_t errlen,
+		     struct config_yaml_errs *all)
 {
 	struct stat st;
 	char *buf;
@@ -672,9 +731,43 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	if (!buf)
 		rc = -ENOMEM;
 	if (rc == 0)
-		rc = config_load_buffer(path, buf, len, out, err, errlen);
+		rc = load_buffer(path, buf, len, out, err, errlen, all);
 	free(buf);
 	return rc;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	return load_file(path, out, err, errlen, NULL);
+}
+
+/* buf NULL: read the file name. */
+static int every_error(const char *name, const char *buf, size_t len, struct config **out,
+		       FILE *errors, unsigned *nerrors)
+{
+	struct config_yaml_errs all = { .out = errors };
+	char err[1024];
+	int rc = buf ? load_buffer(name, buf, len, out, err, sizeof(err), &all) :
+		       load_file(name, out, err, sizeof(err), &all);
+
+	/* Not a message from the parser (the file cannot be read, no memory): say it. */
+	if (rc && all.n == 0) {
+		fprintf(errors, "%s\n", err);
+		all.n = 1;
+	}
+	*nerrors = all.n;
+	return rc;
+}
+
+int config_load_every_error(const char *path, struct config **out, FILE *errors, unsigned *nerrors)
+{
+	return every_error(path, NULL, 0, out, errors, nerrors);
+}
+
+int config_load_buffer_every_error(const char *name, const char *buf, size_t len,
+				   struct config **out, FILE *errors, unsigned *nerrors)
+{
+	return every_error(name, buf ? buf : "", len, out, errors, nerrors);
 }
 
 int config_strv_copy(struct config_strv *dst, const struct config_strv *src)

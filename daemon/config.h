@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CONFIG_DEFAULT_PATH "/etc/acmed/acmed.yaml"
 
@@ -60,6 +61,12 @@ struct config {
 /* Parse and validate path. On error returns -EINVAL (or -errno when the file
  * cannot be read), *out stays NULL and err holds "FILE:LINE:COL: message". */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
+/* For check-config: every error the file has (not only the first), each as
+ * one "FILE:LINE:COL: message" line on errors; *nerrors how many. */
+int config_load_every_error(const char *path, struct config **out, FILE *errors,
+			    unsigned *nerrors);
+int config_load_buffer_every_error(const char *name, const char *buf, size_t len,
+				   struct config **out, FILE *errors, unsigned *nerrors);
 /* Same, from memory; name is used in messages and to resolve relative paths
  * (relative to dirname(name)). */
 int config_load_buffer(const char *name, const char *buf, size_t len,

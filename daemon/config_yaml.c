@@ -14,16 +14,22 @@
 
 int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...)
 {
+	char text[1024];
 	va_list ap;
 	int off;
 
-	if (!m->err || !m->errlen)
-		return -EINVAL;
-	off = snprintf(m->err, m->errlen, "%s:%d:%d: ", m->name, line, col);
-	if (off >= 0 && (size_t)off < m->errlen) {
+	off = snprintf(text, sizeof(text), "%s:%d:%d: ", m->name, line, col);
+	if (off >= 0 && (size_t)off < sizeof(text)) {
 		va_start(ap, fmt);
-		vsnprintf(m->err + off, m->errlen - (size_t)off, fmt, ap);
+		vsnprintf(text + off, sizeof(text) - (size_t)off, fmt, ap);
 		va_end(ap);
+	}
+	if (m->err && m->errlen && (!m->all || m->all->n == 0))
+		snprintf(m->err, m->errlen, "%s", text);
+	if (m->all) {
+		if (m->all->out)
+			fprintf(m->all->out, "%s\n", text);
+		m->all->n++;
 	}
 	return -EINVAL;
 }

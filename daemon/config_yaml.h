@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* A small document tree built from libyaml events (no anchors, no aliases). */
 enum node_type { NODE_SCALAR, NODE_SEQ, NODE_MAP };
@@ -18,13 +19,21 @@ struct node {
 };
 
 /* Where messages go: "NAME:LINE:COL: text" into err (nowhere when err is NULL or errlen 0). */
-struct config_yaml_msg {
-	const char *name;
-	char *err;
-	size_t errlen;
+/* Where every error goes when check-config wants them all (NULL: only the first). */
+struct config_yaml_errs {
+	FILE *out;              /* each message, one line */
+	unsigned n;
 };
 
-/* Write the message; always returns -EINVAL. */
+struct config_yaml_msg {
+	const char *name;
+	char *err;              /* the first message */
+	size_t errlen;
+	struct config_yaml_errs *all;
+};
+
+/* Write the message (into err when it is the first, and to all->out); always
+ * returns -EINVAL. */
 __attribute__((format(printf, 4, 5)))
 int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...);
 #define config_yaml_err(m, nd, ...) config_yaml_err_at((m), (nd)->line, (nd)->col, __VA_ARGS__)

@@ -127,10 +127,15 @@ static int load_config(const char *path, struct config **cfg)
 static int cmd_check_config(const char *path)
 {
 	struct config *cfg = NULL;
-	int rc = load_config(path, &cfg), warnings;
+	unsigned nerr = 0;
+	int warnings;
 
-	if (rc)
-		return rc;
+	/* Every error of the file, so one run is enough to fix them all. */
+	if (config_load_every_error(path, &cfg, stderr, &nerr) < 0) {
+		if (nerr > 1)
+			fprintf(stderr, "%s: %u errors\n", path, nerr);
+		return EXIT_USAGE;
+	}
 	warnings = lint_config(cfg, stderr);
 	printf("%s: ok (%zu certificate%s, %zu CA%s", cfg->path, cfg->ncerts,
 	       cfg->ncerts == 1 ? "" : "s", cfg->ncas, cfg->ncas == 1 ? "" : "s");

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -17,11 +18,36 @@ static void check_strv(const struct config_strv *sv)
 			__builtin_trap();
 }
 
+/* check-config's every-error mode agrees with loading: the same verdict, and
+ * its first line is the error loading reports. */
+static void check_every_error(const uint8_t *data, size_t size, int rc, const char *err)
+{
+	struct config *cfg = NULL;
+	char *all = NULL;
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *m = open_memstream(&all, &len);
+	int rc2;
+
+	if (!m)
+		return;
+	rc2 = config_load_buffer_every_error("fuzz/acmed.yaml", (const char *)data, size, &cfg, m, &n);
+	fclose(m);
+	if ((rc == 0) != (rc2 == 0) || (rc2 == 0 && (n != 0 || !cfg)) || (rc2 != 0 && (n == 0 || cfg)))
+		__builtin_trap();
+	if (rc2 != 0 && (strncmp(all, err, strlen(err)) != 0 || all[strlen(err)] != '\n'))
+		__builtin_trap();
+	config_free(cfg);
+	free(all);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config *cfg = NULL;
-	char err[512];
+	char err[1024];
 	int rc = config_load_buffer("fuzz/acmed.yaml", (const char *)data, size, &cfg, err, sizeof(err));
+
+	check_every_error(data, size, rc, err);
 
 	if (rc) {
 		int line = 0, col = 0;

@@ -902,6 +902,67 @@ static void test_key_types(void **state)
 	assert_null(config_key_type_name((enum key_type)-1));
 }
 
+/* check-config: every error of the file, each at its place, in file order;
+ * loading stops at the first (the same one). */
+static void test_every_error(void **state)
+{
+	static const char yaml[] =
+		"cas:\n"
+		"  - name: le\n"
+		"    directory: http://example.com/dir\n"
+		"    contact: [ops@example.org]\n"
+		"    max_parallel: 0\n"
+		"  - name: ok\n"
+		"    directory: https://acme.example/dir\n"
+		"certificates:\n"
+		"  - name: web\n"
+		"    ca: ok\n"
+		"    domains: [\"*.example.org\"]\n"
+		"    key_type: rsa-1024\n"
+		"    exec: /bin/true --quiet\n"
+		"  - name: api\n"
+		"    ca: ok\n"
+		"    domains: [api.example.org]\n"
+		"    renew_before: 3x\n"
+		"  - name: fine\n"
+		"    ca: ok\n"
+		"    domains: [fine.example.org]\n";
+	struct config *cfg = NULL;
+	char *all = NULL, err[1024];
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *m = open_memstream(&all, &len);
+
+	assert_non_null(m);
+	assert_int_equal(config_load_buffer_every_error("/etc/acmed/acmed.yaml", yaml, sizeof(yaml) - 1,
+							 &cfg, m, &n), -EINVAL);
+	fclose(m);
+	assert_null(cfg);
+	assert_int_equal(n, 7);
+	assert_string_equal(all,
+		"/etc/acmed/acmed.yaml:3:16: directory: expected an https:// URL (http:// is only allowed "
+		"for 127.0.0.0/8, [::1] and localhost), got \"http://example.com/dir\"\n"
+		"/etc/acmed/acmed.yaml:4:15: contact: expected a \"mailto:user@example.org\" address, got "
+		"\"ops@example.org\"\n"
+		"/etc/acmed/acmed.yaml:5:19: max_parallel: expected an integer from 1 to 1000, got \"0\"\n"
+		"/etc/acmed/acmed.yaml:11:15: domains: \"*.example.org\": wildcard names need the dns-01 "
+		"challenge, which acmed does not do yet\n"
+		"/etc/acmed/acmed.yaml:12:15: key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, "
+		"rsa-3072, rsa-4096, got \"rsa-1024\"\n"
+		"/etc/acmed/acmed.yaml:13:11: exec: expected a list (argv), e.g. exec: "
+		"[/usr/local/sbin/push-cert, --quiet]; acmed runs no shell, so it does not split a string, "
+		"got \"/bin/true --quiet\"\n"
+		"/etc/acmed/acmed.yaml:17:19: renew_before: expected a duration like 90s, 15m, 12h or 30d "
+		"(a positive whole number and one unit), got \"3x\"\n");
+	/* Loading says the first, and only it. */
+	assert_int_equal(config_load_buffer("/etc/acmed/acmed.yaml", yaml, sizeof(yaml) - 1, &cfg, err,
+					    sizeof(err)), -EINVAL);
+	assert_null(cfg);
+	assert_int_equal(strncmp(all, err, strlen(err)), 0);
+	assert_int_equal(all[strlen(err)], '\n');
+	free(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -918,6 +979,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_key_types),
+		cmocka_unit_test(test_every_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
