@@ -206,9 +206,10 @@ static int check_name(struct ctx *c, const char *key, const struct node *v)
 	return 0;
 }
 
-/* A sequence of scalars into sv, each checked by fn (which may rewrite its copy). */
+/* A sequence of scalars into sv, each checked by fn (which may rewrite or
+ * replace its copy, a malloc'd string). */
 static int get_strv(struct ctx *c, const char *key, const char *what, const struct node *v,
-		    struct config_strv *sv, int (*fn)(struct ctx *, const struct node *, char *))
+		    struct config_strv *sv, int (*fn)(struct ctx *, const struct node *, char **))
 {
 	size_t dup, first;
 	int rc = config_yaml_want_seq(&c->msg, key, what, v);
@@ -219,7 +220,7 @@ static int get_strv(struct ctx *c, const char *key, const char *what, const stru
 		if ((rc = dup_str(&sv->v[i], v->kids[i]->s)))
 			return rc;
 		sv->n++;
-		if (fn && (rc = fn(c, v->kids[i], sv->v[i])))
+		if (fn && (rc = fn(c, v->kids[i], &sv->v[i])))
 			return rc;
 	}
 	rc = find_dup(sv->v, sv->n, &dup, &first, NULL);
@@ -229,10 +230,10 @@ static int get_strv(struct ctx *c, const char *key, const char *what, const stru
 	return rc;
 }
 
-static int fn_listen(struct ctx *c, const struct node *v, char *s) { (void)s; return config_check_listen(&c->msg, v); }
-static int fn_contact(struct ctx *c, const struct node *v, char *s) { (void)s; return config_check_contact(&c->msg, v); }
-static int fn_domain(struct ctx *c, const struct node *v, char *s) { return config_check_domain(&c->msg, v, s); }
-static int fn_unit(struct ctx *c, const struct node *v, char *s) { (void)s; return config_check_unit(&c->msg, v); }
+static int fn_listen(struct ctx *c, const struct node *v, char **s) { (void)s; return config_check_listen(&c->msg, v); }
+static int fn_contact(struct ctx *c, const struct node *v, char **s) { (void)s; return config_check_contact(&c->msg, v); }
+static int fn_domain(struct ctx *c, const struct node *v, char **s) { return config_check_domain(&c->msg, v, *s); }
+static int fn_unit(struct ctx *c, const struct node *v, char **s) { return config_check_unit(&c->msg, v, s); }
 
 /* ---- the schema ---- */
 
@@ -298,6 +299,10 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		return rc;
 	if (v[CA_BUNDLE] && stop_at(c, &rc, get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
 		return rc;
+	if (v[CA_BUNDLE]) {
+		ca->ca_bundle_line = v[CA_BUNDLE]->line;
+		ca->ca_bundle_col = v[CA_BUNDLE]->col;
+	}
 	if (v[CA_MAX_PARALLEL] && stop_at(c, &rc, get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1,
 							      1000, &ca->max_parallel)))
 		return rc;
@@ -400,6 +405,8 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (v[C_OUTPUT_DIR]) {
 		if (stop_at(c, &rc, get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir)))
 			return rc;
+		ct->output_dir_line = v[C_OUTPUT_DIR]->line;
+		ct->output_dir_col = v[C_OUTPUT_DIR]->col;
 	} else {
 		char rel[CFG_MAX_NAME + 8];
 		snprintf(rel, sizeof(rel), "live/%s", ct->name);
@@ -412,6 +419,10 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 					    strv_alloc(&ct->reload, 0)))
 		return rc;
 	stop_at(c, &rc, parse_exec(c, v[C_EXEC], &ct->exec));
+	if (v[C_EXEC] && v[C_EXEC]->n > 0) {
+		ct->exec_line = v[C_EXEC]->kids[0]->line;
+		ct->exec_col = v[C_EXEC]->kids[0]->col;
+	}
 	return rc;
 }
 

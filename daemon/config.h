@@ -26,6 +26,7 @@ struct config_ca {
 	char *directory;        /* https URL of the ACME directory */
 	struct config_strv contact;
 	char *ca_bundle;        /* absolute path or NULL */
+	int ca_bundle_line, ca_bundle_col;
 	int max_parallel;       /* default 4 */
 	int64_t timeout;        /* seconds, per HTTP request to the CA; default 60 */
 	int orders_per_hour;    /* ceiling on new orders; default POLICY_ORDERS_DEFAULT */
@@ -44,6 +45,8 @@ struct config_cert {
 	char *output_dir;       /* absolute; default <state_dir>/live/<name> */
 	struct config_strv reload;  /* systemd units */
 	struct config_strv exec;    /* argv; n == 0 when unset */
+	int exec_line, exec_col;
+	int output_dir_line, output_dir_col;   /* 0 when not set (the default) */
 	int line;
 };
 

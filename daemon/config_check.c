@@ -1,4 +1,5 @@
 /* config_check.c - validators of config values: listen addresses, ACME directory URL, contact, domain names, unit names. */
+#include <errno.h>
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -144,17 +145,27 @@ int config_check_domain(const struct config_yaml_msg *m, const struct node *v, c
 	return 0;
 }
 
-int config_check_unit(const struct config_yaml_msg *m, const struct node *v)
+int config_check_unit(const struct config_yaml_msg *m, const struct node *v, char **out)
 {
 	static const char *const types[] = { "service", "socket", "target", "mount", "automount",
 		"swap", "path", "timer", "slice", "scope", "device" };
 	const char *s = v->s, *dot = strrchr(s, '.');
 	size_t len = strlen(s);
-	bool ok = dot && dot != s && len <= 255 &&
+	bool ok = len > 0 && s[0] != '.' && len <= 255 - strlen(".service") &&
 		strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.\\@-") == len;
+	char *full;
 
-	for (size_t i = 0; ok && i < sizeof(types) / sizeof(types[0]); i++)
+	for (size_t i = 0; ok && dot && i < sizeof(types) / sizeof(types[0]); i++)
 		if (!strcmp(dot + 1, types[i]))
 			return 0;
-	return config_yaml_err(m, v, "reload: expected a systemd unit name like \"nginx.service\", got %s", Q(s));
+	if (!ok)
+		return config_yaml_err(m, v, "reload: expected a systemd unit name like \"nginx.service\", "
+				       "got %s", Q(s));
+	/* As systemctl does: a name without a unit type is a service
+	 * ("nginx", "php8.2-fpm"). */
+	if (asprintf(&full, "%s.service", s) < 0)
+		return -ENOMEM;
+	free(*out);
+	*out = full;
+	return 0;
 }

@@ -1,7 +1,11 @@
-/* lint.c - what check-config says beyond the syntax: settings that parse but would misbehave. */
+/* lint.c - what check-config says beyond the syntax: settings that parse but would misbehave, files that are not there. */
 #include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ca_known.h"
 #include "crypto.h"
@@ -58,11 +62,110 @@ static int lint_renew_before(const struct config *cfg, const struct config_cert 
 	return 1;
 }
 
-int lint_config(const struct config *cfg, FILE *out)
+static void say(FILE *out, const struct config *cfg, int line, int col, const char *level,
+		const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void say(FILE *out, const struct config *cfg, int line, int col, const char *level,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "%s:%d:%d: %s: ", cfg->path, line, col, level);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+}
+
+/* ca_bundle: a readable file holding at least one certificate (the daemon
+ * cannot talk to the CA without it). */
+static int lint_ca_bundle(const struct config *cfg, const struct config_ca *ca, FILE *out)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!ca->ca_bundle)
+		return 0;
+	rc = store_read_file(ca->ca_bundle, &pem, &len, 16u << 20);
+	if (rc == 0 && !strstr(pem, "-----BEGIN CERTIFICATE-----"))
+		rc = -ENOEXEC;
+	free(pem);
+	if (rc == 0)
+		return 0;
+	say(out, cfg, ca->ca_bundle_line, ca->ca_bundle_col, "error", "CA %s: ca_bundle %s: %s",
+	    ca->name, ca->ca_bundle, rc == -ENOEXEC ? "no PEM certificate in it" : strerror(-rc));
+	return 1;
+}
+
+/* exec: the program is run as given, without a shell or PATH: an absolute
+ * path to an executable file. */
+static int lint_exec(const struct config *cfg, const struct config_cert *c, FILE *out)
+{
+	const char *prog = c->exec.n ? c->exec.v[0] : NULL;
+	struct stat st;
+	const char *why = NULL;
+
+	if (!prog)
+		return 0;
+	if (prog[0] != '/')
+		why = "not an absolute path (acmed runs it without a shell or PATH)";
+	else if (stat(prog, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (access(prog, X_OK) < 0 || !(st.st_mode & 0111))
+		why = "not executable";
+	if (!why)
+		return 0;
+	say(out, cfg, c->exec_line, c->exec_col, "error", "certificate %s: exec %s: %s", c->name, prog,
+	    why);
+	return 1;
+}
+
+/* output_dir, when it exists: a directory (else an error, counted in
+ * *errors), writable by the user acmed runs as (the service user "acmed" when
+ * it exists, else whoever runs check-config; else a warning, returned). */
+static int lint_output_dir(const struct config *cfg, const struct config_cert *c, FILE *out,
+			   int *errors)
+{
+	const struct passwd *pw = getpwnam("acmed");
+	uid_t uid = pw ? pw->pw_uid : geteuid();
+	gid_t gid = pw ? pw->pw_gid : getegid();
+	struct stat st;
+	int ok;
+
+	if (stat(c->output_dir, &st) < 0)
+		return 0;               /* made when the first certificate comes */
+	if (!S_ISDIR(st.st_mode)) {
+		say(out, cfg, c->output_dir_line ? c->output_dir_line : c->line,
+		    c->output_dir_line ? c->output_dir_col : 1, "error",
+		    "certificate %s: output_dir %s is not a directory", c->name, c->output_dir);
+		(*errors)++;
+		return 0;
+	}
+	ok = uid == 0 || (st.st_uid == uid ? (st.st_mode & 0300) == 0300 :
+			  st.st_gid == gid ? (st.st_mode & 0030) == 0030 : (st.st_mode & 0003) == 0003);
+	if (ok)
+		return 0;
+	say(out, cfg, c->output_dir_line ? c->output_dir_line : c->line,
+	    c->output_dir_line ? c->output_dir_col : 1, "warning",
+	    "certificate %s: output_dir %s is not writable by %s%s (owner uid %u, mode %04o)", c->name,
+	    c->output_dir, pw ? "the service user " : "uid ", pw ? "acmed" : "",
+	    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return 1;
+}
+
+int lint_config(const struct config *cfg, FILE *out, int *errors)
 {
 	int n = 0;
 
-	for (size_t i = 0; i < cfg->ncerts; i++)
+	*errors = 0;
+	for (size_t i = 0; i < cfg->ncas; i++)
+		*errors += lint_ca_bundle(cfg, &cfg->cas[i], out);
+	for (size_t i = 0; i < cfg->ncerts; i++) {
 		n += lint_renew_before(cfg, &cfg->certs[i], out);
+		*errors += lint_exec(cfg, &cfg->certs[i], out);
+		n += lint_output_dir(cfg, &cfg->certs[i], out, errors);
+	}
 	return n;
 }

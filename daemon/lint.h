@@ -7,7 +7,10 @@
 #include "config.h"
 
 /* Print each warning as "FILE:LINE:COL: warning: ..." to out; returns how
- * many. Reads the live certificates (no network). */
-int lint_config(const struct config *cfg, FILE *out);
+ * many. And each error ("...: error: ..."): a ca_bundle that cannot be read
+ * or holds no certificate, an exec program that is not an absolute path to
+ * an executable; *errors how many. Reads the live certificates and looks at
+ * the files named (no network). */
+int lint_config(const struct config *cfg, FILE *out, int *errors);
 
 #endif

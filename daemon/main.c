@@ -128,7 +128,7 @@ static int cmd_check_config(const char *path)
 {
 	struct config *cfg = NULL;
 	unsigned nerr = 0;
-	int warnings;
+	int warnings, errors;
 
 	/* Every error of the file, so one run is enough to fix them all. */
 	if (config_load_every_error(path, &cfg, stderr, &nerr) < 0) {
@@ -136,7 +136,12 @@ static int cmd_check_config(const char *path)
 			fprintf(stderr, "%s: %u errors\n", path, nerr);
 		return EXIT_USAGE;
 	}
-	warnings = lint_config(cfg, stderr);
+	warnings = lint_config(cfg, stderr, &errors);
+	if (errors) {
+		fprintf(stderr, "%s: %d error%s\n", cfg->path, errors, errors == 1 ? "" : "s");
+		config_free(cfg);
+		return EXIT_USAGE;
+	}
 	printf("%s: ok (%zu certificate%s, %zu CA%s", cfg->path, cfg->ncerts,
 	       cfg->ncerts == 1 ? "" : "s", cfg->ncas, cfg->ncas == 1 ? "" : "s");
 	if (warnings)

@@ -367,10 +367,10 @@ static void test_example_config(void **state)
 	assert_int_equal(cfg->ncerts, 2);
 	assert_string_equal(cfg->state_dir, "/var/lib/acmed");
 	assert_strv(&cfg->cas[0].contact, 2, "mailto:ops@example.org", "mailto:security@example.org");
-	assert_non_null(cfg->cas[0].ca_bundle);
+	assert_null(cfg->cas[0].ca_bundle);       /* shown, commented out: check-config must pass */
 	assert_int_equal(cfg->certs[1].ca, 1);
 	assert_int_equal(cfg->certs[1].key_type, KEY_RSA_3072);
-	assert_strv(&cfg->certs[0].exec, 2, "/usr/local/sbin/push-cert", "--quiet");
+	assert_int_equal(cfg->certs[0].exec.n, 0);
 	assert_int_equal(cfg->certs[0].renew_before, 30 * 86400);
 	config_free(cfg);
 }
@@ -564,8 +564,19 @@ static void test_value_errors(void **state)
 	expect_error("listen: [\"[::]:80\", \"[::]:80\"]\n" CA_LE,
 		     "acmed.yaml:1:21: listen: duplicate entry \"[::]:80\" (first at 1:10)");
 	/* reload and exec. */
-	expect_error(CA_LE "certificates: [{name: w, domains: [a], reload: [nginx]}]\n",
-		     "acmed.yaml:4:49: reload: expected a systemd unit name like \"nginx.service\", got \"nginx\"");
+	/* A name without a unit type is a service, as for systemctl. */
+	{
+		struct config *cfg = expect_ok(CA_LE "certificates: [{name: w, domains: [a], reload: "
+					       "[nginx, php8.2-fpm, \"postfix@main\", dovecot.socket]}]\n");
+
+		assert_strv(&cfg->certs[0].reload, 4, "nginx.service", "php8.2-fpm.service",
+			    "postfix@main.service", "dovecot.socket");
+		config_free(cfg);
+	}
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], reload: [nginx, nginx.service]}]\n",
+		     "acmed.yaml:4:56: reload: duplicate entry \"nginx.service\" (first at 4:49)");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], reload: [\"ngi nx\"]}]\n",
+		     "acmed.yaml:4:49: reload: expected a systemd unit name like \"nginx.service\", got \"ngi nx\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], reload: [a.service, x/y.service]}]\n",
 		     "acmed.yaml:4:60: reload: expected a systemd unit name like \"nginx.service\", got \"x/y.service\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], reload: [.service]}]\n",
