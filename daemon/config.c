@@ -321,9 +321,9 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
-       C_EXEC, C_NKEYS };
+       C_EXEC, C_WEBROOT, C_NKEYS };
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
-	"renew_before", "output_dir", "reload", "exec" };
+	"renew_before", "output_dir", "reload", "exec", "webroot" };
 
 /* exec: a non-empty list, the program first (no shell: a string is refused). */
 static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *exec)
@@ -392,6 +392,13 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 		return rc;
 	if (stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
 		return rc;
+	/* webroot: http-01 through the web server that owns port 80. */
+	if (v[C_WEBROOT] && stop_at(c, &rc, get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
+		return rc;
+	if (v[C_WEBROOT]) {
+		ct->webroot_line = v[C_WEBROOT]->line;
+		ct->webroot_col = v[C_WEBROOT]->col;
+	}
 	if (v[C_RENEW_BEFORE] && (v[C_RENEW_BEFORE]->type != NODE_SCALAR ||
 				  config_parse_duration(v[C_RENEW_BEFORE]->s, &ct->renew_before)) &&
 	    stop_at(c, &rc, cfg_err(c, v[C_RENEW_BEFORE], "renew_before: expected a duration like 90s, "
@@ -799,6 +806,7 @@ void config_cert_clear(struct config_cert *ct)
 	free(ct->name);
 	config_strv_clear(&ct->domains);
 	free(ct->challenge);
+	free(ct->webroot);
 	free(ct->output_dir);
 	config_strv_clear(&ct->reload);
 	config_strv_clear(&ct->exec);

@@ -155,6 +155,26 @@ static int lint_output_dir(const struct config *cfg, const struct config_cert *c
 	return 1;
 }
 
+/* webroot: a directory the web server serves (acmed makes
+ * .well-known/acme-challenge in it, and needs to write there). */
+static int lint_webroot(const struct config *cfg, const struct config_cert *c, FILE *out)
+{
+	struct stat st;
+	const char *why = NULL;
+
+	if (!c->webroot)
+		return 0;
+	if (stat(c->webroot, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	if (!why)
+		return 0;
+	say(out, cfg, c->webroot_line, c->webroot_col, "error", "certificate %s: webroot %s: %s",
+	    c->name, c->webroot, why);
+	return 1;
+}
+
 int lint_config(const struct config *cfg, FILE *out, int *errors)
 {
 	int n = 0;
@@ -165,6 +185,7 @@ int lint_config(const struct config *cfg, FILE *out, int *errors)
 	for (size_t i = 0; i < cfg->ncerts; i++) {
 		n += lint_renew_before(cfg, &cfg->certs[i], out);
 		*errors += lint_exec(cfg, &cfg->certs[i], out);
+		*errors += lint_webroot(cfg, &cfg->certs[i], out);
 		n += lint_output_dir(cfg, &cfg->certs[i], out, errors);
 	}
 	return n;

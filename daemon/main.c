@@ -519,6 +519,15 @@ static struct challenge_http *open_listener(struct run_ctx *ctx)
 	return ctx->http01;
 }
 
+/* A certificate answers http-01 from acmed's own listener (not a webroot). */
+static int config_uses_listener(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->ncerts; i++)
+		if (!cfg->certs[i].webroot)
+			return 1;
+	return 0;
+}
+
 static struct challenge_http *need_listener(void *arg)
 {
 	struct run_ctx *ctx = arg;
@@ -553,8 +562,11 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 		return rc;
 	/* The daemon listens from the start (socket activation, errors seen at
 	 * once); run --once only when an order needs it, so a cron job does not
-	 * fight a web server for port 80 on the days nothing is due. */
-	if (!ctx->once && !open_listener(ctx))
+	 * fight a web server for port 80 on the days nothing is due. When every
+	 * certificate goes through a webroot, the web server owns port 80: the
+	 * listener waits for a certificate that needs it (added by a reload). */
+	if (!ctx->once && (config_uses_listener(ctx->cfg) || getenv("LISTEN_FDS")) &&
+	    !open_listener(ctx))
 		return -EADDRNOTAVAIL;
 	ctx->io = worker_new(ctx->base, "acmed-store");
 	ctx->db = ctx->io ? db_file_new(ctx->cfg->state_dir, ctx->io) : NULL;

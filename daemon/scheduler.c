@@ -405,6 +405,13 @@ static struct challenge *job_pick(void *arg, const char *id_type, const char *id
 	struct job *j = arg;
 	struct sched *s = j->s;
 
+	/* webroot: the web server that owns port 80 serves the token files. */
+	if (j->webroot && strcmp(j->cert->challenge, challenge_name(j->webroot)) == 0) {
+		if (challenge_supports(j->webroot, id_type, identifier, wildcard))
+			return j->webroot;
+		*why = wildcard ? "a wildcard needs dns-01" : "the challenge cannot validate it";
+		return NULL;
+	}
 	for (size_t i = 0; i < s->nsolvers; i++) {
 		struct challenge *c = s->solvers[i];
 

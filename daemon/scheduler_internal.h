@@ -27,6 +27,7 @@ struct job {
 	 * RSA certificate stays RSA). */
 	enum key_type key_type;
 	char why[160];                   /* sched_job_inspect's answer, when made up */
+	struct challenge *webroot;       /* http-01 through the web server (`webroot:`), or NULL */
 	enum job_state state;
 	struct event *timer;
 	struct order *order;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "names.h"
+#include "challenge_webroot.h"
 #include "clock.h"
 #include "ari.h"
 #include "crypto.h"
@@ -73,6 +74,10 @@ static struct job *job_new(struct sched *s, const struct config_cert *cert)
 	j->s = s;
 	j->cert = cert;
 	j->key_type = cert->key_type;
+	if (cert->webroot && !(j->webroot = challenge_webroot_new(s->io, cert->webroot))) {
+		free(j);
+		return NULL;
+	}
 	j->timer = evtimer_new(s->base, sched_job_timer_cb, j);
 	j->deploy_timer = evtimer_new(s->base, sched_job_deploy_timer_cb, j);
 	if (!j->timer || !j->deploy_timer) {
@@ -110,6 +115,7 @@ static void job_free(struct job *j)
 	}
 	if (j->ari_call)
 		acme_client_cancel(j->s->slots[j->cert->ca]->ca, j->ari_call);
+	challenge_free(j->webroot);     /* after the order: it removed its token files */
 	install_cancel(j->install);
 	sched_keep_clear(j);
 	db_cancel(j->s->db, j->db_req);
@@ -451,7 +457,11 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 					key_same(oc, nc) && same_dir &&
 					strcmp(oc->output_dir, nc->output_dir) == 0;
 
-			if (same_cert && s->slots[oc->ca]->ca == cas[nc->ca]) {
+			/* Another webroot: the job is set up anew (its solver), re-issuing nothing. */
+			int same_webroot = !oc->webroot == !nc->webroot &&
+					   (!oc->webroot || strcmp(oc->webroot, nc->webroot) == 0);
+
+			if (same_cert && same_webroot && s->slots[oc->ca]->ca == cas[nc->ca]) {
 				job_from[i] = (ssize_t)k;
 				old_kept[k] = 1;
 			} else {

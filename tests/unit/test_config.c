@@ -392,7 +392,7 @@ static void test_schema_errors(void **state)
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got a sequence");
 	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [a]\n    keytype: rsa-2048\n",
 		     "acmed.yaml:7:5: unknown key \"keytype\" in a certificate; expected one of name, ca, domains, "
-		     "key_type, challenge, renew_before, output_dir, reload, exec");
+		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot");
 	/* Duplicate keys point at the second one, quoting does not hide them. */
 	expect_error(CA_LE "state_dir: /a\n\"state_dir\": /b\n",
 		     "acmed.yaml:5:1: duplicate key \"state_dir\" at the top level (first at 4:1)");
@@ -564,6 +564,19 @@ static void test_value_errors(void **state)
 	expect_error("listen: [\"[::]:80\", \"[::]:80\"]\n" CA_LE,
 		     "acmed.yaml:1:21: listen: duplicate entry \"[::]:80\" (first at 1:10)");
 	/* reload and exec. */
+	/* webroot: a path, relative to the file's directory; none by default. */
+	{
+		struct config *cfg = expect_ok(CA_LE "certificates: [{name: w, domains: [a], webroot: www},"
+					       " {name: v, domains: [b]}]\n");
+		size_t n = strlen(cfg->certs[0].webroot);
+
+		assert_true(cfg->certs[0].webroot[0] == '/' && n > 4);
+		assert_string_equal(cfg->certs[0].webroot + n - 4, "/www");
+		assert_null(cfg->certs[1].webroot);
+		config_free(cfg);
+	}
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], webroot: [a, b]}]\n",
+		     "acmed.yaml:4:49: webroot: expected a path, got a sequence");
 	/* A name without a unit type is a service, as for systemctl. */
 	{
 		struct config *cfg = expect_ok(CA_LE "certificates: [{name: w, domains: [a], reload: "
