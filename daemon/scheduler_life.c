@@ -649,8 +649,10 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	case JOB_IDLE:
 	case JOB_ARI:
 	default:
-		out->phase = j->st.failures > 0 && j->st.next_attempt > clock_now() ? SCHED_BACKOFF
-									  : SCHED_VALID;
+		/* Idle without a certificate in use: its order is due at next_at
+		 * (a moment after start-up looked at it), not "valid". */
+		out->phase = j->st.failures > 0 && j->st.next_attempt > clock_now() ? SCHED_BACKOFF :
+			     j->has_cert ? SCHED_VALID : SCHED_QUEUED;
 		break;
 	}
 	return 0;

@@ -205,6 +205,15 @@ static void test_issue_then_renew_at_a_third(void **state)
 
 	start(x, 1, NULL, NULL);
 	assert_int_equal(info(x, 0).phase, SCHED_STARTING);
+	/* Looked at, its order not started yet: queued (status once said "valid",
+	 * without a certificate). */
+	for (int i = 0; i < 100000 && info(x, 0).phase == SCHED_STARTING; i++) {
+		event_base_loop(x->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(10);
+	}
+	ji = info(x, 0);
+	assert_int_equal(ji.not_after, 0);
+	assert_true(ji.phase == SCHED_QUEUED || ji.phase == SCHED_ORDERING);
 	wait_valid(x);
 	/* Events in order: the order ended well, then the certificate was installed and deployed. */
 	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, "c0", 1), 1);
