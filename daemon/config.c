@@ -11,12 +11,10 @@
 #include "config.h"
 #include "policy.h"
 #include "config_check.h"
+#include "config_file.h"
 #include "config_paths.h"
 #include "config_yaml.h"
 
-#define CFG_MAX_FILE (16 * 1024 * 1024)    /* 10 000 certificates in block style: ~3 MiB */
-#define CFG_MAX_FILE_TEXT "16 MiB"
-#define MIB (1024 * 1024)
 #define CFG_MAX_CERTS 100000
 #define CFG_MAX_NAME 64
 
@@ -24,9 +22,19 @@ struct cert_aux {
 	const struct node *map, *name, *ca, *out;
 };
 
+/* A file named by `include:`, parsed. */
+struct fragment {
+	char *path;             /* its nodes point at it (node->file) */
+	char *dir;              /* relative paths in it are relative to this */
+	struct node *root;
+};
+
 struct ctx {
 	struct config_yaml_msg msg;
 	char *base;             /* absolute directory of the file */
+	struct fragment *frags;
+	size_t nfrags;
+	struct node *merged[2]; /* cas and certificates of every file, in order (kids not owned) */
 	struct config *cfg;
 	int doc_line, doc_col;  /* start of the document */
 	const struct node **ca_names;
@@ -179,13 +187,32 @@ static int dup_str(char **out, const char *s)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* The directory relative paths of node v are relative to: its file's. */
+static const char *base_of(const struct ctx *c, const struct node *v)
+{
+	for (size_t i = 0; v->file && i < c->nfrags; i++)
+		if (v->file == c->frags[i].path)
+			return c->frags[i].dir;
+	return c->base;
+}
+
 static int get_path(struct ctx *c, const char *key, const struct node *v, char **out)
 {
 	int rc = config_yaml_want_scalar(&c->msg, key, "a path", v);
 
 	if (rc)
 		return rc;
-	*out = path_resolve(c->base, v->s);
+	*out = path_resolve(base_of(c, v), v->s);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* The file a node is in, when it is not the main one (NULL), malloc'd. */
+static int origin_of(const struct ctx *c, const struct node *v, char **out)
+{
+	*out = NULL;
+	if (!v->file || v->file == c->msg.name || strcmp(v->file, c->msg.name) == 0)
+		return 0;
+	*out = strdup(v->file);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -275,6 +302,8 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 	ca->timeout = 60;
 	ca->orders_per_hour = POLICY_ORDERS_DEFAULT;
 	ca->line = m->line;
+	if ((rc = origin_of(c, m, &ca->file)))
+		return rc;
 	if (m->type != NODE_MAP)
 		return cfg_err(c, m, "cas: expected a mapping with name and directory, got %s", GOT(m));
 	if ((rc = config_yaml_map_keys(&c->msg, m, "in a CA", ca_keys, CA_NKEYS, v)))
@@ -357,6 +386,8 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 
 	ct->key_type = KEY_ECDSA_P256;
 	ct->line = m->line;
+	if ((rc = origin_of(c, m, &ct->file)))
+		return rc;
 	aux->map = m;
 	if (m->type != NODE_MAP)
 		return cfg_err(c, m, "certificates: expected a mapping with name and domains, got %s", GOT(m));
@@ -618,31 +649,6 @@ static int parse_top(struct ctx *c, const struct node *root)
 
 /* ---- public API ---- */
 
-/* "FILE: 17 MiB, more than the 16 MiB a configuration may have"; the size in
- * bytes when MiB would round it down to the limit. */
-static int too_large(const char *name, uint64_t size, char *err, size_t errlen)
-{
-	char text[48];
-
-	if (size % MIB == 0)
-		snprintf(text, sizeof(text), "%llu MiB", (unsigned long long)(size / MIB));
-	else if (size >= CFG_MAX_FILE + MIB / 10)
-		snprintf(text, sizeof(text), "%.1f MiB", (double)size / MIB);
-	else
-		snprintf(text, sizeof(text), "%llu bytes", (unsigned long long)size);
-	if (err && errlen)
-		snprintf(err, errlen, "%s: %s, more than the " CFG_MAX_FILE_TEXT " a configuration "
-			 "may have", name, text);
-	return -EFBIG;
-}
-
-static const char *file_kind(mode_t m)
-{
-	return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ?
-	       "a character device" : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
-	       "not a file";
-}
-
 static int load_buffer(const char *name, const char *buf, size_t len, struct config **out,
 		       char *err, size_t errlen, struct config_yaml_errs *all)
 {
@@ -657,8 +663,8 @@ static int load_buffer(const char *name, const char *buf, size_t len, struct con
 		err[0] = '\0';
 	if (!out || (!buf && len))
 		return -EINVAL;
-	if (len > CFG_MAX_FILE)
-		return too_large(c.msg.name, len, err, errlen);
+	if (len > CONFIG_FILE_MAX)
+		return config_too_large(c.msg.name, len, err, errlen);
 	c.cfg = calloc(1, sizeof(*c.cfg));
 	if (!c.cfg)
 		return -ENOMEM;
@@ -694,60 +700,15 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 static int load_file(const char *path, struct config **out, char *err, size_t errlen,
 		     struct config_yaml_errs *all)
 {
-	struct stat st;
-	char *buf;
+	char *buf = NULL;
 	size_t len = 0;
-	int fd, rc = 0;
+	int rc;
 
 	if (out)
 		*out = NULL;
 	if (!path || !out)
 		return -EINVAL;
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer (check-config
-	 * and the daemon's reload would hang). */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		rc = -errno;
-		if (err && errlen)
-			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		if (err && errlen)
-			snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
-		close(fd);
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s: not a regular file (%s); acmed reads its "
-				 "configuration from a regular file", path, file_kind(st.st_mode));
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	if (st.st_size > CFG_MAX_FILE) {
-		close(fd);
-		return too_large(path, (uint64_t)st.st_size, err, errlen);
-	}
-	buf = malloc(CFG_MAX_FILE + 1);
-	while (buf && len <= CFG_MAX_FILE) {
-		ssize_t r = read(fd, buf + len, CFG_MAX_FILE + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = -errno;
-			if (err && errlen)
-				snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
-			break;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	if (!buf)
-		rc = -ENOMEM;
+	rc = config_read_file(path, &buf, &len, err, errlen);
 	if (rc == 0)
 		rc = load_buffer(path, buf, len, out, err, errlen, all);
 	free(buf);
@@ -807,6 +768,7 @@ void config_cert_clear(struct config_cert *ct)
 	config_strv_clear(&ct->domains);
 	free(ct->challenge);
 	free(ct->webroot);
+	free(ct->file);
 	free(ct->output_dir);
 	config_strv_clear(&ct->reload);
 	config_strv_clear(&ct->exec);
@@ -816,12 +778,14 @@ void config_cert_clear(struct config_cert *ct)
 int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 {
 	*dst = *src;
-	dst->name = dst->challenge = dst->output_dir = NULL;
+	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = NULL;
 	memset(&dst->domains, 0, sizeof(dst->domains));
 	memset(&dst->reload, 0, sizeof(dst->reload));
 	memset(&dst->exec, 0, sizeof(dst->exec));
 	if (!(dst->name = strdup(src->name)) ||
 	    (src->challenge && !(dst->challenge = strdup(src->challenge))) ||
+	    (src->webroot && !(dst->webroot = strdup(src->webroot))) ||
+	    (src->file && !(dst->file = strdup(src->file))) ||
 	    !(dst->output_dir = strdup(src->output_dir)) ||
 	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||
 	    config_strv_copy(&dst->exec, &src->exec) < 0) {
@@ -840,16 +804,10 @@ void config_free(struct config *cfg)
 		free(cfg->cas[i].directory);
 		config_strv_clear(&cfg->cas[i].contact);
 		free(cfg->cas[i].ca_bundle);
+		free(cfg->cas[i].file);
 	}
-	for (size_t i = 0; cfg->certs && i < cfg->ncerts; i++) {
-		struct config_cert *ct = &cfg->certs[i];
-		free(ct->name);
-		config_strv_clear(&ct->domains);
-		free(ct->challenge);
-		free(ct->output_dir);
-		config_strv_clear(&ct->reload);
-		config_strv_clear(&ct->exec);
-	}
+	for (size_t i = 0; cfg->certs && i < cfg->ncerts; i++)
+		config_cert_clear(&cfg->certs[i]);
 	free(cfg->cas);
 	free(cfg->certs);
 	config_strv_clear(&cfg->listen);

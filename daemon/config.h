@@ -31,6 +31,7 @@ struct config_ca {
 	int64_t timeout;        /* seconds, per HTTP request to the CA; default 60 */
 	int orders_per_hour;    /* ceiling on new orders; default POLICY_ORDERS_DEFAULT */
 	int line;               /* where it was defined in the file */
+	char *file;             /* that file when it is an included one, else NULL */
 };
 
 struct config_cert {
@@ -50,6 +51,7 @@ struct config_cert {
 	int exec_line, exec_col;
 	int output_dir_line, output_dir_col;   /* 0 when not set (the default) */
 	int line;
+	char *file;             /* the included file it is defined in, else NULL (the main one) */
 };
 
 struct config {

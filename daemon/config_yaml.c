@@ -12,18 +12,17 @@
 #define CFG_MAX_SCALAR 4096
 #define CFG_MAX_DEPTH 32
 
-int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...)
+static int yaml_verr(const struct config_yaml_msg *m, const char *file, int line, int col,
+		     const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static int yaml_verr(const struct config_yaml_msg *m, const char *file, int line, int col,
+		     const char *fmt, va_list ap)
 {
 	char text[1024];
-	va_list ap;
 	int off;
 
-	off = snprintf(text, sizeof(text), "%s:%d:%d: ", m->name, line, col);
-	if (off >= 0 && (size_t)off < sizeof(text)) {
-		va_start(ap, fmt);
+	off = snprintf(text, sizeof(text), "%s:%d:%d: ", file ? file : m->name, line, col);
+	if (off >= 0 && (size_t)off < sizeof(text))
 		vsnprintf(text + off, sizeof(text) - (size_t)off, fmt, ap);
-		va_end(ap);
-	}
 	if (m->err && m->errlen && (!m->all || m->all->n == 0))
 		snprintf(m->err, m->errlen, "%s", text);
 	if (m->all) {
@@ -32,6 +31,29 @@ int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const
 		m->all->n++;
 	}
 	return -EINVAL;
+}
+
+int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = yaml_verr(m, NULL, line, col, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int config_yaml_err_in(const struct config_yaml_msg *m, const char *file, int line, int col,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = yaml_verr(m, file, line, col, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* "value" with escapes, cut at a character boundary when long. */
@@ -209,6 +231,7 @@ static int event_node(const struct config_yaml_msg *c, const yaml_event_t *ev, s
 		return -ENOMEM;
 	n->line = (int)ev->start_mark.line + 1;
 	n->col = (int)ev->start_mark.column + 1;
+	n->file = c->name;
 	n->type = ev->type == YAML_SCALAR_EVENT ? NODE_SCALAR :
 		ev->type == YAML_SEQUENCE_START_EVENT ? NODE_SEQ : NODE_MAP;
 	rc = *depth ? node_add(stack[*depth - 1], n) : 0;

@@ -13,6 +13,7 @@ struct node {
 	enum node_type type;
 	bool null;              /* plain "", "~" or "null" */
 	int line, col;          /* 1-based */
+	const char *file;       /* the file it is in (the parse's message name; included files too) */
 	char *s;                /* scalar text */
 	struct node **kids;     /* sequence items; mapping key, value, key, value... */
 	size_t n, cap;
@@ -36,7 +37,12 @@ struct config_yaml_msg {
  * returns -EINVAL. */
 __attribute__((format(printf, 4, 5)))
 int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...);
-#define config_yaml_err(m, nd, ...) config_yaml_err_at((m), (nd)->line, (nd)->col, __VA_ARGS__)
+/* The same in file (NULL: m's name). */
+__attribute__((format(printf, 5, 6)))
+int config_yaml_err_in(const struct config_yaml_msg *m, const char *file, int line, int col,
+		       const char *fmt, ...);
+#define config_yaml_err(m, nd, ...) \
+	config_yaml_err_in((m), (nd)->file, (nd)->line, (nd)->col, __VA_ARGS__)
 
 /* Parse buf (one YAML document at most) into *root; *root stays NULL when the stream
  * holds no document. *doc_line:*doc_col receive where the document starts.
