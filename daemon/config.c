@@ -464,6 +464,16 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	return rc;
 }
 
+/* Where node first is, seen from node at: "line 3", or "FILE:3" in another file. */
+static const char *where(const struct node *at, const struct node *first, char *buf, size_t len)
+{
+	if (at->file && first->file && strcmp(at->file, first->file) != 0)
+		snprintf(buf, len, "%.250s:%d", first->file, first->line);
+	else
+		snprintf(buf, len, "line %d", first->line);
+	return buf;
+}
+
 static int parse_cas(struct ctx *c, const struct node *v)
 {
 	struct config *cfg = c->cfg;
@@ -497,8 +507,9 @@ static int parse_cas(struct ctx *c, const struct node *v)
 	rc = find_dup(names, v->n, &dup, &first, NULL);
 	free(names);
 	if (rc == 1)
-		return cfg_err(c, c->ca_names[dup], "name: duplicate CA name %s (first at line %d)",
-			       Q(cfg->cas[dup].name), c->ca_names[first]->line);
+		return cfg_err(c, c->ca_names[dup], "name: duplicate CA name %s (first at %s)",
+			       Q(cfg->cas[dup].name), where(c->ca_names[dup], c->ca_names[first],
+							    (char[300]){0}, 300));
 	return rc;
 }
 
@@ -550,8 +561,9 @@ static int parse_certs(struct ctx *c, const struct node *v)
 		names[i] = cfg->certs[i].name;
 	rc = find_dup(names, n, &dup, &first, NULL);
 	if (rc == 1)
-		rc = cfg_err(c, c->certs[dup].name, "name: duplicate certificate name %s (first at line %d)",
-			     Q(names[dup]), c->certs[first].name->line);
+		rc = cfg_err(c, c->certs[dup].name, "name: duplicate certificate name %s (first at %s)",
+			     Q(names[dup]), where(c->certs[dup].name, c->certs[first].name,
+						  (char[300]){0}, 300));
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		names[i] = cfg->certs[i].output_dir;
 	if (rc == 0 && (rc = find_dup(names, n, &dup, &first, NULL)) == 1) {
@@ -592,8 +604,168 @@ static int resolve_cas(struct ctx *c)
 	return 0;
 }
 
-enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_NKEYS };
-static const char *const top_keys[] = { "state_dir", "runtime_dir", "listen", "cas", "certificates" };
+enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_INCLUDE, T_NKEYS };
+static const char *const top_keys[] = { "state_dir", "runtime_dir", "listen", "cas", "certificates",
+	"include" };
+
+/* ---- include: more CAs and certificates, one file each ---- */
+
+#define CFG_MAX_INCLUDED 10000
+enum { F_CAS, F_CERTIFICATES, F_NKEYS };
+static const char *const frag_keys[] = { "cas", "certificates" };
+
+static void fragments_free(struct ctx *c)
+{
+	for (size_t i = 0; i < c->nfrags; i++) {
+		config_yaml_node_free(c->frags[i].root);
+		free(c->frags[i].path);
+		free(c->frags[i].dir);
+	}
+	free(c->frags);
+	for (size_t i = 0; i < 2; i++) {
+		if (c->merged[i])
+			free(c->merged[i]->kids);
+		free(c->merged[i]);
+	}
+}
+
+/* One included file, read and parsed: its cas and certificates join the main
+ * file's; messages name it, and relative paths in it are relative to its
+ * directory. Only cas and certificates may be in it. */
+static int load_fragment(struct ctx *c, const struct node *at, const char *path)
+{
+	struct fragment *f, *more = realloc(c->frags, (c->nfrags + 1) * sizeof(*more));
+	struct config_yaml_msg fm = c->msg;
+	const struct node *v[F_NKEYS];
+	char err[600], *buf = NULL, *abs = NULL;
+	size_t len = 0;
+	int rc, line, col;
+
+	if (!more)
+		return -ENOMEM;
+	c->frags = more;
+	f = memset(&c->frags[c->nfrags], 0, sizeof(*f));
+	if (!(f->path = strdup(path)))
+		return -ENOMEM;
+	c->nfrags++;
+	if ((rc = file_location(path, &f->dir, &abs)))
+		return rc;
+	free(abs);
+	rc = config_read_file(path, &buf, &len, err, sizeof(err));
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : cfg_err(c, at, "include: %s", err);
+	fm.name = f->path;
+	rc = config_yaml_parse(&fm, buf, len, &f->root, &line, &col);
+	free(buf);
+	if (rc || !f->root || (f->root->type == NODE_SCALAR && f->root->null))
+		return rc;              /* an empty file adds nothing */
+	if (f->root->type != NODE_MAP)
+		return cfg_err(c, f->root, "expected a mapping with \"cas\" and/or \"certificates\" in "
+			       "an included file, got %s", GOT(f->root));
+	return config_yaml_map_keys(&fm, f->root, "in an included file", frag_keys, F_NKEYS, v);
+}
+
+/* include: a pattern (or a list of them) relative to the file's directory;
+ * the files it matches, in name order. */
+static int load_includes(struct ctx *c, const struct node *inc)
+{
+	const struct node *one[1] = { inc }, *const *pats = one;
+	size_t npats = 1;
+	int rc = 0;
+
+	if (inc->type == NODE_SEQ) {
+		pats = (const struct node *const *)inc->kids;
+		npats = inc->n;
+	}
+	for (size_t i = 0; i < npats; i++) {
+		char **paths = NULL, *pattern;
+		size_t n = 0;
+		int r = config_yaml_want_scalar(&c->msg, "include", "a file name pattern", pats[i]);
+
+		if (stop_at(c, &rc, r))
+			return rc;
+		if (r)
+			continue;
+		if (!(pattern = path_resolve(c->base, pats[i]->s)))
+			return -ENOMEM;
+		r = config_include_glob(pattern, &paths, &n);
+		if (r == -EIO)
+			r = cfg_err(c, pats[i], "include: %s: a directory cannot be read (its permissions)",
+				    pattern);
+		free(pattern);
+		for (size_t k = 0; r == 0 && k < n; k++) {
+			if (strcmp(paths[k], c->cfg->path) == 0)
+				continue;       /* the main file, matched by its own pattern */
+			if (c->nfrags >= CFG_MAX_INCLUDED) {
+				r = cfg_err(c, pats[i], "include: more than %d files", CFG_MAX_INCLUDED);
+				break;
+			}
+			if (stop_at(c, &rc, load_fragment(c, pats[i], paths[k])))
+				break;
+		}
+		config_include_free(paths, n);
+		if (stop_at(c, &rc, r) || (rc && !c->msg.all))
+			return rc;
+	}
+	return rc;
+}
+
+/* The sequences under key in the main file (mine) and every included one, as
+ * one (its kids not owned); *out NULL when none has it. */
+static int merge_seq(struct ctx *c, int which, const struct node *mine, const char *key,
+		     const struct node **out)
+{
+	const struct node *first = mine && !mine->null ? mine : NULL;
+	struct node *m;
+	size_t n = first && first->type == NODE_SEQ ? first->n : 0, k = 0, parts = !!first;
+
+	for (size_t i = 0; i < c->nfrags; i++) {
+		const struct node *v[F_NKEYS];
+		const struct node *s;
+
+		if (!c->frags[i].root || c->frags[i].root->type != NODE_MAP ||
+		    config_yaml_map_keys(&(struct config_yaml_msg){ .name = c->frags[i].path },
+					 c->frags[i].root, "", frag_keys, F_NKEYS, v))
+			continue;
+		s = v[which];
+		if (!s || s->null)
+			continue;
+		if (s->type != NODE_SEQ)
+			return cfg_err(c, s, "%s: expected a sequence, got %s", key, GOT(s));
+		n += s->n;
+		parts++;
+		if (!first)
+			first = s;
+	}
+	*out = first;
+	if (parts < 2)
+		return 0;
+	if (first->type != NODE_SEQ)
+		return 0;               /* the main file's error, said by parse_cas/parse_certs */
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->kids = calloc(n ? n : 1, sizeof(*m->kids)))) {
+		free(m);
+		return -ENOMEM;
+	}
+	*m = (struct node){ .type = NODE_SEQ, .line = first->line, .col = first->col,
+			    .file = first->file, .kids = m->kids, .n = n, .cap = n };
+	for (size_t i = 0; mine && !mine->null && i < mine->n; i++)
+		m->kids[k++] = mine->kids[i];
+	for (size_t i = 0; i < c->nfrags; i++) {
+		const struct node *v[F_NKEYS];
+
+		if (!c->frags[i].root || c->frags[i].root->type != NODE_MAP ||
+		    config_yaml_map_keys(&(struct config_yaml_msg){ .name = c->frags[i].path },
+					 c->frags[i].root, "", frag_keys, F_NKEYS, v) || !v[which] ||
+		    v[which]->null)
+			continue;
+		for (size_t j = 0; j < v[which]->n; j++)
+			m->kids[k++] = v[which]->kids[j];
+	}
+	c->merged[which] = m;
+	*out = m;
+	return 0;
+}
 
 static int parse_top(struct ctx *c, const struct node *root)
 {
@@ -607,10 +779,20 @@ static int parse_top(struct ctx *c, const struct node *root)
 	if (root->type != NODE_MAP)
 		return cfg_err(c, root, "expected a mapping of settings (state_dir, cas, certificates, ...) at "
 			       "the top level, got %s", GOT(root));
+	const struct node *cas, *certs;
+	int inc_rc = 0;
+
 	if ((rc = config_yaml_map_keys(&c->msg, root, "at the top level", top_keys, T_NKEYS, v)))
 		return rc;
-	if (!v[T_CAS])
-		return cfg_err(c, root, "missing required key \"cas\" (the ACME CAs to use)");
+	/* check-config goes on after an included file's error, to say them all */
+	if (v[T_INCLUDE] && stop_at(c, &inc_rc, load_includes(c, v[T_INCLUDE])))
+		return inc_rc;
+	if ((rc = merge_seq(c, F_CAS, v[T_CAS], "cas", &cas)) ||
+	    (rc = merge_seq(c, F_CERTIFICATES, v[T_CERTIFICATES], "certificates", &certs)))
+		return rc;
+	if (!cas)
+		return cfg_err(c, root, "missing required key \"cas\" (the ACME CAs to use)%s",
+			       v[T_INCLUDE] ? ", here or in an included file" : "");
 	rc = v[T_STATE_DIR] ? get_path(c, "state_dir", v[T_STATE_DIR], &cfg->state_dir) :
 		dup_str(&cfg->state_dir, "/var/lib/acmed");
 	if (rc)
@@ -634,16 +816,18 @@ static int parse_top(struct ctx *c, const struct node *root)
 	}
 	if (rc)
 		return rc;
-	rc = parse_cas(c, v[T_CAS]);
+	rc = parse_cas(c, cas);
 	if (rc && (rc == -ENOMEM || !c->msg.all))
 		return rc;
 	/* check-config: the certificates' errors too, after the CAs' */
-	if (v[T_CERTIFICATES]) {
-		int r = parse_certs(c, v[T_CERTIFICATES]);
+	if (certs) {
+		int r = parse_certs(c, certs);
 
 		if (r && !rc)
 			rc = r;
 	}
+	if (!rc)
+		rc = inc_rc;
 	return rc ? rc : resolve_cas(c);
 }
 
@@ -679,6 +863,7 @@ static int load_buffer(const char *name, const char *buf, size_t len, struct con
 		snprintf(err, errlen, "%s: out of memory", c.msg.name);
 	else if (rc && err && errlen && !err[0])
 		snprintf(err, errlen, "%s: %s", c.msg.name, strerror(-rc));
+	fragments_free(&c);
 	config_yaml_node_free(root);
 	free(c.base);
 	free(c.ca_names);

@@ -103,6 +103,14 @@ int config_read_file(const char *path, char **out, size_t *outlen, char *err, si
 	return 0;
 }
 
+/* A directory of the pattern that does not exist matches nothing; one that
+ * cannot be read (permissions) stops the expansion: files would be missed. */
+static int glob_error(const char *path, int err)
+{
+	(void)path;
+	return err != ENOENT && err != ENOTDIR;
+}
+
 int config_include_glob(const char *pattern, char ***paths, size_t *n)
 {
 	glob_t g;
@@ -111,7 +119,7 @@ int config_include_glob(const char *pattern, char ***paths, size_t *n)
 	*paths = NULL;
 	*n = 0;
 	/* Sorted (glob's default): files are read in name order, 10-web before 20-mail. */
-	r = glob(pattern, GLOB_ERR, NULL, &g);
+	r = glob(pattern, 0, glob_error, &g);
 	if (r == GLOB_NOMATCH)
 		return 0;               /* an empty conf.d is fine */
 	if (r == GLOB_NOSPACE)

@@ -53,7 +53,7 @@ static int lint_renew_before(const struct config *cfg, const struct config_cert 
 		return 0;
 	fprintf(out, "%s:%d:%d: warning: certificate %s: renew_before %s would renew each new "
 		"certificate at once: %s %s, and acmed replaces none younger than %s; it ignores "
-		"renew_before and renews when %s of the lifetime is left\n", cfg->path,
+		"renew_before and renews when %s of the lifetime is left\n", c->file ? c->file : cfg->path,
 		c->renew_before_line, c->renew_before_col, c->name,
 		timeparse_format_duration(c->renew_before, rb, sizeof(rb)), whose,
 		timeparse_format_duration(lifetime, lt, sizeof(lt)),
@@ -62,14 +62,15 @@ static int lint_renew_before(const struct config *cfg, const struct config_cert 
 	return 1;
 }
 
-static void say(FILE *out, const struct config *cfg, int line, int col, const char *level,
-		const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void say(FILE *out, const struct config *cfg, int line, int col, const char *level,
-		const char *fmt, ...)
+/* file: where the setting is (an included file), NULL: the main one. */
+static void say(FILE *out, const struct config *cfg, const char *file, int line, int col,
+		const char *level, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void say(FILE *out, const struct config *cfg, const char *file, int line, int col,
+		const char *level, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(out, "%s:%d:%d: %s: ", cfg->path, line, col, level);
+	fprintf(out, "%s:%d:%d: %s: ", file ? file : cfg->path, line, col, level);
 	va_start(ap, fmt);
 	vfprintf(out, fmt, ap);
 	va_end(ap);
@@ -92,7 +93,7 @@ static int lint_ca_bundle(const struct config *cfg, const struct config_ca *ca, 
 	free(pem);
 	if (rc == 0)
 		return 0;
-	say(out, cfg, ca->ca_bundle_line, ca->ca_bundle_col, "error", "CA %s: ca_bundle %s: %s",
+	say(out, cfg, ca->file, ca->ca_bundle_line, ca->ca_bundle_col, "error", "CA %s: ca_bundle %s: %s",
 	    ca->name, ca->ca_bundle, rc == -ENOEXEC ? "no PEM certificate in it" : strerror(-rc));
 	return 1;
 }
@@ -117,7 +118,7 @@ static int lint_exec(const struct config *cfg, const struct config_cert *c, FILE
 		why = "not executable";
 	if (!why)
 		return 0;
-	say(out, cfg, c->exec_line, c->exec_col, "error", "certificate %s: exec %s: %s", c->name, prog,
+	say(out, cfg, c->file, c->exec_line, c->exec_col, "error", "certificate %s: exec %s: %s", c->name, prog,
 	    why);
 	return 1;
 }
@@ -137,7 +138,7 @@ static int lint_output_dir(const struct config *cfg, const struct config_cert *c
 	if (stat(c->output_dir, &st) < 0)
 		return 0;               /* made when the first certificate comes */
 	if (!S_ISDIR(st.st_mode)) {
-		say(out, cfg, c->output_dir_line ? c->output_dir_line : c->line,
+		say(out, cfg, c->file, c->output_dir_line ? c->output_dir_line : c->line,
 		    c->output_dir_line ? c->output_dir_col : 1, "error",
 		    "certificate %s: output_dir %s is not a directory", c->name, c->output_dir);
 		(*errors)++;
@@ -147,7 +148,7 @@ static int lint_output_dir(const struct config *cfg, const struct config_cert *c
 			  st.st_gid == gid ? (st.st_mode & 0030) == 0030 : (st.st_mode & 0003) == 0003);
 	if (ok)
 		return 0;
-	say(out, cfg, c->output_dir_line ? c->output_dir_line : c->line,
+	say(out, cfg, c->file, c->output_dir_line ? c->output_dir_line : c->line,
 	    c->output_dir_line ? c->output_dir_col : 1, "warning",
 	    "certificate %s: output_dir %s is not writable by %s%s (owner uid %u, mode %04o)", c->name,
 	    c->output_dir, pw ? "the service user " : "uid ", pw ? "acmed" : "",
@@ -170,7 +171,7 @@ static int lint_webroot(const struct config *cfg, const struct config_cert *c, F
 		why = "not a directory";
 	if (!why)
 		return 0;
-	say(out, cfg, c->webroot_line, c->webroot_col, "error", "certificate %s: webroot %s: %s",
+	say(out, cfg, c->file, c->webroot_line, c->webroot_col, "error", "certificate %s: webroot %s: %s",
 	    c->name, c->webroot, why);
 	return 1;
 }

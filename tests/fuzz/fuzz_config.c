@@ -45,7 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config *cfg = NULL;
 	char err[1024];
-	int rc = config_load_buffer("fuzz/acmed.yaml", (const char *)data, size, &cfg, err, sizeof(err));
+	int rc;
+
+	/* include: would read the machine's files (the unit tests cover it). */
+	if (memmem(data, size, "include", 7))
+		return 0;
+	rc = config_load_buffer("fuzz/acmed.yaml", (const char *)data, size, &cfg, err, sizeof(err));
 
 	check_every_error(data, size, rc, err);
 

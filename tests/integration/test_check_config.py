@@ -112,3 +112,37 @@ def test_files_named_and_unit_names(acmed_bin, workspace):
     r = check(acmed_bin, cfg)
     assert r.rc == 0, r.describe()
     assert r.stdout == f"{cfg}: ok (3 certificates, 2 CAs)\n" and r.stderr == "", r.describe()
+
+
+def test_include_conf_d_reload_adds_a_certificate(acmed, proxy, pebble, workspace):
+    """include: conf.d/*.yaml: config management drops one file per certificate; `acmed reload` takes a new
+    one in (and issues it), an error in a fragment is reported at FILE:LINE:COL and the daemon keeps running."""
+    conf_d = workspace / "conf.d"
+    conf_d.mkdir()
+    base = [{"name": "main", "key_type": "ecdsa-p256", "domains": ["main.include.example.com"]}]
+    acmed.write_config(base, extra_top={"include": json.dumps("conf.d/*.yaml")})
+    d = acmed.spawn("run")
+    d.wait_for_stderr(r"\[main\] certificate issued", timeout=180)
+
+    (conf_d / "10-web.yaml").write_text(
+        "certificates:\n"
+        "  - name: web\n"
+        "    domains: [web.include.example.com]\n"
+        "    output_dir: live/web\n")                    # relative to conf.d/
+    r = acmed.run("reload")
+    assert r.rc == 0 and r.stdout == "reloaded: 2 certificates (1 added, 0 removed, 0 changed)\n", r.describe()
+    d.wait_for_stderr(r"\[web\] certificate issued", timeout=180)
+    pe.verify_output_dir(conf_d / "live" / "web", ["web.include.example.com"], "ecdsa-p256", pebble.root_path)
+
+    # A broken fragment: check-config and reload say where; the running configuration stays.
+    bad = conf_d / "20-bad.yaml"
+    bad.write_text("certificates:\n  - name: bad\n    domains: [bad.include.example.com]\n    key_type: rsa-1\n")
+    r = acmed.run("check-config")
+    assert r.rc == 2 and r.stderr.startswith(f"{bad}:4:15: key_type: expected one of"), r.describe()
+    r = acmed.run("reload")
+    assert r.rc == 1 and f"{bad}:4:15: key_type" in r.stdout + r.stderr, r.describe()
+    assert d.alive()
+    bad.unlink()
+    r = acmed.run("reload")
+    assert r.rc == 0 and "(0 added, 0 removed, 0 changed)" in r.stdout, r.describe()
+    d.stop()

@@ -380,7 +380,7 @@ static void test_schema_errors(void **state)
 	/* Unknown keys point at the key. */
 	expect_error("stat_dir: /x\n" CA_LE,
 		     "acmed.yaml:1:1: unknown key \"stat_dir\" at the top level; expected one of state_dir, "
-		     "runtime_dir, listen, cas, certificates");
+		     "runtime_dir, listen, cas, certificates, include");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
 		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour");
@@ -755,7 +755,7 @@ static void test_yaml_errors(void **state)
 		     "acmed.yaml:1:12: state_dir: expected a path, got a sequence");
 	expect_error("\xef\xbb\xbfstate_dir: /a\nfoo: 1\n" CA_LE,
 		     "acmed.yaml:2:1: unknown key \"foo\" at the top level; expected one of state_dir, "
-		     "runtime_dir, listen, cas, certificates");
+		     "runtime_dir, listen, cas, certificates, include");
 	expect_error("\xef\xbb\xbf", "acmed.yaml:1:1: the file is empty; expected a mapping with at "
 		     "least \"cas\"");
 	/* Twice (an editor that added one to a file that had one). */
@@ -987,6 +987,92 @@ static void test_every_error(void **state)
 	free(all);
 }
 
+/* include: one file per certificate (or CA), merged in name order; messages
+ * and relative paths belong to the file they are in. */
+static void test_include(void **state)
+{
+	char tmpl[] = "/tmp/acmed-include-XXXXXX", root[512], p[600], want[2048];
+	char err[1024], *all = NULL;
+	struct config *cfg = NULL;
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *m;
+
+	assert_non_null(mkdtemp(tmpl));
+	assert_true(strlen(tmpl) < sizeof(root));
+	snprintf(root, sizeof(root), "%s", tmpl);
+	snprintf(p, sizeof(p), "%s/conf.d", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/acmed.yaml", root);
+	write_file(p, "state_dir: state\ninclude: conf.d/*.yaml\ncertificates:\n"
+		      "  - name: main\n    domains: [main.example.org]\n");
+	/* No CA anywhere: said at the main file. */
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1:1: missing required key \"cas\" (the ACME CAs to use), here "
+		 "or in an included file", p);
+	assert_string_equal(err, want);
+	snprintf(p, sizeof(p), "%s/conf.d/00-ca.yaml", root);
+	write_file(p, "cas:\n  - name: le\n    directory: https://acme.example/dir\n");
+	snprintf(p, sizeof(p), "%s/conf.d/10-web.yaml", root);
+	write_file(p, "certificates:\n  - name: web\n    domains: [web.example.org]\n    output_dir: live/web\n");
+	snprintf(p, sizeof(p), "%s/conf.d/15-empty.yaml", root);
+	write_file(p, "# nothing yet\n");
+	snprintf(p, sizeof(p), "%s/conf.d/20-mail.yml", root);            /* not matched by *.yaml */
+	write_file(p, "certificates: [{name: mail, domains: [mail.example.org]}]\n");
+	snprintf(p, sizeof(p), "%s/acmed.yaml", root);
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->ncas, 1);
+	assert_int_equal(cfg->ncerts, 2);
+	assert_string_equal(cfg->certs[0].name, "main");            /* the main file first */
+	assert_null(cfg->certs[0].file);
+	assert_string_equal(cfg->certs[1].name, "web");
+	snprintf(want, sizeof(want), "%s/conf.d/10-web.yaml", root);
+	assert_string_equal(cfg->certs[1].file, want);
+	snprintf(want, sizeof(want), "%s/conf.d/live/web", root);     /* relative to its own file */
+	assert_string_equal(cfg->certs[1].output_dir, want);
+	snprintf(want, sizeof(want), "%s/conf.d/00-ca.yaml", root);
+	assert_string_equal(cfg->cas[0].file, want);
+	config_free(cfg);
+
+	/* Errors name the included file; a name used twice says where the first one is. */
+	snprintf(p, sizeof(p), "%s/conf.d/30-bad.yaml", root);
+	write_file(p, "certificates:\n  - name: other\n    domains: [o.example.org]\n    key_type: rsa-1\n"
+		      "  - name: web\n    domains: [dup.example.org]\n");
+	snprintf(p, sizeof(p), "%s/acmed.yaml", root);
+	m = open_memstream(&all, &len);
+	assert_non_null(m);
+	assert_int_equal(config_load_every_error(p, &cfg, m, &n), -EINVAL);
+	fclose(m);
+	assert_int_equal(n, 1);
+	snprintf(want, sizeof(want), "%s/conf.d/30-bad.yaml:4:15: key_type: expected one of ecdsa-p256, "
+		 "ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, got \"rsa-1\"\n", root);
+	assert_string_equal(all, want);
+	free(all);
+	snprintf(p, sizeof(p), "%s/conf.d/30-bad.yaml", root);
+	write_file(p, "certificates:\n  - name: other\n    domains: [o.example.org]\n"
+		      "  - name: web\n    domains: [dup.example.org]\n");
+	snprintf(p, sizeof(p), "%s/acmed.yaml", root);
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s/conf.d/30-bad.yaml:4:11: name: duplicate certificate name \"web\" "
+		 "(first at %s/conf.d/10-web.yaml:2)", root, root);
+	assert_string_equal(err, want);
+	/* Only cas and certificates in an included file. */
+	snprintf(p, sizeof(p), "%s/conf.d/30-bad.yaml", root);
+	write_file(p, "state_dir: /elsewhere\n");
+	snprintf(p, sizeof(p), "%s/acmed.yaml", root);
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s/conf.d/30-bad.yaml:1:1: unknown key \"state_dir\" in an included "
+		 "file; expected one of cas, certificates", root);
+	assert_string_equal(err, want);
+	/* A pattern matching nothing is fine (an empty conf.d). */
+	write_file(p, "include: [none/*.yaml]\ncas: [{name: le, directory: https://acme.example/dir}]\n");
+	assert_int_equal(config_load(p, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->ncerts, 0);
+	config_free(cfg);
+	snprintf(want, sizeof(want), "rm -rf '%s'", root);
+	assert_int_equal(system(want), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1004,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test(test_every_error),
+		cmocka_unit_test(test_include),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
