@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config meson ninja-build
  libcmocka-dev clang libclang-rt-14-dev valgrind
  pebble openssl ca-certificates curl
  python3 python3-pytest python3-cryptography python3-dbusmock dbus
- faketime uacme"
+ faketime uacme
+ debhelper dpkg-dev fakeroot lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

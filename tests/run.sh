@@ -5,7 +5,8 @@
 # (Debian unstable's, unpacked into build-pebble/ by tests/deps.sh): each test once per Pebble.
 # Options (environment): ACMED_TESTS_NO_ASAN=1 skips the sanitizer build;
 # PYTEST_ARGS="-k name" narrows the integration tests; ACMED_PEBBLES=pebble-new (or
-# pebble2.4) runs them against one Pebble only.
+# pebble2.4) runs them against one Pebble only; ACMED_TESTS_NO_PACKAGE=1 skips the Debian
+# package (built, lintian, installed and purged: as root only).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -72,6 +73,15 @@ if [ "${ACMED_TESTS_NO_ASAN:-0}" != 1 ] && [ -x build-asan/acmed ]; then
 		-m "acmed and not slow" --junitxml="$OUT/integration-asan.xml" ${PYTEST_ARGS:-} 2>&1 | tail -n 40
 	$PY tests/summarize.py junit "$OUT/integration-asan.xml" integration-asan > "$OUT/integration-asan.count" || status=1
 	cat "$OUT/integration-asan.count"
+fi
+
+# The Debian package: built, lintian, installed and purged (root only: it installs it).
+if [ "${ACMED_TESTS_NO_PACKAGE:-0}" != 1 ] && [ "$(id -u)" -eq 0 ] && command -v dpkg-buildpackage >/dev/null; then
+	echo "== Debian package (tests/package.sh)"
+	tests/package.sh >"$OUT/package.log" 2>&1
+	grep "FAILED" -A 20 "$OUT/package.log" | head -n 60
+	tail -n 1 "$OUT/package.log" >"$OUT/package.count"
+	cat "$OUT/package.count"
 fi
 
 $PY tests/summarize.py total "$OUT"/*.count || status=1
