@@ -114,6 +114,10 @@ def test_pid_file_private_stale_and_reload(acmed_bin, workspace, daemons):
     # a second acmed on the same runtime_dir is refused, naming the first
     r = run(acmed_bin, cfg, "run", timeout=30)
     assert r.rc != 0 and f"another acmed is running (pid {d.pid}, {pid_path})" in r.stderr, r.describe()
+    # so is `run --once` (a cron job beside the daemon), at once: nothing is asked of the CA
+    r = run(acmed_bin, cfg, "run", "--once", "--timeout", "20", timeout=30)
+    assert r.rc != 0 and f"another acmed is running (pid {d.pid}, {pid_path})" in r.stderr, r.describe()
+    assert "CA local" not in r.stderr, r.describe()
     # kill -9 leaves the pid file behind: it does not block the next start
     d.kill(signal.SIGKILL)
     assert d.wait(10) == -signal.SIGKILL
