@@ -33,17 +33,6 @@ static int yaml_verr(const struct config_yaml_msg *m, const char *file, int line
 	return -EINVAL;
 }
 
-int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = yaml_verr(m, NULL, line, col, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 int config_yaml_err_in(const struct config_yaml_msg *m, const char *file, int line, int col,
 		       const char *fmt, ...)
 {

@@ -33,14 +33,13 @@ struct config_yaml_msg {
 	struct config_yaml_errs *all;
 };
 
-/* Write the message (into err when it is the first, and to all->out); always
- * returns -EINVAL. */
-__attribute__((format(printf, 4, 5)))
-int config_yaml_err_at(const struct config_yaml_msg *m, int line, int col, const char *fmt, ...);
-/* The same in file (NULL: m's name). */
+/* Write "FILE:LINE:COL: message" (into err when it is the first, and to
+ * all->out); file NULL: m's name. Always returns -EINVAL. */
 __attribute__((format(printf, 5, 6)))
 int config_yaml_err_in(const struct config_yaml_msg *m, const char *file, int line, int col,
 		       const char *fmt, ...);
+#define config_yaml_err_at(m, line, col, ...) \
+	config_yaml_err_in((m), NULL, (line), (col), __VA_ARGS__)
 #define config_yaml_err(m, nd, ...) \
 	config_yaml_err_in((m), (nd)->file, (nd)->line, (nd)->col, __VA_ARGS__)
 
