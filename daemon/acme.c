@@ -726,8 +726,10 @@ int acme_ca_reconfigure(struct acme_ca *ca, const struct config_ca *cfg)
 	struct config_strv contact;
 
 	ca_apply_timeout(ca, cfg);
-	if (config_strv_copy(&contact, &cfg->contact) < 0)
+	if (config_strv_copy(&contact, &cfg->contact) < 0) {
+		config_strv_clear(&contact);
 		return -ENOMEM;
+	}
 	config_strv_clear(&ca->contact);
 	ca->contact = contact;
 	acme_account_contact_sync(ca);

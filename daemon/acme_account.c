@@ -10,9 +10,10 @@
 #include "db.h"
 #include "log.h"
 
+/* NULL when contact is NULL (not known: no "contact" key at all). */
 static json_t *contact_array(const struct config_strv *contact)
 {
-	json_t *c = json_array();
+	json_t *c = contact ? json_array() : NULL;
 
 	for (size_t i = 0; c && contact && i < contact->n; i++)
 		if (json_array_append_new(c, json_string(contact->v[i])) < 0) {
@@ -299,7 +300,9 @@ void acme_account_contact_sync(struct acme_ca *ca)
 	p = json_pack("{s:o*}", "contact", contact_array(&ca->contact));
 	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
-	if (payload && config_strv_copy(&ca->contact_sent, &ca->contact) == 0) {
+	if (payload && config_strv_copy(&ca->contact_sent, &ca->contact) < 0)
+		config_strv_clear(&ca->contact_sent);   /* a partial copy */
+	else if (payload) {
 		log_info(NULL, "CA %s: updating the account's contact at %s", ca->name, ca->kid);
 		ca->contact_call = acme_ca_call_signed(ca, ca->kid, payload, contact_updated, ca);
 		if (!ca->contact_call)

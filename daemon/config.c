@@ -910,7 +910,7 @@ static int every_error(const char *name, const char *buf, size_t len, struct con
 		       FILE *errors, unsigned *nerrors)
 {
 	struct config_yaml_errs all = { .out = errors };
-	char err[1024];
+	char err[1024] = "";
 	int rc = buf ? load_buffer(name, buf, len, out, err, sizeof(err), &all) :
 		       load_file(name, out, err, sizeof(err), &all);
 

@@ -90,8 +90,12 @@ int config_read_file(const char *path, char **out, size_t *outlen, char *err, si
 		len += (size_t)r;
 	}
 	close(fd);
-	if (!buf)
+	if (!buf) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: out of memory (reading up to " CONFIG_FILE_MAX_TEXT ")",
+				 path);
 		return -ENOMEM;
+	}
 	if (rc == 0 && len > CONFIG_FILE_MAX)
 		rc = config_too_large(path, len, err, errlen);
 	if (rc < 0) {

@@ -114,7 +114,7 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int load_config(const char *path, struct config **cfg)
 {
-	char err[1024];
+	char err[1024] = "";
 	int rc = config_load(path, cfg, err, sizeof(err));
 
 	if (rc < 0) {
@@ -322,7 +322,7 @@ static int strv_equal(const struct config_strv *a, const struct config_strv *b)
 
 static void do_reload(struct run_ctx *ctx)
 {
-	char err[1024];
+	char err[1024] = "";
 	struct config *cfg = NULL;
 	struct acme_ca **cas = NULL, **old = ctx->cas;
 	struct sched_diff diff;

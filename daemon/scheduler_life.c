@@ -85,6 +85,7 @@ static struct job *job_new(struct sched *s, const struct config_cert *cert)
 			event_free(j->timer);
 		if (j->deploy_timer)
 			event_free(j->deploy_timer);
+		challenge_free(j->webroot);
 		free(j);
 		return NULL;
 	}

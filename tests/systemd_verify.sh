@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/systemd_verify.sh - checks the systemd units offline: systemd-analyze verify, the security exposure score, the polkit rule.
-# usage: systemd_verify.sh BUILT_acmed.service acmed.socket acmed-polkit.rules ACMED_BINARY
+# usage: systemd_verify.sh BUILT_acmed.service acmed.socket acmed-polkit.rules ACMED_BINARY CONFIG_FILE
+# (CONFIG_FILE: where the installed unit reads the configuration, /etc/acmed/acmed.yaml for prefix /usr).
 # Exit 0 ok, 1 failure, 77 skipped (no systemd-analyze). Prints the exposure score.
 set -u
-service=$1 socket=$2 rules=$3 binary=$4
+service=$1 socket=$2 rules=$3 binary=$4 config=$5
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
 
 command -v systemd-analyze >/dev/null 2>&1 || { echo "skip: no systemd-analyze"; exit 77; }
@@ -16,9 +17,9 @@ fail=0
 case $binary in /*) ;; *) binary=$(pwd)/$binary ;; esac
 sed -e "s#^\(Exec[A-Za-z]*=\)[^ ]*/acmed #\1$binary #" "$service" > "$tmp/acmed.service"
 cp "$socket" "$tmp/acmed.socket"
-grep -q "^ExecStart=$binary -c /etc/acmed/acmed.yaml run\$" "$tmp/acmed.service" ||
+grep -qF -x "ExecStart=$binary -c $config run" "$tmp/acmed.service" ||
 	{ echo "FAIL: unexpected ExecStart= in $service"; grep '^Exec' "$tmp/acmed.service"; fail=1; }
-grep -q "^ExecReload=$binary -c /etc/acmed/acmed.yaml reload\$" "$tmp/acmed.service" ||
+grep -qF -x "ExecReload=$binary -c $config reload" "$tmp/acmed.service" ||
 	{ echo "FAIL: unexpected ExecReload= in $service"; fail=1; }
 
 echo "== systemd-analyze verify"
