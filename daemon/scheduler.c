@@ -381,6 +381,8 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	j->st.order_key_type = j->key_type;
 	free(j->st.order_directory);
 	j->st.order_directory = strdup(sched_job_directory(j));
+	free(j->st.order_ca);
+	j->st.order_ca = strdup(j->s->cfg->cas[j->cert->ca].name);
 	for (size_t i = 0; i < j->st.order_domains.n; i++)
 		free(j->st.order_domains.v[i]);
 	free(j->st.order_domains.v);

@@ -243,6 +243,15 @@ static void job_begin(struct job *j, int force)
 			 j->st.order_directory);
 		force = 1;
 	}
+	/* The same directory under another CA name is another account: its
+	 * order cannot be finished by this one (a certificate kept stays). */
+	if (!force && j->st.order_url && j->st.order_ca &&
+	    strcmp(j->st.order_ca, j->s->cfg->cas[j->cert->ca].name) != 0) {
+		log_info(j->cert->name, "order %s was made by the account of CA %s; ordering anew",
+			 j->st.order_url, j->st.order_ca);
+		sched_job_forget_order(j);
+		sched_job_save(j);
+	}
 	/* The certificate in use came from another directory (staging before
 	 * production): re-issued by the configured one, under its usual backoff. */
 	if (!why && j->has_cert && j->st.issued_by && strcmp(j->st.issued_by, dir) != 0) {

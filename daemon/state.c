@@ -68,6 +68,7 @@ void state_job_clear(struct state_job *st)
 	free(st->last_error_class);
 	free(st->order_url);
 	free(st->order_directory);
+	free(st->order_ca);
 	free(st->deploy_error);
 	free(st->issued_by);
 	if (st->order_domains.v)
@@ -114,6 +115,7 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->order_url = dup_str(o, "order_url");
 	st->order_created = get_int(o, "order_created");
 	st->order_directory = dup_str(o, "order_directory");
+	st->order_ca = dup_str(o, "order_ca");
 	st->issued_by = dup_str(o, "issued_by");
 	if (config_key_type_parse(json_string_value(json_object_get(o, "order_key_type")) ?
 				  json_string_value(json_object_get(o, "order_key_type")) : "",
@@ -171,6 +173,7 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 	if (st->issued_kept)
 		json_object_set_new(o, "issued_kept", json_true());
 	set_str(o, "order_directory", st->order_directory);
+	set_str(o, "order_ca", st->order_ca);
 	set_str(o, "issued_by", st->issued_by);
 	if (st->order_url) {
 		json_t *doms = json_array();

@@ -25,6 +25,7 @@ struct state_job {
 	/* Which CA (its directory URL) the order in flight, or the certificate
 	 * issued and kept, belongs to; NULL in records made before it was kept. */
 	char *order_directory;
+	char *order_ca;                 /* the name of that CA (its account), or NULL */
 	/* The directory URL of the CA that issued the installed certificate, or
 	 * NULL (not issued by acmed, or recorded before acmed kept it). */
 	char *issued_by;

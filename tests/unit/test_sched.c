@@ -247,6 +247,36 @@ static void test_issue_then_renew_at_a_third(void **state)
 	assert_true(info(x, 0).not_before > issued_at);
 }
 
+/* An order in flight made by another CA's account (the CA was renamed while
+ * acmed was stopped: same directory, another account) is not resumed with
+ * this account: a new order, no failure. */
+static void test_order_of_another_account_not_resumed(void **state)
+{
+	struct fx *x = *state;
+	struct state_job sj = { 0 };
+	char dir[128];
+	static char *doms[] = { "c0.example.org", NULL };
+
+	snprintf(dir, sizeof(dir), "%s/state", x->dir);
+	sj.order_url = strdup("https://ca.test/order/by-the-old-account");
+	sj.order_directory = strdup("https://ca.test/dir");
+	sj.order_ca = strdup("old-name");
+	sj.order_domains.v = doms;
+	sj.order_domains.n = 1;
+	sj.order_key_type = KEY_ECDSA_P256;
+	sj.order_created = clock_now();
+	assert_int_equal(state_job_save(dir, "c0", &sj), 0);
+	sj.order_domains.v = NULL;
+	sj.order_domains.n = 0;
+	state_job_clear(&sj);
+	start(x, 1, NULL, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, "c0", 0), 0);        /* no failed attempt */
+	for (size_t i = 0; i < fakeca_nrequests(x->ca); i++)
+		assert_null(strstr(fakeca_request(x->ca, i), "by-the-old-account"));
+}
+
 static void test_certificate_failures_back_off(void **state)
 {
 	struct fx *x = *state;
@@ -399,6 +429,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stop_during_startup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_of_another_account_not_resumed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issue_then_renew_at_a_third, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_failures_back_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_probes_one_order_at_a_time, setup, teardown),
