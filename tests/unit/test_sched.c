@@ -14,8 +14,12 @@
 #include "fakeclock.h"
 #include "fakesolver.h"
 #include "scheduler.h"
+#include "crypto.h"
+#include "db.h"
+#include "db_file.h"
 #include "state.h"
 #include "status.h"
+#include "store.h"
 #include "testutil.h"
 #include "timeparse.h"
 
@@ -269,6 +273,19 @@ static void test_order_of_another_account_not_resumed(void **state)
 	sj.order_domains.v = NULL;
 	sj.order_domains.n = 0;
 	state_job_clear(&sj);
+	{
+		/* and its key, as acmed keeps it: otherwise the order could not be resumed anyway */
+		struct crypto_key *k = NULL;
+		char *pem = NULL, *path = db_file_path(dir, DB_ORDER_KEY, "c0");
+		size_t len = 0;
+
+		assert_int_equal(crypto_key_generate(KEY_ECDSA_P256, &k), 0);
+		assert_int_equal(crypto_key_to_pem(k, &pem, &len), 0);
+		assert_int_equal(store_write_atomic(path, pem, len, 0600), 0);
+		crypto_free_secret(pem, len);
+		crypto_key_free(k);
+		free(path);
+	}
 	start(x, 1, NULL, NULL);
 	wait_valid(x);
 	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
