@@ -405,11 +405,21 @@ def test_backoff_survives_kill9(acmed, proxy):
     certs = [{"name": "bo", "key_type": "ecdsa-p256", "domains": ["bo.example.com"]}]
     acmed.write_config(certs)
     d = acmed.spawn("run", env={"TZ": "UTC"})
-    # the failure taken in: the CA's state (next probe) is saved before this line
+    # the failure taken in: the CA's state (next probe) is queued for the store before this line
     down, = waits.wait_log(d, r"^CA pebble unavailable \(.*database unavailable", what="the 503 taken in")
     at = down.times()[-1]
     failed = proxy.log.select(kind="newOrder")[0]
     assert int(failed["t_done"]) + PROBE_MIN <= at <= int(down.stamp) + PROBE_MAX, (failed["t_done"], down)
+    # ... and written by the store's thread a moment later (under load, after the line): kill -9
+    # once it is on disk, which is what this test is about (a loaded .ci/run killed it before)
+    ca_state = acmed.ws / "state" / "cas" / "pebble.json"
+
+    def saved():
+        try:
+            return json.loads(ca_state.read_text()).get("next_probe") == at
+        except (OSError, ValueError):
+            return False
+    pe.wait_until(saved, 30, interval=0.05, what=f"next_probe {at} in {ca_state}")
     d.kill(signal.SIGKILL)
     d.wait(10)
     assert fail.hits == 1 and proxy.log.count(kind="newOrder") == 1, "the daemon retried at once"
