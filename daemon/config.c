@@ -12,44 +12,15 @@
 #include "policy.h"
 #include "config_check.h"
 #include "config_file.h"
+#include "config_internal.h"
 #include "config_paths.h"
 #include "config_yaml.h"
-
-#define CFG_MAX_CERTS 100000
-#define CFG_MAX_NAME 64
-
-struct cert_aux {
-	const struct node *map, *name, *ca, *out;
-};
-
-/* A file named by `include:`, parsed. */
-struct fragment {
-	char *path;             /* its nodes point at it (node->file) */
-	char *dir;              /* relative paths in it are relative to this */
-	struct node *root;
-};
-
-struct ctx {
-	struct config_yaml_msg msg;
-	char *base;             /* absolute directory of the file */
-	struct fragment *frags;
-	size_t nfrags;
-	struct node *merged[2]; /* cas and certificates of every file, in order (kids not owned) */
-	struct config *cfg;
-	int doc_line, doc_col;  /* start of the document */
-	const struct node **ca_names;
-	struct cert_aux *certs;
-};
 
 static const char *const key_type_names[] = {
 	[KEY_ECDSA_P256] = "ecdsa-p256", [KEY_ECDSA_P384] = "ecdsa-p384",
 	[KEY_RSA_2048] = "rsa-2048", [KEY_RSA_3072] = "rsa-3072", [KEY_RSA_4096] = "rsa-4096",
 };
 #define NKEY_TYPES (sizeof(key_type_names) / sizeof(key_type_names[0]))
-
-/* Messages go to the caller's err buffer through config_yaml.c. */
-#define cfg_err_at(c, line, col, ...) config_yaml_err_at(&(c)->msg, (line), (col), __VA_ARGS__)
-#define cfg_err(c, nd, ...) config_yaml_err(&(c)->msg, (nd), __VA_ARGS__)
 
 /* ---- helpers ---- */
 
@@ -109,7 +80,7 @@ static int find_dup(char *const *s, size_t n, size_t *dup, size_t *first, size_t
 }
 
 /* Lexical normalisation of base/p (or p when absolute): no ".", "..", "//". */
-static char *path_resolve(const char *base, const char *p)
+char *config_path_resolve(const char *base, const char *p)
 {
 	size_t len = strlen(base) + strlen(p) + 2, o = 0;
 	char *tmp = malloc(len), *out = malloc(len), *save = NULL;
@@ -145,7 +116,7 @@ static char *path_resolve(const char *base, const char *p)
 }
 
 /* Absolute directory of the file and absolute file path. */
-static int file_location(const char *name, char **dir_out, char **path_out)
+int config_file_location(const char *name, char **dir_out, char **path_out)
 {
 	char *copy = strdup(name), *slash, *dir, *real, *cwd = NULL;
 	const char *file;
@@ -167,11 +138,11 @@ static int file_location(const char *name, char **dir_out, char **path_out)
 			free(copy);
 			return -errno;
 		}
-		real = path_resolve(cwd ? cwd : "/", dir);
+		real = config_path_resolve(cwd ? cwd : "/", dir);
 		free(cwd);
 	}
 	*dir_out = real;
-	*path_out = real ? path_resolve(real, file) : NULL;
+	*path_out = real ? config_path_resolve(real, file) : NULL;
 	free(copy);
 	if (!*path_out) {
 		free(real);
@@ -202,7 +173,7 @@ static int get_path(struct ctx *c, const char *key, const struct node *v, char *
 
 	if (rc)
 		return rc;
-	*out = path_resolve(base_of(c, v), v->s);
+	*out = config_path_resolve(base_of(c, v), v->s);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -284,7 +255,7 @@ static int get_int_in(struct ctx *c, const char *key, const struct node *v, int 
 /* After an error in one setting: check-config (c->msg.all) goes on with the
  * next independent one, to report them all; loading stops at the first.
  * Keeps the first error in *rc; 1 when the caller must return *rc now. */
-static int stop_at(const struct ctx *c, int *rc, int r)
+int config_stop_at(const struct ctx *c, int *rc, int r)
 {
 	if (!r)
 		return 0;
@@ -315,34 +286,34 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		return rc;
 	if (!v[CA_DIRECTORY])
 		return cfg_err(c, m, "CA %s: missing required key \"directory\"", Q(v[CA_NAME]->s));
-	if (stop_at(c, &rc, config_yaml_want_scalar(&c->msg, "directory", "an https:// URL",
+	if (config_stop_at(c, &rc, config_yaml_want_scalar(&c->msg, "directory", "an https:// URL",
 						     v[CA_DIRECTORY])))
 		return rc;
-	if (!rc && stop_at(c, &rc, config_check_directory(&c->msg, v[CA_DIRECTORY])))
+	if (!rc && config_stop_at(c, &rc, config_check_directory(&c->msg, v[CA_DIRECTORY])))
 		return rc;
-	if (stop_at(c, &rc, dup_str(&ca->directory, v[CA_DIRECTORY]->s ? v[CA_DIRECTORY]->s : "")))
+	if (config_stop_at(c, &rc, dup_str(&ca->directory, v[CA_DIRECTORY]->s ? v[CA_DIRECTORY]->s : "")))
 		return rc;
-	if (stop_at(c, &rc, v[CA_CONTACT] ? get_strv(c, "contact", "\"mailto:\" addresses",
+	if (config_stop_at(c, &rc, v[CA_CONTACT] ? get_strv(c, "contact", "\"mailto:\" addresses",
 						      v[CA_CONTACT], &ca->contact, fn_contact) :
 					      strv_alloc(&ca->contact, 0)))
 		return rc;
-	if (v[CA_BUNDLE] && stop_at(c, &rc, get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
+	if (v[CA_BUNDLE] && config_stop_at(c, &rc, get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
 		return rc;
 	if (v[CA_BUNDLE]) {
 		ca->ca_bundle_line = v[CA_BUNDLE]->line;
 		ca->ca_bundle_col = v[CA_BUNDLE]->col;
 	}
-	if (v[CA_MAX_PARALLEL] && stop_at(c, &rc, get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1,
+	if (v[CA_MAX_PARALLEL] && config_stop_at(c, &rc, get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1,
 							      1000, &ca->max_parallel)))
 		return rc;
-	if (v[CA_ORDERS] && stop_at(c, &rc, get_int_in(c, "orders_per_hour", v[CA_ORDERS], 1,
+	if (v[CA_ORDERS] && config_stop_at(c, &rc, get_int_in(c, "orders_per_hour", v[CA_ORDERS], 1,
 							POLICY_ORDERS_MAX, &ca->orders_per_hour)))
 		return rc;
 	if (v[CA_TIMEOUT]) {
 		const struct node *t = v[CA_TIMEOUT];
 		if ((t->type != NODE_SCALAR || t->null || config_parse_duration(t->s, &ca->timeout) ||
 		     ca->timeout > 3600) &&
-		    stop_at(c, &rc, cfg_err(c, t, "timeout: expected a duration from 1s to 1h like 30s "
+		    config_stop_at(c, &rc, cfg_err(c, t, "timeout: expected a duration from 1s to 1h like 30s "
 					    "or 2m, got %s", GOT(t))))
 			return rc;
 	}
@@ -402,29 +373,29 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	aux->name = v[C_NAME];
 	aux->ca = v[C_CA];
 	aux->out = v[C_OUTPUT_DIR];
-	if (v[C_CA] && stop_at(c, &rc, check_name(c, "ca", v[C_CA])))
+	if (v[C_CA] && config_stop_at(c, &rc, check_name(c, "ca", v[C_CA])))
 		return rc;
 	r = get_strv(c, "domains", "DNS names", v[C_DOMAINS], &ct->domains, fn_domain);
-	if (stop_at(c, &rc, r))
+	if (config_stop_at(c, &rc, r))
 		return rc;
 	if (!r && ct->domains.n == 0 &&
-	    stop_at(c, &rc, cfg_err(c, v[C_DOMAINS], "domains: expected at least one DNS name, got an "
+	    config_stop_at(c, &rc, cfg_err(c, v[C_DOMAINS], "domains: expected at least one DNS name, got an "
 				    "empty list")))
 		return rc;
 	if (v[C_KEY_TYPE] && (config_key_type_parse(v[C_KEY_TYPE]->s, &ct->key_type) ||
 			      v[C_KEY_TYPE]->type != NODE_SCALAR) &&
-	    stop_at(c, &rc, cfg_err(c, v[C_KEY_TYPE], "key_type: expected one of ecdsa-p256, ecdsa-p384, "
+	    config_stop_at(c, &rc, cfg_err(c, v[C_KEY_TYPE], "key_type: expected one of ecdsa-p256, ecdsa-p384, "
 				    "rsa-2048, rsa-3072, rsa-4096, got %s", GOT(v[C_KEY_TYPE]))))
 		return rc;
 	ct->key_type_set = v[C_KEY_TYPE] != NULL;
 	if (v[C_CHALLENGE] && (v[C_CHALLENGE]->type != NODE_SCALAR || strcmp(v[C_CHALLENGE]->s, "http-01")) &&
-	    stop_at(c, &rc, cfg_err(c, v[C_CHALLENGE], "challenge: expected \"http-01\" (the only "
+	    config_stop_at(c, &rc, cfg_err(c, v[C_CHALLENGE], "challenge: expected \"http-01\" (the only "
 				    "challenge acmed supports for now), got %s", GOT(v[C_CHALLENGE]))))
 		return rc;
-	if (stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
+	if (config_stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
 		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
-	if (v[C_WEBROOT] && stop_at(c, &rc, get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
+	if (v[C_WEBROOT] && config_stop_at(c, &rc, get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
 		return rc;
 	if (v[C_WEBROOT]) {
 		ct->webroot_line = v[C_WEBROOT]->line;
@@ -432,7 +403,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	}
 	if (v[C_RENEW_BEFORE] && (v[C_RENEW_BEFORE]->type != NODE_SCALAR ||
 				  config_parse_duration(v[C_RENEW_BEFORE]->s, &ct->renew_before)) &&
-	    stop_at(c, &rc, cfg_err(c, v[C_RENEW_BEFORE], "renew_before: expected a duration like 90s, "
+	    config_stop_at(c, &rc, cfg_err(c, v[C_RENEW_BEFORE], "renew_before: expected a duration like 90s, "
 				    "15m, 12h or 30d (a positive whole number and one unit), got %s",
 				    GOT(v[C_RENEW_BEFORE]))))
 		return rc;
@@ -441,22 +412,22 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 		ct->renew_before_col = v[C_RENEW_BEFORE]->col;
 	}
 	if (v[C_OUTPUT_DIR]) {
-		if (stop_at(c, &rc, get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir)))
+		if (config_stop_at(c, &rc, get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir)))
 			return rc;
 		ct->output_dir_line = v[C_OUTPUT_DIR]->line;
 		ct->output_dir_col = v[C_OUTPUT_DIR]->col;
 	} else {
 		char rel[CFG_MAX_NAME + 8];
 		snprintf(rel, sizeof(rel), "live/%s", ct->name);
-		ct->output_dir = path_resolve(c->cfg->state_dir, rel);
-		if (stop_at(c, &rc, ct->output_dir ? 0 : -ENOMEM))
+		ct->output_dir = config_path_resolve(c->cfg->state_dir, rel);
+		if (config_stop_at(c, &rc, ct->output_dir ? 0 : -ENOMEM))
 			return rc;
 	}
-	if (stop_at(c, &rc, v[C_RELOAD] ? get_strv(c, "reload", "systemd unit names", v[C_RELOAD],
+	if (config_stop_at(c, &rc, v[C_RELOAD] ? get_strv(c, "reload", "systemd unit names", v[C_RELOAD],
 						    &ct->reload, fn_unit) :
 					    strv_alloc(&ct->reload, 0)))
 		return rc;
-	stop_at(c, &rc, parse_exec(c, v[C_EXEC], &ct->exec));
+	config_stop_at(c, &rc, parse_exec(c, v[C_EXEC], &ct->exec));
 	if (v[C_EXEC] && v[C_EXEC]->n > 0) {
 		ct->exec_line = v[C_EXEC]->kids[0]->line;
 		ct->exec_col = v[C_EXEC]->kids[0]->col;
@@ -608,165 +579,6 @@ enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_INCLUDE, T
 static const char *const top_keys[] = { "state_dir", "runtime_dir", "listen", "cas", "certificates",
 	"include" };
 
-/* ---- include: more CAs and certificates, one file each ---- */
-
-#define CFG_MAX_INCLUDED 10000
-enum { F_CAS, F_CERTIFICATES, F_NKEYS };
-static const char *const frag_keys[] = { "cas", "certificates" };
-
-static void fragments_free(struct ctx *c)
-{
-	for (size_t i = 0; i < c->nfrags; i++) {
-		config_yaml_node_free(c->frags[i].root);
-		free(c->frags[i].path);
-		free(c->frags[i].dir);
-	}
-	free(c->frags);
-	for (size_t i = 0; i < 2; i++) {
-		if (c->merged[i])
-			free(c->merged[i]->kids);
-		free(c->merged[i]);
-	}
-}
-
-/* One included file, read and parsed: its cas and certificates join the main
- * file's; messages name it, and relative paths in it are relative to its
- * directory. Only cas and certificates may be in it. */
-static int load_fragment(struct ctx *c, const struct node *at, const char *path)
-{
-	struct fragment *f, *more = realloc(c->frags, (c->nfrags + 1) * sizeof(*more));
-	struct config_yaml_msg fm = c->msg;
-	const struct node *v[F_NKEYS];
-	char err[600], *buf = NULL, *abs = NULL;
-	size_t len = 0;
-	int rc, line, col;
-
-	if (!more)
-		return -ENOMEM;
-	c->frags = more;
-	f = memset(&c->frags[c->nfrags], 0, sizeof(*f));
-	if (!(f->path = strdup(path)))
-		return -ENOMEM;
-	c->nfrags++;
-	if ((rc = file_location(path, &f->dir, &abs)))
-		return rc;
-	free(abs);
-	rc = config_read_file(path, &buf, &len, err, sizeof(err));
-	if (rc < 0)
-		return rc == -ENOMEM ? rc : cfg_err(c, at, "include: %s", err);
-	fm.name = f->path;
-	rc = config_yaml_parse(&fm, buf, len, &f->root, &line, &col);
-	free(buf);
-	if (rc || !f->root || (f->root->type == NODE_SCALAR && f->root->null))
-		return rc;              /* an empty file adds nothing */
-	if (f->root->type != NODE_MAP)
-		return cfg_err(c, f->root, "expected a mapping with \"cas\" and/or \"certificates\" in "
-			       "an included file, got %s", GOT(f->root));
-	return config_yaml_map_keys(&fm, f->root, "in an included file", frag_keys, F_NKEYS, v);
-}
-
-/* include: a pattern (or a list of them) relative to the file's directory;
- * the files it matches, in name order. */
-static int load_includes(struct ctx *c, const struct node *inc)
-{
-	const struct node *one[1] = { inc }, *const *pats = one;
-	size_t npats = 1;
-	int rc = 0;
-
-	if (inc->type == NODE_SEQ) {
-		pats = (const struct node *const *)inc->kids;
-		npats = inc->n;
-	}
-	for (size_t i = 0; i < npats; i++) {
-		char **paths = NULL, *pattern;
-		size_t n = 0;
-		int r = config_yaml_want_scalar(&c->msg, "include", "a file name pattern", pats[i]);
-
-		if (stop_at(c, &rc, r))
-			return rc;
-		if (r)
-			continue;
-		if (!(pattern = path_resolve(c->base, pats[i]->s)))
-			return -ENOMEM;
-		r = config_include_glob(pattern, &paths, &n);
-		if (r == -EIO)
-			r = cfg_err(c, pats[i], "include: %s: a directory cannot be read (its permissions)",
-				    pattern);
-		free(pattern);
-		for (size_t k = 0; r == 0 && k < n; k++) {
-			if (strcmp(paths[k], c->cfg->path) == 0)
-				continue;       /* the main file, matched by its own pattern */
-			if (c->nfrags >= CFG_MAX_INCLUDED) {
-				r = cfg_err(c, pats[i], "include: more than %d files", CFG_MAX_INCLUDED);
-				break;
-			}
-			if (stop_at(c, &rc, load_fragment(c, pats[i], paths[k])))
-				break;
-		}
-		config_include_free(paths, n);
-		if (stop_at(c, &rc, r) || (rc && !c->msg.all))
-			return rc;
-	}
-	return rc;
-}
-
-/* The sequences under key in the main file (mine) and every included one, as
- * one (its kids not owned); *out NULL when none has it. */
-static int merge_seq(struct ctx *c, int which, const struct node *mine, const char *key,
-		     const struct node **out)
-{
-	const struct node *first = mine && !mine->null ? mine : NULL;
-	struct node *m;
-	size_t n = first && first->type == NODE_SEQ ? first->n : 0, k = 0, parts = !!first;
-
-	for (size_t i = 0; i < c->nfrags; i++) {
-		const struct node *v[F_NKEYS];
-		const struct node *s;
-
-		if (!c->frags[i].root || c->frags[i].root->type != NODE_MAP ||
-		    config_yaml_map_keys(&(struct config_yaml_msg){ .name = c->frags[i].path },
-					 c->frags[i].root, "", frag_keys, F_NKEYS, v))
-			continue;
-		s = v[which];
-		if (!s || s->null)
-			continue;
-		if (s->type != NODE_SEQ)
-			return cfg_err(c, s, "%s: expected a sequence, got %s", key, GOT(s));
-		n += s->n;
-		parts++;
-		if (!first)
-			first = s;
-	}
-	*out = first;
-	if (parts < 2)
-		return 0;
-	if (first->type != NODE_SEQ)
-		return 0;               /* the main file's error, said by parse_cas/parse_certs */
-	m = calloc(1, sizeof(*m));
-	if (!m || !(m->kids = calloc(n ? n : 1, sizeof(*m->kids)))) {
-		free(m);
-		return -ENOMEM;
-	}
-	*m = (struct node){ .type = NODE_SEQ, .line = first->line, .col = first->col,
-			    .file = first->file, .kids = m->kids, .n = n, .cap = n };
-	for (size_t i = 0; mine && !mine->null && i < mine->n; i++)
-		m->kids[k++] = mine->kids[i];
-	for (size_t i = 0; i < c->nfrags; i++) {
-		const struct node *v[F_NKEYS];
-
-		if (!c->frags[i].root || c->frags[i].root->type != NODE_MAP ||
-		    config_yaml_map_keys(&(struct config_yaml_msg){ .name = c->frags[i].path },
-					 c->frags[i].root, "", frag_keys, F_NKEYS, v) || !v[which] ||
-		    v[which]->null)
-			continue;
-		for (size_t j = 0; j < v[which]->n; j++)
-			m->kids[k++] = v[which]->kids[j];
-	}
-	c->merged[which] = m;
-	*out = m;
-	return 0;
-}
-
 static int parse_top(struct ctx *c, const struct node *root)
 {
 	struct config *cfg = c->cfg;
@@ -785,10 +597,10 @@ static int parse_top(struct ctx *c, const struct node *root)
 	if ((rc = config_yaml_map_keys(&c->msg, root, "at the top level", top_keys, T_NKEYS, v)))
 		return rc;
 	/* check-config goes on after an included file's error, to say them all */
-	if (v[T_INCLUDE] && stop_at(c, &inc_rc, load_includes(c, v[T_INCLUDE])))
+	if (v[T_INCLUDE] && config_stop_at(c, &inc_rc, config_include_load(c, v[T_INCLUDE])))
 		return inc_rc;
-	if ((rc = merge_seq(c, F_CAS, v[T_CAS], "cas", &cas)) ||
-	    (rc = merge_seq(c, F_CERTIFICATES, v[T_CERTIFICATES], "certificates", &certs)))
+	if ((rc = config_include_merge(c, CONFIG_F_CAS, v[T_CAS], "cas", &cas)) ||
+	    (rc = config_include_merge(c, CONFIG_F_CERTIFICATES, v[T_CERTIFICATES], "certificates", &certs)))
 		return rc;
 	if (!cas)
 		return cfg_err(c, root, "missing required key \"cas\" (the ACME CAs to use)%s",
@@ -852,7 +664,7 @@ static int load_buffer(const char *name, const char *buf, size_t len, struct con
 	c.cfg = calloc(1, sizeof(*c.cfg));
 	if (!c.cfg)
 		return -ENOMEM;
-	rc = file_location(c.msg.name, &c.base, &c.cfg->path);
+	rc = config_file_location(c.msg.name, &c.base, &c.cfg->path);
 	if (rc == 0)
 		rc = config_yaml_parse(&c.msg, buf ? buf : "", len, &root, &c.doc_line, &c.doc_col);
 	if (rc == 0 && !root)
@@ -863,7 +675,7 @@ static int load_buffer(const char *name, const char *buf, size_t len, struct con
 		snprintf(err, errlen, "%s: out of memory", c.msg.name);
 	else if (rc && err && errlen && !err[0])
 		snprintf(err, errlen, "%s: %s", c.msg.name, strerror(-rc));
-	fragments_free(&c);
+	config_include_free(&c);
 	config_yaml_node_free(root);
 	free(c.base);
 	free(c.ca_names);

@@ -135,7 +135,7 @@ int config_include_glob(const char *pattern, char ***paths, size_t *n)
 	*paths = calloc(g.gl_pathc + 1, sizeof(char *));
 	for (size_t i = 0; *paths && i < g.gl_pathc; i++) {
 		if (!((*paths)[i] = strdup(g.gl_pathv[i]))) {
-			config_include_free(*paths, i);
+			config_include_paths_free(*paths, i);
 			*paths = NULL;
 			break;
 		}
@@ -146,7 +146,7 @@ int config_include_glob(const char *pattern, char ***paths, size_t *n)
 	return *paths ? 0 : -ENOMEM;
 }
 
-void config_include_free(char **paths, size_t n)
+void config_include_paths_free(char **paths, size_t n)
 {
 	for (size_t i = 0; paths && i < n; i++)
 		free(paths[i]);

@@ -17,6 +17,6 @@ int config_read_file(const char *path, char **buf, size_t *len, char *err, size_
 /* The files matching pattern (absolute), sorted; none is not an error.
  * 0, -ENOMEM or -EIO (a directory could not be read). */
 int config_include_glob(const char *pattern, char ***paths, size_t *n);
-void config_include_free(char **paths, size_t n);
+void config_include_paths_free(char **paths, size_t n);
 
 #endif

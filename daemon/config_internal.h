@@ -1,0 +1,61 @@
+/* config_internal.h - private to config.c and config_include.c: the parse context, messages, the helpers both use. */
+#ifndef ACMED_CONFIG_INTERNAL_H
+#define ACMED_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "config_yaml.h"
+
+#define CFG_MAX_CERTS 100000
+#define CFG_MAX_NAME 64
+
+struct cert_aux {
+	const struct node *map, *name, *ca, *out;
+};
+
+/* A file named by `include:`, parsed. */
+struct fragment {
+	char *path;             /* its nodes point at it (node->file) */
+	char *dir;              /* relative paths in it are relative to this */
+	struct node *root;
+};
+
+struct ctx {
+	struct config_yaml_msg msg;
+	char *base;             /* absolute directory of the file */
+	struct fragment *frags;
+	size_t nfrags;
+	struct node *merged[2]; /* cas and certificates of every file, in order (kids not owned) */
+	struct config *cfg;
+	int doc_line, doc_col;  /* start of the document */
+	const struct node **ca_names;
+	struct cert_aux *certs;
+};
+
+
+/* Messages go to the caller's err buffer through config_yaml.c. */
+#define cfg_err_at(c, line, col, ...) config_yaml_err_at(&(c)->msg, (line), (col), __VA_ARGS__)
+#define cfg_err(c, nd, ...) config_yaml_err(&(c)->msg, (nd), __VA_ARGS__)
+
+/* config.c */
+/* p resolved against base (p itself when absolute), malloc'd; NULL on ENOMEM. */
+char *config_path_resolve(const char *base, const char *p);
+/* The absolute directory of name and its absolute path, malloc'd. 0 or -errno. */
+int config_file_location(const char *name, char **dir_out, char **path_out);
+/* After an error in one setting: check-config (c->msg.all) goes on with the
+ * next independent one; loading stops at the first. Keeps the first error in
+ * *rc; 1 when the caller must return *rc now. */
+int config_stop_at(const struct ctx *c, int *rc, int r);
+
+/* config_include.c: `include:` */
+enum { CONFIG_F_CAS, CONFIG_F_CERTIFICATES };
+/* Read and parse every file the include patterns match (kept in c->frags). */
+int config_include_load(struct ctx *c, const struct node *inc);
+/* The sequences under key (which: CONFIG_F_*) in the main file (mine) and
+ * every included one, as one (its kids not owned); *out NULL when none has it. */
+int config_include_merge(struct ctx *c, int which, const struct node *mine, const char *key,
+			 const struct node **out);
+void config_include_free(struct ctx *c);
+
+#endif
