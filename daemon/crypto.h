@@ -30,6 +30,14 @@ void crypto_jwk_params_clear(struct crypto_jwk_params *p);
  * field size and on the curve, RSA n/e without leading zeros, 2048/3072/4096 bits.
  * The key cannot sign nor be written as PEM. -EINVAL malformed, -ENOTSUP other kinds. */
 int crypto_pubkey_from_jwk_params(const struct crypto_jwk_params *p, struct crypto_key **out);
+/* A private key from a JWK's members (base64url; NULL when absent), as certbot keeps its
+ * account key. RSA: n, e, d and p, q, dp, dq, qi (all or none); EC: crv, x, y, d. The two
+ * halves are checked to belong together. -EINVAL malformed or mismatched, -ENOTSUP another
+ * kind, curve or size (acmed's: P-256, P-384, RSA 2048/3072/4096). */
+struct crypto_jwk_private {
+	const char *kty, *crv, *x, *y, *d, *n, *e, *p, *q, *dp, *dq, *qi;
+};
+int crypto_key_from_jwk_private(const struct crypto_jwk_private *j, struct crypto_key **out);
 
 /* JOSE signature of data: ES256/ES384 as fixed-size r||s, RS256 PKCS#1 v1.5. */
 int crypto_sign(const struct crypto_key *key, const void *data, size_t len,

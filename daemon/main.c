@@ -22,6 +22,7 @@
 #include "db_file.h"
 #include "deploy.h"
 #include "fdguard.h"
+#include "import.h"
 #include "lint.h"
 #include "log.h"
 #include "looplag.h"
@@ -52,6 +53,10 @@ static const char usage_text[] =
 	"  renew NAME... | --all [--force]\n"
 	"                                ask the running daemon to renew now (--force: even\n"
 	"                                certificates that are not due)\n"
+	"  import certbot [DIR] [--write FILE]\n"
+	"                                print the configuration for certbot's certificates\n"
+	"                                (DIR, default /etc/letsencrypt); --write: adopt them,\n"
+	"                                with certbot's account, and write FILE\n"
 	"\n"
 	"options:\n"
 	"  -c FILE      configuration (default $ACMED_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
@@ -766,6 +771,28 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	return rc;
 }
 
+static int cmd_import(const char *path, int argc, char **argv)
+{
+	const char *dir = "/etc/letsencrypt", *write = NULL;
+	int i = 1, dir_set = 0;
+
+	if (argc < 1 || strcmp(argv[0], "certbot") != 0)
+		return usage_error("%s", "import: only `import certbot [DIR] [--write FILE]` exists");
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--write") == 0) {
+			if (++i >= argc)
+				return usage_error("%s", "--write needs a file name");
+			write = argv[i];
+		} else if (argv[i][0] != '-' && !dir_set) {
+			dir = argv[i];
+			dir_set = 1;
+		} else {
+			return usage_error("import certbot: unexpected argument %s", argv[i]);
+		}
+	}
+	return import_certbot(path, dir, write);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = getenv("ACMED_CONFIG");
@@ -829,5 +856,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "renew") == 0)
 		return cmd_control(path, cmd, argc - i, argv + i);
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(path, argc - i, argv + i);
 	return usage_error("unknown command %s", cmd);
 }

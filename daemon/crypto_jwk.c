@@ -1,0 +1,158 @@
+/* crypto_jwk.c - a private key from a JWK (certbot keeps its account key as one), checked before use. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+
+#include "crypto_internal.h"
+
+#define JWK_BN_MAX 1024         /* bytes of a member (an 8192-bit modulus) */
+
+/* A big-endian unsigned member; leading zero bytes are tolerated (some writers pad). */
+static int jwk_bn(const char *s, BIGNUM **out)
+{
+	unsigned char *raw = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return -EINVAL;
+	rc = crypto_b64url_decode(s, strlen(s), &raw, &len);
+	if (rc < 0)
+		return -EINVAL;
+	if (len == 0 || len > JWK_BN_MAX) {
+		crypto_free_secret(raw, len);
+		return -EINVAL;
+	}
+	*out = BN_bin2bn(raw, (int)len, NULL);
+	crypto_free_secret(raw, len);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int jwk_push(OSSL_PARAM_BLD *bld, const char *name, const char *member, BIGNUM **keep)
+{
+	int rc = jwk_bn(member, keep);
+
+	if (rc < 0)
+		return rc;
+	return OSSL_PARAM_BLD_push_BN(bld, name, *keep) == 1 ? 0 : -ENOMEM;
+}
+
+static int jwk_rsa(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGNUM **bn)
+{
+	static const char *const names[] = {
+		OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, OSSL_PKEY_PARAM_RSA_D,
+		OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2,
+		OSSL_PKEY_PARAM_RSA_EXPONENT1, OSSL_PKEY_PARAM_RSA_EXPONENT2,
+		OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+	};
+	const char *members[] = { j->n, j->e, j->d, j->p, j->q, j->dp, j->dq, j->qi };
+	size_t crt = 0, n = 3;
+	int rc = 0;
+
+	for (size_t i = 3; i < 8; i++)
+		crt += members[i] != NULL;
+	if (crt == 5)
+		n = 8;
+	else if (crt != 0)
+		return -EINVAL;         /* the CRT members come all together or not at all */
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = jwk_push(bld, names[i], members[i], &bn[i]);
+	return rc;
+}
+
+static int jwk_ec(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGNUM **bn)
+{
+	unsigned char pt[1 + 2 * 48], *x = NULL, *y = NULL;
+	size_t fs, xl = 0, yl = 0;
+	const char *group;
+	int rc = -EINVAL;
+
+	if (!j->crv || !j->x || !j->y)
+		return -EINVAL;
+	if (strcmp(j->crv, "P-256") == 0) {
+		fs = 32;
+		group = "prime256v1";
+	} else if (strcmp(j->crv, "P-384") == 0) {
+		fs = 48;
+		group = "secp384r1";
+	} else {
+		return -ENOTSUP;
+	}
+	if (crypto_b64url_decode(j->x, strlen(j->x), &x, &xl) < 0 ||
+	    crypto_b64url_decode(j->y, strlen(j->y), &y, &yl) < 0 || xl != fs || yl != fs)
+		goto out;
+	pt[0] = 0x04;   /* uncompressed point */
+	memcpy(pt + 1, x, fs);
+	memcpy(pt + 1 + fs, y, fs);
+	rc = jwk_push(bld, OSSL_PKEY_PARAM_PRIV_KEY, j->d, &bn[0]);
+	if (rc == 0 && (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+			OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, 1 + 2 * fs) != 1))
+		rc = -ENOMEM;
+out:
+	free(x);
+	free(y);
+	return rc;
+}
+
+int crypto_key_from_jwk_private(const struct crypto_jwk_private *j, struct crypto_key **out)
+{
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL, *check = NULL;
+	EVP_PKEY *pkey = NULL;
+	BIGNUM *bn[8] = { NULL };
+	const char *alg;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!j || !j->kty || !j->d)
+		return -EINVAL;
+	if (strcmp(j->kty, "RSA") == 0)
+		alg = "RSA";
+	else if (strcmp(j->kty, "EC") == 0)
+		alg = "EC";
+	else
+		return -ENOTSUP;
+	bld = OSSL_PARAM_BLD_new();
+	if (!bld)
+		return -ENOMEM;
+	rc = strcmp(alg, "RSA") == 0 ? jwk_rsa(j, bld, bn) : jwk_ec(j, bld, bn);
+	if (rc < 0)
+		goto out;
+	rc = -EINVAL;
+	params = OSSL_PARAM_BLD_to_param(bld);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+		crypto_log_ssl(LOG_LVL_DEBUG, "JWK is not a valid private key");
+		goto out;
+	}
+	/* The private half must be the public half's: a key that signs what the
+	 * CA cannot verify would only be found out at the CA. */
+	check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	if (!check || EVP_PKEY_pairwise_check(check) != 1) {
+		crypto_log_ssl(LOG_LVL_DEBUG, "JWK private and public parts do not match");
+		goto out;
+	}
+	rc = crypto_key_wrap(pkey, 1, out);
+	pkey = NULL;
+out:
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(check);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	for (size_t i = 0; i < 8; i++)
+		BN_clear_free(bn[i]);
+	ERR_clear_error();
+	return rc;
+}
