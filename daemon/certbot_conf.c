@@ -133,6 +133,7 @@ static int parse_values(struct parse *p, struct certbot_conf_entry *en, const ch
 
 	for (;;) {
 		const char *is, *ie;
+		int quoted = 0;
 
 		while (s < e && is_space(*s))
 			s++;
@@ -140,6 +141,8 @@ static int parse_values(struct parse *p, struct certbot_conf_entry *en, const ch
 			break;
 		if (*s == '"' || *s == '\'') {
 			char q = *s;
+
+			quoted = 1;
 			if (e - s >= 3 && s[1] == q && s[2] == q)
 				return fail(p, "multi-line (triple-quoted) values are not supported");
 			is = s + 1;
@@ -157,11 +160,9 @@ static int parse_values(struct parse *p, struct certbot_conf_entry *en, const ch
 				s++;
 			ie = s;
 			trim(&is, &ie);
-			if (ie > is && (memchr(is, '"', (size_t)(ie - is)) || memchr(is, '\'', (size_t)(ie - is))) &&
-			    (*is == '"' || *is == '\''))
-				return fail(p, "stray quote");
 		}
-		rc = add_value(en, is, (size_t)(ie - is));
+		/* "d = ," is an empty list: an empty unquoted item is no item */
+		rc = ie == is && !quoted ? 0 : add_value(en, is, (size_t)(ie - is));
 		if (rc < 0)
 			return rc;
 		if (s < e && *s == ',') {

@@ -31,7 +31,7 @@ void crypto_jwk_params_clear(struct crypto_jwk_params *p);
  * The key cannot sign nor be written as PEM. -EINVAL malformed, -ENOTSUP other kinds. */
 int crypto_pubkey_from_jwk_params(const struct crypto_jwk_params *p, struct crypto_key **out);
 /* A private key from a JWK's members (base64url; NULL when absent), as certbot keeps its
- * account key. RSA: n, e, d and p, q, dp, dq, qi (all or none); EC: crv, x, y, d. The two
+ * account key. RSA: n, e, d, p, q, dp, dq, qi; EC: crv, x, y, d. The two
  * halves are checked to belong together. -EINVAL malformed or mismatched, -ENOTSUP another
  * kind, curve or size (acmed's: P-256, P-384, RSA 2048/3072/4096). */
 struct crypto_jwk_private {

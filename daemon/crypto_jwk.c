@@ -53,16 +53,10 @@ static int jwk_rsa(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGN
 		OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
 	};
 	const char *members[] = { j->n, j->e, j->d, j->p, j->q, j->dp, j->dq, j->qi };
-	size_t crt = 0, n = 3;
 	int rc = 0;
 
-	for (size_t i = 3; i < 8; i++)
-		crt += members[i] != NULL;
-	if (crt == 5)
-		n = 8;
-	else if (crt != 0)
-		return -EINVAL;         /* the CRT members come all together or not at all */
-	for (size_t i = 0; i < n && rc == 0; i++)
+	/* The CRT members too (certbot writes them): OpenSSL checks a pair only with them. */
+	for (size_t i = 0; i < 8 && rc == 0; i++)
 		rc = jwk_push(bld, names[i], members[i], &bn[i]);
 	return rc;
 }
