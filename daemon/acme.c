@@ -615,6 +615,7 @@ static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
 		acme_fail_local(&f, ca->directory_url, why);
 		acme_ca_fail_waiting(ca, &f, 0);
 		acme_fail_clear(&f);
+		acme_ca_idle_check(ca);
 		return;
 	}
 	crypto_key_free(ca->key);
@@ -626,6 +627,7 @@ static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
 	ca->acct_contact_known = contact && config_strv_copy(&ca->acct_contact, contact) == 0;
 	acme_ca_kick_waiting(ca);
 	acme_account_contact_sync(ca);
+	acme_ca_idle_check(ca);
 }
 
 int acme_ca_load_account(struct acme_ca *ca)

@@ -34,6 +34,10 @@ void acme_ca_free(struct acme_ca *ca);
  * for the next requests, and contact, sent to the CA as an account update when
  * it differs from what the CA has. 0 or -ENOMEM. */
 int acme_ca_reconfigure(struct acme_ca *ca, const struct config_ca *cfg);
+/* 1 while an account update (contact) is in flight: `run --once` waits for it
+ * rather than cut it off at every run. cb runs when one ends and none follows. */
+int acme_ca_busy(const struct acme_ca *ca);
+void acme_ca_on_idle(struct acme_ca *ca, void (*cb)(void *arg), void *arg);
 /* The CA as orders and the scheduler see it (acme_client.h). */
 struct acme_client *acme_ca_client(struct acme_ca *ca);
 const char *acme_ca_name(const struct acme_ca *ca);

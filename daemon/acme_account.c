@@ -277,6 +277,7 @@ static void contact_updated(const struct acme_reply *reply, void *arg)
 			  "again at the next reload or start", ca->name, ca->kid ? ca->kid : "?",
 			  reply->err_text ? reply->err_text : "the CA refused it");
 		config_strv_clear(&sent);
+		acme_ca_idle_check(ca);
 		return;
 	}
 	config_strv_clear(&ca->acct_contact);
@@ -286,6 +287,24 @@ static void contact_updated(const struct acme_reply *reply, void *arg)
 		 sent.n ? sent.v[0] : "(none)", sent.n > 1 ? " and more" : "");
 	acme_account_save(ca);
 	acme_account_contact_sync(ca);          /* changed again meanwhile */
+	acme_ca_idle_check(ca);
+}
+
+int acme_ca_busy(const struct acme_ca *ca)
+{
+	return ca && (ca->contact_call != NULL || ca->acct_state == ACCT_LOADING);
+}
+
+void acme_ca_idle_check(struct acme_ca *ca)
+{
+	if (ca->idle_cb && !acme_ca_busy(ca))
+		ca->idle_cb(ca->idle_arg);
+}
+
+void acme_ca_on_idle(struct acme_ca *ca, void (*cb)(void *arg), void *arg)
+{
+	ca->idle_cb = cb;
+	ca->idle_arg = arg;
 }
 
 void acme_account_contact_sync(struct acme_ca *ca)

@@ -49,5 +49,7 @@ void acme_account_save(struct acme_ca *ca);
  * the CA accepts it. Nothing while the account is not registered: the
  * registration carries the configured contact. */
 void acme_account_contact_sync(struct acme_ca *ca);
+/* Tell acme_ca_on_idle's callback when nothing (account load, update) is in flight. */
+void acme_ca_idle_check(struct acme_ca *ca);
 
 #endif

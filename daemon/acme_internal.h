@@ -77,6 +77,8 @@ struct acme_ca {
 	int acct_contact_known;
 	struct acme_call *contact_call;   /* the account update in flight */
 	struct config_strv contact_sent;  /* what it sends */
+	void (*idle_cb)(void *arg);       /* acme_ca_on_idle */
+	void *idle_arg;
 	char *nonces[NONCE_POOL_MAX];
 	size_t nnonces;
 	unsigned nonce_fetching;

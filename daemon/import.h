@@ -16,6 +16,9 @@ struct import_account {
 	struct config_strv contact;
 	int contact_known;      /* regr.json's body had "contact" */
 	char *error;            /* why it cannot be imported, or NULL */
+	/* The CA of the configuration in place with the same directory, whose
+	 * name and settings are kept (plan.cfg's), or NULL. */
+	const struct config_ca *from;
 };
 
 struct import_lineage {
@@ -36,6 +39,7 @@ struct import_lineage {
 };
 
 struct import_plan {
+	const struct config *cfg;       /* the configuration in place, or NULL */
 	char *certbot_dir;
 	char *state_dir;
 	char *runtime_dir;      /* carried over from the configuration in place, or NULL */
@@ -53,7 +57,8 @@ int import_certbot(const char *config_path, const char *certbot_dir, const char 
 
 /* Read certbot_dir into plan (every lineage, with what is wrong with each);
  * -errno when the directory itself cannot be read (said on stderr). */
-int import_plan_read(const char *certbot_dir, const char *state_dir, struct import_plan *plan);
+int import_plan_read(const char *certbot_dir, const char *state_dir, const struct config *cfg,
+		     struct import_plan *plan);
 void import_plan_clear(struct import_plan *plan);
 /* The YAML configuration for plan. */
 int import_plan_yaml(const struct import_plan *plan, FILE *out);

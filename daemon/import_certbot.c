@@ -166,6 +166,34 @@ static int add_hook(struct import_lineage *l, const char *cmd)
 	return strv_has(&l->hooks, cmd) ? 0 : strv_push(&l->hooks, cmd);
 }
 
+/* A path as a word of a shell command: as is when it is plain, else in single quotes. */
+static int push_quoted(struct config_strv *sv, const char *path)
+{
+	size_t n = strlen(path), o = 0;
+	char *q;
+	int rc;
+
+	if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._+:@-") == n)
+		return strv_push(sv, path);
+	q = malloc(4 * n + 3);
+	if (!q)
+		return -ENOMEM;
+	q[o++] = '\'';
+	for (size_t i = 0; i < n; i++) {
+		if (path[i] == '\'') {
+			memcpy(q + o, "'\\''", 4);
+			o += 4;
+		} else {
+			q[o++] = path[i];
+		}
+	}
+	q[o++] = '\'';
+	q[o] = '\0';
+	rc = strv_push(sv, q);
+	free(q);
+	return rc;
+}
+
 /* renewal-hooks/deploy/: executables certbot runs after every renewal, in name order. */
 static int read_global_hooks(const char *dir, struct config_strv *out)
 {
@@ -181,7 +209,7 @@ static int read_global_hooks(const char *dir, struct config_strv *out)
 		struct stat st;
 
 		if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) && rc == 0)
-			rc = strv_push(out, p);
+			rc = push_quoted(out, p);
 		free(p);
 		free(list[i]);
 	}
@@ -335,6 +363,9 @@ static char *ca_name_for(const struct import_plan *plan, const char *server)
 			return NULL;
 		for (size_t i = 0; i < plan->naccounts; i++)
 			taken |= plan->accounts[i].ca_name && strcmp(plan->accounts[i].ca_name, name) == 0;
+		/* nor a name the configuration in place gives another CA (its account is in state_dir) */
+		for (size_t i = 0; plan->cfg && i < plan->cfg->ncas; i++)
+			taken |= strcmp(plan->cfg->cas[i].name, name) == 0;
 		if (!taken)
 			return name;
 	}
@@ -368,7 +399,16 @@ static size_t account_for(struct import_plan *plan, const char *server, const ch
 		free(a->id);
 		return SIZE_MAX;
 	}
-	a->ca_name = ca_name_for(plan, server);
+	/* The configuration in place may name this CA already: its name and settings stay. */
+	for (size_t i = 0; plan->cfg && !a->from && i < plan->cfg->ncas; i++) {
+		int taken = 0;
+
+		for (size_t k = 0; k < plan->naccounts; k++)
+			taken |= plan->accounts[k].from == &plan->cfg->cas[i];
+		if (!taken && strcmp(plan->cfg->cas[i].directory, server) == 0)
+			a->from = &plan->cfg->cas[i];
+	}
+	a->ca_name = a->from ? strdup(a->from->name) : ca_name_for(plan, server);
 	plan->naccounts++;
 	if (!a->ca_name || account_read(plan->certbot_dir, a, why, sizeof(why)) < 0) {
 		a->error = strdup(*why ? why : "out of memory");
@@ -579,7 +619,8 @@ static int conf_file(const struct dirent *e)
 	return n > 5 && e->d_name[0] != '.' && strcmp(e->d_name + n - 5, ".conf") == 0;
 }
 
-int import_plan_read(const char *certbot_dir, const char *state_dir, struct import_plan *plan)
+int import_plan_read(const char *certbot_dir, const char *state_dir, const struct config *cfg,
+		     struct import_plan *plan)
 {
 	struct config_strv global = { 0 };
 	struct dirent **list = NULL;
@@ -587,6 +628,7 @@ int import_plan_read(const char *certbot_dir, const char *state_dir, struct impo
 	int n, rc = 0;
 
 	memset(plan, 0, sizeof(*plan));
+	plan->cfg = cfg;
 	plan->certbot_dir = strdup(certbot_dir);
 	plan->state_dir = strdup(state_dir);
 	rd = path_join(certbot_dir, "renewal");

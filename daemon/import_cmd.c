@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "import.h"
+#include "policy.h"
 #include "store.h"
 
 #define EXIT_USAGE 2
@@ -128,6 +129,35 @@ static void yaml_lineage(FILE *out, const struct import_plan *plan, const struct
 		fprintf(out, "    # %s\n", l->notes.v[i]);
 }
 
+/* contact, and the settings of the CA of the configuration in place when there is one. */
+static void yaml_ca_settings(FILE *out, const struct import_account *a)
+{
+	const struct config_strv *contact = a->from && a->from->contact.n ? &a->from->contact :
+					    a->contact_known && a->contact.n ? &a->contact : NULL;
+
+	if (contact) {
+		fputs("    contact: ", out);
+		yaml_list(out, contact);
+		fputc('\n', out);
+	} else {
+		fputs("    # contact: [mailto:you@example.org]   (certbot does not keep it; set it to "
+		      "have it sent to the CA)\n", out);
+	}
+	if (!a->from)
+		return;
+	if (a->from->ca_bundle) {
+		fputs("    ca_bundle: ", out);
+		yaml_scalar(out, a->from->ca_bundle);
+		fputc('\n', out);
+	}
+	if (a->from->max_parallel != 4)
+		fprintf(out, "    max_parallel: %d\n", a->from->max_parallel);
+	if (a->from->timeout != 60)
+		fprintf(out, "    timeout: %llds\n", (long long)a->from->timeout);
+	if (a->from->orders_per_hour != POLICY_ORDERS_DEFAULT)
+		fprintf(out, "    orders_per_hour: %d\n", a->from->orders_per_hour);
+}
+
 static int account_used(const struct import_plan *plan, size_t a)
 {
 	for (size_t i = 0; i < plan->nlineages; i++)
@@ -161,14 +191,7 @@ int import_plan_yaml(const struct import_plan *plan, FILE *out)
 		yaml_scalar(out, a->server);
 		fputs("\n    # certbot's account ", out);
 		fprintf(out, "%s: %s\n", a->id, a->kid);
-		if (a->contact_known && a->contact.n) {
-			fputs("    contact: ", out);
-			yaml_list(out, &a->contact);
-			fputc('\n', out);
-		} else {
-			fputs("    # contact: [mailto:you@example.org]   (certbot does not keep it; set it to "
-			      "have it sent to the CA)\n", out);
-		}
+		yaml_ca_settings(out, a);
 	}
 	fputs("\ncertificates:\n", out);
 	for (size_t i = 0; i < plan->nlineages; i++)
@@ -219,6 +242,23 @@ static void summary(const struct import_plan *plan, FILE *err)
 	}
 }
 
+/* Writing over the configuration in place drops its own certificates: say so. */
+static void dropped(const struct config *cfg, const char *write_path)
+{
+	char *a, *b;
+
+	if (!cfg || cfg->ncerts == 0)
+		return;
+	a = realpath(cfg->path, NULL);
+	b = realpath(write_path, NULL);
+	if (a && b && strcmp(a, b) == 0)
+		fprintf(stderr, "acmed: the %zu certificate%s %s named before (%s...) %s not in it: "
+			"copy them from %s.bak if you want them\n", cfg->ncerts, cfg->ncerts == 1 ? "" : "s",
+			write_path, cfg->certs[0].name, cfg->ncerts == 1 ? "is" : "are", write_path);
+	free(a);
+	free(b);
+}
+
 static int write_config(const struct import_plan *plan, const char *path)
 {
 	char *text = NULL, *old = NULL, *bak = NULL;
@@ -256,7 +296,7 @@ static int write_config(const struct import_plan *plan, const char *path)
 
 int import_certbot(const char *config_path, const char *certbot_dir, const char *write_path)
 {
-	struct import_plan plan;
+	struct import_plan plan = { 0 };
 	struct config *cfg = NULL;
 	char err[1024], *state_dir;
 	int rc, imported;
@@ -272,16 +312,16 @@ int import_certbot(const char *config_path, const char *certbot_dir, const char 
 	} else {
 		state_dir = strdup("/var/lib/acmed");
 	}
-	rc = state_dir ? import_plan_read(certbot_dir, state_dir, &plan) : -ENOMEM;
+	rc = state_dir ? import_plan_read(certbot_dir, state_dir, cfg, &plan) : -ENOMEM;
 	free(state_dir);
 	if (cfg && rc == 0 && (!(plan.runtime_dir = strdup(cfg->runtime_dir)) ||
 			       config_strv_copy(&plan.listen, &cfg->listen) < 0))
 		rc = -ENOMEM;
-	config_free(cfg);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			fprintf(stderr, "acmed: out of memory\n");
 		import_plan_clear(&plan);
+		config_free(cfg);
 		return 1;
 	}
 	imported = (int)(plan.nlineages - plan.errors);
@@ -290,6 +330,7 @@ int import_certbot(const char *config_path, const char *certbot_dir, const char 
 		fprintf(stderr, "acmed: nothing to import from %s (%zu certbot certificate%s)\n", certbot_dir,
 			plan.nlineages, plan.nlineages == 1 ? "" : "s");
 		import_plan_clear(&plan);
+		config_free(cfg);
 		return 1;
 	}
 	if (!write_path) {
@@ -304,10 +345,12 @@ int import_certbot(const char *config_path, const char *certbot_dir, const char 
 		if (rc == 0) {
 			fprintf(stderr, "acmed: wrote %s: %d certificate%s adopted, nothing re-issued\n",
 				write_path, imported, imported == 1 ? "" : "s");
+			dropped(cfg, write_path);
 			next_steps(&plan, write_path, stderr);
 		}
 	}
 	rc = rc < 0 ? 1 : plan.errors ? 1 : 0;
 	import_plan_clear(&plan);
+	config_free(cfg);
 	return rc;
 }

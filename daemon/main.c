@@ -462,8 +462,17 @@ static void on_deployed(const char *name, int ok, const char *error, void *arg)
 
 static void maybe_exit_once(struct run_ctx *ctx)
 {
-	if (ctx->once && ctx->sched_idle && !deploy_busy(ctx->deploy))
-		event_base_loopexit(ctx->base, NULL);
+	if (!ctx->once || !ctx->sched_idle || deploy_busy(ctx->deploy))
+		return;
+	for (size_t i = 0; i < ctx->cfg->ncas; i++)
+		if (acme_ca_busy(ctx->cas[i]))
+			return;         /* an account update: its end calls back */
+	event_base_loopexit(ctx->base, NULL);
+}
+
+static void on_ca_idle(void *arg)
+{
+	maybe_exit_once(arg);
 }
 
 static void on_deploy_idle(void *arg)
@@ -585,6 +594,8 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 		rc = acme_ca_load_account(ctx->cas[i]);
 		if (rc < 0)
 			return rc;
+		if (ctx->once)
+			acme_ca_on_idle(ctx->cas[i], on_ca_idle, ctx);
 	}
 	ctx->deploy = deploy_new(ctx->base, on_deployed, ctx);
 	if (!ctx->deploy)

@@ -527,7 +527,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         entry = {"t": t0, "mono": time.monotonic(), "method": req.method, "path": req.path,
                  "kind": req.kind, "status": None, "upstream_status": None, "rules": [],
                  "conn": self.conn_id, "resp_json_status": None, "resp_body": None, "t_done": None,
-                 "payload": req.payload, "jws_url": (req.protected or {}).get("url")}
+                 "payload": req.payload, "jws_url": (req.protected or {}).get("url"),
+                 "kid": (req.protected or {}).get("kid")}
         try:
             resp = self._process(req, entry)
         except Exception as e:  # a rule callback or the proxy itself failed: answer 500, keep serving
