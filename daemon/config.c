@@ -236,9 +236,9 @@ static int fn_unit(struct ctx *c, const struct node *v, char **s) { return confi
 /* ---- the schema ---- */
 
 enum { CA_NAME, CA_DIRECTORY, CA_CONTACT, CA_BUNDLE, CA_MAX_PARALLEL, CA_TIMEOUT, CA_ORDERS,
-       CA_NKEYS };
+       CA_STAGING, CA_NKEYS };
 static const char *const ca_keys[] = { "name", "directory", "contact", "ca_bundle", "max_parallel",
-	"timeout", "orders_per_hour" };
+	"timeout", "orders_per_hour", "staging" };
 
 /* A whole number from lo to hi. */
 static int get_int_in(struct ctx *c, const char *key, const struct node *v, int lo, int hi, int *out)
@@ -289,9 +289,15 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 	if (config_stop_at(c, &rc, config_yaml_want_scalar(&c->msg, "directory", "an https:// URL",
 						     v[CA_DIRECTORY])))
 		return rc;
-	if (!rc && config_stop_at(c, &rc, config_check_directory(&c->msg, v[CA_DIRECTORY])))
+	if (!rc && config_stop_at(c, &rc, config_check_directory(&c->msg, "directory", v[CA_DIRECTORY])))
 		return rc;
 	if (config_stop_at(c, &rc, dup_str(&ca->directory, v[CA_DIRECTORY]->s ? v[CA_DIRECTORY]->s : "")))
+		return rc;
+	/* staging: the CA's test directory, for renew --dry-run; the same URL rules */
+	if (v[CA_STAGING] && !config_stop_at(c, &rc, config_yaml_want_scalar(&c->msg, "staging",
+									     "an https:// URL", v[CA_STAGING])) &&
+	    !config_stop_at(c, &rc, config_check_directory(&c->msg, "staging", v[CA_STAGING])) &&
+	    config_stop_at(c, &rc, dup_str(&ca->staging, v[CA_STAGING]->s)))
 		return rc;
 	if (config_stop_at(c, &rc, v[CA_CONTACT] ? get_strv(c, "contact", "\"mailto:\" addresses",
 						      v[CA_CONTACT], &ca->contact, fn_contact) :
@@ -799,6 +805,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; cfg->cas && i < cfg->ncas; i++) {
 		free(cfg->cas[i].name);
 		free(cfg->cas[i].directory);
+		free(cfg->cas[i].staging);
 		config_strv_clear(&cfg->cas[i].contact);
 		free(cfg->cas[i].ca_bundle);
 		free(cfg->cas[i].file);

@@ -24,6 +24,7 @@ struct config_strv {
 struct config_ca {
 	char *name;
 	char *directory;        /* https URL of the ACME directory */
+	char *staging;          /* the CA's staging directory (renew --dry-run), or NULL */
 	struct config_strv contact;
 	char *ca_bundle;        /* absolute path or NULL */
 	int ca_bundle_line, ca_bundle_col;

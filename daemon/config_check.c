@@ -69,7 +69,7 @@ int config_check_listen(const struct config_yaml_msg *m, const struct node *v)
 	return 0;
 }
 
-int config_check_directory(const struct config_yaml_msg *m, const struct node *v)
+int config_check_directory(const struct config_yaml_msg *m, const char *key, const struct node *v)
 {
 	const char *s = v->s, *auth;
 	char host[256];
@@ -78,21 +78,21 @@ int config_check_directory(const struct config_yaml_msg *m, const struct node *v
 	unsigned char a[16];
 
 	if (!https && strncasecmp(s, "http://", 7))
-		return config_yaml_err(m, v, "directory: expected an https:// URL, got %s", Q(s));
+		return config_yaml_err(m, v, "%s: expected an https:// URL, got %s", key, Q(s));
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return config_yaml_err(m, v, "directory: expected a URL without spaces or non-ASCII characters, got %s",
-				       Q(s));
+			return config_yaml_err(m, v, "%s: expected a URL without spaces or non-ASCII characters, got %s",
+				       key, Q(s));
 	auth = s + (https ? 8 : 7);
 	alen = strcspn(auth, "/?#");
 	if (memchr(auth, '@', alen))
-		return config_yaml_err(m, v, "directory: user names or passwords in the URL are not supported, got %s", Q(s));
+		return config_yaml_err(m, v, "%s: user names or passwords in the URL are not supported, got %s", key, Q(s));
 	if (parse_hostport(auth, alen, false, host, sizeof(host), &v6))
-		return config_yaml_err(m, v, "directory: expected a URL with a valid host and port, got %s", Q(s));
+		return config_yaml_err(m, v, "%s: expected a URL with a valid host and port, got %s", key, Q(s));
 	if (!https && !(v6 ? (inet_pton(AF_INET6, host, a) == 1 && !memcmp(a, &in6addr_loopback, 16)) :
 			(!strcasecmp(host, "localhost") || (inet_pton(AF_INET, host, a) == 1 && a[0] == 127))))
-		return config_yaml_err(m, v, "directory: expected an https:// URL (http:// is only allowed for "
-			       "127.0.0.0/8, [::1] and localhost), got %s", Q(s));
+		return config_yaml_err(m, v, "%s: expected an https:// URL (http:// is only allowed for "
+			       "127.0.0.0/8, [::1] and localhost), got %s", key, Q(s));
 	return 0;
 }
 

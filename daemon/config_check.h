@@ -11,7 +11,7 @@ struct node;
 /* "host:port" or "[v6]:port", port 1..65535. */
 int config_check_listen(const struct config_yaml_msg *m, const struct node *v);
 /* An https:// URL (http:// only for 127.0.0.0/8, [::1] and localhost), no user info. */
-int config_check_directory(const struct config_yaml_msg *m, const struct node *v);
+int config_check_directory(const struct config_yaml_msg *m, const char *key, const struct node *v);
 /* "mailto:user@host". */
 int config_check_contact(const struct config_yaml_msg *m, const struct node *v);
 /* s, the caller's copy of v's text, is lower-cased in place, then checked to be

@@ -22,6 +22,7 @@ struct control_conn {
 	struct bufferevent *bev;
 	struct control_conn *prev, *next;
 	int waiting;            /* reload-wait acknowledged; answer pending */
+	unsigned long dry_id;   /* a dry run's results pending (control_dry_run_done) */
 	int closing;            /* close once the output is flushed */
 	int paused;             /* too many answers unread: its requests wait */
 };
@@ -115,6 +116,7 @@ static int parse_renew(struct control_request *r, char *err, size_t errlen)
 {
 	json_t *jnames = json_object_get(r->json, "names"), *jall = json_object_get(r->json, "all");
 	json_t *jforce = json_object_get(r->json, "force"), *v;
+	json_t *jdry = json_object_get(r->json, "dry_run");
 	size_t i;
 
 	if (jnames && !json_is_array(jnames) && !json_is_null(jnames))
@@ -123,6 +125,9 @@ static int parse_renew(struct control_request *r, char *err, size_t errlen)
 	if ((jall && !json_is_boolean(jall) && !json_is_null(jall)) ||
 	    (jforce && !json_is_boolean(jforce) && !json_is_null(jforce)))
 		return req_fail(r, err, errlen, "renew: \"all\" and \"force\" must be booleans");
+	if (jdry && !json_is_boolean(jdry) && !json_is_null(jdry))
+		return req_fail(r, err, errlen, "renew: \"dry_run\" must be a boolean");
+	r->dry_run = json_is_true(jdry);
 	r->all = json_is_true(jall);
 	r->force = json_is_true(jforce);
 	r->nnames = json_is_array(jnames) ? json_array_size(jnames) : 0;
@@ -182,6 +187,39 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 	return 0;
 }
 
+/* A dry run: acknowledged now ("waiting"), its results sent by control_dry_run_done. */
+static json_t *do_dry_run(struct control_conn *k, const struct control_request *q)
+{
+	static unsigned long next_id;
+	json_t *started = json_array(), *resp;
+	char err[512] = "";
+	int rc;
+
+	if (!k->c->ops || !k->c->ops->dry_run) {
+		json_decref(started);
+		return answer_error("dry runs unavailable");
+	}
+	if (!started)
+		return answer_error("out of memory");
+	if (++next_id == 0)
+		next_id = 1;
+	rc = k->c->ops->dry_run(k->c->arg, q->names, q->nnames, q->all, next_id, started, err,
+				sizeof(err));
+	if (rc == -ENOENT) {
+		resp = json_pack("{s:b, s:s, s:b}", "ok", 0, "error",
+				 err[0] ? err : "unknown certificate", "unknown", 1);
+	} else if (rc < 0) {
+		resp = answer_error(err[0] ? err : strerror(-rc));
+	} else {
+		k->dry_id = next_id;
+		/* The order takes minutes at worst: the client waits without a word. */
+		bufferevent_set_timeouts(k->bev, NULL, NULL);
+		resp = json_pack("{s:b, s:b, s:O}", "ok", 1, "waiting", 1, "dry_run", started);
+	}
+	json_decref(started);
+	return resp;
+}
+
 static json_t *do_renew(struct control *c, const struct control_request *q)
 {
 	json_t *renewing, *not_due, *resp;
@@ -231,7 +269,7 @@ static json_t *conn_request(struct control_conn *k, const char *line, size_t len
 		resp = do_status(k->c);
 		break;
 	case CONTROL_CMD_RENEW:
-		resp = do_renew(k->c, &q);
+		resp = q.dry_run ? do_dry_run(k, &q) : do_renew(k->c, &q);
 		break;
 	case CONTROL_CMD_RELOAD_WAIT:
 	default:
@@ -253,7 +291,7 @@ static void conn_process(struct control_conn *k)
 	size_t len;
 
 	for (;;) {
-		if (k->closing || k->waiting) {
+		if (k->closing || k->waiting || k->dry_id) {
 			/* Nothing more is read from a client whose answer is pending. */
 			evbuffer_drain(in, evbuffer_get_length(in));
 			break;
@@ -283,7 +321,7 @@ static void conn_process(struct control_conn *k)
 			conn_send(k, conn_request(k, line, len));
 		free(line);
 	}
-	if (!k->closing && !k->waiting && evbuffer_get_length(in) > CONTROL_MAX_LINE)
+	if (!k->closing && !k->waiting && !k->dry_id && evbuffer_get_length(in) > CONTROL_MAX_LINE)
 		goto too_long;
 	if (k->paused) {
 		k->paused = 0;
@@ -496,6 +534,22 @@ void control_reload_done(struct control *c, int ok, const char *error, unsigned 
 	}
 }
 
+void control_dry_run_done(struct control *c, unsigned long id, json_t *answer)
+{
+	struct control_conn *k;
+
+	for (k = c ? c->conns : NULL; k; k = k->next)
+		if (k->dry_id == id && !k->closing)
+			break;
+	if (!k) {
+		json_decref(answer);    /* the client went away */
+		return;
+	}
+	k->dry_id = 0;
+	conn_send(k, answer ? answer : answer_error("out of memory"));
+	conn_close_after_write(k);
+}
+
 void control_free(struct control *c)
 {
 	if (!c)
@@ -515,7 +569,8 @@ void control_set_idle_timeout(struct control *c, unsigned ms)
 
 	c->idle_ms = ms ? ms : CONTROL_IDLE_TIMEOUT_MS;
 	for (k = c->conns; k; k = k->next)
-		set_timeouts(k);
+		if (!k->dry_id)         /* a dry run's client waits as long as it takes */
+			set_timeouts(k);
 }
 
 size_t control_client_count(const struct control *c)

@@ -20,6 +20,11 @@
  *  {"cmd":"renew","names":[...],"all":false,"force":false}
  *                        -> {"ok":true,"renewing":[names],"not_due":[names]}
  *                         | {"ok":false,"error":"unknown certificate: foo","unknown":true}
+ *  {"cmd":"renew","names":[...],"all":false,"dry_run":true}
+ *                        -> {"ok":true,"waiting":true,"dry_run":[names]} at once; then,
+ *                           when every order at the staging directories ended,
+ *                           {"ok":true,"results":[{"name":..,"ok":true,"message":..,
+ *                           "directory":URL,"not_after":T}]}; then the socket closes.
  *  {"cmd":"reload-wait"} -> {"ok":true,"waiting":true} at once; then, when the
  *                           daemon finishes its next reload,
  *                           {"ok":true,"certificates":3,"added":1,"removed":0,"changed":0}
@@ -37,7 +42,7 @@ struct control_request {
 	enum control_cmd cmd;
 	const char **names;     /* renew: nnames certificate names (owned by json) */
 	size_t nnames;
-	int all, force;
+	int all, force, dry_run;
 	json_t *json;           /* the parsed line */
 };
 /* Parse line[0..len) (no newline). 0, or -EINVAL with the client's error
@@ -59,6 +64,10 @@ struct control_ops {
 	 * return -ENOENT. Other errors: err set, another negative code. */
 	int (*renew)(void *arg, const char *const *names, size_t n, int all, int force,
 		     json_t *renewing, json_t *not_due, char *err, size_t errlen);
+	/* Start a dry run of names (or all): append them to started, and call
+	 * control_dry_run_done(c, id, ...) when every one has ended. Errors as renew. */
+	int (*dry_run)(void *arg, const char *const *names, size_t n, int all, unsigned long id,
+		       json_t *started, char *err, size_t errlen);
 };
 
 /* Listen on <runtime_dir>/acmed.sock (a stale socket is replaced; mode 0600;
@@ -69,6 +78,9 @@ int control_new(struct event_base *base, const char *runtime_dir, const struct c
  * is the message (e.g. the config's "FILE:LINE:COL: message"). */
 void control_reload_done(struct control *c, int ok, const char *error, unsigned ncerts,
 			 unsigned added, unsigned removed, unsigned changed);
+/* Send answer (a reference taken over) to the client waiting for dry run id,
+ * then close it; dropped when that client is gone. */
+void control_dry_run_done(struct control *c, unsigned long id, json_t *answer);
 /* Closes every connection and the listener, and unlinks the socket. NULL is fine. */
 void control_free(struct control *c);
 /* For tests: idle timeout per connection (default CONTROL_IDLE_TIMEOUT_MS). */
@@ -95,6 +107,10 @@ int control_cli_status(const struct config *cfg, enum control_status_mode mode);
 /* `acmed renew NAME... | --all [--force]`: needs the daemon. */
 int control_cli_renew(const struct config *cfg, const char *const *names, size_t n, int all,
 		      int force);
+/* `acmed renew NAME... | --all --dry-run`: the daemon orders each at its CA's
+ * staging directory and installs nothing; prints each result. 0 when all were
+ * issued, 1 otherwise. */
+int control_cli_dry_run(const struct config *cfg, const char *const *names, size_t n, int all);
 /* For tests: how long control_cli_reload waits for the answer (default 60000). */
 void control_cli_set_timeout(unsigned ms);
 

@@ -19,6 +19,7 @@
 
 #define EXIT_OPERATIONAL 1
 #define EXIT_USAGE 2
+#define DRY_RUN_TIMEOUT_MS (20u * 60 * 1000)    /* orders at a busy staging CA */
 #define ANSWER_MAX (256u << 20)        /* a STATUS of 10 000 certificates is a few MB */
 
 static unsigned cli_timeout_ms = 60000;
@@ -335,12 +336,34 @@ out:
 	return status;
 }
 
+/* Connect to the running daemon; when there is none, say so and what to do instead. */
+static int cli_connect_daemon(const struct config *cfg, struct cli_conn *k, const char *instead)
+{
+	int rc = cli_connect(cfg, k);
+
+	if (rc == -ENOENT || rc == -ECONNREFUSED)
+		fprintf(stderr, "acmed is not running (runtime_dir %s); %s\n", cfg->runtime_dir, instead);
+	else if (rc < 0)
+		fprintf(stderr, "acmed: cannot connect to %s: %s\n", k->path ? k->path : "",
+			strerror(-rc));
+	return rc;
+}
+
+static json_t *names_array(const char *const *names, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
 int control_cli_renew(const struct config *cfg, const char *const *names, size_t n, int all,
 		      int force)
 {
 	struct cli_conn k = { .fd = -1 };
-	json_t *jnames, *a = NULL, *v;
-	int rc, status = EXIT_OPERATIONAL;
+	json_t *a = NULL, *v;
+	int status = EXIT_OPERATIONAL;
 	size_t i;
 
 	if (!all && n == 0) {
@@ -351,20 +374,9 @@ int control_cli_renew(const struct config *cfg, const char *const *names, size_t
 		fprintf(stderr, "acmed: renew: certificate names and --all exclude each other\n");
 		return EXIT_USAGE;
 	}
-	rc = cli_connect(cfg, &k);
-	if (rc < 0) {
-		if (rc == -ENOENT || rc == -ECONNREFUSED)
-			fprintf(stderr, "acmed is not running (runtime_dir %s); start it, or use "
-				"`acmed run --once`\n", cfg->runtime_dir);
-		else
-			fprintf(stderr, "acmed: cannot connect to %s: %s\n", k.path ? k.path : "",
-				strerror(-rc));
+	if (cli_connect_daemon(cfg, &k, "start it, or use `acmed run --once`") < 0)
 		goto out;
-	}
-	jnames = json_array();
-	for (i = 0; jnames && i < n; i++)
-		json_array_append_new(jnames, json_string(names[i]));
-	if (cli_call(&k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", jnames,
+	if (cli_call(&k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", names_array(names, n),
 				   "all", all, "force", force), &a))
 		goto out;
 	if (!json_is_true(json_object_get(a, "ok"))) {
@@ -389,6 +401,72 @@ int control_cli_renew(const struct config *cfg, const char *const *names, size_t
 	    json_array_size(json_object_get(a, "not_due")) == 0)
 		printf("nothing to renew\n");
 	status = 0;
+out:
+	json_decref(a);
+	cli_close(&k);
+	return status;
+}
+
+/* One result line of a dry run. */
+static int dry_run_result(const json_t *r)
+{
+	const char *name = json_string_value(json_object_get(r, "name"));
+	const char *msg = json_string_value(json_object_get(r, "message"));
+	const char *dir = json_string_value(json_object_get(r, "directory"));
+
+	if (json_is_true(json_object_get(r, "ok"))) {
+		printf("%s: ok: the staging CA (%s) issued it; nothing installed\n", name ? name : "?",
+		       dir ? dir : "?");
+		return 1;
+	}
+	printf("%s: FAILED: %s\n", name ? name : "?", msg ? msg : "no reason given");
+	return 0;
+}
+
+int control_cli_dry_run(const struct config *cfg, const char *const *names, size_t n, int all)
+{
+	struct cli_conn k = { .fd = -1 };
+	json_t *a = NULL, *v;
+	size_t i, ok = 0;
+	int rc, status = EXIT_OPERATIONAL;
+
+	if (all ? n > 0 : n == 0) {
+		fprintf(stderr, "acmed: renew --dry-run: give certificate names or --all\n");
+		return EXIT_USAGE;
+	}
+	/* The daemon answers the CA's challenges: port 80 stays its own. */
+	if (cli_connect_daemon(cfg, &k, "start it first: the dry run answers the CA through its "
+			       "http-01 listener or webroot") < 0)
+		goto out;
+	if (cli_call(&k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", names_array(names, n),
+				   "all", all, "dry_run", 1), &a))
+		goto out;
+	if (!json_is_true(json_object_get(a, "ok"))) {
+		fprintf(stderr, "acmed: %s\n", answer_error(a));
+		if (json_is_true(json_object_get(a, "unknown")))
+			status = EXIT_USAGE;
+		goto out;
+	}
+	fprintf(stderr, "acmed: dry run of %zu certificate%s at the staging CA; waiting for the orders\n",
+		json_array_size(json_object_get(a, "dry_run")),
+		json_array_size(json_object_get(a, "dry_run")) == 1 ? "" : "s");
+	json_decref(a);
+	a = NULL;
+	rc = cli_recv(&k, DRY_RUN_TIMEOUT_MS, &a);
+	if (rc < 0) {
+		fprintf(stderr, "acmed: no result of the dry run on %s: %s\n", k.path,
+			rc == -ETIMEDOUT ? "timed out" : rc == -ECONNRESET ? "the daemon closed the socket"
+			: strerror(-rc));
+		goto out;
+	}
+	if (!json_is_true(json_object_get(a, "ok"))) {
+		fprintf(stderr, "acmed: %s\n", answer_error(a));
+		goto out;
+	}
+	json_array_foreach(json_object_get(a, "results"), i, v)
+		ok += (size_t)dry_run_result(v);
+	if (ok == json_array_size(json_object_get(a, "results")))
+		status = 0;
 out:
 	json_decref(a);
 	cli_close(&k);

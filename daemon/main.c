@@ -21,6 +21,7 @@
 #include "control.h"
 #include "db_file.h"
 #include "deploy.h"
+#include "dryrun.h"
 #include "fdguard.h"
 #include "import.h"
 #include "lint.h"
@@ -53,6 +54,9 @@ static const char usage_text[] =
 	"  renew NAME... | --all [--force]\n"
 	"                                ask the running daemon to renew now (--force: even\n"
 	"                                certificates that are not due)\n"
+	"  renew NAME... | --all --dry-run\n"
+	"                                a whole order at the CA's staging directory, through\n"
+	"                                the running daemon; nothing installed\n"
 	"  import certbot [DIR] [--write FILE]\n"
 	"                                print the configuration for certbot's certificates\n"
 	"                                (DIR, default /etc/letsencrypt); --write: adopt them,\n"
@@ -73,6 +77,7 @@ struct run_ctx {
 	struct config *cfg;
 	struct challenge_http *http01;
 	struct challenge *solvers[1];   /* http-01 */
+	struct dryrun_set *dry;         /* renew --dry-run */
 	struct worker *io;              /* the store's writes, off the loop */
 	struct db *db;                  /* accounts, job and CA state (db_file.c) */
 	struct acme_ca **cas;
@@ -429,7 +434,22 @@ static int ctl_renew(void *arg, const char *const *names, size_t n, int all, int
 				   err, errlen);
 }
 
-static const struct control_ops ctl_ops = { ctl_status, ctl_renew };
+static int ctl_dry_run(void *arg, const char *const *names, size_t n, int all, unsigned long id,
+		       json_t *started, char *err, size_t errlen)
+{
+	struct run_ctx *ctx = arg;
+
+	return dryrun_set_start(ctx->dry, ctx->cfg, names, n, all, id, started, err, errlen);
+}
+
+static void dry_answer(void *arg, unsigned long id, json_t *answer)
+{
+	struct run_ctx *ctx = arg;
+
+	control_dry_run_done(ctx->control, id, answer);
+}
+
+static const struct control_ops ctl_ops = { ctl_status, ctl_renew, ctl_dry_run };
 
 /* The deployer subscribes to the scheduler: a new certificate is reloaded into its services. */
 static void on_status_timer(evutil_socket_t fd, short what, void *arg)
@@ -614,6 +634,12 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	if (!ctx->once && !(ctx->status_ev = evtimer_new(ctx->base, on_status_timer, ctx)))
 		return -ENOMEM;
 	if (!ctx->once) {
+		struct dryrun_env env = { .base = ctx->base, .db = ctx->db, .io = ctx->io,
+					  .http01 = ctx->solvers[0], .state_dir = ctx->cfg->state_dir,
+					  .answer = dry_answer, .arg = ctx };
+
+		if (!(ctx->dry = dryrun_set_new(&env)))
+			return -ENOMEM;
 		rc = control_new(ctx->base, ctx->cfg->runtime_dir, &ctl_ops, ctx, &ctx->control);
 		if (rc < 0)
 			return rc;
@@ -623,6 +649,7 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 
 static void run_teardown(struct run_ctx *ctx)
 {
+	dryrun_set_free(ctx->dry);       /* tells its clients, while the socket is open */
 	control_free(ctx->control);
 	sched_free(ctx->sched);          /* withdraws every answer presented */
 	challenge_free(ctx->solvers[0]);
@@ -726,7 +753,7 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	struct config *cfg = NULL;
 	const char **names = NULL;
 	size_t n = 0;
-	int json = 0, check = 0, all = 0, force = 0, rc;
+	int json = 0, check = 0, all = 0, force = 0, dry = 0, rc;
 
 	names = calloc((size_t)argc + 1, sizeof(*names));
 	if (!names)
@@ -740,6 +767,8 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 			all = 1;
 		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--force") == 0)
 			force = 1;
+		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--dry-run") == 0)
+			dry = 1;
 		else if (strcmp(cmd, "renew") == 0 && argv[i][0] != '-')
 			names[n++] = argv[i];
 		else {
@@ -754,6 +783,10 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	if (json && check) {
 		free(names);
 		return usage_error("%s", "status: --json or --check, not both");
+	}
+	if (dry && force) {
+		free(names);
+		return usage_error("%s", "renew: --dry-run orders a certificate anyway; --force adds nothing");
 	}
 	rc = load_config(path, &cfg);
 	if (rc) {
@@ -775,6 +808,8 @@ static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
 	else if (strcmp(cmd, "status") == 0)
 		rc = control_cli_status(cfg, check ? CONTROL_STATUS_CHECK :
 					json ? CONTROL_STATUS_JSON : CONTROL_STATUS_TABLE);
+	else if (dry)
+		rc = control_cli_dry_run(cfg, names, n, all);
 	else
 		rc = control_cli_renew(cfg, names, n, all, force);
 	config_free(cfg);

@@ -79,6 +79,7 @@ static void test_full_valid(void **state)
 		"    ca_bundle: roots/extra.pem\n"
 		"    max_parallel: 1000\n"
 		"    orders_per_hour: 300\n"
+		"    staging: https://acme-staging-v02.api.letsencrypt.org/directory\n"
 		"  - name: pebble_1.test\n"
 		"    directory: http://127.0.0.1:14000/dir\n"
 		"certificates:\n"
@@ -110,6 +111,7 @@ static void test_full_valid(void **state)
 	assert_string_equal(cfg->cas[0].ca_bundle, "/nonexistent-acmed-test/etc/roots/extra.pem");
 	assert_int_equal(cfg->cas[0].max_parallel, 1000);
 	assert_int_equal(cfg->cas[0].orders_per_hour, 300);
+	assert_string_equal(cfg->cas[0].staging, "https://acme-staging-v02.api.letsencrypt.org/directory");
 	assert_int_equal(cfg->cas[0].line, 6);
 	assert_string_equal(cfg->cas[1].name, "pebble_1.test");
 	assert_string_equal(cfg->cas[1].directory, "http://127.0.0.1:14000/dir");
@@ -118,7 +120,8 @@ static void test_full_valid(void **state)
 	assert_int_equal(cfg->cas[1].max_parallel, 4);
 	assert_int_equal(cfg->cas[1].timeout, 60);
 	assert_int_equal(cfg->cas[1].orders_per_hour, 50);
-	assert_int_equal(cfg->cas[1].line, 12);
+	assert_null(cfg->cas[1].staging);
+	assert_int_equal(cfg->cas[1].line, 13);
 
 	assert_int_equal(cfg->ncerts, 2);
 	const struct config_cert *w = &cfg->certs[0], *m = &cfg->certs[1];
@@ -131,7 +134,7 @@ static void test_full_valid(void **state)
 	assert_string_equal(w->output_dir, "/etc/ssl/web/live");
 	assert_strv(&w->reload, 2, "nginx.service", "postfix@main.service");
 	assert_strv(&w->exec, 3, "/usr/local/sbin/push-cert", "--quiet", "a b");
-	assert_int_equal(w->line, 15);
+	assert_int_equal(w->line, 16);
 
 	assert_string_equal(m->name, "Mail-2");
 	assert_int_equal(m->ca, 1);
@@ -142,7 +145,7 @@ static void test_full_valid(void **state)
 	assert_string_equal(m->output_dir, "/nonexistent-acmed-test/out/mail");
 	assert_strv(&m->reload, 0);
 	assert_strv(&m->exec, 0);
-	assert_int_equal(m->line, 24);
+	assert_int_equal(m->line, 25);
 
 	assert_ptr_equal(config_find_cert(cfg, "web"), w);
 	assert_ptr_equal(config_find_cert(cfg, "Mail-2"), m);
@@ -383,7 +386,14 @@ static void test_schema_errors(void **state)
 		     "runtime_dir, listen, cas, certificates, include");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
-		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour");
+		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour, staging");
+	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: ftp://a/d\n",
+		     "acmed.yaml:4:14: staging: expected an https:// URL, got \"ftp://a/d\"");
+	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: http://192.0.2.1/d\n",
+		     "acmed.yaml:4:14: staging: expected an https:// URL (http:// is only allowed for "
+		     "127.0.0.0/8, [::1] and localhost), got \"http://192.0.2.1/d\"");
+	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: [x]\n",
+		     "acmed.yaml:4:14: staging: expected an https:// URL, got a sequence");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 0s\n",
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got \"0s\"");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 2h\n",

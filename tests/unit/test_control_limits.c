@@ -179,6 +179,8 @@ struct srv {
 	struct control *c;
 	char *dir;
 	unsigned status_calls;
+	unsigned long dry_ids[4];       /* the dry runs started, in order */
+	size_t ndry;
 };
 
 static json_t *big_status(void *arg)
@@ -192,7 +194,32 @@ static json_t *big_status(void *arg)
 	return json_pack("{s:I, s:s}", "call", (json_int_t)s->status_calls, "pad", pad);
 }
 
-static const struct control_ops big_ops = { big_status, NULL };
+/* Dry runs: "nope" is unknown, "nostaging" has no staging CA; others start. */
+static int fake_dry_run(void *arg, const char *const *names, size_t n, int all, unsigned long id,
+			json_t *started, char *err, size_t errlen)
+{
+	struct srv *s = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], "nope") == 0) {
+			snprintf(err, errlen, "unknown certificate: nope");
+			return -ENOENT;
+		}
+		if (strcmp(names[i], "nostaging") == 0) {
+			snprintf(err, errlen, "CA x has no staging directory");
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(started, json_string(names[i]));
+	if (all)
+		json_array_append_new(started, json_string("every"));
+	assert_true(s->ndry < 4);
+	s->dry_ids[s->ndry++] = id;
+	return 0;
+}
+
+static const struct control_ops big_ops = { big_status, NULL, fake_dry_run };
 
 static int srv_setup(void **state)
 {
@@ -411,6 +438,94 @@ static void test_unknown_command_cut_in_utf8(void **state)
 	close(fd);
 }
 
+static json_t *send_and_recv(struct srv *s, int fd, const char *line)
+{
+	assert_int_equal(send(fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
+	return recv_answer(s, fd);
+}
+
+/* A dry run is acknowledged at once and answered when it ends, to its own
+ * client only, however long that takes (no idle timeout meanwhile); the
+ * answer for a client that left is dropped. */
+static void test_dry_run_answered_when_done(void **state)
+{
+	struct srv *s = *state;
+	int a = connect_nb(s), b = connect_nb(s), gone = connect_nb(s);
+	json_t *j;
+	char buf[8];
+
+	j = send_and_recv(s, a, "{\"cmd\":\"renew\",\"names\":[\"web\"],\"dry_run\":true}\n");
+	assert_true(json_is_true(json_object_get(j, "ok")) && json_is_true(json_object_get(j, "waiting")));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "dry_run"), 0)), "web");
+	json_decref(j);
+	j = send_and_recv(s, b, "{\"cmd\":\"renew\",\"all\":true,\"dry_run\":true}\n");
+	assert_true(json_is_true(json_object_get(j, "waiting")));
+	json_decref(j);
+	j = send_and_recv(s, gone, "{\"cmd\":\"renew\",\"names\":[\"mail\"],\"dry_run\":true}\n");
+	assert_true(json_is_true(json_object_get(j, "waiting")));
+	json_decref(j);
+	assert_int_equal(s->ndry, 3);
+	assert_true(s->dry_ids[0] != s->dry_ids[1] && s->dry_ids[1] != s->dry_ids[2]);
+	close(gone);
+
+	/* Silent for longer than the idle timeout: still waiting. */
+	control_set_idle_timeout(s->c, 50);
+	for (int i = 0; i < 20; i++) {
+		usleep(10000);
+		event_base_loop(s->base, EVLOOP_NONBLOCK);
+	}
+	for (int i = 0; i < 1000 && control_client_count(s->c) > 2; i++)
+		event_base_loop(s->base, EVLOOP_NONBLOCK);       /* gone's EOF */
+	assert_int_equal(control_client_count(s->c), 2);
+	assert_int_equal(read(a, buf, sizeof(buf)), -1);        /* nothing for a yet */
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+
+	/* b's run ends first: b alone gets it, then the socket closes */
+	control_dry_run_done(s->c, s->dry_ids[1], json_pack("{s:b, s:[{s:s, s:b}]}", "ok", 1, "results",
+							     "name", "web", "ok", 1));
+	j = recv_answer(s, b);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "results"), 0),
+							      "name")), "web");
+	json_decref(j);
+	assert_null(recv_answer(s, b));
+	/* the client that left: its answer goes nowhere */
+	control_dry_run_done(s->c, s->dry_ids[2], json_pack("{s:b}", "ok", 1));
+	control_dry_run_done(s->c, 987654, json_pack("{s:b}", "ok", 1));
+	control_dry_run_done(s->c, s->dry_ids[0], json_pack("{s:b, s:s}", "ok", 0, "error", "stopped"));
+	j = recv_answer(s, a);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "stopped");
+	json_decref(j);
+	assert_null(recv_answer(s, a));
+	close(a);
+	close(b);
+}
+
+static void test_dry_run_refused(void **state)
+{
+	struct srv *s = *state;
+	int fd = connect_nb(s);
+	json_t *j;
+
+	j = send_and_recv(s, fd, "{\"cmd\":\"renew\",\"names\":[\"web\",\"nope\"],\"dry_run\":true}\n");
+	assert_true(json_is_false(json_object_get(j, "ok")) && json_is_true(json_object_get(j, "unknown")));
+	json_decref(j);
+	j = send_and_recv(s, fd, "{\"cmd\":\"renew\",\"names\":[\"nostaging\"],\"dry_run\":true}\n");
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "CA x has no staging directory");
+	assert_null(json_object_get(j, "unknown"));
+	json_decref(j);
+	j = send_and_recv(s, fd, "{\"cmd\":\"renew\",\"names\":[\"web\"],\"dry_run\":\"yes\"}\n");
+	assert_string_equal(json_string_value(json_object_get(j, "error")),
+			    "renew: \"dry_run\" must be a boolean");
+	json_decref(j);
+	assert_int_equal(s->ndry, 0);
+	/* the connection goes on after each refusal */
+	j = send_and_recv(s, fd, "{\"cmd\":\"status\"}\n");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +535,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_command_cut_in_utf8, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_unread_answers_bounded, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_unread_client_dropped, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_answered_when_done, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_refused, srv_setup, srv_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,110 @@
+# `acmed renew NAME --dry-run`: a whole order at the CA's staging directory through the running daemon; nothing installed, nothing in state changes.
+"""Issue 11, "Trying before trusting".
+
+The CA's `directory` is Pebble itself and its `staging:` is the fault proxy in front of the same Pebble:
+what the proxy sees is what the staging CA saw. A dry run registers the staging account, orders,
+validates through the daemon's own listener, finalizes and downloads; the live files, the job state and
+the deploy hook stay untouched. A failed dry run says why, exits 1 and counts as no failure of the
+certificate. Without a daemon, or for a CA without a staging directory, it refuses before any request.
+"""
+import json
+import os
+
+import pytest
+
+import pebble_env as pe
+
+pytestmark = [pytest.mark.acmed, pytest.mark.pebble(nonce_reject=0)]
+
+ISSUE_TIMEOUT = 180       # a failure bound only: every wait is for an event
+DRY_TIMEOUT = 300
+
+
+def config(acmed, pebble, proxy, workspace, staging=True):
+    hook = workspace / "deployed.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$ACMED_CERT_NAME\" >> {workspace}/deployed.log\n")
+    hook.chmod(0o755)
+    certs = [{"name": "web", "key_type": "ecdsa-p256", "domains": ["web.dry.example.com", "www.dry.example.com"],
+              "ca": "pebble", "exec": json.dumps([str(hook)])},
+             {"name": "other", "key_type": "rsa-2048", "domains": ["other.dry.example.com"],
+              "ca": "nostaging"}]
+    extra_ca = {"staging": json.dumps(proxy.directory_url)} if staging else None
+    outputs = pe.write_config(acmed.config, workspace, pebble.directory_url, pebble.ca_bundle, pebble.http01_port,
+                              certs, extra_ca=extra_ca)
+    # a second CA, the same Pebble, without a staging directory
+    text = acmed.config.read_text().replace("certificates:\n", "  - name: nostaging\n"
+                                            f"    directory: {json.dumps(pebble.directory_url)}\n"
+                                            f"    ca_bundle: {json.dumps(str(pebble.ca_bundle))}\n"
+                                            "certificates:\n", 1)
+    acmed.config.write_text(text)
+    acmed.outputs = outputs
+    return certs
+
+
+def snapshot(acmed, workspace):
+    """What a dry run must not change: the live files (bytes and identity), the job state, the deploy log."""
+    live = {}
+    for name, out in acmed.outputs.items():
+        for f in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"):
+            p = out / f
+            st = p.stat()
+            live[str(p)] = (p.read_bytes(), st.st_ino, st.st_mtime_ns)
+    state = {p.name: p.read_bytes() for p in (workspace / "state" / "certs").iterdir()}
+    log = (workspace / "deployed.log").read_text() if (workspace / "deployed.log").exists() else ""
+    return live, state, log
+
+
+def test_dry_run_orders_at_staging_and_changes_nothing(acmed, proxy, pebble, workspace):
+    certs = config(acmed, pebble, proxy, workspace)
+    r = acmed.run_once(timeout=ISSUE_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    assert proxy.log.count() == 0, "the production CA is Pebble itself: the proxy (staging) saw nothing yet"
+    before = snapshot(acmed, workspace)
+
+    d = acmed.spawn("run")
+    d.wait_for_stderr(r"start-up: every certificate looked at", timeout=60)
+    r = acmed.run("renew", "web", "--dry-run", timeout=DRY_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    assert f"web: ok: the staging CA ({proxy.directory_url}) issued it; nothing installed" in r.stdout, r.stdout
+    # the staging CA saw a whole order from a staging account of its own
+    kinds = proxy.log.by_kind()
+    assert proxy.log.count(kind="newAccount", method="POST", status=201) == 1, kinds
+    assert proxy.log.count(kind="newOrder", method="POST", status=201) == 1, kinds
+    orders = proxy.log.select(kind="newOrder", method="POST", status=201)
+    assert sorted(orders[0]["payload"]["identifiers"], key=lambda i: i["value"]) == [
+        {"type": "dns", "value": "web.dry.example.com"}, {"type": "dns", "value": "www.dry.example.com"}]
+    assert proxy.log.count(kind="finalize", method="POST", status=200) == 1, kinds
+    assert (workspace / "state" / "accounts" / "pebble.staging" / "account.key").exists()
+    d.wait_for_stderr(r"\[web\] dry run: the staging CA .* issued the certificate .*; nothing installed")
+    # nothing installed, nothing in state, no deploy
+    assert snapshot(acmed, workspace) == before
+    st = {c["name"]: c for c in json.loads(acmed.run("status", "--json").stdout)["certificates"]}
+    assert st["web"]["state"] == "valid" and st["web"]["failures"] == 0, st["web"]
+
+    # a dry run the staging CA refuses: said, exit 1, and no failure of the certificate
+    proxy.rate_limited(kind="newOrder", retry_after=60, count=1)
+    r = acmed.run("renew", "web", "--dry-run", timeout=DRY_TIMEOUT)
+    assert r.rc == 1, r.describe()
+    assert "web: FAILED: " in r.stdout and "rateLimited" in r.stdout, r.stdout
+    assert snapshot(acmed, workspace) == before
+    st = {c["name"]: c for c in json.loads(acmed.run("status", "--json").stdout)["certificates"]}
+    assert st["web"]["failures"] == 0 and not st["web"].get("last_error"), st["web"]
+
+    # refused before any request: a CA without staging, an unknown name
+    mark = proxy.log.mark()
+    r = acmed.run("renew", "other", "--dry-run")
+    assert r.rc == 1 and "CA nostaging has no staging directory for a dry run: set `staging:`" in r.stderr, \
+        r.describe()
+    r = acmed.run("renew", "nosuch", "--dry-run")
+    assert r.rc == 2 and "unknown certificate: nosuch" in r.stderr, r.describe()
+    r = acmed.run("renew", "web", "--dry-run", "--force")
+    assert r.rc == 2, r.describe()
+    assert proxy.log.count(since=mark) == 0, proxy.log.by_kind(since=mark)
+    d.stop()
+
+    # no daemon: refused at once (the dry run needs the daemon's listener)
+    r = acmed.run("renew", "web", "--dry-run")
+    assert r.rc == 1 and "acmed is not running" in r.stderr, r.describe()
+    assert proxy.log.count(since=mark) == 0
+    assert snapshot(acmed, workspace) == before
