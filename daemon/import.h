@@ -70,6 +70,9 @@ int import_hook_units(const char *cmd, struct config_strv *units);
 /* import_apply.c: account keys and records into state_dir, the live files
  * into state_dir/live/<name>, certbot's live/<name>/X.pem linked to them. */
 int import_plan_apply(const struct import_plan *plan);
+/* 0 when state_dir has no account key for ca_name, or this one; 1 when it
+ * holds another; <0 when it cannot be read. */
+int import_account_conflict(const char *state_dir, const char *ca_name, const char *key_pem, size_t key_len);
 /* <state_dir>/live/<name>, malloc'd: where acmed keeps an adopted certificate. */
 char *import_output_dir(const struct import_plan *plan, const struct import_lineage *l);
 

@@ -54,6 +54,24 @@ static int same_key(const char *a, size_t alen, const char *b, size_t blen)
 	return rc;
 }
 
+int import_account_conflict(const char *state_dir, const char *ca_name, const char *key_pem, size_t key_len)
+{
+	char *path = db_file_path(state_dir, DB_ACCOUNT_KEY, ca_name), *old = NULL;
+	size_t oldlen = 0;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = store_read_file(path, &old, &oldlen, 1u << 20);
+	free(path);
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0)
+		r = same_key(old, oldlen, key_pem, key_len) == 1 ? 0 : 1;
+	crypto_free_secret(old, oldlen);
+	return r;
+}
+
 /* Before anything is written: an account of that name in state_dir must be this one. */
 static int accounts_check(const struct import_plan *plan)
 {

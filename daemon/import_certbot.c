@@ -336,15 +336,19 @@ out:
 	return rc;
 }
 
-/* The CA's name: known CAs by theirs, others by host; "-2"... for a second account. */
-static char *ca_name_for(const struct import_plan *plan, const char *server)
+/* The CA's name: known CAs by theirs, others by host, or "<beside>-certbot"
+ * next to a CA of that name; "-2"... for a second account. */
+static char *ca_name_for(const struct import_plan *plan, const struct import_account *a, const char *beside)
 {
+	const char *server = a->server;
 	const struct ca_known *k = ca_known_find(server);
 	char base[64], *name = NULL;
 	const char *host = strstr(server, "://");
 	size_t o = 0;
 
-	if (k && strcmp(k->host, "acme-v02.api.letsencrypt.org") == 0)
+	if (beside)
+		snprintf(base, sizeof(base), "%.50s-certbot", beside);
+	else if (k && strcmp(k->host, "acme-v02.api.letsencrypt.org") == 0)
 		snprintf(base, sizeof(base), "letsencrypt");
 	else if (k && strcmp(k->host, "acme-staging-v02.api.letsencrypt.org") == 0)
 		snprintf(base, sizeof(base), "letsencrypt-staging");
@@ -366,6 +370,8 @@ static char *ca_name_for(const struct import_plan *plan, const char *server)
 		/* nor a name the configuration in place gives another CA (its account is in state_dir) */
 		for (size_t i = 0; plan->cfg && i < plan->cfg->ncas; i++)
 			taken |= strcmp(plan->cfg->cas[i].name, name) == 0;
+		/* nor one whose account in state_dir is another */
+		taken |= import_account_conflict(plan->state_dir, name, a->key_pem, a->key_len) != 0;
 		if (!taken)
 			return name;
 	}
@@ -408,11 +414,23 @@ static size_t account_for(struct import_plan *plan, const char *server, const ch
 		if (!taken && strcmp(plan->cfg->cas[i].directory, server) == 0)
 			a->from = &plan->cfg->cas[i];
 	}
-	a->ca_name = a->from ? strdup(a->from->name) : ca_name_for(plan, server);
 	plan->naccounts++;
-	if (!a->ca_name || account_read(plan->certbot_dir, a, why, sizeof(why)) < 0) {
+	if (account_read(plan->certbot_dir, a, why, sizeof(why)) < 0) {
 		a->error = strdup(*why ? why : "out of memory");
 		set_error(l, "%s", *why ? why : "out of memory");
+		return SIZE_MAX;
+	}
+	/* That CA keeps its name unless state_dir holds another account under it
+	 * (acmed ran with it already): then certbot's is a CA of its own beside it. */
+	if (a->from && import_account_conflict(plan->state_dir, a->from->name, a->key_pem, a->key_len) == 0)
+		a->ca_name = strdup(a->from->name);
+	else if (a->from)
+		a->ca_name = ca_name_for(plan, a, a->from->name);
+	else
+		a->ca_name = ca_name_for(plan, a, NULL);
+	if (!a->ca_name) {
+		a->error = strdup("out of memory");
+		set_error(l, "out of memory");
 		return SIZE_MAX;
 	}
 	return plan->naccounts - 1;

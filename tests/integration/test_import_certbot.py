@@ -216,3 +216,26 @@ def test_import_says_what_it_cannot_take_and_takes_the_rest(acmed, proxy, pebble
     # a directory that is not certbot's
     r = acmed.run("import", "certbot", str(workspace / "nowhere"))
     assert r.rc == 1 and "is " in r.stderr and "certbot's directory?" in r.stderr, r.describe()
+
+
+def test_import_beside_an_account_acmed_made(acmed, proxy, pebble, workspace):
+    """acmed already ran with this CA (its own account in state_dir): certbot's account is not put over it,
+    it becomes a CA of its own beside it, with the settings of the configured one."""
+    le = make_certbot_setup(workspace, pebble, proxy)
+    base_config(acmed)
+    mine = workspace / "state" / "accounts" / "pebble" / "account.key"
+    mine.parent.mkdir(parents=True)
+    r = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-out", str(mine)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    before = mine.read_bytes()
+    r = acmed.run("import", "certbot", str(le), "--write", str(acmed.config))
+    assert r.rc == 0, r.describe()
+    y = acmed.config.read_text()
+    assert "  - name: pebble-certbot\n" in y and "    ca: pebble-certbot\n" in y, y
+    assert f"    ca_bundle: {pebble.ca_bundle}" in y, y          # the configured CA's settings
+    assert mine.read_bytes() == before
+    acct = workspace / "state" / "accounts" / "pebble-certbot"
+    assert json.loads((acct / "account.json").read_text())["kid"] == account_uri(le)
+    r = acmed.run("check-config")
+    assert r.rc == 0, r.describe()
