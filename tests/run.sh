@@ -6,7 +6,8 @@
 # Options (environment): ACMED_TESTS_NO_ASAN=1 skips the sanitizer build;
 # PYTEST_ARGS="-k name" narrows the integration tests; ACMED_PEBBLES=pebble-new (or
 # pebble2.4) runs them against one Pebble only; ACMED_TESTS_NO_PACKAGE=1 skips the Debian
-# package (built, lintian, installed and purged: as root only).
+# package (built, lintian, installed and purged: as root only); ACMED_TESTS_NO_README=1 skips
+# following README's service and certbot sections word for word (as root only: it installs).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -82,6 +83,16 @@ if [ "${ACMED_TESTS_NO_PACKAGE:-0}" != 1 ] && [ "$(id -u)" -eq 0 ] && command -v
 	grep "FAILED" -A 20 "$OUT/package.log" | head -n 60
 	tail -n 1 "$OUT/package.log" >"$OUT/package.count"
 	cat "$OUT/package.count"
+fi
+
+# README's "Install as a service" and "Moving from certbot", followed word for word: it installs
+# acmed into /usr and /etc and removes it again (root only, after the package is purged).
+if [ "${ACMED_TESTS_NO_README:-0}" != 1 ] && [ "$(id -u)" -eq 0 ]; then
+	echo "== README followed word for word (tests/readme)"
+	ACMED_README_TEST=1 $PY -m pytest tests/readme -q -p no:cacheprovider \
+		--junitxml="$OUT/readme.xml" 2>&1 | tail -n 40
+	$PY tests/summarize.py junit "$OUT/readme.xml" readme > "$OUT/readme.count" || status=1
+	cat "$OUT/readme.count"
 fi
 
 $PY tests/summarize.py total "$OUT"/*.count || status=1

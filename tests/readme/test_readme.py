@@ -33,8 +33,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or os.environ.get("ACMED_READM
 
 OLD = "old.readme.example.com"          # the certificate certbot keeps
 WWW = "www.readme.example.com"          # the one the new acmed user configures
-PATHS = ["/etc/acmed", "/var/lib/acmed", "/run/acmed", "/etc/letsencrypt", "/var/lib/letsencrypt",
-         "/var/log/letsencrypt"]
+# what the test makes; /etc/letsencrypt itself (cli.ini) is the certbot package's
+PATHS = ["/etc/acmed", "/var/lib/acmed", "/run/acmed", "/var/lib/letsencrypt", "/var/log/letsencrypt"] + \
+    [f"/etc/letsencrypt/{d}" for d in ("live", "archive", "renewal", "accounts", "renewal-hooks", "csr", "keys")]
 
 
 def readme_block(heading):
@@ -90,14 +91,17 @@ def serial(path):
 @pytest.fixture
 def machine(tmp_path):
     """A fresh machine, and afterwards as fresh again: what the test installs is removed."""
-    leftovers = [p for p in ("/usr/sbin/acmed", "/etc/acmed/acmed.yaml", "/etc/letsencrypt") if os.path.exists(p)]
+    leftovers = [p for p in ("/usr/sbin/acmed", "/etc/acmed/acmed.yaml", "/etc/letsencrypt/renewal") if os.path.exists(p)]
     if leftovers:
         pytest.fail(f"not a fresh machine (the README starts from one): {leftovers} exist")
     if not port_free(80):
         pytest.fail("port 80 is taken: the README's acmed.socket binds it")
     timer_link = Path("/etc/systemd/system/timers.target.wants/certbot.timer")
     timer_was = timer_link.is_symlink()
-    state = tmp_path / "pid1"
+    # where systemd keeps /run/systemd/notify: reachable by the service's user
+    state = Path("/run/acmed-readme-pid1")
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(mode=0o755)
     mgr = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests/readme/pid1.py"), "serve", str(state)],
                            stdout=subprocess.PIPE, stderr=open(tmp_path / "pid1.log", "wb"), text=True)
     assert mgr.stdout.readline().strip() == "ready"
@@ -113,7 +117,7 @@ def machine(tmp_path):
     subprocess.run(["/bin/systemctl", "--root=/", "disable", "acmed.socket", "acmed.service"], capture_output=True)
     if timer_was:
         subprocess.run(["/bin/systemctl", "--root=/", "enable", "certbot.timer"], capture_output=True)
-    for p in PATHS:
+    for p in PATHS + [str(state)]:
         shutil.rmtree(p, ignore_errors=True)
 
 
@@ -169,6 +173,7 @@ def run_readme(machine, pebble):
     certs = {c["name"]: c for c in st["certificates"]}
     assert certs[OLD]["state"] == "valid" and certs[OLD]["failures"] == 0, certs
     log = (machine["state"] / "acmed.service.log").read_text()
+    shutil.copy(machine["state"] / "acmed.service.log", machine["tmp"] / "acmed.service.log")
     assert f"[{OLD}] order" not in log, log[-3000:]
     assert OLD in sh.log[-1][2], sh.log[-1]           # `acmed status` shows it
 
