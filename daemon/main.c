@@ -1,4 +1,4 @@
-/* main.c - the acmed command line: parses arguments, wires the modules, runs the loop. */
+/* main.c - acmed: the options, then `run` (wires the modules and runs the loop); the other commands are in cli.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,14 +17,13 @@
 #include "acme.h"
 #include "challenge_http01.h"
 #include "challenge_http.h"
+#include "cli.h"
 #include "config.h"
 #include "control.h"
 #include "db_file.h"
 #include "deploy.h"
 #include "dryrun.h"
 #include "fdguard.h"
-#include "import.h"
-#include "lint.h"
 #include "log.h"
 #include "looplag.h"
 #include "scheduler.h"
@@ -38,38 +37,6 @@
 #define EXIT_USAGE 2
 #define DEFAULT_ONCE_TIMEOUT 300
 
-static const char usage_text[] =
-	"usage: acmed [-c FILE] [-v | -q] COMMAND [ARGS]\n"
-	"\n"
-	"Keeps the certificates named in FILE valid (ACME, RFC 8555).\n"
-	"\n"
-	"commands:\n"
-	"  run [--once] [--timeout SEC]  run the daemon in the foreground; with --once,\n"
-	"                                do what is due now and exit (default timeout 300 s)\n"
-	"  check-config                  validate FILE; errors as FILE:LINE:COL: message\n"
-	"  reload                        make the running daemon re-read FILE; prints the result\n"
-	"  status [--json]               every certificate: names, expiry, next action, last error\n"
-	"  status --check                monitoring plugin: one line; exit 0 OK, 1 WARNING,\n"
-	"                                2 CRITICAL, 3 UNKNOWN\n"
-	"  renew NAME... | --all [--force]\n"
-	"                                ask the running daemon to renew now (--force: even\n"
-	"                                certificates that are not due)\n"
-	"  renew NAME... | --all --dry-run\n"
-	"                                a whole order at the CA's staging directory, through\n"
-	"                                the running daemon; nothing installed\n"
-	"  import certbot [DIR] [--write FILE]\n"
-	"                                print the configuration for certbot's certificates\n"
-	"                                (DIR, default /etc/letsencrypt); --write: adopt them,\n"
-	"                                with certbot's account, and write FILE\n"
-	"\n"
-	"options:\n"
-	"  -c FILE      configuration (default $ACMED_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
-	"  -v           more log output (debug)\n"
-	"  -q           only warnings and errors\n"
-	"  --version    print the version\n"
-	"  --help       this text\n"
-	"\n"
-	"exit status: 0 ok, 1 operational failure, 2 usage or configuration error\n";
 
 struct run_ctx {
 	struct event_base *base;
@@ -114,52 +81,8 @@ static int sched_reconfigure_cas(struct sched *s, const struct config *cfg, stru
 	return rc;
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "acmed: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'acmed --help'.\n");
-	return EXIT_USAGE;
-}
 
-static int load_config(const char *path, struct config **cfg)
-{
-	char err[1024] = "";
-	int rc = config_load(path, cfg, err, sizeof(err));
 
-	if (rc < 0) {
-		fprintf(stderr, "%s\n", err);
-		return EXIT_USAGE;
-	}
-	return 0;
-}
-
-static int cmd_check_config(const char *path)
-{
-	struct config *cfg = NULL;
-	unsigned nerr = 0;
-	int warnings, errors;
-
-	/* Every error of the file, so one run is enough to fix them all. */
-	if (config_load_every_error(path, &cfg, stderr, &nerr) < 0) {
-		if (nerr > 1)
-			fprintf(stderr, "%s: %u errors\n", path, nerr);
-		return EXIT_USAGE;
-	}
-	warnings = lint_config(cfg, stderr, &errors);
-	if (errors) {
-		fprintf(stderr, "%s: %d error%s\n", cfg->path, errors, errors == 1 ? "" : "s");
-		config_free(cfg);
-		return EXIT_USAGE;
-	}
-	printf("%s: ok (%zu certificate%s, %zu CA%s", cfg->path, cfg->ncerts,
-	       cfg->ncerts == 1 ? "" : "s", cfg->ncas, cfg->ncas == 1 ? "" : "s");
-	if (warnings)
-		printf("; %d warning%s", warnings, warnings == 1 ? "" : "s");
-	printf(")\n");
-	config_free(cfg);
-	return 0;
-}
 
 /* A pid file no one but acmed's user (and root) can open: then no one else can
  * hold a lock on it. An older acmed made it 0644, and anyone could take a
@@ -677,7 +600,7 @@ static int cmd_run(const char *path, int once, long timeout)
 	int64_t deadline = clock_now() + timeout;
 	int rc, status = 0;
 
-	rc = load_config(path, &ctx.cfg);
+	rc = cli_load_config(path, &ctx.cfg);
 	if (rc)
 		return rc;
 	signal(SIGPIPE, SIG_IGN);
@@ -747,98 +670,6 @@ out:
 	return status;
 }
 
-/* reload, status, renew: they talk to the running daemon (control.h). */
-static int cmd_control(const char *path, const char *cmd, int argc, char **argv)
-{
-	struct config *cfg = NULL;
-	const char **names = NULL;
-	size_t n = 0;
-	int json = 0, check = 0, all = 0, force = 0, dry = 0, rc;
-
-	names = calloc((size_t)argc + 1, sizeof(*names));
-	if (!names)
-		return EXIT_OPERATIONAL;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(cmd, "status") == 0 && strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(cmd, "status") == 0 && strcmp(argv[i], "--check") == 0)
-			check = 1;
-		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--all") == 0)
-			all = 1;
-		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--force") == 0)
-			force = 1;
-		else if (strcmp(cmd, "renew") == 0 && strcmp(argv[i], "--dry-run") == 0)
-			dry = 1;
-		else if (strcmp(cmd, "renew") == 0 && argv[i][0] != '-')
-			names[n++] = argv[i];
-		else {
-			free(names);
-			return usage_error("%s: unexpected argument", argv[i]);
-		}
-	}
-	if (strcmp(cmd, "renew") == 0 && (all ? n > 0 : n == 0)) {
-		free(names);
-		return usage_error("%s", "renew: give certificate names or --all");
-	}
-	if (json && check) {
-		free(names);
-		return usage_error("%s", "status: --json or --check, not both");
-	}
-	if (dry && force) {
-		free(names);
-		return usage_error("%s", "renew: --dry-run orders a certificate anyway; --force adds nothing");
-	}
-	rc = load_config(path, &cfg);
-	if (rc) {
-		free(names);
-		if (check) {
-			/* A monitoring system reads stdout and the exit code. */
-			printf("ACMED UNKNOWN - cannot load the configuration (see stderr)\n");
-			return STATUS_CHECK_UNKNOWN;
-		}
-		if (strcmp(cmd, "reload") == 0) {
-			/* Nothing was sent: the daemon keeps the configuration it runs. */
-			fprintf(stderr, "acmed: not reloaded; the running acmed keeps its configuration\n");
-			return EXIT_OPERATIONAL;
-		}
-		return rc;
-	}
-	if (strcmp(cmd, "reload") == 0)
-		rc = control_cli_reload(cfg);
-	else if (strcmp(cmd, "status") == 0)
-		rc = control_cli_status(cfg, check ? CONTROL_STATUS_CHECK :
-					json ? CONTROL_STATUS_JSON : CONTROL_STATUS_TABLE);
-	else if (dry)
-		rc = control_cli_dry_run(cfg, names, n, all);
-	else
-		rc = control_cli_renew(cfg, names, n, all, force);
-	config_free(cfg);
-	free(names);
-	return rc;
-}
-
-static int cmd_import(const char *path, int argc, char **argv)
-{
-	const char *dir = "/etc/letsencrypt", *write = NULL;
-	int i = 1, dir_set = 0;
-
-	if (argc < 1 || strcmp(argv[0], "certbot") != 0)
-		return usage_error("%s", "import: only `import certbot [DIR] [--write FILE]` exists");
-	for (; i < argc; i++) {
-		if (strcmp(argv[i], "--write") == 0) {
-			if (++i >= argc)
-				return usage_error("%s", "--write needs a file name");
-			write = argv[i];
-		} else if (argv[i][0] != '-' && !dir_set) {
-			dir = argv[i];
-			dir_set = 1;
-		} else {
-			return usage_error("import certbot: unexpected argument %s", argv[i]);
-		}
-	}
-	return import_certbot(path, dir, write);
-}
-
 int main(int argc, char **argv)
 {
 	const char *path = getenv("ACMED_CONFIG");
@@ -849,31 +680,31 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage_text, stdout);
+			fputs(cli_usage_text, stdout);
 			return 0;
 		} else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
 			printf("acmed %s\n", ACMED_VERSION);
 			return 0;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (++i >= argc)
-				return usage_error("%s needs a file name", a);
+				return cli_usage_error("%s needs a file name", a);
 			path = argv[i];
 		} else if (strcmp(a, "-v") == 0) {
 			verbosity++;
 		} else if (strcmp(a, "-q") == 0) {
 			verbosity--;
 		} else {
-			return usage_error("unknown option %s", a);
+			return cli_usage_error("unknown option %s", a);
 		}
 	}
 	log_init(verbosity);
 	if (i >= argc)
-		return usage_error("%s", "no command given");
+		return cli_usage_error("%s", "no command given");
 	const char *cmd = argv[i++];
 	if (strcmp(cmd, "check-config") == 0) {
 		if (i < argc)
-			return usage_error("check-config takes no argument: %s", argv[i]);
-		return cmd_check_config(path);
+			return cli_usage_error("check-config takes no argument: %s", argv[i]);
+		return cli_check_config(path);
 	}
 	if (strcmp(cmd, "run") == 0) {
 		int once = 0;
@@ -884,25 +715,25 @@ int main(int argc, char **argv)
 			} else if (strcmp(argv[i], "--timeout") == 0) {
 				char *end;
 				if (++i >= argc)
-					return usage_error("%s", "--timeout needs a number of seconds");
+					return cli_usage_error("%s", "--timeout needs a number of seconds");
 				errno = 0;
 				timeout = strtol(argv[i], &end, 10);
 				if (errno || *end || end == argv[i] || timeout <= 0 || timeout > 86400 * 7)
-					return usage_error("--timeout: expected seconds (1..604800), got %s",
+					return cli_usage_error("--timeout: expected seconds (1..604800), got %s",
 							   argv[i]);
 			} else if (strcmp(argv[i], "-v") == 0) {
 				log_init(++verbosity);
 			} else if (strcmp(argv[i], "-q") == 0) {
 				log_init(--verbosity);
 			} else {
-				return usage_error("run: unknown argument %s", argv[i]);
+				return cli_usage_error("run: unknown argument %s", argv[i]);
 			}
 		}
 		return cmd_run(path, once, timeout);
 	}
 	if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "renew") == 0)
-		return cmd_control(path, cmd, argc - i, argv + i);
+		return cli_control(path, cmd, argc - i, argv + i);
 	if (strcmp(cmd, "import") == 0)
-		return cmd_import(path, argc - i, argv + i);
-	return usage_error("unknown command %s", cmd);
+		return cli_import(path, argc - i, argv + i);
+	return cli_usage_error("unknown command %s", cmd);
 }

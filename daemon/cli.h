@@ -1,0 +1,18 @@
+/* cli.h - the acmed commands besides `run`: each returns the exit status (0 ok, 1 failure, 2 usage or configuration error). */
+#ifndef ACMED_CLI_H
+#define ACMED_CLI_H
+
+#include "config.h"
+
+extern const char cli_usage_text[];
+/* "acmed: " fmt (with arg), then where to find help, on stderr; returns 2. */
+int cli_usage_error(const char *fmt, const char *arg);
+/* config_load, its error printed; 0 or 2. */
+int cli_load_config(const char *path, struct config **cfg);
+int cli_check_config(const char *path);
+/* reload, status, renew: argv after the command. */
+int cli_control(const char *path, const char *cmd, int argc, char **argv);
+/* import certbot [DIR] [--write FILE]: argv after "import". */
+int cli_import(const char *path, int argc, char **argv);
+
+#endif
