@@ -187,6 +187,15 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 	return 0;
 }
 
+/* The answer to a renew that failed (rc < 0), or NULL when it did not. */
+static json_t *answer_failed(int rc, const char *err)
+{
+	if (rc == -ENOENT)      /* "unknown": true lets the CLI tell a typo (exit 2) from a failure */
+		return json_pack("{s:b, s:s, s:b}", "ok", 0, "error", err[0] ? err : "unknown certificate",
+				 "unknown", 1);
+	return rc < 0 ? answer_error(err[0] ? err : strerror(-rc)) : NULL;
+}
+
 /* A dry run: acknowledged now ("waiting"), its results sent by control_dry_run_done. */
 static json_t *do_dry_run(struct control_conn *k, const struct control_request *q)
 {
@@ -205,12 +214,8 @@ static json_t *do_dry_run(struct control_conn *k, const struct control_request *
 		next_id = 1;
 	rc = k->c->ops->dry_run(k->c->arg, q->names, q->nnames, q->all, next_id, started, err,
 				sizeof(err));
-	if (rc == -ENOENT) {
-		resp = json_pack("{s:b, s:s, s:b}", "ok", 0, "error",
-				 err[0] ? err : "unknown certificate", "unknown", 1);
-	} else if (rc < 0) {
-		resp = answer_error(err[0] ? err : strerror(-rc));
-	} else {
+	resp = answer_failed(rc, err);
+	if (!resp) {
 		k->dry_id = next_id;
 		/* The order takes minutes at worst: the client waits without a word. */
 		bufferevent_set_timeouts(k->bev, NULL, NULL);
@@ -237,16 +242,10 @@ static json_t *do_renew(struct control *c, const struct control_request *q)
 	}
 	rc = c->ops->renew(c->arg, q->names, q->nnames, q->all, q->force, renewing, not_due, err,
 			   sizeof(err));
-	if (rc == -ENOENT) {
-		/* "unknown": true lets the CLI tell a typo (exit 2) from a failure. */
-		resp = json_pack("{s:b, s:s, s:b}", "ok", 0, "error",
-				 err[0] ? err : "unknown certificate", "unknown", 1);
-	} else if (rc < 0) {
-		resp = answer_error(err[0] ? err : strerror(-rc));
-	} else {
+	resp = answer_failed(rc, err);
+	if (!resp)
 		resp = json_pack("{s:b, s:O, s:O}", "ok", 1, "renewing", renewing, "not_due",
 				 not_due);
-	}
 	json_decref(renewing);
 	json_decref(not_due);
 	return resp;

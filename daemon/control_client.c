@@ -358,6 +358,22 @@ static json_t *names_array(const char *const *names, size_t n)
 	return a;
 }
 
+/* The renew request with flag (force, dry_run); its answer in *a. -1 when it
+ * failed (said; *status set to 2 for an unknown name). */
+static int renew_call(struct cli_conn *k, const char *const *names, size_t n, int all, const char *flag,
+		      int value, json_t **a, int *status)
+{
+	if (cli_call(k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", names_array(names, n),
+				  "all", all, flag, value), a))
+		return -1;
+	if (json_is_true(json_object_get(*a, "ok")))
+		return 0;
+	fprintf(stderr, "acmed: %s\n", answer_error(*a));
+	if (json_is_true(json_object_get(*a, "unknown")))
+		*status = EXIT_USAGE;
+	return -1;
+}
+
 int control_cli_renew(const struct config *cfg, const char *const *names, size_t n, int all,
 		      int force)
 {
@@ -374,17 +390,9 @@ int control_cli_renew(const struct config *cfg, const char *const *names, size_t
 		fprintf(stderr, "acmed: renew: certificate names and --all exclude each other\n");
 		return EXIT_USAGE;
 	}
-	if (cli_connect_daemon(cfg, &k, "start it, or use `acmed run --once`") < 0)
+	if (cli_connect_daemon(cfg, &k, "start it, or use `acmed run --once`") < 0 ||
+	    renew_call(&k, names, n, all, "force", force, &a, &status) < 0)
 		goto out;
-	if (cli_call(&k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", names_array(names, n),
-				   "all", all, "force", force), &a))
-		goto out;
-	if (!json_is_true(json_object_get(a, "ok"))) {
-		fprintf(stderr, "acmed: %s\n", answer_error(a));
-		if (json_is_true(json_object_get(a, "unknown")))
-			status = EXIT_USAGE;
-		goto out;
-	}
 	if (json_array_size(json_object_get(a, "renewing")) > 0) {
 		printf("renewing:");
 		json_array_foreach(json_object_get(a, "renewing"), i, v)
@@ -436,17 +444,9 @@ int control_cli_dry_run(const struct config *cfg, const char *const *names, size
 	}
 	/* The daemon answers the CA's challenges: port 80 stays its own. */
 	if (cli_connect_daemon(cfg, &k, "start it first: the dry run answers the CA through its "
-			       "http-01 listener or webroot") < 0)
+			       "http-01 listener or webroot") < 0 ||
+	    renew_call(&k, names, n, all, "dry_run", 1, &a, &status) < 0)
 		goto out;
-	if (cli_call(&k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", names_array(names, n),
-				   "all", all, "dry_run", 1), &a))
-		goto out;
-	if (!json_is_true(json_object_get(a, "ok"))) {
-		fprintf(stderr, "acmed: %s\n", answer_error(a));
-		if (json_is_true(json_object_get(a, "unknown")))
-			status = EXIT_USAGE;
-		goto out;
-	}
 	fprintf(stderr, "acmed: dry run of %zu certificate%s at the staging CA; waiting for the orders\n",
 		json_array_size(json_object_get(a, "dry_run")),
 		json_array_size(json_object_get(a, "dry_run")) == 1 ? "" : "s");

@@ -253,6 +253,16 @@ class Manager:
         self.notify.close()
 
 
+def read_line(c):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def serve(state):
     m = Manager(state)
     path = Path(state) / "pid1.sock"
@@ -266,14 +276,8 @@ def serve(state):
         while True:
             c, _ = srv.accept()
             with c:
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
                 try:
-                    rc, out = m.handle(json.loads(data))
+                    rc, out = m.handle(json.loads(read_line(c)))
                 except Exception as e:      # an error of the request: said, the manager goes on
                     rc, out = 1, f"pid1: {e}\n"
                 c.sendall(json.dumps({"rc": rc, "out": out}).encode() + b"\n")
@@ -285,13 +289,7 @@ def client(state, args):
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.connect(str(Path(state) / "pid1.sock"))
     c.sendall(json.dumps(args).encode() + b"\n")
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = c.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    r = json.loads(data)
+    r = json.loads(read_line(c))
     sys.stdout.write(r["out"])
     return r["rc"]
 
