@@ -476,6 +476,16 @@ static void call_advance(struct acme_call *call)
 		ca_nonce_pump(ca);
 		return;
 	}
+	if (call->use_jwk) {
+		char why[512];
+
+		if (acme_account_eab_apply(ca, call, why, sizeof(why)) < 0) {
+			acme_fail_local(&call->fail, call->url, why);
+			call->fail.err = ACME_ERR_INPUT;        /* the configuration's: no retry helps */
+			call_kick(call, 0);
+			return;
+		}
+	}
 	free(call->signed_kid);
 	call->signed_kid = call->use_jwk || !ca->kid ? NULL : strdup(ca->kid);
 	jws = jws_sign(ca->key, call->use_jwk ? NULL : ca->kid, call->nonce, call->url,
@@ -734,6 +744,8 @@ int acme_ca_reconfigure(struct acme_ca *ca, const struct config_ca *cfg)
 	}
 	config_strv_clear(&ca->contact);
 	ca->contact = contact;
+	if (acme_account_eab_set(ca, cfg) < 0)
+		return -ENOMEM;
 	acme_account_contact_sync(ca);
 	return 0;
 }
@@ -763,7 +775,7 @@ struct acme_ca *acme_ca_new(struct event_base *base, const struct config_ca *cfg
 	ca->http = http_client_new(base, cfg->ca_bundle, trust);
 	free(trust);
 	ca_apply_timeout(ca, cfg);
-	if (!ca->name || !ca->directory_url || !ca->contact.v || !ca->http) {
+	if (!ca->name || !ca->directory_url || !ca->contact.v || !ca->http || acme_account_eab_set(ca, cfg) < 0) {
 		acme_ca_free(ca);
 		return NULL;
 	}
@@ -785,6 +797,7 @@ void acme_ca_free(struct acme_ca *ca)
 		free(ca->nonces[i]);
 	acme_directory_clear(&ca->directory);
 	config_strv_clear(&ca->contact);
+	acme_account_eab_clear(ca);
 	config_strv_clear(&ca->acct_contact);
 	config_strv_clear(&ca->contact_sent);
 	crypto_key_free(ca->key);

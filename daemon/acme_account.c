@@ -8,6 +8,7 @@
 #include "acme_internal.h"
 #include "crypto.h"
 #include "db.h"
+#include "jws.h"
 #include "log.h"
 
 /* NULL when contact is NULL (not known: no "contact" key at all). */
@@ -328,4 +329,64 @@ void acme_account_contact_sync(struct acme_ca *ca)
 			config_strv_clear(&ca->contact_sent);
 	}
 	free(payload);
+}
+
+/* ---------- External Account Binding (RFC 8555 7.3.4) ---------- */
+
+void acme_account_eab_clear(struct acme_ca *ca)
+{
+	free(ca->eab_kid);
+	crypto_free_secret(ca->eab_key, ca->eab_key_len);
+	ca->eab_kid = NULL;
+	ca->eab_key = NULL;
+	ca->eab_key_len = 0;
+	ca->eab_alg = NULL;
+}
+
+int acme_account_eab_set(struct acme_ca *ca, const struct config_ca *cfg)
+{
+	acme_account_eab_clear(ca);
+	if (!cfg->eab_kid)
+		return 0;
+	ca->eab_kid = strdup(cfg->eab_kid);
+	ca->eab_key = malloc(cfg->eab_key_len);
+	ca->eab_key_len = ca->eab_key ? cfg->eab_key_len : 0;
+	ca->eab_alg = cfg->eab_alg;
+	if (!ca->eab_kid || !ca->eab_key) {
+		acme_account_eab_clear(ca);
+		return -ENOMEM;
+	}
+	memcpy(ca->eab_key, cfg->eab_key, cfg->eab_key_len);
+	return 0;
+}
+
+int acme_account_eab_apply(struct acme_ca *ca, struct acme_call *call, char *why, size_t whylen)
+{
+	json_t *p, *eab;
+	char *payload;
+
+	if (!call->resource || strcmp(call->resource, "newAccount") != 0)
+		return 0;
+	if (!ca->eab_kid) {
+		if (!ca->directory.external_account_required)
+			return 0;
+		snprintf(why, whylen, "CA %s requires External Account Binding (its directory says "
+			 "externalAccountRequired): add eab: {kid: ..., hmac_key_file: ...} to it in the "
+			 "configuration, with the key ID and MAC key the CA gives", ca->name);
+		return -1;
+	}
+	p = json_loads(call->payload ? call->payload : "{}", 0, NULL);
+	eab = jws_eab(ca->key, ca->eab_kid, ca->eab_alg, ca->eab_key, ca->eab_key_len, call->url);
+	payload = p && eab && json_object_set_new(p, "externalAccountBinding", eab) == 0 ?
+		  json_dumps(p, JSON_COMPACT) : NULL;
+	if (!p || !payload)
+		json_decref(eab);
+	json_decref(p);
+	if (!payload) {
+		snprintf(why, whylen, "cannot make the external account binding for CA %s", ca->name);
+		return -1;
+	}
+	free(call->payload);
+	call->payload = payload;
+	return 0;
 }

@@ -51,5 +51,14 @@ void acme_account_save(struct acme_ca *ca);
 void acme_account_contact_sync(struct acme_ca *ca);
 /* Tell acme_ca_on_idle's callback when nothing (account load, update) is in flight. */
 void acme_ca_idle_check(struct acme_ca *ca);
+/* The CA's External Account Binding from its configuration (replaced; none when
+ * cfg has no eab). 0 or -ENOMEM. */
+int acme_account_eab_set(struct acme_ca *ca, const struct config_ca *cfg);
+void acme_account_eab_clear(struct acme_ca *ca);
+/* Just before a newAccount request is signed for url: its payload gets the
+ * externalAccountBinding when the CA has one; a CA whose directory requires
+ * one that is not configured fails with why. 0, or -1 with why set. */
+struct acme_call;
+int acme_account_eab_apply(struct acme_ca *ca, struct acme_call *call, char *why, size_t whylen);
 
 #endif

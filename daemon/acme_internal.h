@@ -77,6 +77,10 @@ struct acme_ca {
 	int acct_contact_known;
 	struct acme_call *contact_call;   /* the account update in flight */
 	struct config_strv contact_sent;  /* what it sends */
+	char *eab_kid;                    /* External Account Binding, or NULL */
+	unsigned char *eab_key;           /* its MAC key (a secret) */
+	size_t eab_key_len;
+	const char *eab_alg;
 	void (*idle_cb)(void *arg);       /* acme_ca_on_idle */
 	void *idle_arg;
 	char *nonces[NONCE_POOL_MAX];

@@ -167,7 +167,7 @@ static const char *base_of(const struct ctx *c, const struct node *v)
 	return c->base;
 }
 
-static int get_path(struct ctx *c, const char *key, const struct node *v, char **out)
+int config_get_path(struct ctx *c, const char *key, const struct node *v, char **out)
 {
 	int rc = config_yaml_want_scalar(&c->msg, key, "a path", v);
 
@@ -236,9 +236,9 @@ static int fn_unit(struct ctx *c, const struct node *v, char **s) { return confi
 /* ---- the schema ---- */
 
 enum { CA_NAME, CA_DIRECTORY, CA_CONTACT, CA_BUNDLE, CA_MAX_PARALLEL, CA_TIMEOUT, CA_ORDERS,
-       CA_STAGING, CA_NKEYS };
+       CA_STAGING, CA_EAB, CA_NKEYS };
 static const char *const ca_keys[] = { "name", "directory", "contact", "ca_bundle", "max_parallel",
-	"timeout", "orders_per_hour", "staging" };
+	"timeout", "orders_per_hour", "staging", "eab" };
 
 /* A whole number from lo to hi. */
 static int get_int_in(struct ctx *c, const char *key, const struct node *v, int lo, int hi, int *out)
@@ -303,12 +303,14 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 						      v[CA_CONTACT], &ca->contact, fn_contact) :
 					      strv_alloc(&ca->contact, 0)))
 		return rc;
-	if (v[CA_BUNDLE] && config_stop_at(c, &rc, get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
+	if (v[CA_BUNDLE] && config_stop_at(c, &rc, config_get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
 		return rc;
 	if (v[CA_BUNDLE]) {
 		ca->ca_bundle_line = v[CA_BUNDLE]->line;
 		ca->ca_bundle_col = v[CA_BUNDLE]->col;
 	}
+	if (v[CA_EAB] && config_stop_at(c, &rc, config_parse_eab(c, v[CA_EAB], ca)))
+		return rc;
 	if (v[CA_MAX_PARALLEL] && config_stop_at(c, &rc, get_int_in(c, "max_parallel", v[CA_MAX_PARALLEL], 1,
 							      1000, &ca->max_parallel)))
 		return rc;
@@ -401,7 +403,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (config_stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
 		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
-	if (v[C_WEBROOT] && config_stop_at(c, &rc, get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
+	if (v[C_WEBROOT] && config_stop_at(c, &rc, config_get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
 		return rc;
 	if (v[C_WEBROOT]) {
 		ct->webroot_line = v[C_WEBROOT]->line;
@@ -418,7 +420,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 		ct->renew_before_col = v[C_RENEW_BEFORE]->col;
 	}
 	if (v[C_OUTPUT_DIR]) {
-		if (config_stop_at(c, &rc, get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir)))
+		if (config_stop_at(c, &rc, config_get_path(c, "output_dir", v[C_OUTPUT_DIR], &ct->output_dir)))
 			return rc;
 		ct->output_dir_line = v[C_OUTPUT_DIR]->line;
 		ct->output_dir_col = v[C_OUTPUT_DIR]->col;
@@ -611,11 +613,11 @@ static int parse_top(struct ctx *c, const struct node *root)
 	if (!cas)
 		return cfg_err(c, root, "missing required key \"cas\" (the ACME CAs to use)%s",
 			       v[T_INCLUDE] ? ", here or in an included file" : "");
-	rc = v[T_STATE_DIR] ? get_path(c, "state_dir", v[T_STATE_DIR], &cfg->state_dir) :
+	rc = v[T_STATE_DIR] ? config_get_path(c, "state_dir", v[T_STATE_DIR], &cfg->state_dir) :
 		dup_str(&cfg->state_dir, "/var/lib/acmed");
 	if (rc)
 		return rc;
-	rc = v[T_RUNTIME_DIR] ? get_path(c, "runtime_dir", v[T_RUNTIME_DIR], &cfg->runtime_dir) :
+	rc = v[T_RUNTIME_DIR] ? config_get_path(c, "runtime_dir", v[T_RUNTIME_DIR], &cfg->runtime_dir) :
 		dup_str(&cfg->runtime_dir, "/run/acmed");
 	if (rc)
 		return rc;
@@ -806,6 +808,7 @@ void config_free(struct config *cfg)
 		free(cfg->cas[i].name);
 		free(cfg->cas[i].directory);
 		free(cfg->cas[i].staging);
+		config_eab_clear(&cfg->cas[i]);
 		config_strv_clear(&cfg->cas[i].contact);
 		free(cfg->cas[i].ca_bundle);
 		free(cfg->cas[i].file);

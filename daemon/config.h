@@ -25,6 +25,13 @@ struct config_ca {
 	char *name;
 	char *directory;        /* https URL of the ACME directory */
 	char *staging;          /* the CA's staging directory (renew --dry-run), or NULL */
+	/* External Account Binding (RFC 8555 7.3.4), or eab_kid NULL. */
+	char *eab_kid;
+	unsigned char *eab_key;         /* the MAC key, decoded (a secret) */
+	size_t eab_key_len;
+	char *eab_key_file;             /* where it is kept (check-config looks at its mode) */
+	int eab_line, eab_col;
+	const char *eab_alg;            /* "HS256" (default), "HS384", "HS512" */
 	struct config_strv contact;
 	char *ca_bundle;        /* absolute path or NULL */
 	int ca_bundle_line, ca_bundle_col;
@@ -94,6 +101,11 @@ void config_cert_clear(struct config_cert *ct);
 /* Deep copy (dst overwritten; on -ENOMEM it holds what was copied: clear it). */
 int config_strv_copy(struct config_strv *dst, const struct config_strv *src);
 void config_strv_clear(struct config_strv *sv);
+/* Free a CA's eab settings (the key wiped). */
+void config_eab_clear(struct config_ca *ca);
+/* The MAC key of an EAB key file's text: base64url or standard base64, padded
+ * or not, surrounding white space ignored. 0, -EINVAL (empty or not base64), -ENOMEM. */
+int config_eab_key_decode(const char *text, size_t len, unsigned char **key, size_t *keylen);
 
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name);
 

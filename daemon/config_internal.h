@@ -47,6 +47,11 @@ int config_file_location(const char *name, char **dir_out, char **path_out);
  * next independent one; loading stops at the first. Keeps the first error in
  * *rc; 1 when the caller must return *rc now. */
 int config_stop_at(const struct ctx *c, int *rc, int r);
+/* A path (relative to the file the node is in), malloc'd in *out; else the error. */
+int config_get_path(struct ctx *c, const char *key, const struct node *v, char **out);
+
+/* config_eab.c: a CA's eab: mapping */
+int config_parse_eab(struct ctx *c, const struct node *v, struct config_ca *ca);
 
 /* config_include.c: `include:` */
 enum { CONFIG_F_CAS, CONFIG_F_CERTIFICATES };

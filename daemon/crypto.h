@@ -44,6 +44,10 @@ int crypto_sign(const struct crypto_key *key, const void *data, size_t len,
 		unsigned char **sig, size_t *siglen);
 
 void crypto_sha256(const void *data, size_t len, unsigned char out[32]);
+/* HMAC for the JWS algorithms HS256, HS384, HS512 (EAB); out holds CRYPTO_HMAC_MAX bytes. */
+#define CRYPTO_HMAC_MAX 64
+int crypto_hmac(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
+		unsigned char *out, size_t *outlen);
 char *crypto_b64url_encode(const void *data, size_t len);     /* malloc'd, no padding */
 int crypto_b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 
@@ -80,6 +84,8 @@ int crypto_chain_split(const char *pem, size_t len, char **leaf, char **chain);
 uint64_t crypto_random_u64(void);
 /* Overwrite then free a secret buffer (key PEM). NULL is fine. */
 void crypto_free_secret(void *p, size_t len);
+/* Overwrite a secret kept on the stack. */
+void crypto_wipe(void *p, size_t len);
 /* Free the decoder contexts and decoded certificates kept between calls (at exit; harmless to skip). */
 void crypto_cleanup(void);
 

@@ -1,10 +1,11 @@
-/* crypto_jwk.c - a private key from a JWK (certbot keeps its account key as one), checked before use. */
+/* crypto_jwk.c - a private key from a JWK (certbot keeps its account key as one), checked before use; the HMAC of EAB. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -149,4 +150,26 @@ out:
 		BN_clear_free(bn[i]);
 	ERR_clear_error();
 	return rc;
+}
+
+int crypto_hmac(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
+		unsigned char *out, size_t *outlen)
+{
+	const char *digest = strcmp(alg, "HS256") == 0 ? "SHA256" : strcmp(alg, "HS384") == 0 ? "SHA384" :
+			     strcmp(alg, "HS512") == 0 ? "SHA512" : NULL;
+
+	if (!digest || !key || !keylen || !out || !outlen)
+		return -EINVAL;
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key, keylen, data ? data : "", len, out,
+		       CRYPTO_HMAC_MAX, outlen)) {
+		crypto_log_ssl(LOG_LVL_ERROR, "HMAC failed");
+		return -EIO;
+	}
+	return 0;
+}
+
+void crypto_wipe(void *p, size_t len)
+{
+	if (p && len)
+		OPENSSL_cleanse(p, len);
 }

@@ -1,4 +1,5 @@
 /* jws.c - JWS (flattened JSON), JWK and RFC 7638 thumbprint for ACME requests, on top of crypto.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,40 @@ out:
 	free(pay64);
 	free(input);
 	free(sig);
+	free(sig64);
+	return res;
+}
+
+json_t *jws_eab(const struct crypto_key *account_key, const char *eab_kid, const char *alg,
+		const unsigned char *mac_key, size_t mac_len, const char *url)
+{
+	json_t *jwk = jws_jwk(account_key), *hdr = NULL, *res = NULL;
+	char *prot = NULL, *pay = NULL, *prot64 = NULL, *pay64 = NULL, *input = NULL, *sig64 = NULL;
+	unsigned char mac[CRYPTO_HMAC_MAX];
+	size_t maclen = 0;
+
+	/* RFC 8555 7.3.4: the account's JWK, MACed with the CA's key; no nonce. */
+	hdr = json_pack("{s:s, s:s, s:s}", "alg", alg, "kid", eab_kid, "url", url);
+	prot = hdr ? json_dumps(hdr, JSON_COMPACT) : NULL;
+	pay = jwk ? json_dumps(jwk, JSON_COMPACT) : NULL;
+	prot64 = prot ? crypto_b64url_encode(prot, strlen(prot)) : NULL;
+	pay64 = pay ? crypto_b64url_encode(pay, strlen(pay)) : NULL;
+	if (prot64 && pay64 && asprintf(&input, "%s.%s", prot64, pay64) < 0)
+		input = NULL;
+	if (input && crypto_hmac(alg, mac_key, mac_len, input, strlen(input), mac, &maclen) == 0)
+		sig64 = crypto_b64url_encode(mac, maclen);
+	if (sig64)
+		res = json_pack("{s:s, s:s, s:s}", "protected", prot64, "payload", pay64, "signature", sig64);
+	if (!res)
+		log_error(NULL, "jws: cannot make the external account binding for %s", url);
+	crypto_wipe(mac, sizeof(mac));
+	json_decref(hdr);
+	json_decref(jwk);
+	free(prot);
+	free(pay);
+	free(prot64);
+	free(pay64);
+	free(input);
 	free(sig64);
 	return res;
 }

@@ -16,4 +16,10 @@ char *jws_key_authorization(const char *token, const struct crypto_key *key);
 char *jws_sign(const struct crypto_key *key, const char *kid, const char *nonce,
 	       const char *url, const char *payload);
 
+/* The externalAccountBinding member of a newAccount payload (RFC 8555 7.3.4):
+ * a JWS over the account key's JWK, MACed (alg HS256/HS384/HS512) with the
+ * CA's key mac_key under eab_kid, for the newAccount url. NULL on failure (logged). */
+json_t *jws_eab(const struct crypto_key *account_key, const char *eab_kid, const char *alg,
+		const unsigned char *mac_key, size_t mac_len, const char *url);
+
 #endif

@@ -98,6 +98,20 @@ static int lint_ca_bundle(const struct config *cfg, const struct config_ca *ca, 
 	return 1;
 }
 
+/* eab: hmac_key_file is a secret: no one but root and the acmed user may read
+ * it (the loader already read and decoded it). */
+static int lint_eab(const struct config *cfg, const struct config_ca *ca, FILE *out)
+{
+	struct stat st;
+
+	if (!ca->eab_key_file || stat(ca->eab_key_file, &st) < 0 || !(st.st_mode & 0004))
+		return 0;
+	say(out, cfg, ca->file, ca->eab_line, ca->eab_col, "error", "CA %s: eab: hmac_key_file %s is readable "
+	    "by every user (mode %04o): it is a secret; chmod 0640 it, group acmed (or 0600, owner acmed)",
+	    ca->name, ca->eab_key_file, (unsigned)(st.st_mode & 07777));
+	return 1;
+}
+
 /* exec: the program is run as given, without a shell or PATH: an absolute
  * path to an executable file. */
 static int lint_exec(const struct config *cfg, const struct config_cert *c, FILE *out)
@@ -182,7 +196,7 @@ int lint_config(const struct config *cfg, FILE *out, int *errors)
 
 	*errors = 0;
 	for (size_t i = 0; i < cfg->ncas; i++)
-		*errors += lint_ca_bundle(cfg, &cfg->cas[i], out);
+		*errors += lint_ca_bundle(cfg, &cfg->cas[i], out) + lint_eab(cfg, &cfg->cas[i], out);
 	for (size_t i = 0; i < cfg->ncerts; i++) {
 		n += lint_renew_before(cfg, &cfg->certs[i], out);
 		*errors += lint_exec(cfg, &cfg->certs[i], out);

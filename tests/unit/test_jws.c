@@ -337,6 +337,74 @@ static void test_sign_bad_args(void **state)
 	crypto_key_free(pub);
 }
 
+/* RFC 4231 test case 2 (HMAC-SHA-256) and the SHA-384/512 answers for the same input. */
+static void test_hmac_rfc4231(void **state)
+{
+	static const unsigned char want256[32] = {
+		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+		0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43 };
+	const char *data = "what do ya want for nothing?";
+	unsigned char out[CRYPTO_HMAC_MAX];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(crypto_hmac("HS256", "Jefe", 4, data, strlen(data), out, &n), 0);
+	assert_int_equal(n, 32);
+	assert_memory_equal(out, want256, 32);
+	assert_int_equal(crypto_hmac("HS384", "Jefe", 4, data, strlen(data), out, &n), 0);
+	assert_int_equal(n, 48);
+	assert_int_equal(out[0], 0xaf);         /* af45d2e3... */
+	assert_int_equal(crypto_hmac("HS512", "Jefe", 4, data, strlen(data), out, &n), 0);
+	assert_int_equal(n, 64);
+	assert_int_equal(out[0], 0x16);         /* 164b7a7b... */
+	assert_int_equal(crypto_hmac("RS256", "Jefe", 4, data, strlen(data), out, &n), -EINVAL);
+	assert_int_equal(crypto_hmac("HS256", "", 0, data, strlen(data), out, &n), -EINVAL);
+}
+
+/* The externalAccountBinding: protected {alg, kid, url} (no nonce), the account's JWK as payload,
+ * the HMAC of "protected.payload" with the CA's key. */
+static void test_eab(void **state)
+{
+	static const unsigned char mac_key[] = "0123456789abcdef0123456789abcdef";
+	json_t *eab = jws_eab(keys[0], "kid-1", "HS256", mac_key, 32, "https://ca.example/new-account");
+	const char *p64, *y64, *s64;
+	unsigned char *prot, *pay, *sig, want[CRYPTO_HMAC_MAX];
+	size_t plen, ylen, slen, wlen;
+	json_t *hdr, *jwk, *mine = jws_jwk(keys[0]);
+	char *input;
+
+	(void)state;
+	assert_non_null(eab);
+	p64 = json_string_value(json_object_get(eab, "protected"));
+	y64 = json_string_value(json_object_get(eab, "payload"));
+	s64 = json_string_value(json_object_get(eab, "signature"));
+	assert_non_null(p64);
+	assert_non_null(y64);
+	assert_non_null(s64);
+	assert_int_equal(crypto_b64url_decode(p64, strlen(p64), &prot, &plen), 0);
+	assert_int_equal(crypto_b64url_decode(y64, strlen(y64), &pay, &ylen), 0);
+	assert_int_equal(crypto_b64url_decode(s64, strlen(s64), &sig, &slen), 0);
+	hdr = json_loadb((const char *)prot, plen, 0, NULL);
+	jwk = json_loadb((const char *)pay, ylen, 0, NULL);
+	assert_int_equal(json_object_size(hdr), 3);
+	assert_string_equal(json_string_value(json_object_get(hdr, "alg")), "HS256");
+	assert_string_equal(json_string_value(json_object_get(hdr, "kid")), "kid-1");
+	assert_string_equal(json_string_value(json_object_get(hdr, "url")), "https://ca.example/new-account");
+	assert_true(json_equal(jwk, mine));
+	assert_true(asprintf(&input, "%s.%s", p64, y64) > 0);
+	assert_int_equal(crypto_hmac("HS256", mac_key, 32, input, strlen(input), want, &wlen), 0);
+	assert_int_equal(slen, wlen);
+	assert_memory_equal(sig, want, wlen);
+	free(input);
+	free(prot);
+	free(pay);
+	free(sig);
+	json_decref(hdr);
+	json_decref(jwk);
+	json_decref(mine);
+	json_decref(eab);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +416,8 @@ int main(void)
 		cmocka_unit_test(test_sign_jwk),
 		cmocka_unit_test(test_sign_post_as_get),
 		cmocka_unit_test(test_sign_bad_args),
+		cmocka_unit_test(test_hmac_rfc4231),
+		cmocka_unit_test(test_eab),
 	};
 
 	return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
