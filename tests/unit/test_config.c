@@ -386,7 +386,7 @@ static void test_schema_errors(void **state)
 		     "runtime_dir, listen, cas, certificates, include");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
-		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour, staging");
+		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour, staging, eab");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: ftp://a/d\n",
 		     "acmed.yaml:4:14: staging: expected an https:// URL, got \"ftp://a/d\"");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: http://192.0.2.1/d\n",
