@@ -476,10 +476,11 @@ static void call_advance(struct acme_call *call)
 		ca_nonce_pump(ca);
 		return;
 	}
-	if (call->use_jwk) {
+	{
 		char why[512];
 
-		if (acme_account_eab_apply(ca, call, why, sizeof(why)) < 0) {
+		if ((call->use_jwk && acme_account_eab_apply(ca, call, why, sizeof(why)) < 0) ||
+		    acme_profile_check(ca, call, why, sizeof(why)) < 0) {
 			acme_fail_local(&call->fail, call->url, why);
 			call->fail.err = ACME_ERR_INPUT;        /* the configuration's: no retry helps */
 			call_kick(call, 0);

@@ -206,7 +206,7 @@ const struct acme_chal_obj *acme_authz_failed_challenge(const struct acme_authz_
 	return NULL;
 }
 
-char *acme_new_order_payload(const char *const *names, size_t n, const char *replaces)
+char *acme_new_order_payload(const char *const *names, size_t n, const char *replaces, const char *profile)
 {
 	json_t *ids = json_array(), *p = json_object();
 	char *payload = NULL;
@@ -214,7 +214,8 @@ char *acme_new_order_payload(const char *const *names, size_t n, const char *rep
 	for (size_t i = 0; ids && i < n; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", names[i]));
 	if (ids && p && json_object_set(p, "identifiers", ids) == 0 &&
-	    (!replaces || json_object_set_new(p, "replaces", json_string(replaces)) == 0))
+	    (!replaces || json_object_set_new(p, "replaces", json_string(replaces)) == 0) &&
+	    (!profile || json_object_set_new(p, "profile", json_string(profile)) == 0))
 		payload = json_dumps(p, JSON_COMPACT);
 	json_decref(ids);
 	json_decref(p);

@@ -329,9 +329,24 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
-       C_EXEC, C_WEBROOT, C_NKEYS };
+       C_EXEC, C_WEBROOT, C_PROFILE, C_NKEYS };
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
-	"renew_before", "output_dir", "reload", "exec", "webroot" };
+	"renew_before", "output_dir", "reload", "exec", "webroot", "profile" };
+
+/* profile: a name the CA lists in its directory's meta.profiles (checked when it is reached). */
+static int get_profile(struct ctx *c, const struct node *v, char **out)
+{
+	int rc = config_yaml_want_scalar(&c->msg, "profile", "a profile name like tlsserver", v);
+	size_t n = rc ? 0 : strlen(v->s);
+
+	if (rc)
+		return rc;
+	if (n == 0 || n > CFG_MAX_NAME || strspn(v->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						     "0123456789._-") != n)
+		return cfg_err(c, v, "profile: expected a profile name (letters, digits, '.', '_', '-'; at most "
+			       "%d), got %s", CFG_MAX_NAME, GOT(v));
+	return dup_str(out, v->s);
+}
 
 /* exec: a non-empty list, the program first (no shell: a string is refused). */
 static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *exec)
@@ -403,6 +418,8 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (config_stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
 		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
+	if (v[C_PROFILE] && config_stop_at(c, &rc, get_profile(c, v[C_PROFILE], &ct->profile)))
+		return rc;
 	if (v[C_WEBROOT] && config_stop_at(c, &rc, config_get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
 		return rc;
 	if (v[C_WEBROOT]) {
@@ -773,6 +790,7 @@ void config_cert_clear(struct config_cert *ct)
 	config_strv_clear(&ct->domains);
 	free(ct->challenge);
 	free(ct->webroot);
+	free(ct->profile);
 	free(ct->file);
 	free(ct->output_dir);
 	config_strv_clear(&ct->reload);
@@ -783,13 +801,14 @@ void config_cert_clear(struct config_cert *ct)
 int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 {
 	*dst = *src;
-	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = NULL;
+	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = dst->profile = NULL;
 	memset(&dst->domains, 0, sizeof(dst->domains));
 	memset(&dst->reload, 0, sizeof(dst->reload));
 	memset(&dst->exec, 0, sizeof(dst->exec));
 	if (!(dst->name = strdup(src->name)) ||
 	    (src->challenge && !(dst->challenge = strdup(src->challenge))) ||
 	    (src->webroot && !(dst->webroot = strdup(src->webroot))) ||
+	    (src->profile && !(dst->profile = strdup(src->profile))) ||
 	    (src->file && !(dst->file = strdup(src->file))) ||
 	    !(dst->output_dir = strdup(src->output_dir)) ||
 	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||

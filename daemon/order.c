@@ -672,7 +672,7 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 static void order_create(struct order *o)
 {
 	char *payload = acme_new_order_payload((const char *const *)o->cert->domains.v,
-					       o->cert->domains.n, o->replaces);
+					       o->cert->domains.n, o->replaces, o->cert->profile);
 
 	if (payload)
 		o->call = acme_client_post(o->ca, "newOrder", NULL, payload, new_order_done, o);

@@ -93,7 +93,7 @@ static void test_full_valid(void **state)
 		"    reload: [nginx.service, \"postfix@main.service\"]\n"
 		"    exec: [/usr/local/sbin/push-cert, --quiet, \"a b\"]\n"
 		"  - {name: Mail-2, ca: pebble_1.test, domains: [mail.example.org], key_type: ecdsa-p384,\n"
-		"     renew_before: 12h, output_dir: ../out/mail}\n";
+		"     renew_before: 12h, output_dir: ../out/mail, profile: shortlived}\n";
 	struct config *cfg;
 	char err[256];
 
@@ -146,6 +146,8 @@ static void test_full_valid(void **state)
 	assert_strv(&m->reload, 0);
 	assert_strv(&m->exec, 0);
 	assert_int_equal(m->line, 25);
+	assert_string_equal(m->profile, "shortlived");
+	assert_null(w->profile);
 
 	assert_ptr_equal(config_find_cert(cfg, "web"), w);
 	assert_ptr_equal(config_find_cert(cfg, "Mail-2"), m);
@@ -392,6 +394,11 @@ static void test_schema_errors(void **state)
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: http://192.0.2.1/d\n",
 		     "acmed.yaml:4:14: staging: expected an https:// URL (http:// is only allowed for "
 		     "127.0.0.0/8, [::1] and localhost), got \"http://192.0.2.1/d\"");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], profile: \"tls server\"}]\n",
+		     "acmed.yaml:4:49: profile: expected a profile name (letters, digits, '.', '_', '-'; at most 64), "
+		     "got \"tls server\"");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], profile: [x]}]\n",
+		     "acmed.yaml:4:49: profile: expected a profile name like tlsserver, got a sequence");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    staging: [x]\n",
 		     "acmed.yaml:4:14: staging: expected an https:// URL, got a sequence");
 	expect_error("cas:\n  - name: le\n    directory: https://a/d\n    timeout: 0s\n",
@@ -402,7 +409,7 @@ static void test_schema_errors(void **state)
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got a sequence");
 	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [a]\n    keytype: rsa-2048\n",
 		     "acmed.yaml:7:5: unknown key \"keytype\" in a certificate; expected one of name, ca, domains, "
-		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot");
+		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile");
 	/* Duplicate keys point at the second one, quoting does not hide them. */
 	expect_error(CA_LE "state_dir: /a\n\"state_dir\": /b\n",
 		     "acmed.yaml:5:1: duplicate key \"state_dir\" at the top level (first at 4:1)");
