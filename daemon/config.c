@@ -329,9 +329,22 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
-       C_EXEC, C_WEBROOT, C_PROFILE, C_NKEYS };
+       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_NKEYS };
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
-	"renew_before", "output_dir", "reload", "exec", "webroot", "profile" };
+	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse" };
+
+/* true or false (YAML 1.1's yes/no/on/off are refused: a typo must not read as a choice). */
+static int get_bool(struct ctx *c, const char *key, const struct node *v, int *out)
+{
+	int rc = config_yaml_want_scalar(&c->msg, key, "true or false", v);
+
+	if (rc)
+		return rc;
+	if (strcmp(v->s, "true") && strcmp(v->s, "false"))
+		return cfg_err(c, v, "%s: expected true or false, got %s", key, GOT(v));
+	*out = strcmp(v->s, "true") == 0;
+	return 0;
+}
 
 /* profile: a name the CA lists in its directory's meta.profiles (checked when it is reached). */
 static int get_profile(struct ctx *c, const struct node *v, char **out)
@@ -419,6 +432,8 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
 	if (v[C_PROFILE] && config_stop_at(c, &rc, get_profile(c, v[C_PROFILE], &ct->profile)))
+		return rc;
+	if (v[C_KEY_REUSE] && config_stop_at(c, &rc, get_bool(c, "key_reuse", v[C_KEY_REUSE], &ct->key_reuse)))
 		return rc;
 	if (v[C_WEBROOT] && config_stop_at(c, &rc, config_get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
 		return rc;

@@ -51,6 +51,7 @@ struct config_cert {
 	char *challenge;        /* "http-01" */
 	char *webroot;          /* http-01 token files go to webroot/.well-known/acme-challenge/; NULL */
 	char *profile;          /* the ACME profile sent in newOrder, or NULL */
+	int key_reuse;          /* renewals keep the private key in use (same key_type) */
 	int webroot_line, webroot_col;
 	int64_t renew_before;   /* seconds; 0 = not set */
 	int renew_before_line, renew_before_col;   /* where it is set, for warnings */

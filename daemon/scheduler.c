@@ -680,7 +680,7 @@ static void job_key_kept(void *arg, int rc)
 
 /* A fresh key for a new order: kept beside the state first, so an order
  * resumed after a restart finalizes with the key it was created for. */
-static void job_key_ready(struct crypto_key *key, void *arg)
+void sched_job_key_ready(struct crypto_key *key, void *arg)
 {
 	struct job *j = arg;
 	char *pem = NULL;
@@ -755,18 +755,24 @@ void sched_job_start(struct ca_slot *slot, struct job *j)
 
 static void job_new_key(struct job *j)
 {
+	if (!sched_reuse_start(j))      /* key_reuse: the key in use, read off the loop */
+		sched_job_fresh_key(j);
+}
+
+void sched_job_fresh_key(struct job *j)
+{
 	struct sched *s = j->s;
 	struct crypto_key *key;
 
 	/* RSA keys take up to seconds: made on the worker thread, not on the loop. */
 	if (key_type_slow(j->key_type) && s->keygen) {
-		j->keygen_req = keygen_request(s->keygen, j->key_type, job_key_ready, j);
+		j->keygen_req = keygen_request(s->keygen, j->key_type, sched_job_key_ready, j);
 		if (!j->keygen_req)
 			job_start_failed(j, "cannot queue the private key generation");
 		return;
 	}
 	key = NULL;
 	crypto_key_generate(j->key_type, &key);
-	job_key_ready(key, j);
+	sched_job_key_ready(key, j);
 }
 

@@ -32,6 +32,7 @@ struct job {
 	struct event *timer;
 	struct order *order;
 	struct keygen_req *keygen_req;   /* the order's key being made (RSA) */
+	struct worker_job *reuse_job;    /* key_reuse: the key in use being read */
 	struct install *install;         /* the new certificate being written */
 	struct sched_kept *kept;         /* issued, not installed yet (scheduler_keep.c) */
 	int install_failures;
@@ -160,5 +161,12 @@ void sched_emit(struct sched *s, const struct sched_event *ev);
 void sched_observers_free(struct sched *s);
 void sched_job_finish_run(struct job *j, int failed);
 void sched_check_idle(struct sched *s);
+
+/* scheduler.c: the order's key is there (NULL: it could not be made); a new key for the order. */
+void sched_job_key_ready(struct crypto_key *key, void *arg);
+void sched_job_fresh_key(struct job *j);
+/* scheduler_reuse.c: key_reuse: 1 when the key in use is being read for the
+ * order (sched_job_key_ready or sched_job_fresh_key follows), 0 when not. */
+int sched_reuse_start(struct job *j);
 
 #endif

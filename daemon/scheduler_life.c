@@ -104,10 +104,12 @@ static void job_free(struct job *j)
 		TAILQ_REMOVE(&slot->queue, j, qlink);
 		slot->nqueued--;
 	}
-	if (j->order || j->keygen_req || (j->state == JOB_RUNNING && j->db_req)) {
+	if (j->order || j->keygen_req || j->reuse_job || (j->state == JOB_RUNNING && j->db_req)) {
 		slot = j->s->slots[j->cert->ca];
 		keygen_cancel(j->keygen_req);
 		j->keygen_req = NULL;
+		worker_cancel(j->reuse_job);
+		j->reuse_job = NULL;
 		if (j->order)
 			order_free(j->order);
 		slot->running--;
