@@ -62,9 +62,12 @@ static int jwk_rsa(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGN
 	return rc;
 }
 
-static int jwk_ec(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGNUM **bn)
+/* pt: the public point's buffer, the caller's: the builder keeps a pointer to
+ * it (no copy) until OSSL_PARAM_BLD_to_param. */
+static int jwk_ec(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGNUM **bn,
+		  unsigned char pt[1 + 2 * 48])
 {
-	unsigned char pt[1 + 2 * 48], *x = NULL, *y = NULL;
+	unsigned char *x = NULL, *y = NULL;
 	size_t fs, xl = 0, yl = 0;
 	const char *group;
 	int rc = -EINVAL;
@@ -103,6 +106,7 @@ int crypto_key_from_jwk_private(const struct crypto_jwk_private *j, struct crypt
 	EVP_PKEY_CTX *ctx = NULL, *check = NULL;
 	EVP_PKEY *pkey = NULL;
 	BIGNUM *bn[8] = { NULL };
+	unsigned char pt[1 + 2 * 48];
 	const char *alg;
 	int rc;
 
@@ -120,7 +124,7 @@ int crypto_key_from_jwk_private(const struct crypto_jwk_private *j, struct crypt
 	bld = OSSL_PARAM_BLD_new();
 	if (!bld)
 		return -ENOMEM;
-	rc = strcmp(alg, "RSA") == 0 ? jwk_rsa(j, bld, bn) : jwk_ec(j, bld, bn);
+	rc = strcmp(alg, "RSA") == 0 ? jwk_rsa(j, bld, bn) : jwk_ec(j, bld, bn, pt);
 	if (rc < 0)
 		goto out;
 	rc = -EINVAL;
