@@ -255,12 +255,15 @@ static void call_deliver(struct acme_call *call, struct acme_reply *reply)
 {
 	acme_reply_fn cb = call->cb;
 	void *arg = call->arg;
+	char *url = call->url;          /* reply->url may be it: it lives through the callback */
 
 	/* The call is gone before the callback runs: it may start new calls or
 	 * free what it likes. */
 	call->cb = NULL;
+	call->url = NULL;
 	call_free(call);
 	cb(reply, arg);
+	free(url);
 }
 
 static void call_deliver_failure(struct acme_call *call)
