@@ -42,14 +42,16 @@ def config(acmed, pebble, proxy, workspace, staging=True):
 
 
 def snapshot(acmed, workspace):
-    """What a dry run must not change: the live files (bytes and identity), the job state, the deploy log."""
+    """What a dry run must not change: the live files (bytes and identity), web's job state, the deploy log."""
     live = {}
     for name, out in acmed.outputs.items():
         for f in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"):
             p = out / f
             st = p.stat()
             live[str(p)] = (p.read_bytes(), st.st_ino, st.st_mtime_ns)
-    state = {p.name: p.read_bytes() for p in (workspace / "state" / "certs").iterdir()}
+    # the job state of the certificate tried, but for the ARI data the daemon refreshes on its own
+    state = {k: v for k, v in json.loads((workspace / "state" / "certs" / "web.json").read_text()).items()
+             if k != "ari"}
     log = (workspace / "deployed.log").read_text() if (workspace / "deployed.log").exists() else ""
     return live, state, log
 
