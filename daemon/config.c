@@ -1,5 +1,6 @@
 /* config.c - the config schema: document tree -> immutable struct config, with FILE:LINE:COL messages. */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -329,9 +330,9 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
-       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_NKEYS };
+       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_KEY_GROUP, C_NKEYS };
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
-	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse" };
+	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse", "key_group" };
 
 /* true or false (YAML 1.1's yes/no/on/off are refused: a typo must not read as a choice). */
 static int get_bool(struct ctx *c, const char *key, const struct node *v, int *out)
@@ -344,6 +345,21 @@ static int get_bool(struct ctx *c, const char *key, const struct node *v, int *o
 		return cfg_err(c, v, "%s: expected true or false, got %s", key, GOT(v));
 	*out = strcmp(v->s, "true") == 0;
 	return 0;
+}
+
+/* key_group: a group of this system, looked up now (a missing one is an error here, not at the first renewal). */
+static int get_group(struct ctx *c, const struct node *v, struct config_cert *ct)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int rc = config_yaml_want_scalar(&c->msg, "key_group", "a group name like ssl-cert", v);
+
+	if (rc)
+		return rc;
+	if (getgrnam_r(v->s, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return cfg_err(c, v, "key_group: no group %s on this system (see getent group)", Q(v->s));
+	ct->key_gid = res->gr_gid;
+	return dup_str(&ct->key_group, v->s);
 }
 
 /* profile: a name the CA lists in its directory's meta.profiles (checked when it is reached). */
@@ -434,6 +450,8 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (v[C_PROFILE] && config_stop_at(c, &rc, get_profile(c, v[C_PROFILE], &ct->profile)))
 		return rc;
 	if (v[C_KEY_REUSE] && config_stop_at(c, &rc, get_bool(c, "key_reuse", v[C_KEY_REUSE], &ct->key_reuse)))
+		return rc;
+	if (v[C_KEY_GROUP] && config_stop_at(c, &rc, get_group(c, v[C_KEY_GROUP], ct)))
 		return rc;
 	if (v[C_WEBROOT] && config_stop_at(c, &rc, config_get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
 		return rc;
@@ -806,6 +824,7 @@ void config_cert_clear(struct config_cert *ct)
 	free(ct->challenge);
 	free(ct->webroot);
 	free(ct->profile);
+	free(ct->key_group);
 	free(ct->file);
 	free(ct->output_dir);
 	config_strv_clear(&ct->reload);
@@ -817,6 +836,7 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 {
 	*dst = *src;
 	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = dst->profile = NULL;
+	dst->key_group = NULL;
 	memset(&dst->domains, 0, sizeof(dst->domains));
 	memset(&dst->reload, 0, sizeof(dst->reload));
 	memset(&dst->exec, 0, sizeof(dst->exec));
@@ -824,6 +844,7 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 	    (src->challenge && !(dst->challenge = strdup(src->challenge))) ||
 	    (src->webroot && !(dst->webroot = strdup(src->webroot))) ||
 	    (src->profile && !(dst->profile = strdup(src->profile))) ||
+	    (src->key_group && !(dst->key_group = strdup(src->key_group))) ||
 	    (src->file && !(dst->file = strdup(src->file))) ||
 	    !(dst->output_dir = strdup(src->output_dir)) ||
 	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 #define CONFIG_DEFAULT_PATH "/etc/acmed/acmed.yaml"
@@ -52,6 +53,8 @@ struct config_cert {
 	char *webroot;          /* http-01 token files go to webroot/.well-known/acme-challenge/; NULL */
 	char *profile;          /* the ACME profile sent in newOrder, or NULL */
 	int key_reuse;          /* renewals keep the private key in use (same key_type) */
+	char *key_group;        /* privkey.pem 0640 with this group, or NULL (0600) */
+	gid_t key_gid;          /* its gid, looked up when the file is loaded */
 	int webroot_line, webroot_col;
 	int64_t renew_before;   /* seconds; 0 = not set */
 	int renew_before_line, renew_before_col;   /* where it is set, for warnings */

@@ -14,6 +14,8 @@ struct install {
 	char *output_dir;
 	char *key, *leaf, *chain, *full;
 	size_t key_len;
+	int key_group_set;
+	gid_t key_gid;
 	install_done_fn done;
 	void *arg;
 };
@@ -37,6 +39,7 @@ static int install_run(void *arg)
 		.cert_pem = in->leaf, .cert_len = strlen(in->leaf),
 		.chain_pem = in->chain, .chain_len = strlen(in->chain),
 		.fullchain_pem = in->full, .fullchain_len = strlen(in->full),
+		.key_group_set = in->key_group_set, .key_gid = in->key_gid,
 	};
 
 	return store_install_bundle(in->output_dir, &b);
@@ -65,6 +68,8 @@ struct install *install_start(struct worker *io, const char *output_dir,
 		goto oom;
 	in->done = done;
 	in->arg = arg;
+	in->key_group_set = pem->key_group_set;
+	in->key_gid = pem->key_gid;
 	in->output_dir = strdup(output_dir);
 	in->leaf = strdup(pem->leaf);
 	in->chain = strdup(pem->chain);

@@ -136,7 +136,7 @@ static int store_write_all(int fd, const void *data, size_t len)
 /* Atomically replace dir/name (dfd is dir). where names the target in logs.
  * The directory is not fsynced here; the caller does it. */
 static int store_write_at(int dfd, const char *where, const char *name, const void *data,
-			  size_t len, mode_t mode, int sync)
+			  size_t len, mode_t mode, int sync, gid_t gid)
 {
 	static unsigned counter;
 	char tmp[NAME_MAX + 1];
@@ -160,6 +160,14 @@ static int store_write_at(int dfd, const char *where, const char *name, const vo
 				  strerror(errno));
 			return r;
 		}
+	}
+	/* A group first, then the mode that lets it read: before any byte is written. */
+	if (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) {
+		r = -errno;
+		log_error(NULL, "%s: cannot give it to group %u: %s%s", where, (unsigned)gid, strerror(errno),
+			  errno == EPERM ? " (acmed's user must be a member of that group: "
+			  "SupplementaryGroups= in the service)" : "");
+		goto fail;
 	}
 	if (fchmod(fd, mode & 07777) < 0) {
 		r = -errno;
@@ -237,7 +245,7 @@ static int store_write_file(const char *path, const void *data, size_t len, mode
 	r = store_open_parent(path, &dfd, &base);
 	if (r < 0)
 		return r;
-	r = store_write_at(dfd, path, base, data ? data : "", len, mode, sync);
+	r = store_write_at(dfd, path, base, data ? data : "", len, mode, sync, (gid_t)-1);
 	if (r == 0 && sync && fsync(dfd) < 0) {
 		r = -errno;
 		log_error(NULL, "%s: fsync of the directory failed: %s", path, strerror(errno));
@@ -677,7 +685,8 @@ int store_install_bundle(const char *output_dir, const struct store_bundle *b)
 
 		snprintf(where, sizeof(where), "%s/%s/%s", output_dir, gen, store_names[i]);
 		r = store_write_at(gfd, where, store_names[i], data[i], lens[i],
-				   i == 0 ? 0600 : 0644, 1);
+				   i ? 0644 : b->key_group_set ? 0640 : 0600, 1,
+				   i == 0 && b->key_group_set ? b->key_gid : (gid_t)-1);
 		if (r < 0)
 			goto out;
 	}

@@ -32,6 +32,8 @@ struct store_bundle {
 	const char *cert_pem; size_t cert_len;
 	const char *chain_pem; size_t chain_len;
 	const char *fullchain_pem; size_t fullchain_len;
+	int key_group_set;      /* privkey.pem 0640, group key_gid (from creation on) */
+	gid_t key_gid;
 };
 int store_install_bundle(const char *output_dir, const struct store_bundle *b);
 /* Read output_dir/privkey.pem and output_dir/fullchain.pem (both or -ENOENT). */

@@ -1,4 +1,4 @@
-# key_reuse: a renewal keeps the private key in use (TLSA/DANE, pinning), until key_type changes.
+# key_reuse and key_group: a renewal keeps the private key in use (TLSA/DANE, pinning) until key_type changes; a group may read the key.
 """Issue 10, "Keys and files".
 
 Two certificates, one with `key_reuse: true`: forced renewals give both a new certificate; the one with
@@ -52,3 +52,27 @@ def test_key_reuse_keeps_the_key_until_key_type_changes(acmed, proxy):
     dane2 = key_and_serial(acmed, "dane")
     assert dane2[0] != dane1[0], "key_type changed: a new key"
     acmed.verify(certs)
+
+
+def test_key_group_makes_the_key_group_readable_from_the_start(acmed, proxy):
+    """key_group: privkey.pem 0640 with that group (the others 0644), as installed; without it 0600."""
+    import grp
+    import os
+    import stat
+    group = "nogroup"
+    gid = grp.getgrnam(group).gr_gid
+    certs = [{"name": "grp", "key_type": "ecdsa-p256", "domains": ["grp.reuse.example.com"], "key_group": group},
+             {"name": "own", "key_type": "ecdsa-p256", "domains": ["own.reuse.example.com"]}]
+    acmed.write_config(certs)
+    r = acmed.run_once(timeout=ISSUE_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs[1:])                 # (its checks want 0600 for the key)
+    st = os.stat(acmed.outputs["grp"] / "privkey.pem")
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o640, gid), (oct(st.st_mode), st.st_gid)
+    assert stat.S_IMODE(os.stat(acmed.outputs["grp"] / "fullchain.pem").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(acmed.outputs["own"] / "privkey.pem").st_mode) == 0o600
+    # a group that does not exist is an error of the file, not of the first renewal
+    certs[0]["key_group"] = "no-such-group-acmed"
+    acmed.write_config(certs)
+    r = acmed.run("check-config")
+    assert r.rc == 2 and 'key_group: no group "no-such-group-acmed" on this system' in r.stderr, r.describe()

@@ -93,7 +93,7 @@ static void test_full_valid(void **state)
 		"    reload: [nginx.service, \"postfix@main.service\"]\n"
 		"    exec: [/usr/local/sbin/push-cert, --quiet, \"a b\"]\n"
 		"  - {name: Mail-2, ca: pebble_1.test, domains: [mail.example.org], key_type: ecdsa-p384,\n"
-		"     renew_before: 12h, output_dir: ../out/mail, profile: shortlived,\n     key_reuse: true}\n";
+		"     renew_before: 12h, output_dir: ../out/mail, profile: shortlived,\n     key_reuse: true, key_group: root}\n";
 	struct config *cfg;
 	char err[256];
 
@@ -150,6 +150,9 @@ static void test_full_valid(void **state)
 	assert_null(w->profile);
 	assert_true(m->key_reuse);
 	assert_false(w->key_reuse);
+	assert_string_equal(m->key_group, "root");
+	assert_int_equal(m->key_gid, 0);
+	assert_null(w->key_group);
 
 	assert_ptr_equal(config_find_cert(cfg, "web"), w);
 	assert_ptr_equal(config_find_cert(cfg, "Mail-2"), m);
@@ -399,6 +402,8 @@ static void test_schema_errors(void **state)
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], profile: \"tls server\"}]\n",
 		     "acmed.yaml:4:49: profile: expected a profile name (letters, digits, '.', '_', '-'; at most 64), "
 		     "got \"tls server\"");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], key_group: no-such-group-acmed}]\n",
+		     "acmed.yaml:4:51: key_group: no group \"no-such-group-acmed\" on this system (see getent group)");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], key_reuse: yes}]\n",
 		     "acmed.yaml:4:51: key_reuse: expected true or false, got \"yes\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], profile: [x]}]\n",
@@ -413,7 +418,7 @@ static void test_schema_errors(void **state)
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got a sequence");
 	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [a]\n    keytype: rsa-2048\n",
 		     "acmed.yaml:7:5: unknown key \"keytype\" in a certificate; expected one of name, ca, domains, "
-		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile, key_reuse");
+		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile, key_reuse, key_group");
 	/* Duplicate keys point at the second one, quoting does not hide them. */
 	expect_error(CA_LE "state_dir: /a\n\"state_dir\": /b\n",
 		     "acmed.yaml:5:1: duplicate key \"state_dir\" at the top level (first at 4:1)");

@@ -492,7 +492,7 @@ static void test_disk_installed_bundle(void **state)
 	d = store_path(tmp, "privkey.pem");
 	assert_int_equal(store_read_file(d, &key, &klen, 1 << 20), 0);
 	free(d);
-	struct store_bundle b = { key, klen, pem, plen, "", 0, pem, plen };
+	struct store_bundle b = { key, klen, pem, plen, "", 0, pem, plen, 0, 0 };
 	d = live(f, "web");
 	assert_int_equal(store_install_bundle(d, &b), 0);
 	free(d);

@@ -376,6 +376,43 @@ static void test_read_file(void **state)
 
 /* ---- store_install_bundle / store_read_live ---- */
 
+/* key_group: privkey.pem 0640 with that group, the others unchanged; a group the
+ * process may not give files to fails the install and leaves nothing behind. */
+static void test_install_key_group(void **state)
+{
+	const char *dir = *state;
+	char *out = store_path(dir, "live/grp"), *g;
+	struct recs *r = calloc(1, sizeof(*r));
+	gid_t other = getegid() == 0 ? 65534 : getegid();
+	struct stat st;
+
+	assert_non_null(r);
+	umask(077);
+	make_bundle(r, 1);
+	r->b.key_group_set = 1;
+	r->b.key_gid = other;
+	assert_int_equal(store_install_bundle(out, &r->b), 0);
+	g = store_path(out, ".gen-1");
+	assert_int_equal(mode_of(g, "privkey.pem"), 0640);
+	assert_int_equal(mode_of(g, "cert.pem"), 0644);
+	assert_int_equal(mode_of(g, "fullchain.pem"), 0644);
+	{
+		char *k = store_path(g, "privkey.pem");
+		assert_int_equal(stat(k, &st), 0);
+		assert_int_equal(st.st_gid, other);
+		free(k);
+	}
+	free(g);
+	if (geteuid() != 0) {
+		/* a group we are not in: refused (EPERM), the live pair untouched */
+		r->b.key_gid = 0;
+		assert_int_equal(store_install_bundle(out, &r->b), -EPERM);
+		assert_link(out, "current", ".gen-1");
+	}
+	free(out);
+	free(r);
+}
+
 static void test_install_layout(void **state)
 {
 	const char *dir = *state;
@@ -553,8 +590,8 @@ static void test_read_live_missing(void **state)
 static void test_install_bad_args(void **state)
 {
 	const char *dir = *state;
-	struct store_bundle b = { "k", 1, "c", 1, NULL, 0, NULL, 0 };
-	struct store_bundle nokey = { NULL, 0, "c", 1, "", 0, "", 0 };
+	struct store_bundle b = { "k", 1, "c", 1, NULL, 0, NULL, 0, 0, 0 };
+	struct store_bundle nokey = { NULL, 0, "c", 1, "", 0, "", 0, 0, 0 };
 
 	assert_int_equal(store_install_bundle(dir, &nokey), -EINVAL);
 	assert_int_equal(store_install_bundle(dir, NULL), -EINVAL);
@@ -803,6 +840,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_write_atomic_failures, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_read_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_install_layout, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_install_key_group, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_install_generations, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_install_replaces_regular_files, setup_dir,
 						teardown_dir),
