@@ -17,25 +17,11 @@
 #include "config_paths.h"
 #include "config_yaml.h"
 
-static const char *const key_type_names[] = {
-	[KEY_ECDSA_P256] = "ecdsa-p256", [KEY_ECDSA_P384] = "ecdsa-p384",
-	[KEY_RSA_2048] = "rsa-2048", [KEY_RSA_3072] = "rsa-3072", [KEY_RSA_4096] = "rsa-4096",
-};
-#define NKEY_TYPES (sizeof(key_type_names) / sizeof(key_type_names[0]))
 
 /* ---- helpers ---- */
 
-void config_strv_clear(struct config_strv *sv)
-{
-	if (sv->v)
-		for (size_t i = 0; i < sv->n; i++)
-			free(sv->v[i]);
-	free(sv->v);
-	sv->v = NULL;
-	sv->n = 0;
-}
 
-static int strv_alloc(struct config_strv *sv, size_t n)
+int config_strv_alloc(struct config_strv *sv, size_t n)
 {
 	sv->n = 0;
 	sv->v = calloc(n + 1, sizeof(char *));
@@ -213,7 +199,7 @@ static int get_strv(struct ctx *c, const char *key, const char *what, const stru
 	size_t dup, first;
 	int rc = config_yaml_want_seq(&c->msg, key, what, v);
 
-	if (rc || (rc = strv_alloc(sv, v->n)))
+	if (rc || (rc = config_strv_alloc(sv, v->n)))
 		return rc;
 	for (size_t i = 0; i < v->n; i++) {
 		if ((rc = dup_str(&sv->v[i], v->kids[i]->s)))
@@ -302,7 +288,7 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 		return rc;
 	if (config_stop_at(c, &rc, v[CA_CONTACT] ? get_strv(c, "contact", "\"mailto:\" addresses",
 						      v[CA_CONTACT], &ca->contact, fn_contact) :
-					      strv_alloc(&ca->contact, 0)))
+					      config_strv_alloc(&ca->contact, 0)))
 		return rc;
 	if (v[CA_BUNDLE] && config_stop_at(c, &rc, config_get_path(c, "ca_bundle", v[CA_BUNDLE], &ca->ca_bundle)))
 		return rc;
@@ -383,7 +369,7 @@ static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *e
 	int rc;
 
 	if (!x)
-		return strv_alloc(exec, 0);
+		return config_strv_alloc(exec, 0);
 	if (x->type == NODE_SCALAR && !x->null)
 		return cfg_err(c, x, "exec: expected a list (argv), e.g. exec: [/usr/local/sbin/push-cert, "
 			       "--quiet]; acmed runs no shell, so it does not split a string, got %s", GOT(x));
@@ -394,7 +380,7 @@ static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *e
 		return rc;
 	if (!x->kids[0]->s[0])
 		return cfg_err(c, x->kids[0], "exec: expected the program to run first, got \"\"");
-	if ((rc = strv_alloc(exec, x->n)))
+	if ((rc = config_strv_alloc(exec, x->n)))
 		return rc;
 	for (size_t i = 0; i < x->n; i++, exec->n++)
 		if ((rc = dup_str(&exec->v[i], x->kids[i]->s)))
@@ -483,7 +469,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	}
 	if (config_stop_at(c, &rc, v[C_RELOAD] ? get_strv(c, "reload", "systemd unit names", v[C_RELOAD],
 						    &ct->reload, fn_unit) :
-					    strv_alloc(&ct->reload, 0)))
+					    config_strv_alloc(&ct->reload, 0)))
 		return rc;
 	config_stop_at(c, &rc, parse_exec(c, v[C_EXEC], &ct->exec));
 	if (v[C_EXEC] && v[C_EXEC]->n > 0) {
@@ -677,7 +663,7 @@ static int parse_top(struct ctx *c, const struct node *root)
 		if (cfg->listen.n == 0)
 			return cfg_err(c, v[T_LISTEN], "listen: expected at least one \"host:port\" address, got an "
 				       "empty list");
-	} else if ((rc = strv_alloc(&cfg->listen, 2)) == 0) {
+	} else if ((rc = config_strv_alloc(&cfg->listen, 2)) == 0) {
 		if ((rc = dup_str(&cfg->listen.v[0], "[::]:80")) == 0) {
 			cfg->listen.n = 1;
 			if ((rc = dup_str(&cfg->listen.v[1], "0.0.0.0:80")) == 0)
@@ -804,127 +790,3 @@ int config_load_buffer_every_error(const char *name, const char *buf, size_t len
 	return every_error(name, buf ? buf : "", len, out, errors, nerrors);
 }
 
-int config_strv_copy(struct config_strv *dst, const struct config_strv *src)
-{
-	if (strv_alloc(dst, src->n) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; i < src->n; i++) {
-		dst->v[i] = strdup(src->v[i]);
-		if (!dst->v[i])
-			return -ENOMEM;
-		dst->n++;
-	}
-	return 0;
-}
-
-void config_cert_clear(struct config_cert *ct)
-{
-	free(ct->name);
-	config_strv_clear(&ct->domains);
-	free(ct->challenge);
-	free(ct->webroot);
-	free(ct->profile);
-	free(ct->key_group);
-	free(ct->file);
-	free(ct->output_dir);
-	config_strv_clear(&ct->reload);
-	config_strv_clear(&ct->exec);
-	memset(ct, 0, sizeof(*ct));
-}
-
-int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
-{
-	*dst = *src;
-	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = dst->profile = NULL;
-	dst->key_group = NULL;
-	memset(&dst->domains, 0, sizeof(dst->domains));
-	memset(&dst->reload, 0, sizeof(dst->reload));
-	memset(&dst->exec, 0, sizeof(dst->exec));
-	if (!(dst->name = strdup(src->name)) ||
-	    (src->challenge && !(dst->challenge = strdup(src->challenge))) ||
-	    (src->webroot && !(dst->webroot = strdup(src->webroot))) ||
-	    (src->profile && !(dst->profile = strdup(src->profile))) ||
-	    (src->key_group && !(dst->key_group = strdup(src->key_group))) ||
-	    (src->file && !(dst->file = strdup(src->file))) ||
-	    !(dst->output_dir = strdup(src->output_dir)) ||
-	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||
-	    config_strv_copy(&dst->exec, &src->exec) < 0) {
-		config_cert_clear(dst);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-void config_free(struct config *cfg)
-{
-	if (!cfg)
-		return;
-	for (size_t i = 0; cfg->cas && i < cfg->ncas; i++) {
-		free(cfg->cas[i].name);
-		free(cfg->cas[i].directory);
-		free(cfg->cas[i].staging);
-		config_eab_clear(&cfg->cas[i]);
-		config_strv_clear(&cfg->cas[i].contact);
-		free(cfg->cas[i].ca_bundle);
-		free(cfg->cas[i].file);
-	}
-	for (size_t i = 0; cfg->certs && i < cfg->ncerts; i++)
-		config_cert_clear(&cfg->certs[i]);
-	free(cfg->cas);
-	free(cfg->certs);
-	config_strv_clear(&cfg->listen);
-	free(cfg->path);
-	free(cfg->state_dir);
-	free(cfg->runtime_dir);
-	free(cfg);
-}
-
-int config_parse_duration(const char *s, int64_t *out)
-{
-	size_t len = s ? strlen(s) : 0, digits = s ? strspn(s, "0123456789") : 0;
-	int64_t v = 0, mult;
-
-	if (len < 2 || digits != len - 1 || !out)
-		return -EINVAL;
-	switch (s[len - 1]) {
-	case 's': mult = 1; break;
-	case 'm': mult = 60; break;
-	case 'h': mult = 3600; break;
-	case 'd': mult = 86400; break;
-	default: return -EINVAL;
-	}
-	for (size_t i = 0; i < digits; i++) {
-		if (v > (INT64_MAX - (s[i] - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v == 0 || v > INT64_MAX / mult)
-		return -EINVAL;
-	*out = v * mult;
-	return 0;
-}
-
-const char *config_key_type_name(enum key_type kt)
-{
-	return (unsigned)kt < NKEY_TYPES ? key_type_names[kt] : NULL;
-}
-
-int config_key_type_parse(const char *s, enum key_type *out)
-{
-	for (size_t i = 0; s && i < NKEY_TYPES; i++) {
-		if (!strcmp(s, key_type_names[i])) {
-			if (out)
-				*out = (enum key_type)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const struct config_cert *config_find_cert(const struct config *cfg, const char *name)
-{
-	for (size_t i = 0; cfg && name && i < cfg->ncerts; i++)
-		if (!strcmp(cfg->certs[i].name, name))
-			return &cfg->certs[i];
-	return NULL;
-}

@@ -47,6 +47,8 @@ int config_file_location(const char *name, char **dir_out, char **path_out);
  * next independent one; loading stops at the first. Keeps the first error in
  * *rc; 1 when the caller must return *rc now. */
 int config_stop_at(const struct ctx *c, int *rc, int r);
+/* n empty slots (v[n] == NULL); 0 or -ENOMEM. */
+int config_strv_alloc(struct config_strv *sv, size_t n);
 /* A path (relative to the file the node is in), malloc'd in *out; else the error. */
 int config_get_path(struct ctx *c, const char *key, const struct node *v, char **out);
 
