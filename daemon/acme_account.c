@@ -1,4 +1,4 @@
-/* acme_account.c - the ACME account in the store (its key, which directory, which account URL, its contact), the newAccount payload and contact updates. */
+/* acme_account.c - the ACME account: its key and record in the store, registering it (with EAB), contact updates. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,4 +389,94 @@ int acme_account_eab_apply(struct acme_ca *ca, struct acme_call *call, char *why
 	free(call->payload);
 	call->payload = payload;
 	return 0;
+}
+
+/* ---------- registering, and the account read at start ---------- */
+
+static void account_done(const struct acme_reply *reply, void *arg)
+{
+	struct acme_ca *ca = arg;
+	struct call_failure f = {0};
+
+	if (reply->err == ACME_ERR_NONE && reply->location && *reply->location) {
+		free(ca->kid);
+		ca->kid = strdup(reply->location);
+		ca->acct_state = ACCT_OK;
+		log_info(NULL, "CA %s: account %s %s", ca->name, ca->kid,
+			 reply->status == 201 ? "created" : "found");
+		/* An account found (200) keeps the contact it had: the CA says which. */
+		config_strv_clear(&ca->acct_contact);
+		ca->acct_contact_known = acme_account_reply_contact(reply->body, reply->body_len,
+								    &ca->acct_contact) == 0;
+		acme_account_save(ca);
+		acme_ca_kick_waiting(ca);
+		acme_account_contact_sync(ca);
+		return;
+	}
+	ca->acct_state = ACCT_NONE;
+	f.set = 1;
+	f.url = strdup(reply->url ? reply->url : "");
+	f.status = reply->status;
+	f.err = reply->err == ACME_ERR_NONE ? ACME_ERR_INPUT : reply->err;
+	f.retry_after = reply->retry_after;
+	f.text = strdup(reply->err_text ? reply->err_text : "newAccount answered without a Location");
+	acme_problem_copy(&f.problem, reply->problem);
+	log_error(NULL, "CA %s: cannot register the account: %s", ca->name, f.text);
+	acme_ca_fail_waiting(ca, &f, 1);
+	acme_fail_clear(&f);
+}
+
+/* Start the newAccount call unless one is under way or the account is known;
+ * the waiting calls are kicked or failed when it answers. */
+void acme_account_register(struct acme_ca *ca)
+{
+	char *payload;
+
+	if (ca->acct_state != ACCT_NONE)
+		return;
+	payload = acme_account_payload(&ca->contact);
+	if (payload && acme_ca_call_new_account(ca, payload, account_done, ca))
+		ca->acct_state = ACCT_REGISTERING;
+	free(payload);
+}
+
+/* The account key and record are read (acme_account.c): signed calls go on;
+ * or they cannot be had: every signed call fails with why, now and later. */
+static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
+			   const struct config_strv *contact, const char *why)
+{
+	struct acme_ca *ca = arg;
+	struct call_failure f = {0};
+
+	ca->acct_load = NULL;
+	if (rc < 0) {
+		log_error(NULL, "CA %s: %s", ca->name, why);
+		free(ca->acct_error);
+		ca->acct_error = strdup(why);
+		ca->acct_state = ACCT_BROKEN;
+		acme_fail_local(&f, ca->directory_url, why);
+		acme_ca_fail_waiting(ca, &f, 0);
+		acme_fail_clear(&f);
+		acme_ca_idle_check(ca);
+		return;
+	}
+	crypto_key_free(ca->key);
+	ca->key = key;
+	free(ca->kid);
+	ca->kid = kid;
+	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
+	config_strv_clear(&ca->acct_contact);
+	ca->acct_contact_known = contact && config_strv_copy(&ca->acct_contact, contact) == 0;
+	acme_ca_kick_waiting(ca);
+	acme_account_contact_sync(ca);
+	acme_ca_idle_check(ca);
+}
+
+int acme_ca_load_account(struct acme_ca *ca)
+{
+	if (!ca->db)
+		return -EINVAL;
+	ca->acct_state = ACCT_LOADING;
+	ca->acct_load = acme_account_load(ca->db, ca->name, ca->directory_url, account_loaded, ca);
+	return ca->acct_load ? 0 : -ENOMEM;
 }

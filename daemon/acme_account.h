@@ -49,6 +49,9 @@ void acme_account_save(struct acme_ca *ca);
  * the CA accepts it. Nothing while the account is not registered: the
  * registration carries the configured contact. */
 void acme_account_contact_sync(struct acme_ca *ca);
+/* Start the newAccount call unless one is under way or the account is known;
+ * the waiting calls are kicked or failed when it answers. */
+void acme_account_register(struct acme_ca *ca);
 /* Tell acme_ca_on_idle's callback when nothing (account load, update) is in flight. */
 void acme_ca_idle_check(struct acme_ca *ca);
 /* The CA's External Account Binding from its configuration (replaced; none when

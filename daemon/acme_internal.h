@@ -93,6 +93,10 @@ struct acme_ca {
 	struct call_list nonce_wait;  /* waiting for a nonce */
 };
 
+/* acme.c: the newAccount request (signed with the JWK) for acme_account.c. */
+struct acme_call *acme_ca_call_new_account(struct acme_ca *ca, const char *payload, acme_reply_fn cb,
+					   void *arg);
+
 /* acme_profile.c: a newOrder whose "profile" the CA's directory does not list:
  * -1 with why (the CA's profiles named); 0 for any other call. */
 int acme_profile_check(const struct acme_ca *ca, const struct acme_call *call, char *why, size_t whylen);
