@@ -371,6 +371,7 @@ static void call_response(const struct http_response *r, void *arg)
 	reply.body = r->body;
 	reply.body_len = r->body_len;
 	reply.location = r->location;
+	reply.links = r->links;
 	reply.retry_after = -1;
 	if (r->retry_after) {
 		int64_t s;

@@ -27,6 +27,7 @@ struct acme_reply {
 	const struct acme_problem *problem; /* when the CA sent one */
 	const char *err_text;           /* one line for the log when err != NONE */
 	int missing_resource;           /* get: the directory has no such resource */
+	const char *const *links;       /* the Link header values, NULL-terminated (or NULL) */
 };
 /* reply is valid only during the call. */
 typedef void (*acme_reply_fn)(const struct acme_reply *reply, void *arg);

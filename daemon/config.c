@@ -316,9 +316,16 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
-       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_KEY_GROUP, C_NKEYS };
+       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_KEY_GROUP, C_CHAIN, C_NKEYS };
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
-	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse", "key_group" };
+	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse", "key_group", "preferred_chain" };
+
+static int get_str(struct ctx *c, const char *key, const char *what, const struct node *v, char **out)
+{
+	int rc = config_yaml_want_scalar(&c->msg, key, what, v);
+
+	return rc ? rc : dup_str(out, v->s);
+}
 
 /* true or false (YAML 1.1's yes/no/on/off are refused: a typo must not read as a choice). */
 static int get_bool(struct ctx *c, const char *key, const struct node *v, int *out)
@@ -438,6 +445,10 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (v[C_KEY_REUSE] && config_stop_at(c, &rc, get_bool(c, "key_reuse", v[C_KEY_REUSE], &ct->key_reuse)))
 		return rc;
 	if (v[C_KEY_GROUP] && config_stop_at(c, &rc, get_group(c, v[C_KEY_GROUP], ct)))
+		return rc;
+	if (v[C_CHAIN] && config_stop_at(c, &rc, get_str(c, "preferred_chain", "the name (CN) of the issuer of "
+							       "the chain's top certificate", v[C_CHAIN],
+							       &ct->preferred_chain)))
 		return rc;
 	if (v[C_WEBROOT] && config_stop_at(c, &rc, config_get_path(c, "webroot", v[C_WEBROOT], &ct->webroot)))
 		return rc;

@@ -52,6 +52,7 @@ struct config_cert {
 	char *challenge;        /* "http-01" */
 	char *webroot;          /* http-01 token files go to webroot/.well-known/acme-challenge/; NULL */
 	char *profile;          /* the ACME profile sent in newOrder, or NULL */
+	char *preferred_chain;  /* issuer CN of the chain's top certificate to prefer, or NULL */
 	int key_reuse;          /* renewals keep the private key in use (same key_type) */
 	char *key_group;        /* privkey.pem 0640 with this group, or NULL (0600) */
 	gid_t key_gid;          /* its gid, looked up when the file is loaded */

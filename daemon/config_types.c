@@ -44,6 +44,7 @@ void config_cert_clear(struct config_cert *ct)
 	free(ct->webroot);
 	free(ct->profile);
 	free(ct->key_group);
+	free(ct->preferred_chain);
 	free(ct->file);
 	free(ct->output_dir);
 	config_strv_clear(&ct->reload);
@@ -55,7 +56,7 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 {
 	*dst = *src;
 	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = dst->profile = NULL;
-	dst->key_group = NULL;
+	dst->key_group = dst->preferred_chain = NULL;
 	memset(&dst->domains, 0, sizeof(dst->domains));
 	memset(&dst->reload, 0, sizeof(dst->reload));
 	memset(&dst->exec, 0, sizeof(dst->exec));
@@ -64,6 +65,7 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 	    (src->webroot && !(dst->webroot = strdup(src->webroot))) ||
 	    (src->profile && !(dst->profile = strdup(src->profile))) ||
 	    (src->key_group && !(dst->key_group = strdup(src->key_group))) ||
+	    (src->preferred_chain && !(dst->preferred_chain = strdup(src->preferred_chain))) ||
 	    (src->file && !(dst->file = strdup(src->file))) ||
 	    !(dst->output_dir = strdup(src->output_dir)) ||
 	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||

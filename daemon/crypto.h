@@ -80,6 +80,10 @@ int crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_key
 /* Split a PEM chain into the leaf and the rest (issuers), each re-encoded PEM.
  * Fails with -EINVAL when there is no certificate. chain may be empty (""). */
 int crypto_chain_split(const char *pem, size_t len, char **leaf, char **chain);
+/* The issuer CN (else O) of the last certificate of a PEM chain, as crypto_cert_info's
+ * issuer (malloc'd): who the top of the chain is issued by. -EINVAL no certificate,
+ * -ENOENT no such name. */
+int crypto_chain_top_issuer(const char *pem, size_t len, char **issuer);
 
 uint64_t crypto_random_u64(void);
 /* Overwrite then free a secret buffer (key PEM). NULL is fine. */

@@ -526,3 +526,31 @@ out:
 	BIO_free(cb);
 	return rc;
 }
+
+int crypto_chain_top_issuer(const char *pem, size_t len, char **issuer)
+{
+	struct crypto_cert_info info = {0};
+	BIO *in;
+	X509 *x = NULL, *last = NULL;
+	int r, count = 0, rc = -EINVAL;
+
+	*issuer = NULL;
+	in = crypto_bio_ro(pem, len);
+	if (!in)
+		return -EINVAL;
+	while (count < CRYPTO_CHAIN_MAX && (r = crypto_next_cert(in, &x)) == 1) {
+		X509_free(last);
+		last = x;
+		x = NULL;
+		count++;
+	}
+	if (last) {
+		rc = crypto_cert_issuer(last, &info);
+		if (rc == 0 && !info.issuer)
+			rc = -ENOENT;
+		*issuer = info.issuer;
+	}
+	X509_free(last);
+	BIO_free(in);
+	return rc;
+}

@@ -12,6 +12,7 @@
 #include "jws.h"
 #include "log.h"
 #include "order.h"
+#include "order_chain.h"
 
 #define POLL_MAX_DELAY_MS 5000
 #define POLL_AFTER_SEEN_MS 25   /* after the CA's validator looked at the answer */
@@ -56,6 +57,7 @@ struct order {
 	struct authz *authz;
 	size_t nauthz, nvalid;
 	struct acme_call *call;
+	struct order_chain *chain_pick; /* preferred_chain: alternates being fetched */
 	struct event *timer;
 	struct event *finish_ev;
 	struct order_result result;     /* kept until finish_ev delivers it */
@@ -195,14 +197,33 @@ static void order_check_cert(struct order *o, const char *pem, size_t len)
 	order_finish(o, &res);
 }
 
+static void chain_picked(void *arg, const char *pem, size_t len, const char *note)
+{
+	struct order *o = arg;
+
+	o->chain_pick = NULL;
+	if (note)
+		log_info(o->cert->name, "%s", note);
+	order_check_cert(o, pem, len);
+}
+
 static void cert_done(const struct acme_reply *r, void *arg)
 {
 	struct order *o = arg;
+	const char *want = o->cert->preferred_chain;
 
 	o->call = NULL;
 	if (r->err != ACME_ERR_NONE) {
 		order_fail_reply(o, r, "downloading the certificate");
 		return;
+	}
+	if (want && !order_chain_top_matches(r->body, r->body_len, want)) {
+		o->chain_pick = order_chain_pick(o->ca, o->cert->name, want, r->body, r->body_len, r->links,
+						 chain_picked, o);
+		if (o->chain_pick)
+			return;
+		log_info(o->cert->name, "preferred_chain: the default chain is not issued by %s and the CA "
+			 "offers no other; keeping it", want);
 	}
 	order_check_cert(o, r->body, r->body_len);
 }
@@ -754,6 +775,7 @@ void order_free(struct order *o)
 	if (!o)
 		return;
 	o->done = 1;
+	order_chain_cancel(o->chain_pick);
 	for (size_t i = 0; i < o->nauthz; i++) {
 		struct authz *a = &o->authz[i];
 		acme_client_cancel(o->ca, a->call);

@@ -418,7 +418,7 @@ static void test_schema_errors(void **state)
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got a sequence");
 	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [a]\n    keytype: rsa-2048\n",
 		     "acmed.yaml:7:5: unknown key \"keytype\" in a certificate; expected one of name, ca, domains, "
-		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile, key_reuse, key_group");
+		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile, key_reuse, key_group, preferred_chain");
 	/* Duplicate keys point at the second one, quoting does not hide them. */
 	expect_error(CA_LE "state_dir: /a\n\"state_dir\": /b\n",
 		     "acmed.yaml:5:1: duplicate key \"state_dir\" at the top level (first at 4:1)");
