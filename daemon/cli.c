@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account_cmd.h"
 #include "cli.h"
 #include "config.h"
 #include "control.h"
@@ -33,6 +34,8 @@ const char cli_usage_text[] =
 	"  renew NAME... | --all --dry-run\n"
 	"                                a whole order at the CA's staging directory, through\n"
 	"                                the running daemon; nothing installed\n"
+	"  account show [CA]             each CA's account as state_dir keeps it: URL, contact,\n"
+	"                                key and its thumbprint\n"
 	"  import certbot [DIR] [--write FILE]\n"
 	"                                print the configuration for certbot's certificates\n"
 	"                                (DIR, default /etc/letsencrypt); --write: adopt them,\n"
@@ -186,3 +189,20 @@ int cli_import(const char *path, int argc, char **argv)
 	return import_certbot(path, dir, write);
 }
 
+
+int cli_account(const char *path, int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	int rc;
+
+	if (argc < 1 || strcmp(argv[0], "show") != 0)
+		return cli_usage_error("%s", "account: `account show [CA]` (rollover and deactivate are not there yet)");
+	if (argc > 2)
+		return cli_usage_error("account show: unexpected argument %s", argv[2]);
+	rc = cli_load_config(path, &cfg);
+	if (rc)
+		return rc;
+	rc = account_cmd_show(cfg, argc == 2 ? argv[1] : NULL);
+	config_free(cfg);
+	return rc;
+}

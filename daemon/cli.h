@@ -12,6 +12,8 @@ int cli_load_config(const char *path, struct config **cfg);
 int cli_check_config(const char *path);
 /* reload, status, renew: argv after the command. */
 int cli_control(const char *path, const char *cmd, int argc, char **argv);
+/* account show [CA]: argv after "account". */
+int cli_account(const char *path, int argc, char **argv);
 /* import certbot [DIR] [--write FILE]: argv after "import". */
 int cli_import(const char *path, int argc, char **argv);
 

@@ -735,5 +735,7 @@ int main(int argc, char **argv)
 		return cli_control(path, cmd, argc - i, argv + i);
 	if (strcmp(cmd, "import") == 0)
 		return cli_import(path, argc - i, argv + i);
+	if (strcmp(cmd, "account") == 0)
+		return cli_account(path, argc - i, argv + i);
 	return cli_usage_error("unknown command %s", cmd);
 }

@@ -8,6 +8,8 @@ renewal-hooks/deploy/. Then `acmed import certbot DIR` prints the configuration 
 (certbot's live/<name>/*.pem become links to acmed's files) and writes FILE. acmed then orders nothing
 until a renewal is due, and a renewal uses certbot's account and lands where certbot's paths point.
 """
+import base64
+import hashlib
 import json
 import os
 import re
@@ -131,6 +133,15 @@ def test_import_write_adopts_account_and_files_and_reissues_nothing(acmed, proxy
             assert os.readlink(p) == str(state / "live" / name / f), p
         assert serial_of(le / "live" / name / "cert.pem") == serials[name]
         assert stat.S_IMODE((state / "live" / name / "privkey.pem").stat().st_mode) == 0o600
+
+    # `account show`: certbot's account URL, and certbot's key (same RFC 7638 thumbprint as its JWK)
+    jwk = json.loads(next(le.glob("accounts/*/*/*/private_key.json")).read_text())
+    canon = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+    thumb = base64.urlsafe_b64encode(hashlib.sha256(canon.encode()).digest()).rstrip(b"=").decode()
+    r = acmed.run("account", "show", "pebble")
+    assert r.rc == 0, r.describe()
+    assert f"account:     {uri}" in r.stdout and f"rsa-2048 (thumbprint {thumb})" in r.stdout, r.stdout
+    assert jwk["d"] not in r.stdout + r.stderr
 
     # acmed has nothing to do: no account made, no order
     mark = proxy.log.mark()
