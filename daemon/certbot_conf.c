@@ -75,8 +75,10 @@ static int parse_section(struct parse *p, const char *s, const char *e)
 		close++;
 		e--;
 	}
-	if (open != close || open > SECTION_DEPTH)
+	if (open != close)
 		return fail(p, "unbalanced section brackets");
+	if (open >= SECTION_DEPTH)      /* sections[1..SECTION_DEPTH - 1] */
+		return fail(p, "sections nested more than %d deep", SECTION_DEPTH - 1);
 	if (open > p->depth + 1)
 		return fail(p, "section nested more than one level below its parent");
 	ns = s;

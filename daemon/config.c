@@ -344,14 +344,32 @@ static int get_bool(struct ctx *c, const char *key, const struct node *v, int *o
 static int get_group(struct ctx *c, const struct node *v, struct config_cert *ct)
 {
 	struct group gr, *res = NULL;
-	char buf[4096];
-	int rc = config_yaml_want_scalar(&c->msg, "key_group", "a group name like ssl-cert", v);
+	long hint = sysconf(_SC_GETGR_R_SIZE_MAX);
+	size_t size = hint > 0 ? (size_t)hint : 4096;
+	char *buf = NULL;
+	int rc = config_yaml_want_scalar(&c->msg, "key_group", "a group name like ssl-cert", v), e = ERANGE;
 
 	if (rc)
 		return rc;
-	if (getgrnam_r(v->s, &gr, buf, sizeof(buf), &res) != 0 || !res)
+	/* A group with many members needs a larger buffer: grown until it fits. */
+	while (e == ERANGE && size <= (1u << 24)) {
+		char *b = realloc(buf, size);
+
+		if (!b) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = b;
+		e = getgrnam_r(v->s, &gr, buf, size, &res);
+		size *= 2;
+	}
+	if (e == 0 && res)
+		ct->key_gid = res->gr_gid;
+	free(buf);
+	if (e != 0)
+		return cfg_err(c, v, "key_group: cannot look up group %s: %s", Q(v->s), strerror(e));
+	if (!res)
 		return cfg_err(c, v, "key_group: no group %s on this system (see getent group)", Q(v->s));
-	ct->key_gid = res->gr_gid;
 	return dup_str(&ct->key_group, v->s);
 }
 

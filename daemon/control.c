@@ -116,7 +116,6 @@ static int parse_renew(struct control_request *r, char *err, size_t errlen)
 {
 	json_t *jnames = json_object_get(r->json, "names"), *jall = json_object_get(r->json, "all");
 	json_t *jforce = json_object_get(r->json, "force"), *v;
-	json_t *jdry = json_object_get(r->json, "dry_run");
 	size_t i;
 
 	if (jnames && !json_is_array(jnames) && !json_is_null(jnames))
@@ -125,9 +124,6 @@ static int parse_renew(struct control_request *r, char *err, size_t errlen)
 	if ((jall && !json_is_boolean(jall) && !json_is_null(jall)) ||
 	    (jforce && !json_is_boolean(jforce) && !json_is_null(jforce)))
 		return req_fail(r, err, errlen, "renew: \"all\" and \"force\" must be booleans");
-	if (jdry && !json_is_boolean(jdry) && !json_is_null(jdry))
-		return req_fail(r, err, errlen, "renew: \"dry_run\" must be a boolean");
-	r->dry_run = json_is_true(jdry);
 	r->all = json_is_true(jall);
 	r->force = json_is_true(jforce);
 	r->nnames = json_is_array(jnames) ? json_array_size(jnames) : 0;
@@ -173,6 +169,11 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 		r->cmd = CONTROL_CMD_STATUS;
 	} else if (strcmp(cmd, "renew") == 0) {
 		r->cmd = CONTROL_CMD_RENEW;
+		return parse_renew(r, err, errlen);
+	} else if (strcmp(cmd, "dry-run") == 0) {
+		/* Its own command: a daemon that does not know it refuses it, rather
+		 * than take it for a renew and install certificates. */
+		r->cmd = CONTROL_CMD_DRY_RUN;
 		return parse_renew(r, err, errlen);
 	} else if (strcmp(cmd, "reload-wait") == 0) {
 		r->cmd = CONTROL_CMD_RELOAD_WAIT;
@@ -268,7 +269,10 @@ static json_t *conn_request(struct control_conn *k, const char *line, size_t len
 		resp = do_status(k->c);
 		break;
 	case CONTROL_CMD_RENEW:
-		resp = q.dry_run ? do_dry_run(k, &q) : do_renew(k->c, &q);
+		resp = do_renew(k->c, &q);
+		break;
+	case CONTROL_CMD_DRY_RUN:
+		resp = do_dry_run(k, &q);
 		break;
 	case CONTROL_CMD_RELOAD_WAIT:
 	default:

@@ -20,7 +20,7 @@
  *  {"cmd":"renew","names":[...],"all":false,"force":false}
  *                        -> {"ok":true,"renewing":[names],"not_due":[names]}
  *                         | {"ok":false,"error":"unknown certificate: foo","unknown":true}
- *  {"cmd":"renew","names":[...],"all":false,"dry_run":true}
+ *  {"cmd":"dry-run","names":[...],"all":false}
  *                        -> {"ok":true,"waiting":true,"dry_run":[names]} at once; then,
  *                           when every order at the staging directories ended,
  *                           {"ok":true,"results":[{"name":..,"ok":true,"message":..,
@@ -37,12 +37,12 @@
  */
 
 /* One request line, parsed (control_request_parse). */
-enum control_cmd { CONTROL_CMD_STATUS, CONTROL_CMD_RENEW, CONTROL_CMD_RELOAD_WAIT };
+enum control_cmd { CONTROL_CMD_STATUS, CONTROL_CMD_RENEW, CONTROL_CMD_RELOAD_WAIT, CONTROL_CMD_DRY_RUN };
 struct control_request {
 	enum control_cmd cmd;
 	const char **names;     /* renew: nnames certificate names (owned by json) */
 	size_t nnames;
-	int all, force, dry_run;
+	int all, force;
 	json_t *json;           /* the parsed line */
 };
 /* Parse line[0..len) (no newline). 0, or -EINVAL with the client's error

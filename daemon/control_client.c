@@ -358,13 +358,13 @@ static json_t *names_array(const char *const *names, size_t n)
 	return a;
 }
 
-/* The renew request with flag (force, dry_run); its answer in *a. -1 when it
- * failed (said; *status set to 2 for an unknown name). */
-static int renew_call(struct cli_conn *k, const char *const *names, size_t n, int all, const char *flag,
-		      int value, json_t **a, int *status)
+/* A renew or dry-run request; its answer in *a. -1 when it failed (said;
+ * *status set to 2 for an unknown name). */
+static int renew_call(struct cli_conn *k, const char *cmd, const char *const *names, size_t n, int all,
+		      int force, json_t **a, int *status)
 {
-	if (cli_call(k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", "renew", "names", names_array(names, n),
-				  "all", all, flag, value), a))
+	if (cli_call(k, json_pack("{s:s, s:o*, s:b, s:b}", "cmd", cmd, "names", names_array(names, n),
+				  "all", all, "force", force), a))
 		return -1;
 	if (json_is_true(json_object_get(*a, "ok")))
 		return 0;
@@ -391,7 +391,7 @@ int control_cli_renew(const struct config *cfg, const char *const *names, size_t
 		return EXIT_USAGE;
 	}
 	if (cli_connect_daemon(cfg, &k, "start it, or use `acmed run --once`") < 0 ||
-	    renew_call(&k, names, n, all, "force", force, &a, &status) < 0)
+	    renew_call(&k, "renew", names, n, all, force, &a, &status) < 0)
 		goto out;
 	if (json_array_size(json_object_get(a, "renewing")) > 0) {
 		printf("renewing:");
@@ -445,8 +445,12 @@ int control_cli_dry_run(const struct config *cfg, const char *const *names, size
 	/* The daemon answers the CA's challenges: port 80 stays its own. */
 	if (cli_connect_daemon(cfg, &k, "start it first: the dry run answers the CA through its "
 			       "http-01 listener or webroot") < 0 ||
-	    renew_call(&k, names, n, all, "dry_run", 1, &a, &status) < 0)
+	    renew_call(&k, "dry-run", names, n, all, 0, &a, &status) < 0)
 		goto out;
+	if (!json_is_true(json_object_get(a, "waiting"))) {
+		fprintf(stderr, "acmed: the daemon did not start a dry run (an older acmed? restart it)\n");
+		goto out;
+	}
 	fprintf(stderr, "acmed: dry run of %zu certificate%s at the staging CA; waiting for the orders\n",
 		json_array_size(json_object_get(a, "dry_run")),
 		json_array_size(json_object_get(a, "dry_run")) == 1 ? "" : "s");
@@ -465,7 +469,7 @@ int control_cli_dry_run(const struct config *cfg, const char *const *names, size
 	}
 	json_array_foreach(json_object_get(a, "results"), i, v)
 		ok += (size_t)dry_run_result(v);
-	if (ok == json_array_size(json_object_get(a, "results")))
+	if (ok > 0 && ok == json_array_size(json_object_get(a, "results")))
 		status = 0;
 out:
 	json_decref(a);

@@ -188,6 +188,10 @@ static struct dr_ca *run_ca(struct dryrun *r, const struct config *cfg, size_t i
 		return NULL;
 	st.name = name;
 	st.directory = (char *)dryrun_staging_of(c);
+	/* The production EAB binding is not the staging CA's: none is sent there. */
+	st.eab_kid = NULL;
+	st.eab_key = NULL;
+	st.eab_key_len = 0;
 	d->cfg_index = i;
 	d->directory = strdup(st.directory);
 	d->ca = d->directory ? acme_ca_new(r->set->env.base, &st, r->set->env.state_dir, r->set->env.db) : NULL;

@@ -164,8 +164,10 @@ static int lineage_state(const struct import_plan *plan, const struct import_lin
 	struct state_job st;
 	int rc = state_job_load(plan->state_dir, l->name, &st);
 
-	if (rc < 0 && rc != -ENOENT)
+	if (rc < 0 && rc != -ENOENT) {
+		state_job_clear(&st);
 		return rc;
+	}
 	if (!st.issued_by && !(st.issued_by = strdup(plan->accounts[l->account].server))) {
 		state_job_clear(&st);
 		return -ENOMEM;

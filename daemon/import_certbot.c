@@ -393,8 +393,10 @@ static size_t account_for(struct import_plan *plan, const char *server, const ch
 			return plan->accounts[i].error ? SIZE_MAX : i;
 		}
 	grown = realloc(plan->accounts, (plan->naccounts + 1) * sizeof(*grown));
-	if (!grown)
+	if (!grown) {
+		set_error(l, "out of memory");
 		return SIZE_MAX;
+	}
 	plan->accounts = grown;
 	a = &grown[plan->naccounts];
 	memset(a, 0, sizeof(*a));
@@ -403,6 +405,7 @@ static size_t account_for(struct import_plan *plan, const char *server, const ch
 	if (!a->server || !a->id) {
 		free(a->server);
 		free(a->id);
+		set_error(l, "out of memory");
 		return SIZE_MAX;
 	}
 	/* The configuration in place may name this CA already: its name and settings stay. */

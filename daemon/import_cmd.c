@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -38,6 +39,13 @@ static void yaml_scalar(FILE *out, const char *s)
 	}
 }
 
+/* Text from certbot's files in a YAML comment: one line, printable ASCII only. */
+static void comment_text(FILE *out, const char *s)
+{
+	for (; s && *s; s++)
+		fputc((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f ? *s : '?', out);
+}
+
 static void yaml_list(FILE *out, const struct config_strv *sv)
 {
 	fputc('[', out);
@@ -67,20 +75,14 @@ static void yaml_exec(FILE *out, const struct config_strv *hooks, const char *in
 	if (n == 1) {
 		yaml_scalar(out, hooks->v[0]);
 	} else {
-		/* Each hook runs even when one before it failed, as certbot runs them. */
-		char *script = NULL;
-		size_t len = 0;
-		FILE *s = open_memstream(&script, &len);
-
-		if (s) {
-			fputs("rc=0", s);
-			for (size_t i = 0; i < n; i++)
-				fprintf(s, "; (%s) || rc=1", hooks->v[i]);
-			fputs("; exit $rc", s);
-			fclose(s);
-			yaml_scalar(out, script);
+		/* Each hook is an argument of its own, run by its own shell as certbot runs
+		 * them, the next even when one failed: nothing in one can touch another. */
+		yaml_scalar(out, "rc=0; for h in \"$@\"; do /bin/sh -c \"$h\" || rc=1; done; exit $rc");
+		fputs(", sh", out);
+		for (size_t i = 0; i < n; i++) {
+			fputs(", ", out);
+			yaml_scalar(out, hooks->v[i]);
 		}
-		free(script);
 	}
 	fputs("]\n", out);
 }
@@ -93,7 +95,11 @@ static void yaml_lineage(FILE *out, const struct import_plan *plan, const struct
 	time_t t = (time_t)l->not_after;
 
 	if (l->error) {
-		fprintf(out, "# Not imported: %s: %s\n", l->name, l->error);
+		fputs("# Not imported: ", out);
+		comment_text(out, l->name);
+		fputs(": ", out);
+		comment_text(out, l->error);
+		fputc('\n', out);
 		free(out_dir);
 		return;
 	}
@@ -125,8 +131,11 @@ static void yaml_lineage(FILE *out, const struct import_plan *plan, const struct
 		fputc('\n', out);
 	}
 	yaml_exec(out, &l->hooks, "    ");
-	for (size_t i = 0; i < l->notes.n; i++)
-		fprintf(out, "    # %s\n", l->notes.v[i]);
+	for (size_t i = 0; i < l->notes.n; i++) {
+		fputs("    # ", out);
+		comment_text(out, l->notes.v[i]);
+		fputc('\n', out);
+	}
 }
 
 /* contact, and the settings of the CA of the configuration in place when there is one. */
@@ -168,7 +177,9 @@ static int account_used(const struct import_plan *plan, size_t a)
 
 int import_plan_yaml(const struct import_plan *plan, FILE *out)
 {
-	fprintf(out, "# acmed configuration made by `acmed import certbot %s`.\n", plan->certbot_dir);
+	fputs("# acmed configuration made by `acmed import certbot ", out);
+	comment_text(out, plan->certbot_dir);
+	fputs("`.\n", out);
 	fputs("# certbot's certificates, adopted as they are: acmed renews each when it is due, with\n"
 	      "# certbot's ACME account (imported into state_dir); certbot's live/<name>/*.pem link\n"
 	      "# to the files acmed keeps in output_dir. See acmed.yaml(5) for every key.\n", out);
@@ -190,7 +201,10 @@ int import_plan_yaml(const struct import_plan *plan, FILE *out)
 		fprintf(out, "  - name: %s\n    directory: ", a->ca_name);
 		yaml_scalar(out, a->server);
 		fputs("\n    # certbot's account ", out);
-		fprintf(out, "%s: %s\n", a->id, a->kid);
+		comment_text(out, a->id);
+		fputs(": ", out);
+		comment_text(out, a->kid);
+		fputc('\n', out);
 		yaml_ca_settings(out, a);
 	}
 	fputs("\ncertificates:\n", out);
@@ -264,6 +278,9 @@ static int write_config(const struct import_plan *plan, const char *path)
 	char *text = NULL, *old = NULL, *bak = NULL;
 	size_t len = 0, oldlen = 0;
 	FILE *m = open_memstream(&text, &len);
+	struct stat st;
+	mode_t mode = 0644;             /* a new file: the daemon's user must read it */
+	gid_t gid = (gid_t)-1;
 	int rc;
 
 	if (!m)
@@ -271,13 +288,20 @@ static int write_config(const struct import_plan *plan, const char *path)
 	rc = import_plan_yaml(plan, m);
 	if (fclose(m) != 0 && rc == 0)
 		rc = -EIO;
+	/* The file in place keeps its mode and group (an admin's 0640 stays 0640), its copy too. */
+	if (rc == 0 && stat(path, &st) == 0) {
+		mode = st.st_mode & 07777;
+		gid = st.st_gid;
+	}
 	if (rc == 0) {
 		rc = store_read_file(path, &old, &oldlen, 16u << 20);
 		if (rc == 0 && (asprintf(&bak, "%s.bak", path) < 0 || !bak)) {
 			bak = NULL;
 			rc = -ENOMEM;
 		} else if (rc == 0) {
-			rc = store_write_atomic(bak, old, oldlen, 0644);
+			rc = store_write_atomic(bak, old, oldlen, mode);
+			if (rc == 0 && gid != (gid_t)-1 && chown(bak, (uid_t)-1, gid) < 0)
+				rc = -errno;
 			if (rc == 0)
 				fprintf(stderr, "acmed: the previous %s is kept as %s\n", path, bak);
 		} else if (rc == -ENOENT) {
@@ -285,7 +309,9 @@ static int write_config(const struct import_plan *plan, const char *path)
 		}
 	}
 	if (rc == 0)
-		rc = store_write_atomic(path, text, len, 0644);
+		rc = store_write_atomic(path, text, len, mode);
+	if (rc == 0 && gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)
+		rc = -errno;
 	if (rc < 0)
 		fprintf(stderr, "acmed: cannot write %s: %s\n", path, strerror(-rc));
 	free(text);

@@ -96,7 +96,8 @@ def test_import_prints_the_configuration_and_changes_nothing(acmed, proxy, pebbl
     assert "    key_type: ecdsa-p256" in y and "    reload: [nginx.service]" in y, y
     assert "  - name: web" in y and f"    domains: [{WEB[0]}]" in y and "    key_type: rsa-2048" in y, y
     assert f"    webroot: {workspace / 'www'}" in y, y
-    assert re.search(r'exec: \[/bin/sh, -c, ".*copy-hook\.sh.*50-global.*"\]', y), y
+    # both hooks, each its own argument run by its own shell, in certbot's order
+    assert re.search(r'exec: \[/bin/sh, -c, "rc=0; for h in .*", sh, \S*/copy-hook\.sh, \S*/50-global\]', y), y
     assert "listened on port" in r.stderr and "nothing written" in r.stderr, r.stderr
     # nothing changed: no account, no files, certbot's links still into its archive
     assert not (workspace / "state" / "accounts").exists()

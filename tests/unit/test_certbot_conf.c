@@ -116,7 +116,21 @@ static void test_hostile(void **state)
 	expect_bad("[a]\n[[[b]]]\n", 12, "line 2: section nested");
 	expect_bad("[]\n", 3, "bad section name");
 	expect_bad("[a/b]\n", 6, "bad section name");
-	expect_bad("[[[[[[[[[x]]]]]]]]]\n", 20, "unbalanced");
+	expect_bad("[[[[[[[[[x]]]]]]]]]\n", 20, "nested more than 7 deep");
+	{
+		/* 7 levels are fine, an 8th is refused (it once wrote past the section stack) */
+		static const char deep[] = "[a]\n[[b]]\n[[[c]]]\n[[[[d]]]]\n[[[[[e]]]]]\n[[[[[[f]]]]]]\n"
+			"[[[[[[[g]]]]]]]\nk = v\n[[[[[[[[h]]]]]]]]\nx = y\n";
+		struct certbot_conf c;
+		char err[128];
+
+		assert_int_equal(certbot_conf_parse(deep, strlen("[a]\n[[b]]\n[[[c]]]\n[[[[d]]]]\n[[[[[e]]]]]\n"
+							       "[[[[[[f]]]]]]\n[[[[[[[g]]]]]]]\nk = v\n"),
+						    &c, err, sizeof(err)), 0);
+		assert_string_equal(certbot_conf_str(&c, "a/b/c/d/e/f/g", "k"), "v");
+		certbot_conf_clear(&c);
+		expect_bad(deep, sizeof(deep) - 1, "line 9: sections nested more than 7 deep");
+	}
 	expect_bad("a = b\0c\n", 8, "NUL byte");
 	expect_bad("a = 'x'y'\n", 10, "text after a quoted value");
 	/* too many entries, too large */

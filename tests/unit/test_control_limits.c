@@ -454,14 +454,14 @@ static void test_dry_run_answered_when_done(void **state)
 	json_t *j;
 	char buf[8];
 
-	j = send_and_recv(s, a, "{\"cmd\":\"renew\",\"names\":[\"web\"],\"dry_run\":true}\n");
+	j = send_and_recv(s, a, "{\"cmd\":\"dry-run\",\"names\":[\"web\"]}\n");
 	assert_true(json_is_true(json_object_get(j, "ok")) && json_is_true(json_object_get(j, "waiting")));
 	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "dry_run"), 0)), "web");
 	json_decref(j);
-	j = send_and_recv(s, b, "{\"cmd\":\"renew\",\"all\":true,\"dry_run\":true}\n");
+	j = send_and_recv(s, b, "{\"cmd\":\"dry-run\",\"all\":true}\n");
 	assert_true(json_is_true(json_object_get(j, "waiting")));
 	json_decref(j);
-	j = send_and_recv(s, gone, "{\"cmd\":\"renew\",\"names\":[\"mail\"],\"dry_run\":true}\n");
+	j = send_and_recv(s, gone, "{\"cmd\":\"dry-run\",\"names\":[\"mail\"]}\n");
 	assert_true(json_is_true(json_object_get(j, "waiting")));
 	json_decref(j);
 	assert_int_equal(s->ndry, 3);
@@ -507,16 +507,15 @@ static void test_dry_run_refused(void **state)
 	int fd = connect_nb(s);
 	json_t *j;
 
-	j = send_and_recv(s, fd, "{\"cmd\":\"renew\",\"names\":[\"web\",\"nope\"],\"dry_run\":true}\n");
+	j = send_and_recv(s, fd, "{\"cmd\":\"dry-run\",\"names\":[\"web\",\"nope\"]}\n");
 	assert_true(json_is_false(json_object_get(j, "ok")) && json_is_true(json_object_get(j, "unknown")));
 	json_decref(j);
-	j = send_and_recv(s, fd, "{\"cmd\":\"renew\",\"names\":[\"nostaging\"],\"dry_run\":true}\n");
+	j = send_and_recv(s, fd, "{\"cmd\":\"dry-run\",\"names\":[\"nostaging\"]}\n");
 	assert_string_equal(json_string_value(json_object_get(j, "error")), "CA x has no staging directory");
 	assert_null(json_object_get(j, "unknown"));
 	json_decref(j);
-	j = send_and_recv(s, fd, "{\"cmd\":\"renew\",\"names\":[\"web\"],\"dry_run\":\"yes\"}\n");
-	assert_string_equal(json_string_value(json_object_get(j, "error")),
-			    "renew: \"dry_run\" must be a boolean");
+	j = send_and_recv(s, fd, "{\"cmd\":\"dry-run\",\"names\":[]}\n");
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "no certificate named"));
 	json_decref(j);
 	assert_int_equal(s->ndry, 0);
 	/* the connection goes on after each refusal */
