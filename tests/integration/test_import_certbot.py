@@ -225,6 +225,24 @@ def test_import_says_what_it_cannot_take_and_takes_the_rest(acmed, proxy, pebble
     assert "# Not imported: dnsname" in y and "# Not imported: orphan" in y and "  - name: std" in y, y
     r = acmed.run("check-config")
     assert r.rc == 0, r.describe()
+    # hostile trees: an account id that walks out of accounts/, a server that is not https, a damaged key
+    (le / "renewal" / "walk.conf").write_text(re.sub(r"account = \w+", "account = ../../../../etc", conf))
+    (le / "renewal" / "plain.conf").write_text(conf.replace("server = https://", "server = http://"))
+    r = acmed.run("import", "certbot", str(le))
+    assert r.rc == 1, r.describe()
+    assert "walk: not imported: account ../../../../etc of https://" in r.stderr and \
+        "not a certbot account id or server" in r.stderr, r.stderr
+    assert "plain: not imported: " in r.stderr and "no https:// server in [renewalparams]" in r.stderr, r.stderr
+    key = next(le.glob("accounts/*/*/*/private_key.json"))
+    jwk = json.loads(key.read_text())
+    key.write_text(json.dumps(dict(jwk, d=jwk["p"])))           # the private half no longer the public's
+    r = acmed.run("import", "certbot", str(le))
+    assert r.rc == 1 and "private_key.json: not a usable private key" in r.stderr, r.describe()
+    assert jwk["p"] not in r.stdout + r.stderr
+    key.write_text("{not json")
+    r = acmed.run("import", "certbot", str(le))
+    assert r.rc == 1 and "private_key.json: not a JSON object" in r.stderr, r.describe()
+
     # a directory that is not certbot's
     r = acmed.run("import", "certbot", str(workspace / "nowhere"))
     assert r.rc == 1 and "is " in r.stderr and "certbot's directory?" in r.stderr, r.describe()
