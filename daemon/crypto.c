@@ -289,6 +289,22 @@ static int crypto_jwk_member(const char *s, size_t want, unsigned char **out, si
 	return 0;
 }
 
+int crypto_jwk_curve(const char *crv, size_t *fs, const char **group)
+{
+	if (!crv)
+		return -EINVAL;
+	if (strcmp(crv, "P-256") == 0) {
+		*fs = 32;
+		*group = "prime256v1";
+	} else if (strcmp(crv, "P-384") == 0) {
+		*fs = 48;
+		*group = "secp384r1";
+	} else {
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 static int crypto_pubkey_ec(const struct crypto_jwk_params *p, EVP_PKEY **pkey)
 {
 	unsigned char pt[1 + 2 * 48];
@@ -299,17 +315,9 @@ static int crypto_pubkey_ec(const struct crypto_jwk_params *p, EVP_PKEY **pkey)
 	OSSL_PARAM params[3];
 	int rc = -EINVAL;
 
-	if (!p->crv)
-		return -EINVAL;
-	if (strcmp(p->crv, "P-256") == 0) {
-		fs = 32;
-		group = "prime256v1";
-	} else if (strcmp(p->crv, "P-384") == 0) {
-		fs = 48;
-		group = "secp384r1";
-	} else {
-		return -ENOTSUP;
-	}
+	if ((rc = crypto_jwk_curve(p->crv, &fs, &group)) < 0)
+		return rc;
+	rc = -EINVAL;
 	if (crypto_jwk_member(p->x, fs, &x, &xl) < 0 || crypto_jwk_member(p->y, fs, &y, &yl) < 0)
 		goto out;
 	pt[0] = 0x04;   /* uncompressed point */

@@ -36,6 +36,8 @@ int crypto_bio_string(BIO *bio, char **out, size_t *outlen);
 int crypto_pkey_type(const EVP_PKEY *pkey, enum key_type *out);
 /* A struct crypto_key around pkey (taken over, freed on failure); -ENOTSUP for other kinds. */
 int crypto_key_wrap(EVP_PKEY *pkey, int has_private, struct crypto_key **out);
+/* A JWK's crv ("P-256", "P-384"): its field size and OpenSSL's group name; -ENOTSUP another. */
+int crypto_jwk_curve(const char *crv, size_t *fs, const char **group);
 /* Bytes of an EC key's field (32, 48); 0 for RSA. */
 size_t crypto_field_size(enum key_type kt);
 /* Drop the decoded certificates crypto_x509.c keeps (crypto_cleanup). */

@@ -72,17 +72,11 @@ static int jwk_ec(const struct crypto_jwk_private *j, OSSL_PARAM_BLD *bld, BIGNU
 	const char *group;
 	int rc = -EINVAL;
 
-	if (!j->crv || !j->x || !j->y)
+	if (!j->x || !j->y)
 		return -EINVAL;
-	if (strcmp(j->crv, "P-256") == 0) {
-		fs = 32;
-		group = "prime256v1";
-	} else if (strcmp(j->crv, "P-384") == 0) {
-		fs = 48;
-		group = "secp384r1";
-	} else {
-		return -ENOTSUP;
-	}
+	if ((rc = crypto_jwk_curve(j->crv, &fs, &group)) < 0)
+		return rc;
+	rc = -EINVAL;
 	if (crypto_b64url_decode(j->x, strlen(j->x), &x, &xl) < 0 ||
 	    crypto_b64url_decode(j->y, strlen(j->y), &y, &yl) < 0 || xl != fs || yl != fs)
 		goto out;
