@@ -468,7 +468,9 @@ static void test_dry_run_answered_when_done(void **state)
 	assert_true(s->dry_ids[0] != s->dry_ids[1] && s->dry_ids[1] != s->dry_ids[2]);
 	close(gone);
 
-	/* Silent for longer than the idle timeout: still waiting. */
+	/* Silent for four times the idle timeout: still waiting. (What did not happen
+	 * cannot be waited for: the loop runs 200 ms past a 50 ms timeout; a slow
+	 * machine only gives it more time to fire wrongly.) */
 	control_set_idle_timeout(s->c, 50);
 	for (int i = 0; i < 20; i++) {
 		usleep(10000);
