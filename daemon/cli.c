@@ -33,7 +33,7 @@ const char cli_usage_text[] =
 	"                                certificates that are not due)\n"
 	"  renew NAME... | --all --dry-run\n"
 	"                                a whole order at the CA's staging directory, through\n"
-	"                                the running daemon; nothing installed\n"
+	"                                the running daemon (else by itself); nothing installed\n"
 	"  account show [CA]             each CA's account as state_dir keeps it: URL, contact,\n"
 	"                                key and its thumbprint\n"
 	"  import certbot [DIR] [--write FILE]\n"

@@ -107,10 +107,12 @@ int control_cli_status(const struct config *cfg, enum control_status_mode mode);
 /* `acmed renew NAME... | --all [--force]`: needs the daemon. */
 int control_cli_renew(const struct config *cfg, const char *const *names, size_t n, int all,
 		      int force);
-/* `acmed renew NAME... | --all --dry-run`: the daemon orders each at its CA's
- * staging directory and installs nothing; prints each result. 0 when all were
- * issued, 1 otherwise. */
+/* `acmed renew NAME... | --all --dry-run`: the daemon (or, when none runs, this
+ * process: dryrun_cmd_standalone) orders each at its CA's staging directory and
+ * installs nothing; prints each result. 0 when all were issued, 1 otherwise. */
 int control_cli_dry_run(const struct config *cfg, const char *const *names, size_t n, int all);
+/* Print a dry run's answer ({"ok":..., "results":[...]}), a line per certificate; the exit code. */
+int control_cli_dry_run_results(const json_t *answer);
 /* For tests: how long control_cli_reload waits for the answer (default 60000). */
 void control_cli_set_timeout(unsigned ms);
 

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "control.h"
+#include "dryrun.h"
 #include "status.h"
 #include "store.h"
 
@@ -431,21 +432,42 @@ static int dry_run_result(const json_t *r)
 	return 0;
 }
 
+int control_cli_dry_run_results(const json_t *a)
+{
+	const json_t *v;
+	size_t i, ok = 0;
+
+	if (!json_is_true(json_object_get(a, "ok"))) {
+		fprintf(stderr, "acmed: %s\n", answer_error(a));
+		return EXIT_OPERATIONAL;
+	}
+	json_array_foreach(json_object_get(a, "results"), i, v)
+		ok += (size_t)dry_run_result(v);
+	return ok > 0 && ok == json_array_size(json_object_get(a, "results")) ? 0 : EXIT_OPERATIONAL;
+}
+
 int control_cli_dry_run(const struct config *cfg, const char *const *names, size_t n, int all)
 {
 	struct cli_conn k = { .fd = -1 };
-	json_t *a = NULL, *v;
-	size_t i, ok = 0;
+	json_t *a = NULL;
 	int rc, status = EXIT_OPERATIONAL;
 
 	if (all ? n > 0 : n == 0) {
 		fprintf(stderr, "acmed: renew --dry-run: give certificate names or --all\n");
 		return EXIT_USAGE;
 	}
-	/* The daemon answers the CA's challenges: port 80 stays its own. */
-	if (cli_connect_daemon(cfg, &k, "start it first: the dry run answers the CA through its "
-			       "http-01 listener or webroot") < 0 ||
-	    renew_call(&k, "dry-run", names, n, all, 0, &a, &status) < 0)
+	/* A running daemon answers the CA's challenges: port 80 stays its own.
+	 * Without one, the dry run runs here (dryrun_cmd.c). */
+	rc = cli_connect(cfg, &k);
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		cli_close(&k);
+		return dryrun_cmd_standalone(cfg, names, n, all);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "acmed: cannot connect to %s: %s\n", k.path ? k.path : "", strerror(-rc));
+		goto out;
+	}
+	if (renew_call(&k, "dry-run", names, n, all, 0, &a, &status) < 0)
 		goto out;
 	if (!json_is_true(json_object_get(a, "waiting"))) {
 		fprintf(stderr, "acmed: the daemon did not start a dry run (an older acmed? restart it)\n");
@@ -463,14 +485,7 @@ int control_cli_dry_run(const struct config *cfg, const char *const *names, size
 			: strerror(-rc));
 		goto out;
 	}
-	if (!json_is_true(json_object_get(a, "ok"))) {
-		fprintf(stderr, "acmed: %s\n", answer_error(a));
-		goto out;
-	}
-	json_array_foreach(json_object_get(a, "results"), i, v)
-		ok += (size_t)dry_run_result(v);
-	if (ok > 0 && ok == json_array_size(json_object_get(a, "results")))
-		status = 0;
+	status = control_cli_dry_run_results(a);
 out:
 	json_decref(a);
 	cli_close(&k);

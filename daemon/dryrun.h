@@ -41,6 +41,9 @@ struct dryrun_set *dryrun_set_new(const struct dryrun_env *env);
  * then nothing starts. */
 int dryrun_set_start(struct dryrun_set *set, const struct config *cfg, const char *const *names,
 		     size_t n, int all, unsigned long id, json_t *started, char *err, size_t errlen);
+/* dryrun_cmd.c: the dry run without a daemon, on a loop of this process; prints the
+ * results. The exit code: 0 all issued, 1 otherwise, 2 an unknown name. */
+int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, size_t n, int all);
 /* Stops every dry run; their clients are told acmed is stopping. NULL ok. */
 void dryrun_set_free(struct dryrun_set *set);
 

@@ -5,7 +5,8 @@ The CA's `directory` is Pebble itself and its `staging:` is the fault proxy in f
 what the proxy sees is what the staging CA saw. A dry run registers the staging account, orders,
 validates through the daemon's own listener, finalizes and downloads; the live files, the job state and
 the deploy hook stay untouched. A failed dry run says why, exits 1 and counts as no failure of the
-certificate. Without a daemon, or for a CA without a staging directory, it refuses before any request.
+certificate. For a CA without a staging directory it refuses before any request; without a daemon the
+command runs the same dry run itself.
 """
 import json
 import os
@@ -105,8 +106,13 @@ def test_dry_run_orders_at_staging_and_changes_nothing(acmed, proxy, pebble, wor
     assert proxy.log.count(since=mark) == 0, proxy.log.by_kind(since=mark)
     d.stop()
 
-    # no daemon: refused at once (the dry run needs the daemon's listener)
-    r = acmed.run("renew", "web", "--dry-run")
-    assert r.rc == 1 and "acmed is not running" in r.stderr, r.describe()
-    assert proxy.log.count(since=mark) == 0
+    # no daemon: the same dry run, answered by this process through `listen:`
+    r = acmed.run("renew", "web", "--dry-run", timeout=DRY_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    assert "no daemon runs: the dry run answers the CA itself" in r.stderr, r.stderr
+    assert f"web: ok: the staging CA ({proxy.directory_url}) issued it; nothing installed" in r.stdout, r.stdout
+    assert proxy.log.count(kind="newOrder", method="POST", status=201, since=mark) == 1, proxy.log.by_kind(since=mark)
+    assert proxy.log.count(kind="newAccount", since=mark) == 0, "the staging account is kept and used again"
     assert snapshot(acmed, workspace) == before
+    r = acmed.run("renew", "nosuch", "--dry-run")
+    assert r.rc == 2 and "unknown certificate: nosuch" in r.stderr, r.describe()

@@ -1,0 +1,96 @@
+/* dryrun_cmd.c - `acmed renew NAME --dry-run` when no daemon runs: the same dry run (dryrun.c) on a loop of its own, with acmed's listener or the webroots. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "challenge.h"
+#include "challenge_http.h"
+#include "challenge_http01.h"
+#include "control.h"
+#include "db_file.h"
+#include "dryrun.h"
+#include "log.h"
+#include "worker.h"
+
+struct standalone {
+	struct event_base *base;
+	const struct config *cfg;
+	struct challenge_http *http;
+	int listener_failed;
+	json_t *answer;
+};
+
+/* The listener of `listen:` (no socket activation here), opened when an order needs it. */
+static struct challenge_http *listener(void *arg)
+{
+	struct standalone *sa = arg;
+
+	if (!sa->http && !sa->listener_failed &&
+	    challenge_http_new(sa->base, (const char *const *)sa->cfg->listen.v, sa->cfg->listen.n, NULL, 0,
+			       &sa->http) < 0) {
+		sa->http = NULL;
+		sa->listener_failed = 1;
+	}
+	return sa->http;
+}
+
+static void answered(void *arg, unsigned long id, json_t *answer)
+{
+	struct standalone *sa = arg;
+
+	(void)id;
+	sa->answer = answer;
+	event_base_loopexit(sa->base, NULL);
+}
+
+int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, size_t n, int all)
+{
+	struct standalone sa = { .cfg = cfg };
+	struct worker *io = NULL;
+	struct db *db = NULL;
+	struct challenge *http01 = NULL;
+	struct dryrun_set *set = NULL;
+	json_t *started = json_array();
+	char err[512] = "";
+	int rc = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	sa.base = event_base_new();
+	io = sa.base ? worker_new(sa.base, "acmed-store") : NULL;
+	db = io ? db_file_new(cfg->state_dir, io) : NULL;
+	http01 = sa.base ? challenge_http01_new(sa.base, listener, &sa) : NULL;
+	if (db && http01 && started) {
+		struct dryrun_env env = { .base = sa.base, .db = db, .io = io, .http01 = http01,
+					  .state_dir = cfg->state_dir, .answer = answered, .arg = &sa };
+		set = dryrun_set_new(&env);
+	}
+	if (!set) {
+		fprintf(stderr, "acmed: out of memory\n");
+		goto out;
+	}
+	fprintf(stderr, "acmed: no daemon runs: the dry run answers the CA itself (listen: or the webroots)\n");
+	rc = dryrun_set_start(set, cfg, names, n, all, 1, started, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "acmed: %s\n", err);
+		rc = rc == -ENOENT ? 2 : 1;
+		goto out;
+	}
+	event_base_dispatch(sa.base);
+	rc = sa.answer ? control_cli_dry_run_results(sa.answer) : 1;
+out:
+	dryrun_set_free(set);           /* before the solver its orders use */
+	challenge_free(http01);
+	worker_flush(io);
+	db_free(db);
+	worker_free(io);
+	challenge_http_free(sa.http);
+	json_decref(sa.answer);
+	json_decref(started);
+	if (sa.base)
+		event_base_free(sa.base);
+	return rc;
+}
