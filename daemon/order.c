@@ -13,79 +13,22 @@
 #include "log.h"
 #include "order.h"
 #include "order_chain.h"
-
-#define POLL_MAX_DELAY_MS 5000
-#define POLL_AFTER_SEEN_MS 25   /* after the CA's validator looked at the answer */
-#define AUTHZ_DEADLINE_S (15 * 60)
-#define ORDER_DEADLINE_S (15 * 60)
-#define MSG_MAX 1024
-/* A longer Retry-After on a poll ends the order as "rate limited": the
- * scheduler keeps it, waits (status says until when) and resumes it. */
-#define POLL_INLINE_MAX_S 600
-
-struct authz {
-	struct order *o;
-	char *url;
-	char *identifier;               /* for messages: "example.org", "*.example.org" */
-	struct challenge *solver;       /* answering for it */
-	struct challenge_answer *answer;        /* presented while set */
-	char *chal_url;                 /* the challenge answered */
-	int answered;                   /* the CA had it answered already */
-	struct acme_call *call;
-	struct event *timer;
-	int valid;
-	int polls;
-	int64_t started_ms;     /* when the challenge was answered */
-	int64_t not_before_ms;  /* the CA's Retry-After for this authorization */
-	int64_t poll_at_ms;     /* when the armed poll fires */
-	int64_t deadline;
-};
-
-struct order {
-	struct event_base *base;
-	struct acme_client *ca;
-	const struct config_cert *cert; /* points at cert_copy: survives a reload */
-	struct config_cert cert_copy;
-	order_done_fn cb;
-	order_created_fn created;
-	challenge_pick_fn pick;
-	void *pick_arg;
-	void *arg;
-	char *replaces;
-	struct crypto_key *key;
-	char *url, *finalize_url, *cert_url;
-	struct authz *authz;
-	size_t nauthz, nvalid;
-	struct acme_call *call;
-	struct order_chain *chain_pick; /* preferred_chain: alternates being fetched */
-	struct event *timer;
-	struct event *finish_ev;
-	struct order_result result;     /* kept until finish_ev delivers it */
-	char *result_msg, *result_problem;
-	char *leaf, *chain, *key_pem;   /* the issued certificate, when ok */
-	size_t key_len;
-	int polls;
-	int finalized;
-	int64_t finalize_ms;
-	int64_t deadline;
-	int done;
-};
+#include "order_internal.h"
 
 static void order_fetch(struct order *o);
-static void authz_fetch(struct authz *a);
 
-static void timer_in_ms(struct event *ev, long ms)
+void order_timer_in_ms(struct event *ev, long ms)
 {
 	struct timeval tv = clock_tv_ms(ms);
 	evtimer_add(ev, &tv);
 }
 
-static const char *authz_name(const struct authz *a)
+const char *order_authz_name(const struct authz *a)
 {
 	return a->identifier ? a->identifier : a->url;
 }
 
-static void authz_withdraw(struct authz *a)
+void order_authz_withdraw(struct authz *a)
 {
 	if (a->answer) {
 		challenge_cleanup(a->solver, a->answer);
@@ -120,7 +63,7 @@ static void order_finish(struct order *o, const struct order_result *res)
 		a->call = NULL;
 		if (a->timer)
 			evtimer_del(a->timer);
-		authz_withdraw(a);
+		order_authz_withdraw(a);
 	}
 	acme_client_cancel(o->ca, o->call);
 	o->call = NULL;
@@ -128,7 +71,7 @@ static void order_finish(struct order *o, const struct order_result *res)
 	evtimer_add(o->finish_ev, &zero);
 }
 
-static __attribute__((format(printf, 5, 6))) void
+void
 order_fail(struct order *o, enum acme_err_class err, int64_t retry_after, const char *problem,
 	   const char *fmt, ...)
 {
@@ -147,7 +90,7 @@ order_fail(struct order *o, enum acme_err_class err, int64_t retry_after, const 
 	order_finish(o, &res);
 }
 
-static void order_fail_reply(struct order *o, const struct acme_reply *r, const char *step)
+void order_fail_reply(struct order *o, const struct acme_reply *r, const char *step)
 {
 	order_fail(o, r->err, r->retry_after, r->problem ? r->problem->type : NULL, "%s: %s",
 		   step, r->err_text ? r->err_text : "failed");
@@ -155,7 +98,7 @@ static void order_fail_reply(struct order *o, const struct acme_reply *r, const 
 
 /* Poll delays: start at what this CA usually needs, then double; the CA's
  * Retry-After always wins. */
-static long poll_delay_ms(struct order *o, enum acme_poll_kind kind, int polls,
+long order_poll_delay_ms(struct order *o, enum acme_poll_kind kind, int polls,
 			  int64_t retry_after)
 {
 	long d;
@@ -257,7 +200,7 @@ static void order_fetch(struct order *o)
 }
 
 /* A Retry-After too long to wait inside the order. */
-static int poll_too_far(struct order *o, const char *what, int64_t retry_after)
+int order_poll_too_far(struct order *o, const char *what, int64_t retry_after)
 {
 	if (retry_after <= POLL_INLINE_MAX_S)
 		return 0;
@@ -268,7 +211,7 @@ static int poll_too_far(struct order *o, const char *what, int64_t retry_after)
 
 static void order_poll_later(struct order *o, int64_t retry_after)
 {
-	if (poll_too_far(o, o->url, retry_after))
+	if (order_poll_too_far(o, o->url, retry_after))
 		return;
 	if (clock_now() > o->deadline) {
 		order_fail(o, ACME_ERR_CERT, -1, NULL,
@@ -276,7 +219,7 @@ static void order_poll_later(struct order *o, int64_t retry_after)
 			   ORDER_DEADLINE_S / 60);
 		return;
 	}
-	timer_in_ms(o->timer, poll_delay_ms(o, ACME_POLL_ORDER, o->polls++, retry_after));
+	order_timer_in_ms(o->timer, order_poll_delay_ms(o, ACME_POLL_ORDER, o->polls++, retry_after));
 }
 
 static void finalize_done(const struct acme_reply *r, void *arg)
@@ -301,7 +244,7 @@ static void finalize_done(const struct acme_reply *r, void *arg)
 	order_handle(o, r);
 }
 
-static void order_finalize(struct order *o)
+void order_finalize(struct order *o)
 {
 	unsigned char *der = NULL;
 	size_t derlen = 0;
@@ -362,7 +305,7 @@ static void order_start_authz(struct order *o, const struct acme_order_obj *obj)
 		}
 	}
 	for (i = 0; i < o->nauthz && !o->done; i++)
-		authz_fetch(&o->authz[i]);
+		order_authz_fetch(&o->authz[i]);
 }
 
 static void order_handle(struct order *o, const struct acme_reply *r)
@@ -422,232 +365,6 @@ static void order_handle(struct order *o, const struct acme_reply *r)
 		break;
 	}
 	acme_order_obj_clear(&obj);
-}
-
-/* ---------- authorizations ---------- */
-
-static void authz_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	authz_fetch(arg);
-}
-
-static void authz_valid(struct authz *a)
-{
-	struct order *o = a->o;
-
-	if (a->valid)
-		return;
-	a->valid = 1;
-	authz_withdraw(a);
-	if (a->started_ms)
-		acme_client_poll_learn(o->ca, ACME_POLL_AUTHZ, (long)(clock_mono_ms() - a->started_ms),
-				       a->polls <= 1);
-	log_debug(o->cert->name, "authorization for %s is valid", authz_name(a));
-	/* All valid means the order is "ready" (RFC 8555 7.1.6): finalize
-	 * without fetching it; orderNotReady sends us back to the order. */
-	if (++o->nvalid == o->nauthz) {
-		o->polls = 0;
-		order_finalize(o);
-	}
-}
-
-/* The first failed challenge's error, for the log. */
-static void authz_invalid(struct authz *a, const struct acme_authz_obj *obj)
-{
-	const struct acme_chal_obj *ch = acme_authz_failed_challenge(obj);
-	const char *type = ch ? ch->error.type : NULL, *detail = ch ? ch->error.detail : NULL;
-
-	order_fail(a->o, ACME_ERR_CERT, -1, type, "authorization for %s is %s%s%s%s%s",
-		   authz_name(a), obj->status_text ? obj->status_text : "?", type ? ": " : "",
-		   type ? type : "", detail ? ": " : "", detail ? detail : "");
-}
-
-static void authz_poll_later(struct authz *a, int64_t retry_after)
-{
-	long d;
-	int64_t until;
-
-	if (clock_now() > a->deadline) {
-		order_fail(a->o, ACME_ERR_CERT, -1, NULL,
-			   "authorization for %s still pending after %d minutes (%s)",
-			   authz_name(a), AUTHZ_DEADLINE_S / 60, a->url);
-		return;
-	}
-	if (!a->timer)
-		a->timer = evtimer_new(a->o->base, authz_timer_cb, a);
-	if (!a->timer) {
-		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
-		return;
-	}
-	d = poll_delay_ms(a->o, ACME_POLL_AUTHZ, a->polls++, retry_after);
-	until = a->not_before_ms - clock_mono_ms();
-	if (until > d)
-		d = (long)until;
-	if (poll_too_far(a->o, a->url, (d + 999) / 1000))
-		return;
-	a->poll_at_ms = clock_mono_ms() + d;
-	timer_in_ms(a->timer, d);
-}
-
-/* The validator looked at our answer: the verdict is close. Poll a little
- * after that instead of waiting out the guess (never earlier than the CA's
- * Retry-After, never later than already planned). */
-static void authz_seen(void *arg)
-{
-	struct authz *a = arg;
-	int64_t at = clock_mono_ms() + POLL_AFTER_SEEN_MS;
-
-	if (!a->timer || !evtimer_pending(a->timer, NULL) || a->not_before_ms > at ||
-	    a->poll_at_ms <= at)
-		return;
-	a->poll_at_ms = at;
-	timer_in_ms(a->timer, POLL_AFTER_SEEN_MS);
-}
-
-static void challenge_done(const struct acme_reply *r, void *arg)
-{
-	struct authz *a = arg;
-	char step[80];
-
-	a->call = NULL;
-	if (r->err != ACME_ERR_NONE) {
-		snprintf(step, sizeof(step), "answering the %s challenge", challenge_name(a->solver));
-		order_fail_reply(a->o, r, step);
-		return;
-	}
-	/* Poll the authorization, not the challenge: its status is the one
-	 * that counts (RFC 8555 7.5.1). */
-	authz_poll_later(a, r->retry_after);
-}
-
-/* The answer is in place: tell the CA to validate it. */
-static void authz_ready(void *arg, enum acme_err_class err, const char *message)
-{
-	struct authz *a = arg;
-
-	if (err != ACME_ERR_NONE) {
-		order_fail(a->o, err, -1, NULL, "%s for %s: %s", challenge_name(a->solver),
-			   authz_name(a), message ? message : "the answer could not be put in place");
-		return;
-	}
-	a->started_ms = clock_mono_ms();
-	if (a->answered) {
-		authz_poll_later(a, -1);
-		return;
-	}
-	log_debug(a->o->cert->name, "answering %s for %s", challenge_name(a->solver), authz_name(a));
-	a->call = acme_client_post(a->o->ca, NULL, a->chal_url, "{}", challenge_done, a);
-	if (!a->call)
-		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "cannot answer %s", a->chal_url);
-}
-
-/* A pending authorization: pick the solver, present the answer. */
-static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
-{
-	struct order *o = a->o;
-	const struct acme_chal_obj *ch;
-	const char *why = NULL;
-	struct challenge_request rq = {0};
-	char *keyauth;
-
-	a->solver = o->pick(o->pick_arg, obj->id_type ? obj->id_type : "dns", obj->id_value,
-			    obj->wildcard, &why);
-	if (!a->solver) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "no way to validate %s: %s", authz_name(a),
-			   why ? why : "no challenge solver");
-		return;
-	}
-	ch = acme_authz_challenge(obj, challenge_name(a->solver));
-	if (!ch) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "the CA offers no %s challenge for %s",
-			   challenge_name(a->solver), authz_name(a));
-		return;
-	}
-	if (!ch->token || !ch->url) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "%s challenge for %s is malformed",
-			   challenge_name(a->solver), authz_name(a));
-		return;
-	}
-	free(a->chal_url);
-	if (!(a->chal_url = strdup(ch->url))) {
-		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "out of memory");
-		return;
-	}
-	/* A challenge already answered (processing, e.g. before a restart) is
-	 * presented again but not answered twice: its verdict is awaited. */
-	a->answered = ch->status != ACME_STATUS_PENDING && ch->status != ACME_STATUS_UNKNOWN;
-	keyauth = jws_key_authorization(ch->token, acme_client_account_key(o->ca));
-	if (!keyauth) {
-		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot compute the key authorization");
-		return;
-	}
-	rq.cert_name = o->cert->name;
-	rq.id_type = obj->id_type ? obj->id_type : "dns";
-	rq.identifier = obj->id_value;
-	rq.wildcard = obj->wildcard;
-	rq.token = ch->token;
-	rq.key_authorization = keyauth;
-	rq.ready = authz_ready;
-	rq.seen = authz_seen;
-	rq.arg = a;
-	if (challenge_present(a->solver, &rq, &a->answer) < 0)
-		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot answer %s for %s",
-			   challenge_name(a->solver), authz_name(a));
-	free(keyauth);
-}
-
-static void authz_fetch_done(const struct acme_reply *r, void *arg)
-{
-	struct authz *a = arg;
-	struct acme_authz_obj obj;
-
-	a->call = NULL;
-	if (r->err != ACME_ERR_NONE) {
-		order_fail_reply(a->o, r, "fetching an authorization");
-		return;
-	}
-	if (acme_authz_parse(r->body, r->body_len, &obj) < 0) {
-		order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s is not an authorization object",
-			   a->url);
-		return;
-	}
-	if (!a->identifier && obj.id_value &&
-	    asprintf(&a->identifier, "%s%s", obj.wildcard ? "*." : "", obj.id_value) < 0)
-		a->identifier = NULL;
-	if (r->retry_after >= 0)
-		a->not_before_ms = clock_mono_ms() + r->retry_after * 1000;
-	/* The HTTP status (200 or 202) says nothing: the body's status does. */
-	switch (obj.status) {
-	case ACME_STATUS_VALID:
-		authz_valid(a);
-		break;
-	case ACME_STATUS_PENDING:
-		if (a->answer || a->polls > 0)
-			authz_poll_later(a, r->retry_after);
-		else if (!obj.id_value)
-			order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s names no identifier",
-				   a->url);
-		else
-			authz_respond(a, &obj);
-		break;
-	case ACME_STATUS_UNKNOWN:
-		if (!obj.status_text) {
-			order_fail(a->o, ACME_ERR_INPUT, -1, NULL, "authorization %s has no status", a->url);
-			break;
-		}
-		__attribute__((fallthrough));
-	default:
-		authz_invalid(a, &obj);
-		break;
-	}
-	acme_authz_obj_clear(&obj);
-}
-
-static void authz_fetch(struct authz *a)
-{
-	a->call = acme_client_post(a->o->ca, NULL, a->url, NULL, authz_fetch_done, a);
-	if (!a->call)
-		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "cannot fetch %s", a->url);
 }
 
 /* ---------- new order ---------- */
@@ -781,7 +498,7 @@ void order_free(struct order *o)
 		acme_client_cancel(o->ca, a->call);
 		if (a->timer)
 			event_free(a->timer);
-		authz_withdraw(a);
+		order_authz_withdraw(a);
 		free(a->url);
 		free(a->identifier);
 		free(a->chal_url);
