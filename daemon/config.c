@@ -320,74 +320,6 @@ enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPU
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
 	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse", "key_group", "preferred_chain" };
 
-static int get_str(struct ctx *c, const char *key, const char *what, const struct node *v, char **out)
-{
-	int rc = config_yaml_want_scalar(&c->msg, key, what, v);
-
-	return rc ? rc : dup_str(out, v->s);
-}
-
-/* true or false (YAML 1.1's yes/no/on/off are refused: a typo must not read as a choice). */
-static int get_bool(struct ctx *c, const char *key, const struct node *v, int *out)
-{
-	int rc = config_yaml_want_scalar(&c->msg, key, "true or false", v);
-
-	if (rc)
-		return rc;
-	if (strcmp(v->s, "true") && strcmp(v->s, "false"))
-		return cfg_err(c, v, "%s: expected true or false, got %s", key, GOT(v));
-	*out = strcmp(v->s, "true") == 0;
-	return 0;
-}
-
-/* key_group: a group of this system, looked up now (a missing one is an error here, not at the first renewal). */
-static int get_group(struct ctx *c, const struct node *v, struct config_cert *ct)
-{
-	struct group gr, *res = NULL;
-	long hint = sysconf(_SC_GETGR_R_SIZE_MAX);
-	size_t size = hint > 0 ? (size_t)hint : 4096;
-	char *buf = NULL;
-	int rc = config_yaml_want_scalar(&c->msg, "key_group", "a group name like ssl-cert", v), e = ERANGE;
-
-	if (rc)
-		return rc;
-	/* A group with many members needs a larger buffer: grown until it fits. */
-	while (e == ERANGE && size <= (1u << 24)) {
-		char *b = realloc(buf, size);
-
-		if (!b) {
-			free(buf);
-			return -ENOMEM;
-		}
-		buf = b;
-		e = getgrnam_r(v->s, &gr, buf, size, &res);
-		size *= 2;
-	}
-	if (e == 0 && res)
-		ct->key_gid = res->gr_gid;
-	free(buf);
-	if (e != 0)
-		return cfg_err(c, v, "key_group: cannot look up group %s: %s", Q(v->s), strerror(e));
-	if (!res)
-		return cfg_err(c, v, "key_group: no group %s on this system (see getent group)", Q(v->s));
-	return dup_str(&ct->key_group, v->s);
-}
-
-/* profile: a name the CA lists in its directory's meta.profiles (checked when it is reached). */
-static int get_profile(struct ctx *c, const struct node *v, char **out)
-{
-	int rc = config_yaml_want_scalar(&c->msg, "profile", "a profile name like tlsserver", v);
-	size_t n = rc ? 0 : strlen(v->s);
-
-	if (rc)
-		return rc;
-	if (n == 0 || n > CFG_MAX_NAME || strspn(v->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-						     "0123456789._-") != n)
-		return cfg_err(c, v, "profile: expected a profile name (letters, digits, '.', '_', '-'; at most "
-			       "%d), got %s", CFG_MAX_NAME, GOT(v));
-	return dup_str(out, v->s);
-}
-
 /* exec: a non-empty list, the program first (no shell: a string is refused). */
 static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *exec)
 {
@@ -458,13 +390,13 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	if (config_stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
 		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
-	if (v[C_PROFILE] && config_stop_at(c, &rc, get_profile(c, v[C_PROFILE], &ct->profile)))
+	if (v[C_PROFILE] && config_stop_at(c, &rc, config_get_profile(c, v[C_PROFILE], &ct->profile)))
 		return rc;
-	if (v[C_KEY_REUSE] && config_stop_at(c, &rc, get_bool(c, "key_reuse", v[C_KEY_REUSE], &ct->key_reuse)))
+	if (v[C_KEY_REUSE] && config_stop_at(c, &rc, config_get_bool(c, "key_reuse", v[C_KEY_REUSE], &ct->key_reuse)))
 		return rc;
-	if (v[C_KEY_GROUP] && config_stop_at(c, &rc, get_group(c, v[C_KEY_GROUP], ct)))
+	if (v[C_KEY_GROUP] && config_stop_at(c, &rc, config_get_group(c, v[C_KEY_GROUP], ct)))
 		return rc;
-	if (v[C_CHAIN] && config_stop_at(c, &rc, get_str(c, "preferred_chain", "the name (CN) of the issuer of "
+	if (v[C_CHAIN] && config_stop_at(c, &rc, config_get_str(c, "preferred_chain", "the name (CN) of the issuer of "
 							       "the chain's top certificate", v[C_CHAIN],
 							       &ct->preferred_chain)))
 		return rc;

@@ -52,6 +52,12 @@ int config_strv_alloc(struct config_strv *sv, size_t n);
 /* A path (relative to the file the node is in), malloc'd in *out; else the error. */
 int config_get_path(struct ctx *c, const char *key, const struct node *v, char **out);
 
+/* config_values.c: single values, each with its FILE:LINE:COL error */
+int config_get_str(struct ctx *c, const char *key, const char *what, const struct node *v, char **out);
+int config_get_bool(struct ctx *c, const char *key, const struct node *v, int *out);
+int config_get_group(struct ctx *c, const struct node *v, struct config_cert *ct);
+int config_get_profile(struct ctx *c, const struct node *v, char **out);
+
 /* config_eab.c: a CA's eab: mapping */
 int config_parse_eab(struct ctx *c, const struct node *v, struct config_ca *ca);
 
