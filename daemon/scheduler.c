@@ -88,7 +88,11 @@ void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
 
-	if (j->ari_next && j->ari_next <= clock_now() && j->has_cert) {
+	/* The timer was armed for the earlier of the ARI check and the due time
+	 * (sched_job_schedule_at): which one this is shows without the wall
+	 * clock, which may read a second less than the timer's (libevent's cached
+	 * time, a slewed clock): an early ARI check must not become an order. */
+	if (j->ari_next && j->has_cert && (j->ari_next <= j->due || j->ari_next <= clock_now())) {
 		sched_job_ari_fetch(j);
 		return;
 	}

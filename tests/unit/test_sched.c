@@ -425,6 +425,26 @@ static void test_ari_window_decides_and_replaces(void **state)
 	assert_true(info(x, 0).next_at >= info(x, 0).not_before + 9 * DAY - 60);
 }
 
+/* A job's timer is armed for its ARI check; when it fires the wall clock may
+ * read a second less (libevent's cached time, a slewed clock): still the ARI
+ * check, never an order. (The loaded CI caught acmed renewing two certificates
+ * of 35 that way.) */
+static void test_ari_timer_early_by_the_wall_clock_checks_not_orders(void **state)
+{
+	struct fx *x = *state;
+	int64_t now = clock_now();
+
+	fakeca_set_ari_window(x->ca, now + 10 * DAY, now + 11 * DAY, 6 * 3600);
+	start(x, 1, NULL, NULL);
+	wait_valid(x);
+	run_for(x, 1000, 10, NULL);
+	assert_int_equal(fakeca_count(x->ca, "renewalInfo"), 1);
+	fakeclock_set_wall(fakeclock_wall() - 2);       /* the wall clock 2 s behind the timers */
+	run_for(x, 6 * 3600 * 1000 + 1000, 1000, NULL);
+	assert_int_equal(fakeca_count(x->ca, "renewalInfo"), 2);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
 static void test_deploy_failures_retry_without_ordering(void **state)
 {
 	struct fx *x = *state;
@@ -453,6 +473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_ceiling_waits_for_the_hour, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_renew_before_longer_than_life_is_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ari_window_decides_and_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ari_timer_early_by_the_wall_clock_checks_not_orders, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_failures_retry_without_ordering, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
