@@ -32,7 +32,13 @@ static void ca_save(struct ca_slot *slot, int durable)
 void sched_slot_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ca_slot *slot = arg;
+	int64_t now = clock_now();
 
+	/* The timer says the probe's time has come, even when the wall clock reads
+	 * a second less (libevent's cached time, a slewed clock): dispatch would
+	 * otherwise wait for it, and nothing would wake it again. */
+	if (slot->st.down_since && slot->st.next_probe > now)
+		slot->st.next_probe = now;
 	sched_ca_dispatch(slot);
 }
 

@@ -362,6 +362,26 @@ static void test_outage_probes_one_order_at_a_time(void **state)
 	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, NULL, 1), 4);
 }
 
+/* The probe timer fires while the wall clock reads a second less than the
+ * probe's time: it probes all the same (it returned without probing, and
+ * without arming again: the CA was not probed until something else woke it). */
+static void test_probe_with_the_wall_clock_behind(void **state)
+{
+	struct fx *x = *state;
+	size_t before;
+
+	fakeca_fail(x->ca, "newOrder", 1, 503, "serverInternal", -1);
+	start(x, 1, NULL, NULL);
+	run_for(x, 2000, 10, NULL);
+	assert_int_equal(count(x, SCHED_EV_CA_DOWN, NULL, -1), 1);
+	before = fakeca_count(x->ca, "newOrder");
+	fakeclock_set_wall(fakeclock_wall() - 2);       /* the wall clock 2 s behind the timers */
+	run_for(x, 15 * 60 * 1000, 1000, NULL);         /* well past the first probe */
+	assert_true(fakeca_count(x->ca, "newOrder") > before);
+	assert_int_equal(count(x, SCHED_EV_CA_UP, NULL, -1), 1);
+	wait_valid(x);
+}
+
 static void test_order_ceiling_waits_for_the_hour(void **state)
 {
 	struct fx *x = *state;
@@ -470,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issue_then_renew_at_a_third, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_failures_back_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_probes_one_order_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_with_the_wall_clock_behind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_ceiling_waits_for_the_hour, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_renew_before_longer_than_life_is_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ari_window_decides_and_replaces, setup, teardown),
