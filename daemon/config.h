@@ -54,8 +54,9 @@ struct config_cert {
 	char *profile;          /* the ACME profile sent in newOrder, or NULL */
 	char *preferred_chain;  /* issuer CN of the chain's top certificate to prefer, or NULL */
 	int key_reuse;          /* renewals keep the private key in use (same key_type) */
-	char *key_group;        /* privkey.pem 0640 with this group, or NULL (0600) */
-	gid_t key_gid;          /* its gid, looked up when the file is loaded */
+	char *key_group;        /* privkey.pem 0640 with this group, or NULL (0600); looked up
+				 * by check-config and at each install, never on the loop */
+	int key_group_line, key_group_col;
 	int webroot_line, webroot_col;
 	int64_t renew_before;   /* seconds; 0 = not set */
 	int renew_before_line, renew_before_col;   /* where it is set, for warnings */

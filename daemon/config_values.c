@@ -1,9 +1,7 @@
 /* config_values.c - single values of a certificate's settings: booleans, a system group, profile names, plain strings. */
 #include <errno.h>
-#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config_internal.h"
 
@@ -27,36 +25,19 @@ int config_get_bool(struct ctx *c, const char *key, const struct node *v, int *o
 	return 0;
 }
 
-/* key_group: a group of this system, looked up now (a missing one is an error here, not at the first renewal). */
+/* key_group: a group name; whether the system has it is looked up off the event
+ * loop (NSS may ask a network directory): by check-config, and at each install. */
 int config_get_group(struct ctx *c, const struct node *v, struct config_cert *ct)
 {
-	struct group gr, *res = NULL;
-	long hint = sysconf(_SC_GETGR_R_SIZE_MAX);
-	size_t size = hint > 0 ? (size_t)hint : 4096;
-	char *buf = NULL;
-	int rc = config_yaml_want_scalar(&c->msg, "key_group", "a group name like ssl-cert", v), e = ERANGE;
+	int rc = config_yaml_want_scalar(&c->msg, "key_group", "a group name like ssl-cert", v);
+	size_t n = rc ? 0 : strlen(v->s);
 
 	if (rc)
 		return rc;
-	/* A group with many members needs a larger buffer: grown until it fits. */
-	while (e == ERANGE && size <= (1u << 24)) {
-		char *b = realloc(buf, size);
-
-		if (!b) {
-			free(buf);
-			return -ENOMEM;
-		}
-		buf = b;
-		e = getgrnam_r(v->s, &gr, buf, size, &res);
-		size *= 2;
-	}
-	if (e == 0 && res)
-		ct->key_gid = res->gr_gid;
-	free(buf);
-	if (e != 0)
-		return cfg_err(c, v, "key_group: cannot look up group %s: %s", Q(v->s), strerror(e));
-	if (!res)
-		return cfg_err(c, v, "key_group: no group %s on this system (see getent group)", Q(v->s));
+	if (n == 0 || n > 256 || strchr(v->s, ':') || strchr(v->s, '/'))
+		return cfg_err(c, v, "key_group: expected a group name like ssl-cert, got %s", GOT(v));
+	ct->key_group_line = v->line;
+	ct->key_group_col = v->col;
 	return (ct->key_group = strdup(v->s)) ? 0 : -ENOMEM;
 }
 

@@ -14,8 +14,7 @@ struct install {
 	char *output_dir;
 	char *key, *leaf, *chain, *full;
 	size_t key_len;
-	int key_group_set;
-	gid_t key_gid;
+	char *key_group;
 	install_done_fn done;
 	void *arg;
 };
@@ -24,6 +23,7 @@ static void install_free(struct install *in)
 {
 	crypto_free_secret(in->key, in->key_len);
 	free(in->output_dir);
+	free(in->key_group);
 	free(in->leaf);
 	free(in->chain);
 	free(in->full);
@@ -39,9 +39,18 @@ static int install_run(void *arg)
 		.cert_pem = in->leaf, .cert_len = strlen(in->leaf),
 		.chain_pem = in->chain, .chain_len = strlen(in->chain),
 		.fullchain_pem = in->full, .fullchain_len = strlen(in->full),
-		.key_group_set = in->key_group_set, .key_gid = in->key_gid,
 	};
+	int rc;
 
+	if (in->key_group) {
+		rc = store_group_gid(in->key_group, &b.key_gid);
+		if (rc < 0) {
+			log_error(NULL, "%s: key_group %s: %s", in->output_dir, in->key_group,
+				  rc == -ENOENT ? "no such group on this system" : strerror(-rc));
+			return rc;
+		}
+		b.key_group_set = 1;
+	}
 	return store_install_bundle(in->output_dir, &b);
 }
 
@@ -68,8 +77,8 @@ struct install *install_start(struct worker *io, const char *output_dir,
 		goto oom;
 	in->done = done;
 	in->arg = arg;
-	in->key_group_set = pem->key_group_set;
-	in->key_gid = pem->key_gid;
+	if (pem->key_group && !(in->key_group = strdup(pem->key_group)))
+		goto oom;
 	in->output_dir = strdup(output_dir);
 	in->leaf = strdup(pem->leaf);
 	in->chain = strdup(pem->chain);

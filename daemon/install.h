@@ -3,7 +3,6 @@
 #define ACMED_INSTALL_H
 
 #include <stddef.h>
-#include <sys/types.h>
 
 struct worker;
 struct install;
@@ -14,8 +13,7 @@ struct install_pem {
 	size_t key_len;
 	const char *leaf;       /* the certificate */
 	const char *chain;      /* its issuers, may be "" */
-	int key_group_set;      /* privkey.pem 0640 with group key_gid */
-	gid_t key_gid;
+	const char *key_group;  /* privkey.pem 0640 with this group (looked up on the worker), or NULL */
 };
 
 /* rc: 0, or the negative errno of the failed write (logged with the path). */

@@ -112,6 +112,20 @@ static int lint_eab(const struct config *cfg, const struct config_ca *ca, FILE *
 	return 1;
 }
 
+/* key_group: a group this system has (the daemon looks it up at each install, off the loop). */
+static int lint_key_group(const struct config *cfg, const struct config_cert *c, FILE *out)
+{
+	gid_t gid;
+	int rc;
+
+	if (!c->key_group || (rc = store_group_gid(c->key_group, &gid)) == 0)
+		return 0;
+	say(out, cfg, c->file, c->key_group_line, c->key_group_col, "error",
+	    "certificate %s: key_group: no group \"%s\" on this system (see getent group)%s%s", c->name,
+	    c->key_group, rc == -ENOENT ? "" : ": ", rc == -ENOENT ? "" : strerror(-rc));
+	return 1;
+}
+
 /* exec: the program is run as given, without a shell or PATH: an absolute
  * path to an executable file. */
 static int lint_exec(const struct config *cfg, const struct config_cert *c, FILE *out)
@@ -199,7 +213,7 @@ int lint_config(const struct config *cfg, FILE *out, int *errors)
 		*errors += lint_ca_bundle(cfg, &cfg->cas[i], out) + lint_eab(cfg, &cfg->cas[i], out);
 	for (size_t i = 0; i < cfg->ncerts; i++) {
 		n += lint_renew_before(cfg, &cfg->certs[i], out);
-		*errors += lint_exec(cfg, &cfg->certs[i], out);
+		*errors += lint_exec(cfg, &cfg->certs[i], out) + lint_key_group(cfg, &cfg->certs[i], out);
 		*errors += lint_webroot(cfg, &cfg->certs[i], out);
 		n += lint_output_dir(cfg, &cfg->certs[i], out, errors);
 	}

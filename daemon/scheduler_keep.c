@@ -84,8 +84,7 @@ static void keep_install(struct job *j)
 	pem.key_len = (size_t)(cert - j->kept->data);
 	pem.leaf = leaf;
 	pem.chain = chain;
-	pem.key_group_set = j->cert->key_group != NULL;
-	pem.key_gid = j->cert->key_gid;
+	pem.key_group = j->cert->key_group;
 	j->install = install_start(j->s->io, j->cert->output_dir, &pem, keep_installed, j);
 	free(leaf);
 	free(chain);

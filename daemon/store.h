@@ -49,6 +49,10 @@ int store_live_stamp(const char *output_dir, char **stamp);
  * newer than the one `current` points to (never published). Each removal is
  * logged. Returns how many, or -errno when dir cannot be read (absent: 0). */
 int store_clean_leftovers(const char *dir, int output_dir);
+/* The gid of group name (getgrnam_r, its buffer grown as needed): 0, -ENOENT
+ * when there is none, another -errno when it cannot be looked up. It may ask
+ * a network directory: never on the event loop. */
+int store_group_gid(const char *name, gid_t *gid);
 /* malloc'd "<a>/<b>"; NULL on allocation failure. */
 char *store_path(const char *a, const char *b);
 

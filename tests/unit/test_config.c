@@ -151,7 +151,6 @@ static void test_full_valid(void **state)
 	assert_true(m->key_reuse);
 	assert_false(w->key_reuse);
 	assert_string_equal(m->key_group, "root");
-	assert_int_equal(m->key_gid, 0);
 	assert_null(w->key_group);
 
 	assert_ptr_equal(config_find_cert(cfg, "web"), w);
@@ -402,8 +401,8 @@ static void test_schema_errors(void **state)
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], profile: \"tls server\"}]\n",
 		     "acmed.yaml:4:49: profile: expected a profile name (letters, digits, '.', '_', '-'; at most 64), "
 		     "got \"tls server\"");
-	expect_error(CA_LE "certificates: [{name: w, domains: [a], key_group: no-such-group-acmed}]\n",
-		     "acmed.yaml:4:51: key_group: no group \"no-such-group-acmed\" on this system (see getent group)");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], key_group: \"a:b\"}]\n",
+		     "acmed.yaml:4:51: key_group: expected a group name like ssl-cert, got \"a:b\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], key_reuse: yes}]\n",
 		     "acmed.yaml:4:51: key_reuse: expected true or false, got \"yes\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], profile: [x]}]\n",

@@ -1,4 +1,4 @@
-/* test_config_eab.c - a CA's eab: key ID, MAC key file decoded tolerantly, hostile and secret-leaking cases, and check-config's mode check. */
+/* test_config_eab.c - a CA's eab: key ID, MAC key file decoded tolerantly, hostile and secret-leaking cases; check-config's checks of secret files and groups. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +172,32 @@ static void test_lint_mode(void **state)
 	config_free(cfg);
 }
 
+/* key_group: the file only names the group; check-config looks it up (the
+ * daemon does at each install, off its loop). */
+static void test_lint_key_group(void **state)
+{
+	static const char yaml[] = "cas: [{name: le, directory: https://a.example/d}]\ncertificates:\n"
+		"  - {name: a, domains: [a.example], key_group: root}\n"
+		"  - {name: b, domains: [b.example], key_group: no-such-group-acmed}\n";
+	struct config *cfg = NULL;
+	char err[512], *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+	int errors = -1;
+
+	(void)state;
+	assert_int_equal(config_load_buffer("/x/acmed.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)), 0);
+	f = open_memstream(&out, &outlen);
+	lint_config(cfg, f, &errors);
+	fclose(f);
+	assert_int_equal(errors, 1);
+	assert_non_null(strstr(out, "acmed.yaml:4:48: error: certificate b: key_group: no group "
+				    "\"no-such-group-acmed\" on this system (see getent group)"));
+	assert_null(strstr(out, "certificate a:"));
+	free(out);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alg_and_no_eab, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lint_mode, setup, teardown),
+		cmocka_unit_test(test_lint_key_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
