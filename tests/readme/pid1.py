@@ -29,7 +29,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 UNIT_DIRS = ["/etc/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"]
@@ -76,8 +75,8 @@ class Manager:
         self.notify.bind(str(self.notify_path))
         os.chmod(self.notify_path, 0o777)       # services run as their own user
         self.notify.settimeout(0.2)
-        self.ready = set()
-        self.lock = threading.Lock()
+        self.ready = 0                  # READY=1 datagrams received
+        self.cond = threading.Condition()
         threading.Thread(target=self._notify_loop, daemon=True).start()
 
     def _notify_loop(self):
@@ -89,8 +88,14 @@ class Manager:
             except OSError:
                 return
             if b"READY=1" in data.split(b"\n"):
-                with self.lock:
-                    self.ready.add(len(self.ready))
+                with self.cond:
+                    self.ready += 1
+                    self.cond.notify_all()
+
+    def _reap_notify(self, p):
+        p.wait()
+        with self.cond:
+            self.cond.notify_all()
 
     # ---- sockets ----
     def start_socket(self, unit):
@@ -159,18 +164,18 @@ class Manager:
         cfg = parse_unit(unit)
         argv = shlex.split(cfg["ExecStart"][-1])
         log = open(self.state / f"{unit}.log", "ab")
-        with self.lock:
-            before = len(self.ready)
+        with self.cond:
+            before = self.ready
         p = self._spawn(unit, cfg, argv, log)
         self.services[unit] = p
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.ready) > before:
-                    return 0, ""
-            if p.poll() is not None:
-                return 1, f"{unit}: exited with status {p.returncode} before READY=1 (see {log.name})"
-            time.sleep(0.05)
+        # Type=notify: woken by READY=1, or by the service's exit (a thread waits for it)
+        threading.Thread(target=self._reap_notify, args=(p,), daemon=True).start()
+        with self.cond:
+            self.cond.wait_for(lambda: self.ready > before or p.poll() is not None, timeout=120)
+            if self.ready > before:
+                return 0, ""
+        if p.poll() is not None:
+            return 1, f"{unit}: exited with status {p.returncode} before READY=1 (see {log.name})"
         return 1, f"{unit}: no READY=1 within 120 s"
 
     def stop(self, unit):

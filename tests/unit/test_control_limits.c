@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "fakeclock.h"
 #include "testutil.h"
 #include <event2/event.h>
 
@@ -468,12 +469,12 @@ static void test_dry_run_answered_when_done(void **state)
 	assert_true(s->dry_ids[0] != s->dry_ids[1] && s->dry_ids[1] != s->dry_ids[2]);
 	close(gone);
 
-	/* Silent for four times the idle timeout: still waiting. (What did not happen
-	 * cannot be waited for: the loop runs 200 ms past a 50 ms timeout; a slow
-	 * machine only gives it more time to fire wrongly.) */
+	/* Silent for four times the idle timeout (the fake clock moved 200 ms past
+	 * a 50 ms timeout, the loop run at each step): still waiting. */
+	fakeclock_freeze();
 	control_set_idle_timeout(s->c, 50);
 	for (int i = 0; i < 20; i++) {
-		usleep(10000);
+		fakeclock_advance_ms(10);
 		event_base_loop(s->base, EVLOOP_NONBLOCK);
 	}
 	for (int i = 0; i < 1000 && control_client_count(s->c) > 2; i++)
