@@ -2,8 +2,6 @@
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
 #include <errno.h>
-#include <ftw.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 #include "jws.h"
 #include "state.h"
 #include "store.h"
+#include "store_owner.h"
 
 #define SERVICE_USER "acmed"    /* the unit's User= */
 
@@ -212,39 +211,6 @@ static int lineage_link(const struct import_lineage *l, const char *out)
 
 /* ---------- ownership: what the import made belongs to the service's user ---------- */
 
-static uid_t chown_uid;
-static gid_t chown_gid;
-
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)flag;
-	(void)ftw;
-	if (st->st_uid == 0 && lchown(path, chown_uid, chown_gid) < 0)
-		fprintf(stderr, "acmed: %s: cannot give it to %s: %s\n", path, SERVICE_USER, strerror(errno));
-	return 0;
-}
-
-/* Run as root, files would be root's and the daemon (user acmed) could not
- * read them: state_dir's owner, else the user acmed, gets them. */
-static int owner_wanted(const char *state_dir, uid_t *uid, gid_t *gid)
-{
-	struct stat st;
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return 0;
-	if (stat(state_dir, &st) == 0) {
-		*uid = st.st_uid;
-		*gid = st.st_gid;
-	} else if ((pw = getpwnam(SERVICE_USER))) {
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-	} else {
-		return 0;
-	}
-	return *uid != 0;
-}
-
 /* webroot/.well-known/acme-challenge, where the daemon writes tokens: made, and given to it. */
 static void webroot_ready(const struct import_lineage *l, int give, uid_t uid, gid_t gid)
 {
@@ -266,7 +232,7 @@ int import_plan_apply(const struct import_plan *plan)
 {
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int give = owner_wanted(plan->state_dir, &uid, &gid), rc;
+	int give = store_owner_wanted(plan->state_dir, &uid, &gid), rc;
 
 	rc = accounts_check(plan);
 	if (rc < 0)
@@ -298,10 +264,7 @@ int import_plan_apply(const struct import_plan *plan)
 		if (rc == 0)
 			webroot_ready(l, give, uid, gid);
 	}
-	if (give) {
-		chown_uid = uid;
-		chown_gid = gid;
-		nftw(plan->state_dir, chown_one, 16, FTW_PHYS);
-	}
+	if (give)
+		store_owner_give_tree(plan->state_dir, uid, gid);
 	return rc;
 }

@@ -299,19 +299,17 @@ static int write_config(const struct import_plan *plan, const char *path)
 			bak = NULL;
 			rc = -ENOMEM;
 		} else if (rc == 0) {
-			rc = store_write_atomic(bak, old, oldlen, mode);
-			if (rc == 0 && gid != (gid_t)-1 && chown(bak, (uid_t)-1, gid) < 0)
-				rc = -errno;
+			rc = store_write_atomic_group(bak, old, oldlen, mode, gid);
 			if (rc == 0)
 				fprintf(stderr, "acmed: the previous %s is kept as %s\n", path, bak);
 		} else if (rc == -ENOENT) {
 			rc = 0;
 		}
 	}
+	/* The group set on the new file before it takes the old one's place: the
+	 * daemon's user can read it from its first instant. */
 	if (rc == 0)
-		rc = store_write_atomic(path, text, len, mode);
-	if (rc == 0 && gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)
-		rc = -errno;
+		rc = store_write_atomic_group(path, text, len, mode, gid);
 	if (rc < 0)
 		fprintf(stderr, "acmed: cannot write %s: %s\n", path, strerror(-rc));
 	free(text);

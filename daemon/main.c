@@ -26,6 +26,7 @@
 #include "fdguard.h"
 #include "log.h"
 #include "looplag.h"
+#include "pidfile.h"
 #include "scheduler.h"
 #include "service.h"
 #include "worker.h"
@@ -56,8 +57,7 @@ struct run_ctx {
 	int once;
 	int timed_out;
 	int stopping;
-	int lock_fd;
-	char *pid_path;
+	struct pidfile pidfile;          /* runtime_dir/acmed.pid, held locked */
 	struct event *status_ev;        /* STATUS= refreshed a second after events */
 };
 
@@ -83,106 +83,6 @@ static int sched_reconfigure_cas(struct sched *s, const struct config *cfg, stru
 
 
 
-
-/* A pid file no one but acmed's user (and root) can open: then no one else can
- * hold a lock on it. An older acmed made it 0644, and anyone could take a
- * shared lock and so keep acmed from starting after a crash. */
-static int pid_file_private(const struct stat *st)
-{
-	return st->st_uid == geteuid() && (st->st_mode & 077) == 0;
-}
-
-/* pid names a live process of uid. */
-static int pid_alive_as(long pid, uid_t uid)
-{
-	char path[64];
-	struct stat st;
-
-	if (pid <= 1)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld", pid);
-	return stat(path, &st) == 0 && st.st_uid == uid;
-}
-
-/* One acmed per runtime_dir: the pid file is held locked while it runs. */
-static int take_pid_file(struct run_ctx *ctx)
-{
-	const char *path;
-	struct stat st, now;
-	char buf[32];
-	long pid;
-	int fd = -1, n;
-
-	ctx->pid_path = store_path(ctx->cfg->runtime_dir, CONTROL_PID_NAME);
-	if (!ctx->pid_path)
-		return -ENOMEM;
-	path = ctx->pid_path;
-	/* Each turn either takes the file or removes one that was not acmed's. */
-	for (int turn = 0; turn < 4; turn++) {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-		if (fd < 0) {
-			n = errno;
-			log_error(NULL, "cannot open %s: %s", path, strerror(n));
-			return -n;
-		}
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			log_error(NULL, "%s is not a regular file; remove it", path);
-			close(fd);
-			return -EEXIST;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			/* Another acmed may have replaced the file since we opened it. */
-			if (stat(path, &now) < 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
-				close(fd);
-				fd = -1;
-				continue;
-			}
-			if (pid_file_private(&st))
-				break;
-			log_info(NULL, "%s: mode %04o, owner uid %u: replacing it with a file only "
-				 "acmed can open", path, (unsigned)(st.st_mode & 07777),
-				 (unsigned)st.st_uid);
-			unlink(path);
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		n = (int)pread(fd, buf, sizeof(buf) - 1, 0);
-		buf[n > 0 ? n : 0] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
-		pid = strtol(buf, NULL, 10);
-		if (pid_file_private(&st) || pid_alive_as(pid, st.st_uid)) {
-			if (!buf[0] || pid_alive_as(pid, st.st_uid))
-				log_error(NULL, "another acmed is running (pid %s, %s); stop it first",
-					  buf[0] ? buf : "?", path);
-			else
-				log_error(NULL, "%s is held locked by another process of uid %u or "
-					  "root; the acmed it names (pid %s) is gone", path,
-					  (unsigned)st.st_uid, buf);
-			close(fd);
-			return -EBUSY;
-		}
-		/* Left by an acmed that is gone, and held by whoever could open it. */
-		log_warn(NULL, "%s (mode %04o) is held locked by a process that is not acmed (pid %s "
-			 "is gone); replacing it with a file only acmed can open", path,
-			 (unsigned)(st.st_mode & 07777), buf[0] ? buf : "?");
-		unlink(path);
-		close(fd);
-		fd = -1;
-	}
-	if (fd < 0) {
-		log_error(NULL, "cannot take %s: it keeps being replaced", path);
-		return -EBUSY;
-	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-		log_error(NULL, "cannot write %s: %s", path, strerror(errno));
-		close(fd);
-		return -EIO;
-	}
-	ctx->lock_fd = fd;
-	return 0;
-}
 
 /* One line for systemctl status: "12 certificates, 1 failing (web), next
  * renewal api in 21d; 1 CA up". Failing: in backoff after a failed order, or
@@ -514,7 +414,7 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 			  strerror(-rc));
 		return rc;
 	}
-	rc = take_pid_file(ctx);
+	rc = pidfile_take(ctx->cfg->runtime_dir, (uid_t)-1, (gid_t)-1, &ctx->pidfile);
 	if (rc < 0)
 		return rc;
 	/* The daemon listens from the start (socket activation, errors seen at
@@ -585,16 +485,12 @@ static void run_teardown(struct run_ctx *ctx)
 	db_free(ctx->db);
 	worker_free(ctx->io);
 	challenge_http_free(ctx->http01);
-	if (ctx->lock_fd >= 0) {
-		unlink(ctx->pid_path);
-		close(ctx->lock_fd);
-	}
-	free(ctx->pid_path);
+	pidfile_release(&ctx->pidfile);
 }
 
 static int cmd_run(const char *path, int once, long timeout)
 {
-	struct run_ctx ctx = { .lock_fd = -1, .once = once, .path = path };
+	struct run_ctx ctx = { .pidfile = PIDFILE_INIT, .once = once, .path = path };
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *deadline_ev = NULL;
 	struct looplag *lag;
 	int64_t deadline = clock_now() + timeout;

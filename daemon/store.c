@@ -235,7 +235,7 @@ static int store_open_parent(const char *path, int *dfd, const char **base)
 }
 
 /* Temp file beside path, renamed over it; sync: fsync the file and the directory too. */
-static int store_write_file(const char *path, const void *data, size_t len, mode_t mode, int sync)
+static int store_write_file(const char *path, const void *data, size_t len, mode_t mode, int sync, gid_t gid)
 {
 	const char *base;
 	int dfd, r;
@@ -245,7 +245,7 @@ static int store_write_file(const char *path, const void *data, size_t len, mode
 	r = store_open_parent(path, &dfd, &base);
 	if (r < 0)
 		return r;
-	r = store_write_at(dfd, path, base, data ? data : "", len, mode, sync, (gid_t)-1);
+	r = store_write_at(dfd, path, base, data ? data : "", len, mode, sync, gid);
 	if (r == 0 && sync && fsync(dfd) < 0) {
 		r = -errno;
 		log_error(NULL, "%s: fsync of the directory failed: %s", path, strerror(errno));
@@ -256,12 +256,17 @@ static int store_write_file(const char *path, const void *data, size_t len, mode
 
 int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-	return store_write_file(path, data, len, mode, 1);
+	return store_write_file(path, data, len, mode, 1, (gid_t)-1);
+}
+
+int store_write_atomic_group(const char *path, const void *data, size_t len, mode_t mode, gid_t gid)
+{
+	return store_write_file(path, data, len, mode, 1, gid);
 }
 
 int store_write_replace(const char *path, const void *data, size_t len, mode_t mode)
 {
-	return store_write_file(path, data, len, mode, 0);
+	return store_write_file(path, data, len, mode, 0, (gid_t)-1);
 }
 
 int store_write_in_place(const char *path, const void *data, size_t len, char pad)

@@ -10,6 +10,8 @@ int store_mkdir_p(const char *path, mode_t mode);
 /* Temp file in the same directory (created with mode, never wider), write,
  * fsync, rename over path, fsync the directory. */
 int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, the file given to group gid before a byte is written ((gid_t)-1: none). */
+int store_write_atomic_group(const char *path, const void *data, size_t len, mode_t mode, gid_t gid);
 /* The same without the fsyncs: readers see the old or the new content, but a
  * crash may lose the update. Only for caches, whose loss costs only work. */
 int store_write_replace(const char *path, const void *data, size_t len, mode_t mode);

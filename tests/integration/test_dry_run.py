@@ -116,3 +116,44 @@ def test_dry_run_orders_at_staging_and_changes_nothing(acmed, proxy, pebble, wor
     assert snapshot(acmed, workspace) == before
     r = acmed.run("renew", "nosuch", "--dry-run")
     assert r.rc == 2 and "unknown certificate: nosuch" in r.stderr, r.describe()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives files to another user: needs root")
+def test_standalone_dry_run_waits_for_run_once_and_leaves_root_nothing(acmed, proxy, pebble, workspace):
+    """Without a control socket there may still be an acmed: `run --once` (cron) has none. Its pid
+    file says so, and the dry run refuses rather than fight it for port 80. Run as root (the admin
+    trying `acmed renew --dry-run` by hand), the dry run leaves nothing in state_dir or runtime_dir
+    that the daemon's user cannot open: what it wrote belongs to state_dir's owner."""
+    config(acmed, pebble, proxy, workspace)
+    fifo = workspace / "hold"
+    os.mkfifo(fifo)
+    hook = workspace / "deployed.sh"
+    # the deploy hook of the cron run says it started, then waits for the test: run --once waits for it
+    hook.write_text(f"#!/bin/sh\necho \"$ACMED_CERT_NAME\" >> {workspace}/deployed.log\nread x < {fifo}\n")
+    once = acmed.spawn("run", "--once", "--timeout", "240")
+    pe.wait_until(lambda: (workspace / "deployed.log").exists(), ISSUE_TIMEOUT, what="the cron run's deploy hook")
+    mark = proxy.log.mark()
+    r = acmed.run("renew", "web", "--dry-run", timeout=DRY_TIMEOUT)
+    assert r.rc == 1, r.describe()
+    assert f"another acmed is running (pid {once.pid}" in r.stderr, r.stderr
+    assert "try again when that acmed is done" in r.stderr, r.stderr
+    assert proxy.log.count(since=mark) == 0, "the refused dry run sent a request"
+    with open(fifo, "w") as f:
+        f.write("go\n")
+    assert once.wait(timeout=120) == 0, once.stderr[-3000:]
+    assert not (workspace / "run" / "acmed.pid").exists()
+
+    # state_dir as systemd's StateDirectory= makes it: the service user's (here nobody's)
+    for root, dirs, files in os.walk(workspace / "state"):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), 65534, 65534)
+    os.chown(workspace / "state", 65534, 65534)
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    r = acmed.run("renew", "web", "--dry-run", timeout=DRY_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    assert "no daemon runs: the dry run answers the CA itself" in r.stderr, r.stderr
+    assert (workspace / "state" / "accounts" / "pebble.staging" / "account.key").exists()
+    roots = [os.path.join(root, n) for root, dirs, files in os.walk(workspace / "state") for n in dirs + files
+             if os.lstat(os.path.join(root, n)).st_uid != 65534]
+    assert roots == [], f"left to another user than state_dir's: {roots}"
+    assert not (workspace / "run" / "acmed.pid").exists(), "the dry run's pid file was left behind"
