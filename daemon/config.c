@@ -345,6 +345,39 @@ static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *e
 	return 0;
 }
 
+/* Where node first is, seen from node at: "line 3", or "FILE:3" in another file. */
+static const char *where(const struct node *at, const struct node *first, char *buf, size_t len)
+{
+	if (at->file && first->file && strcmp(at->file, first->file) != 0)
+		snprintf(buf, len, "%.250s:%d", first->file, first->line);
+	else
+		snprintf(buf, len, "line %d", first->line);
+	return buf;
+}
+
+/* `ca: NAME` or `ca: [NAME, NAME, ...]` (the CAs tried in turn): names only here, resolve_cas finds them. */
+static int check_ca_list(struct ctx *c, const struct node *v)
+{
+	int rc;
+
+	if (v->type != NODE_SEQ)
+		return check_name(c, "ca", v);
+	if (v->n == 0)
+		return cfg_err(c, v, "ca: expected a CA name or a list of CA names, got an empty list");
+	if (v->n > CONFIG_CA_LIST_MAX)
+		return cfg_err(c, v->kids[CONFIG_CA_LIST_MAX], "ca: at most %d CAs in a list",
+			       CONFIG_CA_LIST_MAX);
+	for (size_t i = 0; i < v->n; i++) {
+		if ((rc = check_name(c, "ca", v->kids[i])))
+			return rc;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(v->kids[k]->s, v->kids[i]->s) == 0)
+				return cfg_err(c, v->kids[i], "ca: %s is already in the list (at %s)",
+					       Q(v->kids[i]->s), where(v->kids[i], v->kids[k], (char[300]){0}, 300));
+	}
+	return 0;
+}
+
 static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *ct, struct cert_aux *aux)
 {
 	const struct node *v[C_NKEYS];
@@ -368,7 +401,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	aux->name = v[C_NAME];
 	aux->ca = v[C_CA];
 	aux->out = v[C_OUTPUT_DIR];
-	if (v[C_CA] && config_stop_at(c, &rc, check_name(c, "ca", v[C_CA])))
+	if (v[C_CA] && config_stop_at(c, &rc, check_ca_list(c, v[C_CA])))
 		return rc;
 	r = get_strv(c, "domains", "DNS names", v[C_DOMAINS], &ct->domains, fn_domain);
 	if (config_stop_at(c, &rc, r))
@@ -438,16 +471,6 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 		ct->exec_col = v[C_EXEC]->kids[0]->col;
 	}
 	return rc;
-}
-
-/* Where node first is, seen from node at: "line 3", or "FILE:3" in another file. */
-static const char *where(const struct node *at, const struct node *first, char *buf, size_t len)
-{
-	if (at->file && first->file && strcmp(at->file, first->file) != 0)
-		snprintf(buf, len, "%.250s:%d", first->file, first->line);
-	else
-		snprintf(buf, len, "line %d", first->line);
-	return buf;
 }
 
 static int parse_cas(struct ctx *c, const struct node *v)
@@ -574,8 +597,17 @@ static int resolve_cas(struct ctx *c)
 		if (!ca && cfg->ncas > 1)
 			return cfg_err(c, c->certs[i].map, "certificate %s: missing key \"ca\" (required when more "
 				       "than one CA is defined)", Q(cfg->certs[i].name));
-		if (ca && find_ca(cfg, ca->s, &cfg->certs[i].ca))
-			return cfg_err(c, ca, "ca: expected the name of a CA defined under cas, got %s", Q(ca->s));
+		if (!ca)
+			continue;
+		struct config_cert *ct = &cfg->certs[i];
+		const struct node *first = ca->type == NODE_SEQ ? ca->kids[0] : ca;
+		if (find_ca(cfg, first->s, &ct->ca))
+			return cfg_err(c, first, "ca: expected the name of a CA defined under cas, got %s",
+				       Q(first->s));
+		for (size_t k = 1; ca->type == NODE_SEQ && k < ca->n; k++)
+			if (find_ca(cfg, ca->kids[k]->s, &ct->fallback[ct->nfallback++]))
+				return cfg_err(c, ca->kids[k], "ca: expected the name of a CA defined under "
+					       "cas, got %s", Q(ca->kids[k]->s));
 	}
 	return 0;
 }

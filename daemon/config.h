@@ -43,9 +43,15 @@ struct config_ca {
 	char *file;             /* that file when it is an included one, else NULL */
 };
 
+#define CONFIG_CA_LIST_MAX 4     /* CAs in one certificate's `ca:` list */
+
 struct config_cert {
 	char *name;             /* [A-Za-z0-9._-]+, unique */
-	size_t ca;              /* index into config.cas */
+	size_t ca;              /* index into config.cas: the first CA of `ca:` */
+	/* `ca: [a, b, ...]`: the CAs an order falls back to, in order (indexes
+	 * into config.cas); nfallback == 0 for a single CA. */
+	size_t fallback[CONFIG_CA_LIST_MAX - 1];
+	size_t nfallback;
 	struct config_strv domains; /* lower-cased, unique, non-empty */
 	enum key_type key_type; /* default KEY_ECDSA_P256 */
 	int key_type_set;       /* 0: not in the config: an existing certificate's type is kept */
@@ -102,6 +108,12 @@ const char *config_key_type_name(enum key_type kt);     /* "ecdsa-p256" ... */
 int config_key_type_parse(const char *s, enum key_type *out);
 
 /* Deep copy of one certificate's settings (for work that outlives a reload). */
+/* The CA at position at (0: the first) of c's `ca:` list, as an index into
+ * config.cas; config_cert_nca: how many the list holds (>= 1). */
+size_t config_cert_ca_at(const struct config_cert *c, size_t at);
+size_t config_cert_nca(const struct config_cert *c);
+/* The position of CA index ca in c's list, or -1 when it is not in it. */
+int config_cert_ca_pos(const struct config_cert *c, size_t ca);
 int config_cert_copy(struct config_cert *dst, const struct config_cert *src);
 void config_cert_clear(struct config_cert *ct);
 

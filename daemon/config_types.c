@@ -52,6 +52,24 @@ void config_cert_clear(struct config_cert *ct)
 	memset(ct, 0, sizeof(*ct));
 }
 
+size_t config_cert_ca_at(const struct config_cert *c, size_t at)
+{
+	return at == 0 || at > c->nfallback ? c->ca : c->fallback[at - 1];
+}
+
+size_t config_cert_nca(const struct config_cert *c)
+{
+	return 1 + c->nfallback;
+}
+
+int config_cert_ca_pos(const struct config_cert *c, size_t ca)
+{
+	for (size_t at = 0; at < config_cert_nca(c); at++)
+		if (config_cert_ca_at(c, at) == ca)
+			return (int)at;
+	return -1;
+}
+
 int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 {
 	*dst = *src;

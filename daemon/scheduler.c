@@ -79,11 +79,6 @@ void sched_job_give_up(struct job *j)
 	sched_job_finish_run(j, 1);
 }
 
-void sched_job_enqueue(struct job *j)
-{
-	sched_ca_enqueue(j->s->slots[j->cert->ca], j);
-}
-
 void sched_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
@@ -239,7 +234,7 @@ static void slot_ari_move(struct ca_slot *slot, int64_t before, int64_t shift)
 	for (size_t i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 
-		if (s->slots[j->cert->ca] != slot || !j->ari_next || j->ari_next >= before ||
+		if (sched_job_issuer_slot(j) != slot || !j->ari_next || j->ari_next >= before ||
 		    j->state != JOB_IDLE)
 			continue;
 		j->ari_next = shift ? j->ari_next + shift : 0;
@@ -277,7 +272,7 @@ static void ari_done(const struct acme_reply *r, void *arg)
 	if (r->missing_resource) {
 		j->ari_next = 0;            /* the CA has no ARI: the lifetime rule */
 		sched_job_schedule_renewal(j, "certificate");
-		slot_ari_unsupported(j->s->slots[j->cert->ca]);
+		slot_ari_unsupported(sched_job_issuer_slot(j));
 		return;
 	}
 	if (r->err == ACME_ERR_UNAVAILABLE) {
@@ -285,7 +280,7 @@ static void ari_done(const struct acme_reply *r, void *arg)
 		log_debug(j->cert->name, "renewalInfo: %s; asking again in 6 h", r->err_text);
 		j->ari_next = ari_next_check(now, -1, 1);
 		sched_job_schedule_renewal(j, "certificate");
-		slot_ari_postpone(j->s->slots[j->cert->ca]);
+		slot_ari_postpone(sched_job_issuer_slot(j));
 		return;
 	}
 	if (r->err != ACME_ERR_NONE || ari_parse(r->body, r->body_len, &w) < 0) {
@@ -320,7 +315,9 @@ static void ari_done(const struct acme_reply *r, void *arg)
 void sched_job_ari_fetch(struct job *j)
 {
 	j->state = JOB_ARI;
-	j->ari_call = acme_client_get(j->s->slots[j->cert->ca]->ca, "renewalInfo", j->cert_id, ari_done, j);
+	/* Asked of the CA that issued the certificate: its CertID means nothing to another. */
+	j->ari_ca = sched_job_issuer_slot(j)->ca;
+	j->ari_call = acme_client_get(j->ari_ca, "renewalInfo", j->cert_id, ari_done, j);
 	if (!j->ari_call) {
 		j->ari_next = 0;
 		sched_job_schedule_renewal(j, "certificate");
@@ -350,13 +347,13 @@ void sched_job_ari_refresh(struct job *j)
 {
 	int64_t at;
 
-	if (!j->cert_id || acme_client_has_resource(j->s->slots[j->cert->ca]->ca, "renewalInfo") == 0) {
+	if (!j->cert_id || acme_client_has_resource(sched_job_issuer_slot(j)->ca, "renewalInfo") == 0) {
 		j->ari_next = 0;
 		sched_job_schedule_renewal(j, "certificate");
 		return;
 	}
 	/* run --once looks at everything now: it is a one-off, not a fleet's routine. */
-	at = j->s->once ? clock_now() : slot_ari_time(j->s->slots[j->cert->ca]);
+	at = j->s->once ? clock_now() : slot_ari_time(sched_job_issuer_slot(j));
 	log_debug(j->cert->name, "renewalInfo check scheduled for %lld", (long long)at);
 	if (at <= clock_now()) {
 		sched_job_ari_fetch(j);
@@ -370,7 +367,7 @@ void sched_job_ari_refresh(struct job *j)
 
 const char *sched_job_directory(const struct job *j)
 {
-	return j->s->cfg->cas[j->cert->ca].directory;
+	return j->s->cfg->cas[config_cert_ca_at(j->cert, j->ca_at)].directory;
 }
 
 static void job_order_created(struct order *o, const char *url, void *arg)
@@ -386,7 +383,7 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	free(j->st.order_directory);
 	j->st.order_directory = strdup(sched_job_directory(j));
 	free(j->st.order_ca);
-	j->st.order_ca = strdup(j->s->cfg->cas[j->cert->ca].name);
+	j->st.order_ca = strdup(sched_job_ca_name(j));
 	for (size_t i = 0; i < j->st.order_domains.n; i++)
 		free(j->st.order_domains.v[i]);
 	free(j->st.order_domains.v);
@@ -460,7 +457,7 @@ static int job_check_installed(struct job *j)
 static void job_emit_done(struct job *j, int ok, enum acme_err_class err, const char *message)
 {
 	struct sched_event ev = { .kind = SCHED_EV_ORDER_DONE, .cert = j->cert,
-				  .ca = acme_client_name(j->s->slots[j->cert->ca]->ca), .ok = ok,
+				  .ca = acme_client_name(sched_job_slot(j)->ca), .ok = ok,
 				  .err = err, .message = message, .failures = j->st.failures,
 				  .not_after = j->has_cert ? j->not_after : 0 };
 
@@ -493,15 +490,17 @@ static void job_success(struct job *j)
 	free(j->st.issued_by);
 	j->st.issued_by = strdup(j->st.order_directory ? j->st.order_directory :
 				 sched_job_directory(j));
+	j->issuer_at = j->ca_at;        /* its ARI is asked of that CA */
 	sched_job_forget_order(j);
 	s->issued++;
 	sched_job_save(j);
 	job_emit_done(j, 1, ACME_ERR_NONE, NULL);
+	j->ca_at = 0;                   /* the next renewal starts from the first CA of the list */
 	sched_job_deploy(j);
 	/* The daemon's ARI path logs the renewal time only once the CA's window is in
 	 * ("certificate valid until ..."): say "issued" now, or with a CA offering ARI
 	 * (Let's Encrypt, Pebble >= 2.6) the log never said it. */
-	ari = j->cert_id && acme_client_has_resource(s->slots[j->cert->ca]->ca, "renewalInfo") == 1;
+	ari = j->cert_id && acme_client_has_resource(sched_job_issuer_slot(j)->ca, "renewalInfo") == 1;
 	if (s->once || ari)
 		log_event(LOG_LVL_INFO, j->cert->name, msgid, "certificate issued for %s, valid until %s",
 			  j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)));
@@ -518,9 +517,19 @@ static void job_success(struct job *j)
 static void job_failure(struct job *j, const struct order_result *res)
 {
 	struct sched *s = j->s;
-	char when[32];
+	char when[32], at_ca[72] = "";
 	int64_t wait, next;
 
+	if (sched_job_falls_back(j, res)) {
+		job_emit_done(j, 0, res->err, res->message);
+		sched_job_fall_back(j, res);
+		sched_job_enqueue(j);
+		return;
+	}
+	/* Every CA of the list failed it: the backoff, then the first again. */
+	if (config_cert_nca(j->cert) > 1)
+		snprintf(at_ca, sizeof(at_ca), "CA %.60s: ", sched_job_ca_name(j));
+	sched_job_ca_restart(j);
 	j->st.failures++;
 	wait = policy_backoff(res->err, j->st.failures, res->retry_after, crypto_random_u64());
 	next = clock_now() + wait;
@@ -535,15 +544,15 @@ static void job_failure(struct job *j, const struct order_result *res)
 	sched_job_save(j);
 	job_emit_done(j, 0, res->err, res->message);
 	if (s->once && (res->err != ACME_ERR_RATELIMIT || next > s->deadline)) {
-		log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s (%s); giving up for this run%s",
-			  res->message,
+		log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s%s (%s); giving up for this run%s",
+			  at_ca, res->message,
 			  acme_err_class_name(res->err),
 			  res->err == ACME_ERR_RATELIMIT ? ": the CA's Retry-After is past --timeout" : "");
 		sched_job_finish_run(j, 1);
 		return;
 	}
-	log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s (%s, failure %d); next attempt at %s",
-		  res->message,
+	log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s%s (%s, failure %d); next attempt at %s",
+		  at_ca, res->message,
 		  acme_err_class_name(res->err), j->st.failures, timeparse_format(next, when, sizeof(when)));
 	sched_job_schedule_at(j, next, 1);
 }
@@ -600,7 +609,7 @@ void sched_job_install_done(struct job *j, int rc)
 static void job_order_done(struct order *o, const struct order_result *res, void *arg)
 {
 	struct job *j = arg;
-	struct ca_slot *slot = j->s->slots[j->cert->ca];
+	struct ca_slot *slot = sched_job_slot(j);
 	int was_probe = slot->probe == j;
 
 	/* res lives in o: free the order only once res is no longer needed. */
@@ -609,14 +618,23 @@ static void job_order_done(struct order *o, const struct order_result *res, void
 	if (was_probe)
 		slot->probe = NULL;
 	if (!res->ok && res->err == ACME_ERR_UNAVAILABLE) {
-		/* The CA, not this certificate: park the job; the CA is probed. */
-		sched_ca_park(slot, j);
+		/* The CA, not this certificate: park the job (the CA is probed), or
+		 * on to the next CA of its list, with those parked here. */
+		int moves = sched_job_falls_back(j, res);
+
 		job_emit_done(j, 0, res->err, res->message);
+		if (moves)
+			sched_job_fall_back(j, res);
+		else
+			sched_ca_park(slot, j);
+		sched_ca_reroute(slot);
 		if (slot->st.down_since == 0 || was_probe)
 			sched_ca_mark_down(slot, res->retry_after, res->message);
 		else
 			log_debug(j->cert->name, "parked while CA %s is unavailable: %s",
 				  acme_client_name(slot->ca), res->message);
+		if (moves)
+			sched_job_enqueue(j);
 		order_free(o);
 		return;
 	}
@@ -641,7 +659,7 @@ static void job_start_failed(struct job *j, const char *why)
 /* Start the order with its key (taken over); resume_url: the order in flight. */
 static void job_launch(struct job *j, struct crypto_key *key, const char *resume_url)
 {
-	struct ca_slot *slot = j->s->slots[j->cert->ca];
+	struct ca_slot *slot = sched_job_slot(j);
 	struct order_params p;
 
 	memset(&p, 0, sizeof(p));
@@ -651,10 +669,11 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 	p.resume_url = resume_url;
 	p.pick = job_pick;
 	p.pick_arg = j;
-	/* "replaces" (RFC 9773 5) when the CA offers ARI: as its directory says, or,
+	/* "replaces" (RFC 9773 5) when the CA that issued the certificate in use (not
+	 * another of `ca: [a, b]`) offers ARI: as its directory says, or,
 	 * before that is loaded (the first order after a start, due on a window kept
 	 * in state_dir), as the window it gave for this very certificate shows. */
-	if (!resume_url && j->has_cert && j->cert_id &&
+	if (!resume_url && j->has_cert && j->cert_id && slot == sched_job_issuer_slot(j) &&
 	    (acme_client_has_resource(slot->ca, "renewalInfo") == 1 ||
 	     (acme_client_has_resource(slot->ca, "renewalInfo") < 0 && j->st.ari_cert_id &&
 	      strcmp(j->st.ari_cert_id, j->cert_id) == 0)))

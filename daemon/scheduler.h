@@ -59,6 +59,7 @@ struct sched_job_info {
 	enum sched_phase phase;
 	int64_t next_at;                /* next renewal / attempt; 0 when none */
 	const struct state_job *state;  /* failures, last error, ARI, order URL */
+	size_t ca;                      /* the CA it orders at (`ca:` list): index into config.cas */
 };
 size_t sched_job_count(const struct sched *s);
 int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out);

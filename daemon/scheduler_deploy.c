@@ -14,7 +14,7 @@ void sched_job_deploy(struct job *j)
 	struct sched *s = j->s;
 
 	struct sched_event ev = { .kind = SCHED_EV_INSTALLED, .cert = j->cert,
-				  .ca = acme_client_name(s->slots[j->cert->ca]->ca), .ok = 1,
+				  .ca = acme_client_name(sched_job_issuer_slot(j)->ca), .ok = 1,
 				  .not_after = j->not_after };
 
 	if (j->cert->reload.n == 0 && j->cert->exec.n == 0) {
@@ -53,7 +53,7 @@ void sched_deploy_done(struct sched *s, const char *name, int ok, const char *er
 			continue;
 		j->deploying = 0;
 		ev.cert = j->cert;
-		ev.ca = acme_client_name(s->slots[j->cert->ca]->ca);
+		ev.ca = acme_client_name(sched_job_issuer_slot(j)->ca);
 		ev.err = ok ? ACME_ERR_NONE : ACME_ERR_LOCAL;
 		ev.not_after = j->not_after;
 		sched_emit(s, &ev);

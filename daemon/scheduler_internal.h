@@ -58,6 +58,9 @@ struct job {
 	int renew_before_warned;         /* said that renew_before is unusable */
 	int ari_early;                   /* the timer is ARI replacing a young certificate */
 	int ari_early_said;              /* said that a second such replacement waits */
+	size_t ca_at;                    /* the CA of `ca:` orders go to: its position in the list */
+	size_t issuer_at;                /* the position of the CA that issued the certificate in use */
+	struct acme_client *ari_ca;      /* the CA ari_call was made to */
 	TAILQ_ENTRY(job) qlink;
 };
 TAILQ_HEAD(job_queue, job);
@@ -135,7 +138,7 @@ void sched_job_ari_fetch(struct job *j);
 void sched_job_deploy(struct job *j);
 void sched_job_forget_order(struct job *j);
 void sched_job_save(struct job *j);
-/* The directory URL of the job's configured CA. */
+/* The directory URL of the CA the job orders at. */
 const char *sched_job_directory(const struct job *j);
 void sched_job_enqueue(struct job *j);
 void sched_job_start(struct ca_slot *slot, struct job *j);
@@ -155,6 +158,42 @@ void sched_ca_enqueue(struct ca_slot *slot, struct job *j);
 void sched_ca_park(struct ca_slot *slot, struct job *j);
 void sched_ca_mark_down(struct ca_slot *slot, int64_t retry_after, const char *message);
 void sched_ca_mark_up(struct ca_slot *slot);
+
+/* scheduler_fallback.c: `ca: [a, b]`. The slot of the CA the job orders
+ * at, of the one that issued its certificate, the former's name. */
+struct ca_slot *sched_job_slot(const struct job *j);
+struct ca_slot *sched_job_issuer_slot(const struct job *j);
+const char *sched_job_ca_name(const struct job *j);
+/* 1 when this failure moves the order to the next CA of the list. */
+int sched_job_falls_back(const struct job *j, const struct order_result *res);
+/* Note the failure, to the next CA (its order at this one forgotten); the caller enqueues. */
+void sched_job_fall_back(struct job *j, const struct order_result *res);
+/* The next order starts again from the first CA of the list. */
+void sched_job_ca_restart(struct job *j);
+/* The CA of slot does not answer: its queued jobs with a next CA go there. */
+void sched_ca_reroute(struct ca_slot *slot);
+/* The position in the list of the CA of the order in flight (its name and
+ * directory, from st), of the first CA with this directory; -1: none. */
+int sched_job_order_pos(const struct job *j);
+int sched_job_dir_pos(const struct job *j, const char *directory);
+
+/* scheduler_fallback.c: `ca: [a, b]`. The slot of the CA the job orders
+ * at, of the one that issued its certificate, the former's name. */
+struct ca_slot *sched_job_slot(const struct job *j);
+struct ca_slot *sched_job_issuer_slot(const struct job *j);
+const char *sched_job_ca_name(const struct job *j);
+/* 1 when this failure moves the order to the next CA of the list. */
+int sched_job_falls_back(const struct job *j, const struct order_result *res);
+/* Note the failure, to the next CA (its order at this one forgotten); the caller enqueues. */
+void sched_job_fall_back(struct job *j, const struct order_result *res);
+/* The next order starts again from the first CA of the list. */
+void sched_job_ca_restart(struct job *j);
+/* The CA of slot does not answer: its queued jobs with a next CA go there. */
+void sched_ca_reroute(struct ca_slot *slot);
+/* The position in the list of the CA of the order in flight (its name and
+ * directory, from st), of the first CA with this directory; -1: none. */
+int sched_job_order_pos(const struct job *j);
+int sched_job_dir_pos(const struct job *j, const char *directory);
 
 /* scheduler_observe.c */
 void sched_emit(struct sched *s, const struct sched_event *ev);

@@ -100,12 +100,12 @@ static void job_free(struct job *j)
 	if (!j)
 		return;
 	if (j->state == JOB_QUEUED) {
-		slot = j->s->slots[j->cert->ca];
+		slot = sched_job_slot(j);
 		TAILQ_REMOVE(&slot->queue, j, qlink);
 		slot->nqueued--;
 	}
 	if (j->order || j->keygen_req || j->reuse_job || (j->state == JOB_RUNNING && j->db_req)) {
-		slot = j->s->slots[j->cert->ca];
+		slot = sched_job_slot(j);
 		keygen_cancel(j->keygen_req);
 		j->keygen_req = NULL;
 		worker_cancel(j->reuse_job);
@@ -117,7 +117,7 @@ static void job_free(struct job *j)
 			slot->probe = NULL;
 	}
 	if (j->ari_call)
-		acme_client_cancel(j->s->slots[j->cert->ca]->ca, j->ari_call);
+		acme_client_cancel(j->ari_ca, j->ari_call);
 	challenge_free(j->webroot);     /* after the order: it removed its token files */
 	install_cancel(j->install);
 	sched_keep_clear(j);
@@ -237,9 +237,14 @@ static void job_begin(struct job *j, int force)
 	char when[32];
 
 	/* An order, or a certificate issued and kept, that another CA's directory
-	 * made (the config changed while acmed was stopped) is that CA's. */
-	if (!force && j->st.order_directory && strcmp(j->st.order_directory, dir) != 0 &&
-	    (j->st.order_url || j->st.issued_kept)) {
+	 * made (the config changed while acmed was stopped) is that CA's. With
+	 * `ca: [a, b]` any CA of the list is the configured CA. */
+	int dpos = j->st.order_directory ? sched_job_dir_pos(j, j->st.order_directory) : 0;
+	int ipos = j->st.issued_by ? sched_job_dir_pos(j, j->st.issued_by) : 0;
+
+	j->ca_at = 0;
+	j->issuer_at = 0;
+	if (!force && dpos < 0 && (j->st.order_url || j->st.issued_kept)) {
 		log_info(j->cert->name, "the %s belongs to %s, no longer the configured CA; "
 			 "dropping it", j->st.order_url ? "order in flight" : "certificate kept",
 			 j->st.order_directory);
@@ -247,20 +252,24 @@ static void job_begin(struct job *j, int force)
 	}
 	/* The same directory under another CA name is another account: its
 	 * order cannot be finished by this one (a certificate kept stays). */
-	if (!force && j->st.order_url && j->st.order_ca &&
-	    strcmp(j->st.order_ca, j->s->cfg->cas[j->cert->ca].name) != 0) {
+	if (!force && j->st.order_url && j->st.order_ca && sched_job_order_pos(j) < 0) {
 		log_info(j->cert->name, "order %s was made by the account of CA %s; ordering anew",
 			 j->st.order_url, j->st.order_ca);
 		sched_job_forget_order(j);
 		sched_job_save(j);
 	}
+	/* Resumed, or installed, as the CA of the list that made it. */
+	if (!force && (j->st.order_url || j->st.issued_kept) && dpos > 0)
+		j->ca_at = (size_t)(j->st.order_url ? sched_job_order_pos(j) : dpos);
 	/* The certificate in use came from another directory (staging before
 	 * production): re-issued by the configured one, under its usual backoff. */
-	if (!why && j->has_cert && j->st.issued_by && strcmp(j->st.issued_by, dir) != 0) {
+	if (!why && j->has_cert && j->st.issued_by && ipos < 0) {
 		snprintf(other, sizeof(other), "the certificate in use was issued by %.250s, not by the "
 			 "configured CA (%.250s)", j->st.issued_by, dir);
 		why = other;
 	}
+	if (ipos > 0)
+		j->issuer_at = (size_t)ipos;
 
 	if (j->st.issued_kept && !force) {
 		/* At once: a local write, and a restart is often the admin's fix. */
@@ -426,6 +435,31 @@ static int key_same(const struct config_cert *oc, const struct config_cert *nc)
 	return !nc->key_type_set || (oc->key_type_set && oc->key_type == nc->key_type);
 }
 
+/* The CA that issued the job's certificate (the first of its list before
+ * any) is in nc's `ca:` list, by its directory: nothing to re-issue. */
+static int issuer_still_listed(const struct sched *s, const struct job *j, const struct config *cfg,
+			       const struct config_cert *nc)
+{
+	const char *dir = s->cfg->cas[sched_job_issuer_slot(j)->index].directory;
+
+	for (size_t at = 0; at < config_cert_nca(nc); at++)
+		if (strcmp(cfg->cas[config_cert_ca_at(nc, at)].directory, dir) == 0)
+			return 1;
+	return 0;
+}
+
+/* The same CAs, in the same order, served by the same clients. */
+static int same_ca_list(const struct sched *s, const struct config_cert *oc, struct acme_client **cas,
+			const struct config_cert *nc)
+{
+	if (config_cert_nca(oc) != config_cert_nca(nc))
+		return 0;
+	for (size_t at = 0; at < config_cert_nca(oc); at++)
+		if (s->slots[config_cert_ca_at(oc, at)]->ca != cas[config_cert_ca_at(nc, at)])
+			return 0;
+	return 1;
+}
+
 int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_client **cas,
 		      struct sched_diff *diff)
 {
@@ -460,8 +494,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 			/* Only another directory makes it another CA's certificate; a
 			 * CA set up anew (its name or ca_bundle changed) takes over the
 			 * job as a restart would, re-issuing nothing. */
-			int same_dir = strcmp(s->cfg->cas[oc->ca].directory,
-					      cfg->cas[nc->ca].directory) == 0;
+			int same_dir = issuer_still_listed(s, s->jobs[k], cfg, nc);
 			int same_cert = names_same_set((const char *const *)oc->domains.v,
 						       oc->domains.n,
 						       (const char *const *)nc->domains.v,
@@ -473,7 +506,7 @@ int sched_reconfigure(struct sched *s, const struct config *cfg, struct acme_cli
 			int same_webroot = !oc->webroot == !nc->webroot &&
 					   (!oc->webroot || strcmp(oc->webroot, nc->webroot) == 0);
 
-			if (same_cert && same_webroot && s->slots[oc->ca]->ca == cas[nc->ca]) {
+			if (same_cert && same_webroot && same_ca_list(s, oc, cas, nc)) {
 				job_from[i] = (ssize_t)k;
 				old_kept[k] = 1;
 			} else {
@@ -632,8 +665,9 @@ int sched_job_info(const struct sched *s, size_t i, struct sched_job_info *out)
 	if (i >= s->njobs)
 		return -ENOENT;
 	j = s->jobs[i];
-	slot = s->slots[j->cert->ca];
+	slot = sched_job_slot(j);
 	memset(out, 0, sizeof(*out));
+	out->ca = slot->index;
 	out->cert = j->cert;
 	out->not_before = j->not_before;
 	out->not_after = j->not_after;
@@ -703,7 +737,7 @@ int sched_renew_now(struct sched *s, const char *name, int force)
 			return 0;
 		if (!force && j->has_cert && j->due > clock_now() && j->st.failures == 0)
 			return -EALREADY;       /* valid and not due: nothing to do */
-		acme_client_cancel(s->slots[j->cert->ca]->ca, j->ari_call);
+		acme_client_cancel(j->ari_ca, j->ari_call);
 		j->ari_call = NULL;
 		evtimer_del(j->timer);
 		j->st.next_attempt = 0;

@@ -66,6 +66,26 @@ static json_t *cert_base(const struct config *cfg, const struct config_cert *cc,
 			 cc->output_dir ? cc->output_dir : "");
 }
 
+/* `ca: [a, b]`: the list ("cas"), and which of them issued the certificate
+ * in use ("issued_by_ca", by its directory; null when none of them). */
+static int cert_cas(json_t *o, const struct config *cfg, const struct config_cert *cc,
+		    const struct state_job *st, int64_t not_after)
+{
+	json_t *cas = json_array();
+	const char *by = NULL;
+
+	for (size_t at = 0; cas && at < config_cert_nca(cc); at++) {
+		const struct config_ca *ca = &cfg->cas[config_cert_ca_at(cc, at)];
+		json_array_append_new(cas, json_string(ca->name));
+		if (!by && not_after && st && st->issued_by && strcmp(st->issued_by, ca->directory) == 0)
+			by = ca->name;
+	}
+	if (!cas || json_object_set_new(o, "cas", cas) < 0 ||
+	    json_object_set_new(o, "issued_by_ca", jstr_or_null(by)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 /* When the CA made this certificate wait (rateLimited, with its Retry-After or
  * the default hour): nothing is sent for it before then. 0: not waiting. */
 static int64_t ca_wait_until(const struct state_job *st, int64_t now)
@@ -187,7 +207,7 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 			action = "retry";
 			next_at = ji.next_at;
 			memset(&ci, 0, sizeof(ci));
-			if (!next_at && sched_ca_info(s, ji.cert->ca, &ci) == 0)
+			if (!next_at && sched_ca_info(s, ji.ca, &ci) == 0)
 				next_at = ci.next_probe;
 			break;
 		case SCHED_STARTING:            /* not looked at yet: nothing is known */
@@ -198,6 +218,7 @@ json_t *status_from_sched(const struct config *cfg, const struct sched *s)
 		o = cert_base(cfg, ji.cert, ji.key_type);
 		if (!o || cert_fill(o, now, ji.not_before, ji.not_after, ji.issuer,
 				    sched_phase_name(ji.phase), action, next_at, ji.state) < 0 ||
+		    cert_cas(o, cfg, ji.cert, ji.state, ji.not_after) < 0 ||
 		    json_array_append_new(certs, o) < 0) {
 			json_decref(out);
 			return NULL;
@@ -277,7 +298,8 @@ static json_t *disk_cert(const struct config *cfg, const struct config_cert *cc,
 		next_at = now;                  /* due: the daemon would renew at once */
 	o = cert_base(cfg, cc, !cc->key_type_set && have && ci.key_type_known ? ci.key_type :
 			  cc->key_type);
-	if (o && cert_fill(o, now, nb, na, ci.issuer, state, action, next_at, &st) < 0) {
+	if (o && (cert_fill(o, now, nb, na, ci.issuer, state, action, next_at, &st) < 0 ||
+		  cert_cas(o, cfg, cc, &st, na) < 0)) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -310,7 +332,7 @@ json_t *status_from_disk_at(const struct config *cfg, int64_t now)
 		/* While it is down, everything due for it waits. */
 		for (j = 0; down && j < cfg->ncerts; j++) {
 			int64_t t = 0;
-			if (cfg->certs[j].ca != i)
+			if (config_cert_ca_pos(&cfg->certs[j], i) < 0)
 				continue;
 			const char *at = json_string_value(json_object_get(
 				json_array_get(certs, j), "next_at"));
@@ -428,10 +450,14 @@ static void row_fill(char **row, const json_t *c, int64_t now)
 	else
 		snprintf(buf, sizeof(buf), "-");
 	row[COL_DAYS] = clean(buf);
-	/* Who issued it, flagged when nobody trusts that CA (staging, Pebble). */
-	snprintf(buf, sizeof(buf), "%.40s%s",
+	/* Who issued it, flagged when nobody trusts that CA (staging, Pebble);
+	 * with `ca: [a, b]`, which of them. */
+	const char *by = json_array_size(json_object_get(c, "cas")) > 1 ?
+			 json_string_value(json_object_get(c, "issued_by_ca")) : NULL;
+	snprintf(buf, sizeof(buf), "%.40s%s%s%.30s%s",
 		 or_default(json_string_value(json_object_get(c, "issuer")), na ? "?" : "-"),
-		 json_is_true(json_object_get(c, "test_ca")) ? " (TEST CA)" : "");
+		 json_is_true(json_object_get(c, "test_ca")) ? " (TEST CA)" : "",
+		 by ? " (from CA " : "", by ? by : "", by ? ")" : "");
 	row[COL_ISSUER] = clean(buf);
 	row[COL_STATE] = clean(json_string_value(json_object_get(c, "state")));
 	if (ca_wait > now) {

@@ -1098,6 +1098,40 @@ static void test_include(void **state)
 	assert_int_equal(system(want), 0);
 }
 
+/* `ca: [a, b]`: the CAs an order falls back to, in order. */
+#define CA_TWO CA_LE "  - name: zs\n    directory: https://zs.example/dir\n  - name: gts\n    directory: https://gts.example/dir\n"
+static void test_ca_list(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = expect_ok(CA_TWO "certificates:\n  - {name: w, domains: [a], ca: [zs, le]}\n"
+			"  - {name: v, domains: [b], ca: [gts]}\n  - {name: u, domains: [c], ca: le}\n");
+	assert_int_equal(config_cert_nca(&cfg->certs[0]), 2);
+	assert_string_equal(cfg->cas[config_cert_ca_at(&cfg->certs[0], 0)].name, "zs");
+	assert_string_equal(cfg->cas[config_cert_ca_at(&cfg->certs[0], 1)].name, "le");
+	assert_int_equal(cfg->certs[0].ca, config_cert_ca_at(&cfg->certs[0], 0));
+	assert_int_equal(config_cert_ca_pos(&cfg->certs[0], 0), 1);    /* le */
+	assert_int_equal(config_cert_ca_pos(&cfg->certs[0], 2), -1);   /* gts: not in it */
+	assert_int_equal(config_cert_nca(&cfg->certs[1]), 1);
+	assert_string_equal(cfg->cas[cfg->certs[1].ca].name, "gts");
+	assert_int_equal(config_cert_nca(&cfg->certs[2]), 1);
+	config_free(cfg);
+
+	expect_error(CA_TWO "certificates: [{name: w, domains: [a], ca: []}]\n",
+		     "acmed.yaml:8:44: ca: expected a CA name or a list of CA names, got an empty list");
+	expect_error(CA_TWO "certificates: [{name: w, domains: [a], ca: [le, zs, le]}]\n",
+		     "acmed.yaml:8:53: ca: \"le\" is already in the list (at line 8)");
+	expect_error(CA_TWO "certificates: [{name: w, domains: [a], ca: [le, nosuch]}]\n",
+		     "acmed.yaml:8:49: ca: expected the name of a CA defined under cas, got \"nosuch\"");
+	expect_error(CA_TWO "certificates: [{name: w, domains: [a], ca: [le, zs, gts, le, zs]}]\n",
+		     "acmed.yaml:8:62: ca: at most 4 CAs in a list");
+	expect_error(CA_TWO "certificates: [{name: w, domains: [a], ca: [le, [zs]]}]\n",
+		     "acmed.yaml:8:49: ca: expected a name, got a sequence");
+	expect_error(CA_TWO "certificates: [{name: w, domains: [a], ca: {le: 1}}]\n",
+		     "acmed.yaml:8:44: ca: expected a name, got a mapping");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1116,6 +1150,7 @@ int main(void)
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test(test_every_error),
 		cmocka_unit_test(test_include),
+		cmocka_unit_test(test_ca_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@
 struct ev_rec {
 	enum sched_event_kind kind;
 	char cert[32];
+	char ca[32];
 	int ok;
 	enum acme_err_class err;
 	int failures;
@@ -38,6 +39,8 @@ struct fx {
 	char dir[64];
 	struct event_base *base;
 	struct fakeca *ca;
+	struct fakeca *ca2;             /* "second": the next CA of `ca: [fake, second]` when two */
+	int two;
 	struct fake_solver solver;
 	struct challenge *solvers[1];
 	struct config *cfg;
@@ -54,6 +57,7 @@ static void on_event(const struct sched_event *e, void *arg)
 
 	r->kind = e->kind;
 	snprintf(r->cert, sizeof(r->cert), "%s", e->cert ? e->cert->name : "");
+	snprintf(r->ca, sizeof(r->ca), "%s", e->ca ? e->ca : "");
 	r->ok = e->ok;
 	r->err = e->err;
 	r->failures = e->failures;
@@ -93,6 +97,9 @@ static int setup(void **state)
 	x->solvers[0] = &x->solver.c;
 	fakeca_set_validation(x->ca, 0, -1, fake_solver_check, &x->solver);
 	fakeca_set_ari(x->ca, 0);
+	x->ca2 = fakeca_new(x->base, "second");
+	fakeca_set_validation(x->ca2, 0, -1, fake_solver_check, &x->solver);
+	fakeca_set_ari(x->ca2, 0);
 	x->deploy_ok = 1;
 	*state = x;
 	return 0;
@@ -104,6 +111,7 @@ static int teardown(void **state)
 
 	sched_free(x->s);
 	fakeca_free(x->ca);
+	fakeca_free(x->ca2);
 	config_free(x->cfg);
 	event_base_free(x->base);
 	rm_rf(x->dir);
@@ -111,22 +119,24 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A config with n certificates c0..c(n-1) at the fake CA; extra: more CA keys. */
+/* A config with n certificates c0..c(n-1) at the fake CA (x->two: `ca:
+ * [fake, second]`); extra: more keys of CA fake, of each certificate. */
 static void start(struct fx *x, int n, const char *ca_extra, const char *cert_extra)
 {
 	char yaml[8192], err[512];
 	size_t len;
-	struct acme_client *client = fakeca_client(x->ca);
+	struct acme_client *clients[2] = { fakeca_client(x->ca), fakeca_client(x->ca2) };
 
 	len = (size_t)snprintf(yaml, sizeof(yaml), "state_dir: %s/state\ncas:\n  - name: fake\n"
-			       "    directory: https://ca.test/dir\n%s\ncertificates:\n", x->dir,
-			       ca_extra ? ca_extra : "");
+			       "    directory: https://ca.test/dir\n%s\n%scertificates:\n", x->dir,
+			       ca_extra ? ca_extra : "",
+			       x->two ? "  - name: second\n    directory: https://ca2.test/dir\n" : "");
 	for (int i = 0; i < n; i++)
 		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
-					"  - name: c%d\n    domains: [c%d.example.org]\n    exec: [/bin/true]\n%s\n",
-					i, i, cert_extra ? cert_extra : "");
+					"  - name: c%d\n    domains: [c%d.example.org]\n    exec: [/bin/true]\n%s%s\n",
+					i, i, x->two ? "    ca: [fake, second]\n" : "", cert_extra ? cert_extra : "");
 	assert_int_equal(config_load_buffer("/etc/acmed/acmed.yaml", yaml, len, &x->cfg, err, sizeof(err)), 0);
-	x->s = sched_new(x->base, x->cfg, &client, NULL, 0, 0, NULL, NULL);
+	x->s = sched_new(x->base, x->cfg, clients, NULL, 0, 0, NULL, NULL);
 	assert_non_null(x->s);
 	sched_set_solvers(x->s, x->solvers, 1);
 	assert_int_equal(sched_subscribe(x->s, on_event, x), 0);
@@ -482,6 +492,147 @@ static void test_deploy_failures_retry_without_ordering(void **state)
 	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
 }
 
+/* ---------- `ca: [fake, second]` ---------- */
+
+/* Which CA of the list issued the certificate in use, as `acmed status` says. */
+static const char *issued_by_ca(struct fx *x, size_t i, char *buf, size_t len)
+{
+	json_t *st = status_from_disk_at(x->cfg, clock_now());
+	const char *by = json_string_value(json_object_get(
+		json_array_get(json_object_get(st, "certificates"), i), "issued_by_ca"));
+
+	snprintf(buf, len, "%s", by ? by : "(null)");
+	json_decref(st);
+	return buf;
+}
+
+/* The first CA down: each order goes to the second at once, without a
+ * backoff; the next renewal starts again from the first (its probe due by
+ * then), which is back and issues it. */
+static void test_fallback_when_the_first_ca_is_down(void **state)
+{
+	struct fx *x = *state;
+	char by[32];
+
+	x->two = 1;
+	fakeca_fail(x->ca, "newOrder", 2, 503, "serverInternal", -1);
+	start(x, 2, NULL, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 2);
+	assert_int_equal(count(x, SCHED_EV_CA_DOWN, NULL, -1), 1);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(info(x, i).state->failures, 0);
+		assert_string_equal(issued_by_ca(x, i, by, sizeof(by)), "second");
+	}
+	assert_string_equal(last(x, SCHED_EV_ORDER_DONE, "c0")->ca, "second");
+	/* Both renewals fall due in the same hour: each starts from the first
+	 * CA, still marked down: one order probes it (and it is back), the other
+	 * does not wait for that probe and goes to the second. */
+	run_for(x, (int64_t)(info(x, 0).next_at - clock_now() + 3600) * 1000, 3600 * 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2 + 1);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 2 + 1);
+	assert_int_equal(count(x, SCHED_EV_CA_UP, NULL, -1), 1);
+	assert_int_equal(strcmp(issued_by_ca(x, 0, by, sizeof(by)), "fake") == 0 ? 0 : 1,
+			 strcmp(issued_by_ca(x, 1, by, sizeof(by)), "fake") == 0 ? 1 : 0);
+	/* The CA is up: the next renewals are both its own. */
+	int64_t both = info(x, 0).next_at > info(x, 1).next_at ? info(x, 0).next_at : info(x, 1).next_at;
+	run_for(x, (both - clock_now() + 3600) * 1000, 3600 * 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 3 + 2);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 3);
+	for (size_t i = 0; i < 2; i++)
+		assert_string_equal(issued_by_ca(x, i, by, sizeof(by)), "fake");
+}
+
+/* A failure of this certificate at the first CA (rejectedIdentifier, a long
+ * rate limit): at once at the second, no failure counted; a short rate limit
+ * is waited out at the same CA. */
+static void test_fallback_on_a_certificate_failure(void **state)
+{
+	struct fx *x = *state;
+	char by[32];
+
+	x->two = 1;
+	fakeca_fail(x->ca, "newOrder", 1, 400, "rejectedIdentifier", -1);
+	start(x, 1, NULL, NULL);
+	run_for(x, 2000, 10, all_valid);
+	assert_true(all_valid(x));
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 1);
+	assert_string_equal(issued_by_ca(x, 0, by, sizeof(by)), "second");
+	assert_int_equal(info(x, 0).state->failures, 0);
+	assert_int_equal(count(x, SCHED_EV_ORDER_DONE, "c0", 0), 1);
+
+	/* The renewal: the first CA rate-limits for 2 days, then for 60 s. */
+	fakeca_fail(x->ca, "newOrder", 1, 429, "rateLimited", 2 * DAY);
+	assert_int_equal(sched_renew_now(x->s, "c0", 1), 0);
+	run_for(x, 2000, 10, NULL);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 2);
+	assert_string_equal(issued_by_ca(x, 0, by, sizeof(by)), "second");
+	fakeca_fail(x->ca, "newOrder", 1, 429, "rateLimited", 60);
+	assert_int_equal(sched_renew_now(x->s, "c0", 1), 0);
+	run_for(x, 2000, 10, NULL);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 3);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 2);
+	assert_int_equal(info(x, 0).phase, SCHED_BACKOFF);
+	run_for(x, 61 * 1000, 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 4);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 2);
+	assert_string_equal(issued_by_ca(x, 0, by, sizeof(by)), "fake");
+}
+
+/* Every CA of the list refuses: one failure, its backoff, then the first CA again. */
+static void test_fallback_all_refuse_backs_off_from_the_first(void **state)
+{
+	struct fx *x = *state;
+	char by[32];
+
+	x->two = 1;
+	fakeca_fail(x->ca, "newOrder", 1, 400, "caa", -1);
+	fakeca_fail(x->ca2, "newOrder", 1, 400, "caa", -1);
+	start(x, 1, NULL, NULL);
+	run_for(x, 2000, 10, NULL);
+	assert_int_equal(info(x, 0).phase, SCHED_BACKOFF);
+	assert_int_equal(info(x, 0).state->failures, 1);
+	assert_int_equal(info(x, 0).next_at - last(x, SCHED_EV_ORDER_DONE, "c0")->at, 60);
+	assert_int_equal(fakeca_count(x->ca, "newOrder") + fakeca_count(x->ca2, "newOrder"), 2);
+	run_for(x, 61 * 1000, 1000, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 1);
+	assert_string_equal(issued_by_ca(x, 0, by, sizeof(by)), "fake");
+}
+
+/* "replaces" names a certificate to the CA that issued it, never to another
+ * CA of the list (Pebble refuses it: "requester account did not request the
+ * certificate being replaced"). */
+static void test_fallback_replaces_only_at_the_issuer(void **state)
+{
+	struct fx *x = *state;
+
+	x->two = 1;
+	fakeca_set_ari(x->ca, 1);
+	fakeca_set_ari(x->ca2, 1);
+	fakeca_fail(x->ca, "newOrder", 1, 400, "rejectedIdentifier", -1);
+	start(x, 1, NULL, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca2, "newOrder"), 1);
+	/* renewed: by the first CA, which did not issue the certificate in use */
+	assert_int_equal(sched_renew_now(x->s, "c0", 1), 0);
+	run_for(x, 2000, 10, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_null(strstr(fakeca_last_new_order(x->ca), "\"replaces\""));
+	/* and again: now it did */
+	assert_int_equal(sched_renew_now(x->s, "c0", 1), 0);
+	run_for(x, 2000, 10, NULL);
+	wait_valid(x);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 3);
+	assert_non_null(strstr(fakeca_last_new_order(x->ca), "\"replaces\""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +648,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ari_timer_early_by_the_wall_clock_checks_not_orders, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_failures_retry_without_ordering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fallback_when_the_first_ca_is_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fallback_on_a_certificate_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fallback_all_refuse_backs_off_from_the_first, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fallback_replaces_only_at_the_issuer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,7 +214,7 @@ static const char *const cert_keys[] = {
 	"name", "ca", "domains", "key_type", "output_dir", "not_before", "not_after",
 	"days_left", "state", "next_action", "next_at", "failures", "last_error",
 	"last_error_at", "order_url", "ari", "waiting_for_ca_until", "issuer", "issued_by",
-	"test_ca", "deploy_pending", "deploy_error", NULL,
+	"test_ca", "deploy_pending", "deploy_error", "cas", "issued_by_ca", NULL,
 };
 
 /* ---- from disk ---- */
