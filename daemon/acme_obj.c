@@ -234,6 +234,18 @@ char *acme_finalize_payload(const unsigned char *csr_der, size_t len)
 	return payload;
 }
 
+char *acme_revoke_payload(const unsigned char *cert_der, size_t len, int reason)
+{
+	char *cert = crypto_b64url_encode(cert_der, len), *payload = NULL;
+	json_t *p = cert ? json_pack("{s:s, s:i}", "certificate", cert, "reason", reason) : NULL;
+
+	if (p)
+		payload = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	free(cert);
+	return payload;
+}
+
 /* ---------- the directory ---------- */
 
 int acme_directory_parse(const char *body, size_t len, struct acme_directory *out)

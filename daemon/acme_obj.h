@@ -91,6 +91,8 @@ const char *acme_directory_url(const struct acme_directory *d, const char *name)
  * with "replaces" (RFC 9773) when not NULL; finalize with a DER CSR. */
 char *acme_new_order_payload(const char *const *names, size_t n, const char *replaces, const char *profile);
 char *acme_finalize_payload(const unsigned char *csr_der, size_t len);
+/* revokeCert (RFC 8555 7.6): {"certificate": base64url(DER), "reason": code}. */
+char *acme_revoke_payload(const unsigned char *cert_der, size_t len, int reason);
 /* The first challenge carrying an error (the reason an authorization failed), or NULL. */
 const struct acme_chal_obj *acme_authz_failed_challenge(const struct acme_authz_obj *a);
 

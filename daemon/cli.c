@@ -10,6 +10,7 @@
 #include "import.h"
 #include "lint.h"
 #include "log.h"
+#include "revoke.h"
 #include "status.h"
 
 #define EXIT_OPERATIONAL 1
@@ -34,6 +35,10 @@ const char cli_usage_text[] =
 	"  renew NAME... | --all --dry-run\n"
 	"                                a whole order at the CA's staging directory, through\n"
 	"                                the running daemon (else by itself); nothing installed\n"
+	"  revoke NAME [--reason R]      revoke NAME's certificate at the CA that issued it and\n"
+	"                                order a new one at once (a new key for keyCompromise);\n"
+	"                                R: unspecified, keyCompromise, affiliationChanged,\n"
+	"                                superseded, cessationOfOperation\n"
 	"  account show [CA]             each CA's account as state_dir keeps it: URL, contact,\n"
 	"                                key and its thumbprint\n"
 	"  import certbot [DIR] [--write FILE]\n"
@@ -203,6 +208,45 @@ int cli_account(const char *path, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = account_cmd_show(cfg, argc == 2 ? argv[1] : NULL);
+	config_free(cfg);
+	return rc;
+}
+
+int cli_revoke(const char *path, int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	const char *name = NULL, *reason = "unspecified";
+	int code, rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--reason") == 0) {
+			if (++i >= argc)
+				return cli_usage_error("--reason needs one of %s", revoke_reason_list);
+			reason = argv[i];
+		} else if (strncmp(argv[i], "--reason=", 9) == 0) {
+			reason = argv[i] + 9;
+		} else if (argv[i][0] != '-' && !name) {
+			name = argv[i];
+		} else {
+			return cli_usage_error("revoke: unexpected argument %s", argv[i]);
+		}
+	}
+	if (!name)
+		return cli_usage_error("%s", "revoke: give the name of the certificate");
+	if (revoke_reason_parse(reason, &code) < 0) {
+		fprintf(stderr, "acmed: revoke: unknown reason %s; expected one of %s\n", reason,
+			revoke_reason_list);
+		return EXIT_USAGE;
+	}
+	rc = cli_load_config(path, &cfg);
+	if (rc)
+		return rc;
+	if (!config_find_cert(cfg, name)) {
+		fprintf(stderr, "acmed: unknown certificate: %s\n", name);
+		config_free(cfg);
+		return EXIT_USAGE;
+	}
+	rc = control_cli_revoke(cfg, name, revoke_reason_name(code));
 	config_free(cfg);
 	return rc;
 }

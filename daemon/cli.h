@@ -16,5 +16,12 @@ int cli_control(const char *path, const char *cmd, int argc, char **argv);
 int cli_account(const char *path, int argc, char **argv);
 /* import certbot [DIR] [--write FILE]: argv after "import". */
 int cli_import(const char *path, int argc, char **argv);
+/* revoke NAME [--reason R]: argv after "revoke". */
+int cli_revoke(const char *path, int argc, char **argv);
+/* revoke_cmd.c: without a daemon, revoke NAME's certificate and order its
+ * replacement here (what `run --once` does, after the revocation). */
+int revoke_cmd_standalone(const struct config *cfg, const char *name, const char *reason);
+/* run.c: `acmed run [--once]` with the configuration at path; the exit status. */
+int run_main(const char *path, int once, long timeout);
 
 #endif

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "control.h"
+#include "revoke.h"
 #include "log.h"
 #include "scheduler.h"
 #include "store.h"
@@ -22,7 +23,7 @@ struct control_conn {
 	struct bufferevent *bev;
 	struct control_conn *prev, *next;
 	int waiting;            /* reload-wait acknowledged; answer pending */
-	unsigned long dry_id;   /* a dry run's results pending (control_dry_run_done) */
+	unsigned long later_id; /* an answer pending (dry run, revoke): control_answer_later_done */
 	int closing;            /* close once the output is flushed */
 	int paused;             /* too many answers unread: its requests wait */
 };
@@ -148,6 +149,25 @@ static int parse_renew(struct control_request *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* {"cmd":"revoke","name":"web","reason":"keyCompromise"} (reason optional). */
+static int parse_revoke(struct control_request *r, char *err, size_t errlen)
+{
+	json_t *jname = json_object_get(r->json, "name"), *jreason = json_object_get(r->json, "reason");
+
+	if (!json_is_string(jname))
+		return req_fail(r, err, errlen, "revoke: \"name\" must be a certificate name");
+	if (jreason && !json_is_string(jreason) && !json_is_null(jreason))
+		return req_fail(r, err, errlen, "revoke: \"reason\" must be a string");
+	r->name = json_string_value(jname);
+	r->reason = REVOKE_UNSPECIFIED;
+	if (json_is_string(jreason) && revoke_reason_parse(json_string_value(jreason), &r->reason) < 0) {
+		control_request_clear(r);
+		snprintf(err, errlen, "revoke: unknown reason; expected one of %s", revoke_reason_list);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int control_request_parse(const char *line, size_t len, struct control_request *r, char *err,
 			  size_t errlen)
 {
@@ -175,6 +195,9 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 		 * than take it for a renew and install certificates. */
 		r->cmd = CONTROL_CMD_DRY_RUN;
 		return parse_renew(r, err, errlen);
+	} else if (strcmp(cmd, "revoke") == 0) {
+		r->cmd = CONTROL_CMD_REVOKE;
+		return parse_revoke(r, err, errlen);
 	} else if (strcmp(cmd, "reload-wait") == 0) {
 		r->cmd = CONTROL_CMD_RELOAD_WAIT;
 	} else {
@@ -197,10 +220,20 @@ static json_t *answer_failed(int rc, const char *err)
 	return rc < 0 ? answer_error(err[0] ? err : strerror(-rc)) : NULL;
 }
 
-/* A dry run: acknowledged now ("waiting"), its results sent by control_dry_run_done. */
-static json_t *do_dry_run(struct control_conn *k, const struct control_request *q)
+/* The id of an answer that comes later (dry runs, revocations): never 0. */
+static unsigned long later_id_next(void)
 {
 	static unsigned long next_id;
+
+	if (++next_id == 0)
+		next_id = 1;
+	return next_id;
+}
+
+/* A dry run: acknowledged now ("waiting"), its results sent by control_answer_later_done. */
+static json_t *do_dry_run(struct control_conn *k, const struct control_request *q)
+{
+	unsigned long next_id;
 	json_t *started = json_array(), *resp;
 	char err[512] = "";
 	int rc;
@@ -211,19 +244,36 @@ static json_t *do_dry_run(struct control_conn *k, const struct control_request *
 	}
 	if (!started)
 		return answer_error("out of memory");
-	if (++next_id == 0)
-		next_id = 1;
+	next_id = later_id_next();
 	rc = k->c->ops->dry_run(k->c->arg, q->names, q->nnames, q->all, next_id, started, err,
 				sizeof(err));
 	resp = answer_failed(rc, err);
 	if (!resp) {
-		k->dry_id = next_id;
+		k->later_id = next_id;
 		/* The order takes minutes at worst: the client waits without a word. */
 		bufferevent_set_timeouts(k->bev, NULL, NULL);
 		resp = json_pack("{s:b, s:b, s:O}", "ok", 1, "waiting", 1, "dry_run", started);
 	}
 	json_decref(started);
 	return resp;
+}
+
+/* A revocation: answered once the CA did (control_answer_later_done). */
+static json_t *do_revoke(struct control_conn *k, const struct control_request *q)
+{
+	unsigned long id;
+	char err[512] = "";
+	int rc;
+
+	if (!k->c->ops || !k->c->ops->revoke)
+		return answer_error("revoke unavailable");
+	id = later_id_next();
+	rc = k->c->ops->revoke(k->c->arg, q->name, q->reason, id, err, sizeof(err));
+	if (rc < 0)
+		return answer_failed(rc, err);
+	k->later_id = id;
+	bufferevent_set_timeouts(k->bev, NULL, NULL);
+	return NULL;            /* the answer comes later */
 }
 
 static json_t *do_renew(struct control *c, const struct control_request *q)
@@ -274,6 +324,9 @@ static json_t *conn_request(struct control_conn *k, const char *line, size_t len
 	case CONTROL_CMD_DRY_RUN:
 		resp = do_dry_run(k, &q);
 		break;
+	case CONTROL_CMD_REVOKE:
+		resp = do_revoke(k, &q);
+		break;
 	case CONTROL_CMD_RELOAD_WAIT:
 	default:
 		k->waiting = 1;
@@ -294,7 +347,7 @@ static void conn_process(struct control_conn *k)
 	size_t len;
 
 	for (;;) {
-		if (k->closing || k->waiting || k->dry_id) {
+		if (k->closing || k->waiting || k->later_id) {
 			/* Nothing more is read from a client whose answer is pending. */
 			evbuffer_drain(in, evbuffer_get_length(in));
 			break;
@@ -321,10 +374,15 @@ static void conn_process(struct control_conn *k)
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if (len > 0)
-			conn_send(k, conn_request(k, line, len));
+		{
+			json_t *resp = conn_request(k, line, len);
+
+			if (resp || !k->later_id)       /* NULL: the answer comes later */
+				conn_send(k, resp);
+		}
 		free(line);
 	}
-	if (!k->closing && !k->waiting && !k->dry_id && evbuffer_get_length(in) > CONTROL_MAX_LINE)
+	if (!k->closing && !k->waiting && !k->later_id && evbuffer_get_length(in) > CONTROL_MAX_LINE)
 		goto too_long;
 	if (k->paused) {
 		k->paused = 0;
@@ -537,18 +595,18 @@ void control_reload_done(struct control *c, int ok, const char *error, unsigned 
 	}
 }
 
-void control_dry_run_done(struct control *c, unsigned long id, json_t *answer)
+void control_answer_later_done(struct control *c, unsigned long id, json_t *answer)
 {
 	struct control_conn *k;
 
 	for (k = c ? c->conns : NULL; k; k = k->next)
-		if (k->dry_id == id && !k->closing)
+		if (k->later_id == id && !k->closing)
 			break;
 	if (!k) {
 		json_decref(answer);    /* the client went away */
 		return;
 	}
-	k->dry_id = 0;
+	k->later_id = 0;
 	conn_send(k, answer ? answer : answer_error("out of memory"));
 	conn_close_after_write(k);
 }
@@ -572,7 +630,7 @@ void control_set_idle_timeout(struct control *c, unsigned ms)
 
 	c->idle_ms = ms ? ms : CONTROL_IDLE_TIMEOUT_MS;
 	for (k = c->conns; k; k = k->next)
-		if (!k->dry_id)         /* a dry run's client waits as long as it takes */
+		if (!k->later_id)       /* a dry run's client waits as long as it takes */
 			set_timeouts(k);
 }
 

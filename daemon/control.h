@@ -25,6 +25,9 @@
  *                           when every order at the staging directories ended,
  *                           {"ok":true,"results":[{"name":..,"ok":true,"message":..,
  *                           "directory":URL,"not_after":T}]}; then the socket closes.
+ *  {"cmd":"revoke","name":"web","reason":"keyCompromise"}   (reason optional: unspecified)
+ *                        -> when the CA answered: {"ok":true,"message":"revoked at CA ...; ordering
+ *                           its replacement now"} | {"ok":false,"error":..}; then the socket closes.
  *  {"cmd":"reload-wait"} -> {"ok":true,"waiting":true} at once; then, when the
  *                           daemon finishes its next reload,
  *                           {"ok":true,"certificates":3,"added":1,"removed":0,"changed":0}
@@ -37,12 +40,15 @@
  */
 
 /* One request line, parsed (control_request_parse). */
-enum control_cmd { CONTROL_CMD_STATUS, CONTROL_CMD_RENEW, CONTROL_CMD_RELOAD_WAIT, CONTROL_CMD_DRY_RUN };
+enum control_cmd { CONTROL_CMD_STATUS, CONTROL_CMD_RENEW, CONTROL_CMD_RELOAD_WAIT, CONTROL_CMD_DRY_RUN,
+		   CONTROL_CMD_REVOKE };
 struct control_request {
 	enum control_cmd cmd;
 	const char **names;     /* renew: nnames certificate names (owned by json) */
 	size_t nnames;
 	int all, force;
+	const char *name;       /* revoke: the certificate (owned by json) */
+	int reason;             /* revoke: the reason code (revoke.h) */
 	json_t *json;           /* the parsed line */
 };
 /* Parse line[0..len) (no newline). 0, or -EINVAL with the client's error
@@ -65,9 +71,12 @@ struct control_ops {
 	int (*renew)(void *arg, const char *const *names, size_t n, int all, int force,
 		     json_t *renewing, json_t *not_due, char *err, size_t errlen);
 	/* Start a dry run of names (or all): append them to started, and call
-	 * control_dry_run_done(c, id, ...) when every one has ended. Errors as renew. */
+	 * control_answer_later_done(c, id, ...) when every one has ended. Errors as renew. */
 	int (*dry_run)(void *arg, const char *const *names, size_t n, int all, unsigned long id,
 		       json_t *started, char *err, size_t errlen);
+	/* Revoke name's certificate (reason: revoke.h), and call
+	 * control_answer_later_done(c, id, ...) when the CA answered. Errors as renew. */
+	int (*revoke)(void *arg, const char *name, int reason, unsigned long id, char *err, size_t errlen);
 };
 
 /* Listen on <runtime_dir>/acmed.sock (a stale socket is replaced; mode 0600;
@@ -78,9 +87,9 @@ int control_new(struct event_base *base, const char *runtime_dir, const struct c
  * is the message (e.g. the config's "FILE:LINE:COL: message"). */
 void control_reload_done(struct control *c, int ok, const char *error, unsigned ncerts,
 			 unsigned added, unsigned removed, unsigned changed);
-/* Send answer (a reference taken over) to the client waiting for dry run id,
- * then close it; dropped when that client is gone. */
-void control_dry_run_done(struct control *c, unsigned long id, json_t *answer);
+/* Send answer (a reference taken over) to the client waiting for id (a dry
+ * run's, a revocation's), then close it; dropped when that client is gone. */
+void control_answer_later_done(struct control *c, unsigned long id, json_t *answer);
 /* Closes every connection and the listener, and unlinks the socket. NULL is fine. */
 void control_free(struct control *c);
 /* For tests: idle timeout per connection (default CONTROL_IDLE_TIMEOUT_MS). */
@@ -113,6 +122,10 @@ int control_cli_renew(const struct config *cfg, const char *const *names, size_t
 int control_cli_dry_run(const struct config *cfg, const char *const *names, size_t n, int all);
 /* Print a dry run's answer ({"ok":..., "results":[...]}), a line per certificate; the exit code. */
 int control_cli_dry_run_results(const json_t *answer);
+/* `acmed revoke NAME [--reason R]`: the daemon revokes and orders the
+ * replacement (or, when none runs, this process: revoke_cmd_standalone).
+ * reason: a name revoke_reason_parse knows. 0, 1 failed, 2 unknown name. */
+int control_cli_revoke(const struct config *cfg, const char *name, const char *reason);
 /* For tests: how long control_cli_reload waits for the answer (default 60000). */
 void control_cli_set_timeout(unsigned ms);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cli.h"
 #include "control.h"
 #include "dryrun.h"
 #include "status.h"
@@ -486,6 +487,46 @@ int control_cli_dry_run(const struct config *cfg, const char *const *names, size
 		goto out;
 	}
 	status = control_cli_dry_run_results(a);
+out:
+	json_decref(a);
+	cli_close(&k);
+	return status;
+}
+
+int control_cli_revoke(const struct config *cfg, const char *name, const char *reason)
+{
+	struct cli_conn k = { .fd = -1 };
+	json_t *a = NULL, *req;
+	int rc, status = EXIT_OPERATIONAL;
+
+	/* The daemon revokes with the account and orders the replacement itself;
+	 * without one the command does both (revoke_cmd.c). */
+	rc = cli_connect(cfg, &k);
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		cli_close(&k);
+		return revoke_cmd_standalone(cfg, name, reason);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "acmed: cannot connect to %s: %s\n", k.path ? k.path : "", strerror(-rc));
+		goto out;
+	}
+	req = json_pack("{s:s, s:s, s:s}", "cmd", "revoke", "name", name, "reason", reason);
+	rc = req ? cli_send(&k, req) : -ENOMEM;
+	if (rc == 0)
+		rc = cli_recv(&k, DRY_RUN_TIMEOUT_MS, &a);
+	if (rc < 0) {
+		fprintf(stderr, "acmed: no answer to the revocation on %s: %s\n", k.path,
+			rc == -ETIMEDOUT ? "timed out" : rc == -ECONNRESET ? "the daemon closed the socket"
+			: strerror(-rc));
+		goto out;
+	}
+	if (!json_is_true(json_object_get(a, "ok"))) {
+		fprintf(stderr, "acmed: %s: %s\n", name, answer_error(a));
+		status = json_is_true(json_object_get(a, "unknown")) ? EXIT_USAGE : EXIT_OPERATIONAL;
+		goto out;
+	}
+	printf("%s: %s\n", name, json_string_value(json_object_get(a, "message")));
+	status = 0;
 out:
 	json_decref(a);
 	cli_close(&k);

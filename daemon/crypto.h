@@ -71,6 +71,8 @@ struct crypto_cert_info {
 					 * ASCII, at most 128 bytes; NULL when it has neither */
 };
 int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out);
+/* The first certificate of pem, DER-encoded (malloc'd): what revokeCert sends. */
+int crypto_cert_der(const char *pem, size_t len, unsigned char **der, size_t *derlen);
 /* crypto_cert_info_pem and, when key is not NULL, whether key belongs to the certificate, in one parse. */
 int crypto_cert_inspect(const char *pem, size_t len, const struct crypto_key *key,
 			struct crypto_cert_info *out);

@@ -445,6 +445,31 @@ out:
 	return rc;
 }
 
+int crypto_cert_der(const char *pem, size_t len, unsigned char **der, size_t *derlen)
+{
+	X509 *x = NULL;
+	unsigned char *buf = NULL;
+	int n, rc = crypto_first_cert(pem, len, &x);
+
+	*der = NULL;
+	*derlen = 0;
+	if (rc < 0)
+		return rc;
+	n = i2d_X509(x, &buf);
+	X509_free(x);
+	if (n <= 0) {
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	*der = malloc((size_t)n);
+	if (*der) {
+		memcpy(*der, buf, (size_t)n);
+		*derlen = (size_t)n;
+	}
+	OPENSSL_free(buf);
+	return *der ? 0 : -ENOMEM;
+}
+
 int crypto_cert_info_pem(const char *pem, size_t len, struct crypto_cert_info *out)
 {
 	return crypto_cert_inspect(pem, len, NULL, out);

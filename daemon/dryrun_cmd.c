@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -61,36 +59,13 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	struct dryrun_set *set = NULL;
 	json_t *started = json_array();
 	struct pidfile pid = PIDFILE_INIT;
+	struct store_owner owner;
 	char err[512] = "";
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	int give, rc = 1;
-	struct stat st;
+	int rc = 1;
 
-	/* As root, what the dry run writes (its staging account, the pid file)
-	 * goes to the daemon's user, who must open it later. */
-	give = store_owner_wanted(cfg->state_dir, &uid, &gid);
-	if (!give)
-		uid = (uid_t)-1, gid = (gid_t)-1;
-	/* No control socket is not yet no daemon: `run --once` has none. The pid
-	 * file says; held, it also keeps a daemon from starting beside this run. */
-	if (stat(cfg->runtime_dir, &st) < 0) {
-		rc = store_mkdir_p(cfg->runtime_dir, 0755);
-		if (rc < 0) {
-			fprintf(stderr, "acmed: cannot create runtime_dir %s: %s\n", cfg->runtime_dir,
-				strerror(-rc));
-			return 1;
-		}
-		if (give && lchown(cfg->runtime_dir, uid, gid) < 0)
-			fprintf(stderr, "acmed: %s: cannot give it to uid %u: %s\n", cfg->runtime_dir,
-				(unsigned)uid, strerror(errno));
-	}
-	if (pidfile_take(cfg->runtime_dir, uid, gid, &pid) < 0) {
-		fprintf(stderr, "acmed: the dry run needs the CA's challenges answered here; try again "
-			"when that acmed is done\n");
-		pidfile_release(&pid);
+	/* No control socket is not yet no daemon: `run --once` has none. */
+	if (pidfile_take_command(cfg->state_dir, cfg->runtime_dir, "the dry run", &pid, &owner) < 0)
 		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	sa.base = event_base_new();
 	io = sa.base ? worker_new(sa.base, "acmed-store") : NULL;
@@ -125,8 +100,8 @@ out:
 	json_decref(started);
 	if (sa.base)
 		event_base_free(sa.base);
-	if (give)
-		store_owner_give_tree(cfg->state_dir, uid, gid);
+	if (owner.give)
+		store_owner_give_tree(cfg->state_dir, owner.uid, owner.gid);
 	pidfile_release(&pid);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "pidfile.h"
 #include "store.h"
+#include "store_owner.h"
 
 /* A pid file no one but acmed's user (and root) can open: then no one else can
  * hold a lock on it. An older acmed made it 0644, and anyone could take a
@@ -134,4 +135,36 @@ void pidfile_release(struct pidfile *pf)
 	}
 	free(pf->path);
 	pf->path = NULL;
+}
+
+int pidfile_take_command(const char *state_dir, const char *runtime_dir, const char *what,
+			 struct pidfile *pf, struct store_owner *owner)
+{
+	struct stat st;
+	int rc;
+
+	owner->give = store_owner_wanted(state_dir, &owner->uid, &owner->gid);
+	if (!owner->give) {
+		owner->uid = (uid_t)-1;
+		owner->gid = (gid_t)-1;
+	}
+	if (stat(runtime_dir, &st) < 0) {
+		rc = store_mkdir_p(runtime_dir, 0755);
+		if (rc < 0) {
+			fprintf(stderr, "acmed: cannot create runtime_dir %s: %s\n", runtime_dir, strerror(-rc));
+			return rc;
+		}
+		if (owner->give && lchown(runtime_dir, owner->uid, owner->gid) < 0)
+			fprintf(stderr, "acmed: %s: cannot give it to uid %u: %s\n", runtime_dir,
+				(unsigned)owner->uid, strerror(errno));
+	}
+	/* No control socket is not yet no daemon: `run --once` has none. The pid
+	 * file says; held, it also keeps a daemon from starting meanwhile. */
+	rc = pidfile_take(runtime_dir, owner->uid, owner->gid, pf);
+	if (rc < 0) {
+		fprintf(stderr, "acmed: %s answers the CA's challenges here, as a daemon would; try again when "
+			"that acmed is done\n", what);
+		pidfile_release(pf);
+	}
+	return rc;
 }

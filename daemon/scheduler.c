@@ -491,6 +491,7 @@ static void job_success(struct job *j)
 	j->st.issued_by = strdup(j->st.order_directory ? j->st.order_directory :
 				 sched_job_directory(j));
 	j->issuer_at = j->ca_at;        /* its ARI is asked of that CA */
+	sched_revoked_replaced(j);
 	sched_job_forget_order(j);
 	s->issued++;
 	sched_job_save(j);

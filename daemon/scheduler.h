@@ -124,6 +124,13 @@ unsigned sched_deploy_failed_count(const struct sched *s);
 
 /* Renew now (force: even when not due). -ENOENT for an unknown name. */
 int sched_renew_now(struct sched *s, const char *name, int force);
+/* `acmed revoke`: revoke the certificate in NAME's output_dir at the CA that
+ * issued it (reason: revoke.h), then order its replacement at once. cb(arg,
+ * 0, message) once the CA revoked it, else a negative code; not called when
+ * this returns an error (-ENOENT unknown name, err set). */
+typedef void (*sched_revoke_fn)(void *arg, int rc, const char *message);
+int sched_revoke(struct sched *s, const char *name, int reason, sched_revoke_fn cb, void *arg, char *err,
+		 size_t errlen);
 
 /* The arithmetic (renewal time, backoff, probes, the order ceiling) is in policy.h. */
 

@@ -61,6 +61,11 @@ struct job {
 	size_t ca_at;                    /* the CA of `ca:` orders go to: its position in the list */
 	size_t issuer_at;                /* the position of the CA that issued the certificate in use */
 	struct acme_client *ari_ca;      /* the CA ari_call was made to */
+	struct revoke_req *revoke;       /* `acmed revoke` waiting for the CA */
+	sched_revoke_fn revoke_cb;
+	void *revoke_arg;
+	int revoke_reason;
+	char *revoke_cert;               /* the CertID of the certificate being revoked */
 	TAILQ_ENTRY(job) qlink;
 };
 TAILQ_HEAD(job_queue, job);
@@ -194,6 +199,13 @@ void sched_ca_reroute(struct ca_slot *slot);
  * directory, from st), of the first CA with this directory; -1: none. */
 int sched_job_order_pos(const struct job *j);
 int sched_job_dir_pos(const struct job *j, const char *directory);
+
+/* scheduler_revoke.c: the revocation in flight given up (its client told);
+ * why the certificate in use must be replaced (revoked), or NULL; the
+ * replacement installed: the revocation forgotten. */
+void sched_revoke_cancel(struct job *j);
+const char *sched_revoked_why(const struct job *j, char *buf, size_t len);
+void sched_revoked_replaced(struct job *j);
 
 /* scheduler_observe.c */
 void sched_emit(struct sched *s, const struct sched_event *ev);

@@ -99,6 +99,7 @@ static void job_free(struct job *j)
 
 	if (!j)
 		return;
+	sched_revoke_cancel(j);
 	if (j->state == JOB_QUEUED) {
 		slot = sched_job_slot(j);
 		TAILQ_REMOVE(&slot->queue, j, qlink);
@@ -270,6 +271,9 @@ static void job_begin(struct job *j, int force)
 	}
 	if (ipos > 0)
 		j->issuer_at = (size_t)ipos;
+	/* `acmed revoke` revoked it, and acmed stopped before its replacement came. */
+	if (!why)
+		why = sched_revoked_why(j, other, sizeof(other));
 
 	if (j->st.issued_kept && !force) {
 		/* At once: a local write, and a restart is often the admin's fix. */

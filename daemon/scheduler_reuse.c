@@ -71,6 +71,10 @@ int sched_reuse_start(struct job *j)
 
 	if (!j->cert->key_reuse || !j->has_cert)
 		return 0;
+	if (j->st.key_compromised) {
+		log_warn(j->cert->name, "key_reuse: the key in use was revoked as compromised; a new key");
+		return 0;
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->dir = strdup(j->cert->output_dir))) {
 		free(r);

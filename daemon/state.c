@@ -78,6 +78,7 @@ void state_job_clear(struct state_job *st)
 	free(st->ari_cert_id);
 	free(st->ari_explanation);
 	free(st->ari_early_cert);
+	free(st->revoked_cert);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -109,6 +110,9 @@ int state_job_decode(const char *data, size_t len, const char *what, struct stat
 	st->last_success = get_int(o, "last_success");
 	st->ari_early_at = get_int(o, "ari_early_at");
 	st->ari_early_cert = dup_str(o, "ari_early_cert");
+	st->revoked_cert = dup_str(o, "revoked_cert");
+	st->revoked_reason = (int)get_count(o, "revoked_reason");
+	st->key_compromised = json_is_true(json_object_get(o, "key_compromised"));
 	st->deploy_pending = json_is_true(json_object_get(o, "deploy_pending"));
 	st->deploy_error = dup_str(o, "deploy_error");
 	st->issued_kept = json_is_true(json_object_get(o, "issued_kept"));
@@ -167,6 +171,11 @@ char *state_job_encode(const char *name, const struct state_job *st, size_t *len
 	set_int(o, "last_success", st->last_success);
 	set_int(o, "ari_early_at", st->ari_early_at);
 	set_str(o, "ari_early_cert", st->ari_early_cert);
+	set_str(o, "revoked_cert", st->revoked_cert);
+	if (st->revoked_cert)
+		set_int(o, "revoked_reason", st->revoked_reason);
+	if (st->key_compromised)
+		json_object_set_new(o, "key_compromised", json_true());
 	if (st->deploy_pending)
 		json_object_set_new(o, "deploy_pending", json_true());
 	set_str(o, "deploy_error", st->deploy_error);

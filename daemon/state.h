@@ -38,6 +38,11 @@ struct state_job {
 	int64_t ari_early_at;           /* when ARI last had a certificate replaced
 					 * younger than the re-issue floor */
 	char *ari_early_cert;           /* the CertID of that certificate */
+	/* `acmed revoke`: the certificate in use the CA revoked (its ARI CertID,
+	 * "AKI.serial"), until its replacement is installed; the reason code. */
+	char *revoked_cert;
+	int revoked_reason;
+	int key_compromised;            /* revoked for keyCompromise: the next key is new (key_reuse too) */
 };
 
 /* The record's text (JSON), malloc'd, *len set; NULL on ENOMEM. */

@@ -4,6 +4,13 @@
 
 #include <sys/types.h>
 
+/* Whom files made by a command belong to (store_owner_wanted's answer). */
+struct store_owner {
+	int give;               /* 1: give what is made to uid:gid */
+	uid_t uid;              /* (uid_t)-1 when not */
+	gid_t gid;
+};
+
 /* Run as root: the uid and gid state_dir belongs to (else those of the user
  * acmed). 1 when files made here must be given to them, 0 when not (not root,
  * or the daemon runs as root too). */

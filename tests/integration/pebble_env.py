@@ -343,6 +343,16 @@ class PebbleEnv:
         except urllib.error.HTTPError as e:
             return e.code, e.headers.get("Retry-After"), None
 
+    def cert_status(self, serial):
+        """Pebble's management API on a certificate: {"Status": "Valid"|"Revoked", "Reason": n, ...}
+        (GET /cert-status-by-serial/<hex>), or None when Pebble does not know it."""
+        try:
+            return json.loads(self.get(f"https://127.0.0.1:{self.mgmt_port}/cert-status-by-serial/{serial:x}"))
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+
     def set_renewal_info(self, cert_pem, answer):
         """Make Pebble answer `answer` (a dict, sent as JSON) to renewalInfo requests for this
         certificate (the newest Pebble's management API, POST /set-renewal-info/)."""

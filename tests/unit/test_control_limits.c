@@ -182,6 +182,8 @@ struct srv {
 	unsigned status_calls;
 	unsigned long dry_ids[4];       /* the dry runs started, in order */
 	size_t ndry;
+	unsigned long revoke_id;        /* the revocation waiting for its answer */
+	int revoke_reason;
 };
 
 static json_t *big_status(void *arg)
@@ -220,7 +222,21 @@ static int fake_dry_run(void *arg, const char *const *names, size_t n, int all, 
 	return 0;
 }
 
-static const struct control_ops big_ops = { big_status, NULL, fake_dry_run };
+/* Revocations: "nope" is unknown; others wait for the CA (the test answers). */
+static int fake_revoke(void *arg, const char *name, int reason, unsigned long id, char *err, size_t errlen)
+{
+	struct srv *s = arg;
+
+	if (strcmp(name, "nope") == 0) {
+		snprintf(err, errlen, "unknown certificate: nope");
+		return -ENOENT;
+	}
+	s->revoke_id = id;
+	s->revoke_reason = reason;
+	return 0;
+}
+
+static const struct control_ops big_ops = { big_status, NULL, fake_dry_run, fake_revoke };
 
 static int srv_setup(void **state)
 {
@@ -484,7 +500,7 @@ static void test_dry_run_answered_when_done(void **state)
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
 
 	/* b's run ends first: b alone gets it, then the socket closes */
-	control_dry_run_done(s->c, s->dry_ids[1], json_pack("{s:b, s:[{s:s, s:b}]}", "ok", 1, "results",
+	control_answer_later_done(s->c, s->dry_ids[1], json_pack("{s:b, s:[{s:s, s:b}]}", "ok", 1, "results",
 							     "name", "web", "ok", 1));
 	j = recv_answer(s, b);
 	assert_non_null(j);
@@ -493,9 +509,9 @@ static void test_dry_run_answered_when_done(void **state)
 	json_decref(j);
 	assert_null(recv_answer(s, b));
 	/* the client that left: its answer goes nowhere */
-	control_dry_run_done(s->c, s->dry_ids[2], json_pack("{s:b}", "ok", 1));
-	control_dry_run_done(s->c, 987654, json_pack("{s:b}", "ok", 1));
-	control_dry_run_done(s->c, s->dry_ids[0], json_pack("{s:b, s:s}", "ok", 0, "error", "stopped"));
+	control_answer_later_done(s->c, s->dry_ids[2], json_pack("{s:b}", "ok", 1));
+	control_answer_later_done(s->c, 987654, json_pack("{s:b}", "ok", 1));
+	control_answer_later_done(s->c, s->dry_ids[0], json_pack("{s:b, s:s}", "ok", 0, "error", "stopped"));
 	j = recv_answer(s, a);
 	assert_string_equal(json_string_value(json_object_get(j, "error")), "stopped");
 	json_decref(j);
@@ -528,6 +544,51 @@ static void test_dry_run_refused(void **state)
 	close(fd);
 }
 
+/* A revocation is answered once, when the CA answered (no "waiting" line
+ * first), however long that takes; a bad reason or name is refused at once. */
+static void test_revoke_answered_when_the_ca_did(void **state)
+{
+	struct srv *s = *state;
+	int a = connect_nb(s), fd = connect_nb(s);
+	json_t *j;
+	char buf[8];
+
+	j = send_and_recv(s, fd, "{\"cmd\":\"revoke\",\"name\":\"web\",\"reason\":\"stolen\"}\n");
+	assert_false(json_is_true(json_object_get(j, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+			       "unknown reason; expected one of unspecified, keyCompromise"));
+	json_decref(j);
+	j = send_and_recv(s, fd, "{\"cmd\":\"revoke\",\"name\":\"nope\"}\n");
+	assert_true(json_is_true(json_object_get(j, "unknown")));
+	json_decref(j);
+	j = send_and_recv(s, fd, "{\"cmd\":\"revoke\",\"name\":[\"web\"]}\n");
+	assert_string_equal(json_string_value(json_object_get(j, "error")),
+			    "revoke: \"name\" must be a certificate name");
+	json_decref(j);
+	close(fd);
+
+	const char *line = "{\"cmd\":\"revoke\",\"name\":\"web\",\"reason\":\"KEYCOMPROMISE\"}\n";
+	assert_int_equal(send(a, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
+	for (int i = 0; i < 1000 && !s->revoke_id; i++)
+		event_base_loop(s->base, EVLOOP_NONBLOCK);
+	assert_true(s->revoke_id != 0);
+	assert_int_equal(s->revoke_reason, 1);
+	fakeclock_freeze();
+	control_set_idle_timeout(s->c, 50);
+	for (int i = 0; i < 20; i++) {
+		fakeclock_advance_ms(10);
+		event_base_loop(s->base, EVLOOP_NONBLOCK);
+	}
+	assert_int_equal(read(a, buf, sizeof(buf)), -1);        /* nothing yet, still connected */
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	control_answer_later_done(s->c, s->revoke_id, json_pack("{s:b, s:s}", "ok", 1, "message", "revoked"));
+	j = recv_answer(s, a);
+	assert_string_equal(json_string_value(json_object_get(j, "message")), "revoked");
+	json_decref(j);
+	assert_null(recv_answer(s, a));
+	close(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +600,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unread_client_dropped, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_answered_when_done, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_refused, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_answered_when_the_ca_did, srv_setup, srv_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
