@@ -482,8 +482,9 @@ static void call_advance(struct acme_call *call)
 	{
 		char why[512];
 
-		if ((call->use_jwk && acme_account_eab_apply(ca, call, why, sizeof(why)) < 0) ||
-		    acme_profile_check(ca, call, why, sizeof(why)) < 0) {
+		if ((call->use_jwk && !call->sign_key && acme_account_eab_apply(ca, call, why, sizeof(why)) < 0) ||
+		    acme_profile_check(ca, call, why, sizeof(why)) < 0 ||
+		    acme_keychange_apply(ca, call, why, sizeof(why)) < 0) {
 			acme_fail_local(&call->fail, call->url, why);
 			call->fail.err = ACME_ERR_INPUT;        /* the configuration's: no retry helps */
 			call_kick(call, 0);
@@ -492,8 +493,8 @@ static void call_advance(struct acme_call *call)
 	}
 	free(call->signed_kid);
 	call->signed_kid = call->use_jwk || !ca->kid ? NULL : strdup(ca->kid);
-	jws = jws_sign(ca->key, call->use_jwk ? NULL : ca->kid, call->nonce, call->url,
-		       call->payload);
+	jws = jws_sign(call->sign_key ? call->sign_key : ca->key, call->use_jwk ? NULL : ca->kid, call->nonce,
+		       call->url, call->payload);
 	free(call->nonce);
 	call->nonce = NULL;
 	if (!jws) {
@@ -517,6 +518,7 @@ static void call_advance(struct acme_call *call)
 struct call_opts {
 	const char *resource, *url, *payload, *suffix;
 	int is_get, use_jwk, internal;
+	const struct crypto_key *sign_key;
 };
 
 static struct acme_call *call_start(struct acme_ca *ca, const struct call_opts *o,
@@ -532,6 +534,7 @@ static struct acme_call *call_start(struct acme_ca *ca, const struct call_opts *
 	call->is_get = o->is_get;
 	call->use_jwk = o->use_jwk;
 	call->internal = o->internal;
+	call->sign_key = o->sign_key;
 	call->resource = o->resource ? strdup(o->resource) : NULL;
 	call->url = o->url ? strdup(o->url) : NULL;
 	call->payload = o->payload ? strdup(o->payload) : NULL;
@@ -565,6 +568,15 @@ struct acme_call *acme_ca_call_new_account(struct acme_ca *ca, const char *paylo
 					   void *arg)
 {
 	struct call_opts o = { .resource = "newAccount", .payload = payload, .use_jwk = 1, .internal = 1 };
+
+	return call_start(ca, &o, cb, arg);
+}
+
+struct acme_call *acme_ca_call_with_key(struct acme_ca *ca, const char *resource, const char *payload,
+					const struct crypto_key *key, acme_reply_fn cb, void *arg)
+{
+	struct call_opts o = { .resource = resource, .payload = payload, .use_jwk = 1, .internal = 1,
+			       .sign_key = key };
 
 	return call_start(ca, &o, cb, arg);
 }
@@ -708,6 +720,7 @@ void acme_ca_free(struct acme_ca *ca)
 	if (!ca)
 		return;
 	acme_account_load_cancel(ca->acct_load);
+	acme_keychange_free(ca);         /* its calls are among these */
 	while ((c = TAILQ_FIRST(&ca->all)))
 		call_free(c);
 	if (ca->http)

@@ -45,6 +45,14 @@ const char *acme_ca_name(const struct acme_ca *ca);
  * before it signs anything); signed calls wait meanwhile. A key that cannot
  * be had fails every signed call with why (logged). 0 or -ENOMEM/-EINVAL. */
 int acme_ca_load_account(struct acme_ca *ca);
+/* `acmed account rollover` / `deactivate`: cb(arg, 0 or -errno, one line)
+ * from the loop once the CA answered (and the new key is kept). The account
+ * must be loaded and registered: else -EINVAL and err (cb not called). */
+typedef void (*acme_ca_done_fn)(void *arg, int rc, const char *message);
+int acme_ca_rollover(struct acme_ca *ca, acme_ca_done_fn cb, void *arg, char *err, size_t errlen);
+int acme_ca_deactivate(struct acme_ca *ca, acme_ca_done_fn cb, void *arg, char *err, size_t errlen);
+/* 1 while the account is registered (its URL known). */
+int acme_ca_has_account(const struct acme_ca *ca);
 const struct crypto_key *acme_ca_account_key(const struct acme_ca *ca);
 /* Directory resource URL ("newOrder", "renewalInfo"...), NULL until the
  * directory is loaded or when absent. */

@@ -293,7 +293,7 @@ static void contact_updated(const struct acme_reply *reply, void *arg)
 
 int acme_ca_busy(const struct acme_ca *ca)
 {
-	return ca && (ca->contact_call != NULL || ca->acct_state == ACCT_LOADING);
+	return ca && (ca->contact_call != NULL || ca->acct_state == ACCT_LOADING || ca->keychange);
 }
 
 void acme_ca_idle_check(struct acme_ca *ca)
@@ -440,6 +440,15 @@ void acme_account_register(struct acme_ca *ca)
 	free(payload);
 }
 
+/* The account can sign: the calls waiting for it go on. */
+static void account_ready(struct acme_ca *ca)
+{
+	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
+	acme_ca_kick_waiting(ca);
+	acme_account_contact_sync(ca);
+	acme_ca_idle_check(ca);
+}
+
 /* The account key and record are read (acme_account.c): signed calls go on;
  * or they cannot be had: every signed call fails with why, now and later. */
 static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
@@ -464,12 +473,11 @@ static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
 	ca->key = key;
 	free(ca->kid);
 	ca->kid = kid;
-	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
 	config_strv_clear(&ca->acct_contact);
 	ca->acct_contact_known = contact && config_strv_copy(&ca->acct_contact, contact) == 0;
-	acme_ca_kick_waiting(ca);
-	acme_account_contact_sync(ca);
-	acme_ca_idle_check(ca);
+	/* A key rollover cut off by a crash: which key is the account's is
+	 * settled (acme_keychange.c) before anything is signed. */
+	acme_keychange_resume(ca, account_ready);
 }
 
 int acme_ca_load_account(struct acme_ca *ca)

@@ -39,6 +39,8 @@ struct acme_call {
 	int is_get;               /* unauthenticated GET of resource + "/" + suffix */
 	char *suffix;
 	int internal;             /* the account registration */
+	const struct crypto_key *sign_key;  /* use_jwk: signs instead of the account key (a
+					     * rollover's next key, acme_keychange.c) */
 	acme_reply_fn cb;
 	void *arg;
 	enum call_state state;
@@ -91,11 +93,25 @@ struct acme_ca {
 	struct call_list all;         /* every live call */
 	struct call_list waiting;     /* waiting for the directory or the account */
 	struct call_list nonce_wait;  /* waiting for a nonce */
+	struct acme_keychange *keychange; /* account rollover / deactivation under way */
 };
 
 /* acme.c: the newAccount request (signed with the JWK) for acme_account.c. */
 struct acme_call *acme_ca_call_new_account(struct acme_ca *ca, const char *payload, acme_reply_fn cb,
 					   void *arg);
+
+/* acme.c: a request signed by key with its JWK (newAccount lookups with a key
+ * that is not the account's yet). */
+struct acme_call *acme_ca_call_with_key(struct acme_ca *ca, const char *resource, const char *payload,
+					const struct crypto_key *key, acme_reply_fn cb, void *arg);
+
+/* acme_keychange.c: keyChange's payload, made when its URL is known, just
+ * before it is signed: 0, or -1 with why. 0 for any other call. */
+int acme_keychange_apply(struct acme_ca *ca, struct acme_call *call, char *why, size_t whylen);
+/* The account is read: a next key a rollover left (cut off before it knew the
+ * CA's answer) is the account's key or not, as the CA says; then ready(ca). */
+void acme_keychange_resume(struct acme_ca *ca, void (*ready)(struct acme_ca *ca));
+void acme_keychange_free(struct acme_ca *ca);
 
 /* acme_profile.c: a newOrder whose "profile" the CA's directory does not list:
  * -1 with why (the CA's profiles named); 0 for any other call. */

@@ -41,6 +41,9 @@ const char cli_usage_text[] =
 	"                                superseded, cessationOfOperation\n"
 	"  account show [CA]             each CA's account as state_dir keeps it: URL, contact,\n"
 	"                                key and its thumbprint\n"
+	"  account rollover [CA]         a new account key (RFC 8555 keyChange); the old one is\n"
+	"                                kept until the CA took the new one\n"
+	"  account deactivate CA --yes   end CA's account at the CA; a new one at the next order\n"
 	"  import certbot [DIR] [--write FILE]\n"
 	"                                print the configuration for certbot's certificates\n"
 	"                                (DIR, default /etc/letsencrypt); --write: adopt them,\n"
@@ -198,16 +201,32 @@ int cli_import(const char *path, int argc, char **argv)
 int cli_account(const char *path, int argc, char **argv)
 {
 	struct config *cfg = NULL;
-	int rc;
+	const char *ca = NULL;
+	int yes = 0, rc;
 
-	if (argc < 1 || strcmp(argv[0], "show") != 0)
-		return cli_usage_error("%s", "account: `account show [CA]` (rollover and deactivate are not there yet)");
-	if (argc > 2)
-		return cli_usage_error("account show: unexpected argument %s", argv[2]);
+	if (argc < 1 || (strcmp(argv[0], "show") && strcmp(argv[0], "rollover") && strcmp(argv[0], "deactivate")))
+		return cli_usage_error("%s", "account: `account show [CA]`, `account rollover [CA]` or "
+				       "`account deactivate CA --yes`");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[0], "deactivate") == 0 && strcmp(argv[i], "--yes") == 0)
+			yes = 1;
+		else if (argv[i][0] != '-' && !ca)
+			ca = argv[i];
+		else
+			return cli_usage_error("account: unexpected argument %s", argv[i]);
+	}
+	if (strcmp(argv[0], "deactivate") == 0 && !ca)
+		return cli_usage_error("%s", "account deactivate: name the CA whose account ends");
+	if (strcmp(argv[0], "deactivate") == 0 && !yes) {
+		fprintf(stderr, "acmed: account deactivate %s: the CA ends the account for good (it cannot be "
+			"used again, nor its key); acmed registers a new one at the next order. Add --yes "
+			"to do it.\n", ca);
+		return EXIT_USAGE;
+	}
 	rc = cli_load_config(path, &cfg);
 	if (rc)
 		return rc;
-	rc = account_cmd_show(cfg, argc == 2 ? argv[1] : NULL);
+	rc = strcmp(argv[0], "show") == 0 ? account_cmd_show(cfg, ca) : account_cmd_change(cfg, argv[0], ca);
 	config_free(cfg);
 	return rc;
 }

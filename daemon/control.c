@@ -198,6 +198,13 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 	} else if (strcmp(cmd, "revoke") == 0) {
 		r->cmd = CONTROL_CMD_REVOKE;
 		return parse_revoke(r, err, errlen);
+	} else if (strcmp(cmd, "account") == 0) {
+		r->cmd = CONTROL_CMD_ACCOUNT;
+		r->action = json_string_value(json_object_get(r->json, "action"));
+		r->name = json_string_value(json_object_get(r->json, "ca"));
+		if (!r->action || !r->name || (strcmp(r->action, "rollover") && strcmp(r->action, "deactivate")))
+			return req_fail(r, err, errlen, "account: expected \"action\": \"rollover\" or "
+					"\"deactivate\" and \"ca\": a CA name");
 	} else if (strcmp(cmd, "reload-wait") == 0) {
 		r->cmd = CONTROL_CMD_RELOAD_WAIT;
 	} else {
@@ -276,6 +283,24 @@ static json_t *do_revoke(struct control_conn *k, const struct control_request *q
 	return NULL;            /* the answer comes later */
 }
 
+/* An account rollover or deactivation: answered once the CA did. */
+static json_t *do_account(struct control_conn *k, const struct control_request *q)
+{
+	unsigned long id;
+	char err[512] = "";
+	int rc;
+
+	if (!k->c->ops || !k->c->ops->account)
+		return answer_error("account changes unavailable");
+	id = later_id_next();
+	rc = k->c->ops->account(k->c->arg, q->action, q->name, id, err, sizeof(err));
+	if (rc < 0)
+		return answer_failed(rc, err);
+	k->later_id = id;
+	bufferevent_set_timeouts(k->bev, NULL, NULL);
+	return NULL;            /* the answer comes later */
+}
+
 static json_t *do_renew(struct control *c, const struct control_request *q)
 {
 	json_t *renewing, *not_due, *resp;
@@ -326,6 +351,9 @@ static json_t *conn_request(struct control_conn *k, const char *line, size_t len
 		break;
 	case CONTROL_CMD_REVOKE:
 		resp = do_revoke(k, &q);
+		break;
+	case CONTROL_CMD_ACCOUNT:
+		resp = do_account(k, &q);
 		break;
 	case CONTROL_CMD_RELOAD_WAIT:
 	default:

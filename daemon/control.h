@@ -28,6 +28,9 @@
  *  {"cmd":"revoke","name":"web","reason":"keyCompromise"}   (reason optional: unspecified)
  *                        -> when the CA answered: {"ok":true,"message":"revoked at CA ...; ordering
  *                           its replacement now"} | {"ok":false,"error":..}; then the socket closes.
+ *  {"cmd":"account","action":"rollover"|"deactivate","ca":"le"}
+ *                        -> when the CA answered: {"ok":true,"message":..} | {"ok":false,"error":..};
+ *                           then the socket closes.
  *  {"cmd":"reload-wait"} -> {"ok":true,"waiting":true} at once; then, when the
  *                           daemon finishes its next reload,
  *                           {"ok":true,"certificates":3,"added":1,"removed":0,"changed":0}
@@ -41,13 +44,14 @@
 
 /* One request line, parsed (control_request_parse). */
 enum control_cmd { CONTROL_CMD_STATUS, CONTROL_CMD_RENEW, CONTROL_CMD_RELOAD_WAIT, CONTROL_CMD_DRY_RUN,
-		   CONTROL_CMD_REVOKE };
+		   CONTROL_CMD_REVOKE, CONTROL_CMD_ACCOUNT };
 struct control_request {
 	enum control_cmd cmd;
 	const char **names;     /* renew: nnames certificate names (owned by json) */
 	size_t nnames;
 	int all, force;
-	const char *name;       /* revoke: the certificate (owned by json) */
+	const char *name;       /* revoke: the certificate; account: the CA (owned by json) */
+	const char *action;     /* account: "rollover" or "deactivate" (owned by json) */
 	int reason;             /* revoke: the reason code (revoke.h) */
 	json_t *json;           /* the parsed line */
 };
@@ -77,6 +81,10 @@ struct control_ops {
 	/* Revoke name's certificate (reason: revoke.h), and call
 	 * control_answer_later_done(c, id, ...) when the CA answered. Errors as renew. */
 	int (*revoke)(void *arg, const char *name, int reason, unsigned long id, char *err, size_t errlen);
+	/* Roll over or deactivate CA ca's account; control_answer_later_done(c, id,
+	 * ...) when the CA answered. Errors as renew (-ENOENT: no such CA). */
+	int (*account)(void *arg, const char *action, const char *ca, unsigned long id, char *err,
+		       size_t errlen);
 };
 
 /* Listen on <runtime_dir>/acmed.sock (a stale socket is replaced; mode 0600;
@@ -126,6 +134,10 @@ int control_cli_dry_run_results(const json_t *answer);
  * replacement (or, when none runs, this process: revoke_cmd_standalone).
  * reason: a name revoke_reason_parse knows. 0, 1 failed, 2 unknown name. */
 int control_cli_revoke(const struct config *cfg, const char *name, const char *reason);
+/* `acmed account rollover|deactivate` through the running daemon, one
+ * request per CA (ca NULL: every CA): the exit status, or -ENOENT when no
+ * daemon runs (nothing sent). */
+int control_cli_account(const struct config *cfg, const char *action, const char *ca);
 /* For tests: how long control_cli_reload waits for the answer (default 60000). */
 void control_cli_set_timeout(unsigned ms);
 

@@ -532,3 +532,49 @@ out:
 	cli_close(&k);
 	return status;
 }
+
+/* One account change through the daemon: 0 or an exit status. */
+static int account_one(const struct config *cfg, const char *action, const char *ca)
+{
+	struct cli_conn k = { .fd = -1 };
+	json_t *a = NULL, *req;
+	int rc = cli_connect(cfg, &k), status = EXIT_OPERATIONAL;
+
+	if (rc < 0) {
+		fprintf(stderr, "acmed: cannot connect to %s: %s\n", k.path ? k.path : "", strerror(-rc));
+		goto out;
+	}
+	req = json_pack("{s:s, s:s, s:s}", "cmd", "account", "action", action, "ca", ca);
+	rc = req ? cli_send(&k, req) : -ENOMEM;
+	if (rc == 0)
+		rc = cli_recv(&k, DRY_RUN_TIMEOUT_MS, &a);
+	if (rc < 0) {
+		fprintf(stderr, "acmed: no answer on %s: %s\n", k.path, rc == -ETIMEDOUT ? "timed out" :
+			rc == -ECONNRESET ? "the daemon closed the socket" : strerror(-rc));
+		goto out;
+	}
+	if (!json_is_true(json_object_get(a, "ok"))) {
+		fprintf(stderr, "acmed: %s\n", answer_error(a));
+		goto out;
+	}
+	printf("CA %s: %s\n", ca, json_string_value(json_object_get(a, "message")));
+	status = 0;
+out:
+	json_decref(a);
+	cli_close(&k);
+	return status;
+}
+
+int control_cli_account(const struct config *cfg, const char *action, const char *ca)
+{
+	struct cli_conn k = { .fd = -1 };
+	int rc = cli_connect(cfg, &k), status = 0;
+
+	cli_close(&k);
+	if (rc == -ENOENT || rc == -ECONNREFUSED)
+		return -ENOENT;
+	for (size_t i = 0; i < cfg->ncas; i++)
+		if (!ca || strcmp(cfg->cas[i].name, ca) == 0)
+			status |= account_one(cfg, action, cfg->cas[i].name);
+	return status;
+}

@@ -13,6 +13,7 @@ enum db_kind {
 	DB_ORDER_KEY,           /* the key of a certificate's order in flight (PEM, a secret) */
 	DB_CA,                  /* a CA's outage and order times (JSON, state.h) */
 	DB_ISSUED,              /* an issued certificate and its key not installed yet (PEM, a secret) */
+	DB_ACCOUNT_KEY_NEXT,    /* a CA's next account key during a key rollover (PEM, a secret) */
 	DB_NKINDS,
 };
 

@@ -47,6 +47,7 @@ static const struct {
 	[DB_ORDER_KEY] = { "certs", ".order-key.pem", 0600 },
 	[DB_CA] = { "cas", ".json", 0600 },
 	[DB_ISSUED] = { "certs", ".issued.pem", 0600 },
+	[DB_ACCOUNT_KEY_NEXT] = { "accounts", "/account.key.next", 0600 },
 };
 
 char *db_file_path(const char *state_dir, enum db_kind kind, const char *name)
@@ -164,7 +165,8 @@ static struct db_req *file_get(struct db *db, enum db_kind kind, const char *nam
 	if (r) {
 		r->got = cb;
 		r->arg = arg;
-		r->flags = kind == DB_ACCOUNT_KEY || kind == DB_ORDER_KEY || kind == DB_ISSUED ?
+		r->flags = kind == DB_ACCOUNT_KEY || kind == DB_ORDER_KEY || kind == DB_ISSUED ||
+			   kind == DB_ACCOUNT_KEY_NEXT ?
 			   DB_SECRET : 0;
 	}
 	return submit((struct db_file *)db, OP_GET, kind, name, r);

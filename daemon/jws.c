@@ -89,8 +89,8 @@ static char *jws_protected(const struct crypto_key *key, const char *kid, const 
 
 	if (crypto_key_jwk_params(key, &p) < 0)
 		return NULL;
-	hdr = json_pack("{s:s, s:s, s:s}", "alg", p.alg, "nonce", nonce, "url", url);
-	if (!hdr)
+	hdr = json_pack("{s:s, s:s}", "alg", p.alg, "url", url);
+	if (!hdr || (nonce && json_object_set_new(hdr, "nonce", json_string(nonce)) < 0))
 		goto out;
 	if (kid) {
 		if (json_object_set_new(hdr, "kid", json_string(kid)) < 0)
@@ -107,18 +107,15 @@ out:
 	return s;
 }
 
-char *jws_sign(const struct crypto_key *key, const char *kid, const char *nonce,
-	       const char *url, const char *payload)
+/* jws_sign, the nonce optional (NULL: none, as in keyChange's inner JWS). */
+static char *jws_sign_any(const struct crypto_key *key, const char *kid, const char *nonce,
+			  const char *url, const char *payload)
 {
 	char *hdr = NULL, *prot64 = NULL, *pay64 = NULL, *sig64 = NULL, *input = NULL, *res = NULL;
 	unsigned char *sig = NULL;
 	size_t siglen = 0, pl, yl;
 	json_t *jws = NULL;
 
-	if (!key || !nonce || !url) {
-		log_error(NULL, "jws: signing a request without %s", !key ? "key" : !nonce ? "nonce" : "url");
-		return NULL;
-	}
 	hdr = jws_protected(key, kid, nonce, url);
 	if (!hdr) {
 		log_error(NULL, "jws: cannot build the protected header for %s "
@@ -192,5 +189,34 @@ json_t *jws_eab(const struct crypto_key *account_key, const char *eab_kid, const
 	free(pay64);
 	free(input);
 	free(sig64);
+	return res;
+}
+
+char *jws_sign(const struct crypto_key *key, const char *kid, const char *nonce,
+	       const char *url, const char *payload)
+{
+	if (!key || !nonce || !url) {
+		log_error(NULL, "jws: signing a request without %s", !key ? "key" : !nonce ? "nonce" : "url");
+		return NULL;
+	}
+	return jws_sign_any(key, kid, nonce, url, payload);
+}
+
+char *jws_key_change(const struct crypto_key *new_key, const struct crypto_key *old_key, const char *kid,
+		     const char *url)
+{
+	json_t *old = old_key ? jws_jwk(old_key) : NULL, *p;
+	char *payload = NULL, *res = NULL;
+
+	if (!new_key || !old || !kid || !url) {
+		json_decref(old);
+		return NULL;
+	}
+	p = json_pack("{s:s, s:o}", "account", kid, "oldKey", old);
+	payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+	if (payload)
+		res = jws_sign_any(new_key, NULL, NULL, url, payload);
+	json_decref(p);
+	free(payload);
 	return res;
 }

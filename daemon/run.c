@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "account_cmd.h"
 #include "acme.h"
 #include "challenge_http01.h"
 #include "challenge_http.h"
@@ -272,14 +273,14 @@ static void dry_answer(void *arg, unsigned long id, json_t *answer)
 	control_answer_later_done(ctx->control, id, answer);
 }
 
-struct revoke_wait {
+struct answer_wait {
 	struct run_ctx *ctx;
 	unsigned long id;
 };
 
-static void revoke_answered(void *arg, int rc, const char *message)
+static void answer_later(void *arg, int rc, const char *message)
 {
-	struct revoke_wait *w = arg;
+	struct answer_wait *w = arg;
 
 	control_answer_later_done(w->ctx->control, w->id, rc == 0 ?
 				  json_pack("{s:b, s:s}", "ok", 1, "message", message) :
@@ -290,20 +291,44 @@ static void revoke_answered(void *arg, int rc, const char *message)
 static int ctl_revoke(void *arg, const char *name, int reason, unsigned long id, char *err, size_t errlen)
 {
 	struct run_ctx *ctx = arg;
-	struct revoke_wait *w = calloc(1, sizeof(*w));
+	struct answer_wait *w = calloc(1, sizeof(*w));
 	int rc;
 
 	if (!w)
 		return -ENOMEM;
 	w->ctx = ctx;
 	w->id = id;
-	rc = sched_revoke(ctx->sched, name, reason, revoke_answered, w, err, errlen);
+	rc = sched_revoke(ctx->sched, name, reason, answer_later, w, err, errlen);
 	if (rc < 0)
 		free(w);
 	return rc;
 }
 
-static const struct control_ops ctl_ops = { ctl_status, ctl_renew, ctl_dry_run, ctl_revoke };
+static int ctl_account(void *arg, const char *action, const char *ca, unsigned long id, char *err,
+		       size_t errlen)
+{
+	struct run_ctx *ctx = arg;
+	struct answer_wait *w;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < ctx->cfg->ncas && strcmp(ctx->cfg->cas[i].name, ca) != 0; i++)
+		;
+	if (i == ctx->cfg->ncas) {
+		snprintf(err, errlen, "no CA %s in the running configuration", ca);
+		return -ENOENT;
+	}
+	if (!(w = calloc(1, sizeof(*w))))
+		return -ENOMEM;
+	w->ctx = ctx;
+	w->id = id;
+	rc = account_change_start(ctx->cas[i], action, answer_later, w, err, errlen);
+	if (rc < 0)
+		free(w);
+	return rc;
+}
+
+static const struct control_ops ctl_ops = { ctl_status, ctl_renew, ctl_dry_run, ctl_revoke, ctl_account };
 
 /* The deployer subscribes to the scheduler: a new certificate is reloaded into its services. */
 static void on_status_timer(evutil_socket_t fd, short what, void *arg)

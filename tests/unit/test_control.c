@@ -73,7 +73,7 @@ static int fake_renew(void *arg, const char *const *names, size_t n, int all, in
 	return 0;
 }
 
-static const struct control_ops fake_ops = { fake_status, fake_renew, NULL, NULL };
+static const struct control_ops fake_ops = { fake_status, fake_renew, NULL, NULL, NULL };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {

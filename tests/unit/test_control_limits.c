@@ -236,7 +236,7 @@ static int fake_revoke(void *arg, const char *name, int reason, unsigned long id
 	return 0;
 }
 
-static const struct control_ops big_ops = { big_status, NULL, fake_dry_run, fake_revoke };
+static const struct control_ops big_ops = { big_status, NULL, fake_dry_run, fake_revoke, NULL };
 
 static int srv_setup(void **state)
 {
