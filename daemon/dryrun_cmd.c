@@ -57,7 +57,7 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	struct db *db = NULL;
 	struct challenge *http01 = NULL;
 	struct dryrun_set *set = NULL;
-	json_t *started = json_array();
+	json_t *started = NULL;
 	struct pidfile pid = PIDFILE_INIT;
 	struct store_owner owner;
 	char err[512] = "";
@@ -67,6 +67,7 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	if (pidfile_take_command(cfg->state_dir, cfg->runtime_dir, "the dry run", &pid, &owner) < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
+	started = json_array();
 	sa.base = event_base_new();
 	io = sa.base ? worker_new(sa.base, "acmed-store") : NULL;
 	db = io ? db_file_new(cfg->state_dir, io) : NULL;

@@ -18,7 +18,6 @@
 #include "store.h"
 #include "timeparse.h"
 
-
 /* The spread of one certificate: random across certificates, but the same for
  * the same certificate at every start, so a restart does not move it. */
 /* A value of its own for each certificate (name) and issuance (not_after):
@@ -429,7 +428,6 @@ static struct challenge *job_pick(void *arg, const char *id_type, const char *id
 	return NULL;
 }
 
-
 static void job_failure(struct job *j, const struct order_result *res);
 
 /* The certificate just installed does not pass the inspection that decides
@@ -684,8 +682,6 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 		job_start_failed(j, "cannot start an order");
 }
 
-/* A fresh key for a new order: kept beside the state first, so an order
- * resumed after a restart finalizes with the key it was created for. */
 /* The new key is on stable storage: only now may the CA see an order for it. */
 static void job_key_kept(void *arg, int rc)
 {
