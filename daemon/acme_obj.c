@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "acme_obj.h"
+#include "ident.h"
 #include "crypto.h"
 
 #define TOKEN_MAX 256
@@ -212,7 +213,7 @@ char *acme_new_order_payload(const char *const *names, size_t n, const char *rep
 	char *payload = NULL;
 
 	for (size_t i = 0; ids && i < n; i++)
-		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", names[i]));
+		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", ident_type(names[i]), "value", names[i]));
 	if (ids && p && json_object_set(p, "identifiers", ids) == 0 &&
 	    (!replaces || json_object_set_new(p, "replaces", json_string(replaces)) == 0) &&
 	    (!profile || json_object_set_new(p, "profile", json_string(profile)) == 0))

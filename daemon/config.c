@@ -217,7 +217,7 @@ static int get_strv(struct ctx *c, const char *key, const char *what, const stru
 
 static int fn_listen(struct ctx *c, const struct node *v, char **s) { (void)s; return config_check_listen(&c->msg, v); }
 static int fn_contact(struct ctx *c, const struct node *v, char **s) { (void)s; return config_check_contact(&c->msg, v); }
-static int fn_domain(struct ctx *c, const struct node *v, char **s) { return config_check_domain(&c->msg, v, *s); }
+static int fn_domain(struct ctx *c, const struct node *v, char **s) { return config_check_domain(&c->msg, v, s); }
 static int fn_unit(struct ctx *c, const struct node *v, char **s) { return config_check_unit(&c->msg, v, s); }
 
 /* ---- the schema ---- */

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config_check.h"
+#include "ident.h"
 #include "config_yaml.h"
 
 /* Port of "1".."65535": 0 or -1. */
@@ -105,10 +106,25 @@ int config_check_contact(const struct config_yaml_msg *m, const struct node *v)
 }
 
 /* Lower-cases s in place and checks it is a DNS name we can validate with http-01. */
-int config_check_domain(const struct config_yaml_msg *m, const struct node *v, char *s)
+int config_check_domain(const struct config_yaml_msg *m, const struct node *v, char **sp)
 {
+	char *s = *sp, *ip;
 	size_t len = strlen(s), label = 0;
 	const char *lbl = s;
+
+	/* An IP address (RFC 8738): kept in its one written form, so the same
+	 * address twice, or the certificate's IP SAN, compares equal. */
+	if (strchr(s, ':') || strspn(s, "0123456789.") == len) {
+		ip = ident_ip_canonical(s);
+		if (ip) {
+			free(*sp);
+			*sp = ip;
+			return 0;
+		}
+		if (strchr(s, ':'))
+			return config_yaml_err(m, v, "domains: %s: expected a DNS name or an IP address (IPv6 "
+					       "without brackets, port or zone)", Q(s));
+	}
 
 	for (char *p = s; *p; p++) {
 		if ((unsigned char)*p >= 0x80)
@@ -141,7 +157,8 @@ int config_check_domain(const struct config_yaml_msg *m, const struct node *v, c
 		label++;
 	}
 	if (strspn(lbl, "0123456789") == strlen(lbl))
-		return config_yaml_err(m, v, "domains: %s: expected a DNS name; IP addresses are not supported", Q(s));
+		return config_yaml_err(m, v, "domains: %s: expected a DNS name or an IP address (IPv4 as four "
+				       "decimal numbers)", Q(s));
 	return 0;
 }
 

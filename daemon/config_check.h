@@ -16,7 +16,7 @@ int config_check_directory(const struct config_yaml_msg *m, const char *key, con
 int config_check_contact(const struct config_yaml_msg *m, const struct node *v);
 /* s, the caller's copy of v's text, is lower-cased in place, then checked to be
  * a DNS name that http-01 can validate (no wildcard, no IP address). */
-int config_check_domain(const struct config_yaml_msg *m, const struct node *v, char *s);
+int config_check_domain(const struct config_yaml_msg *m, const struct node *v, char **s);
 /* A systemd unit name, e.g. "nginx.service"; without a unit type suffix it is
  * a service, as for systemctl: *s (the caller's malloc'd copy) is replaced by
  * "nginx.service" for "nginx". */

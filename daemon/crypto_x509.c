@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "crypto_internal.h"
+#include "ident.h"
 
 #define CRYPTO_CHAIN_MAX 32             /* certificates in one chain */
 #define CRYPTO_NAMES_MAX 1000           /* dNSNames in a CSR or a certificate */
@@ -29,6 +30,10 @@ static int crypto_is_alnum(char c)
 static int crypto_domain_ok(const char *d)
 {
 	size_t n = d ? strlen(d) : 0;
+	unsigned char ip[16];
+
+	if (ident_ip_bytes(d, ip))
+		return 1;
 
 	if (n == 0 || n > CRYPTO_DOMAIN_MAX)
 		return 0;
@@ -91,7 +96,8 @@ int crypto_csr_der(const struct crypto_key *key, const char *const *domains, siz
 	gens = sk_GENERAL_NAME_new_null();
 	if (!req || !name || !gens || !X509_REQ_set_version(req, 0))
 		goto fail;
-	if (strlen(domains[0]) <= CRYPTO_CN_MAX &&
+	/* The first name as CN, unless it is an IP address (RFC 8738: in the SAN only). */
+	if (strlen(domains[0]) <= CRYPTO_CN_MAX && strcmp(ident_type(domains[0]), "ip") != 0 &&
 	    !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
 					(const unsigned char *)domains[0], -1, -1, 0))
 		goto fail;
@@ -99,14 +105,18 @@ int crypto_csr_der(const struct crypto_key *key, const char *const *domains, siz
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		GENERAL_NAME *g = GENERAL_NAME_new();
-		ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+		unsigned char ip[16];
+		int iplen = ident_ip_bytes(domains[i], ip);
+		/* dNSName, or iPAddress: the address's 4 or 16 bytes (RFC 8738 3) */
+		ASN1_STRING *v = iplen ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
 
-		if (!g || !ia5 || !ASN1_STRING_set(ia5, domains[i], (int)strlen(domains[i]))) {
+		if (!g || !v || !(iplen ? ASN1_OCTET_STRING_set(v, ip, iplen) :
+				  ASN1_STRING_set(v, domains[i], (int)strlen(domains[i])))) {
 			GENERAL_NAME_free(g);
-			ASN1_IA5STRING_free(ia5);
+			ASN1_STRING_free(v);
 			goto fail;
 		}
-		GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+		GENERAL_NAME_set0_value(g, iplen ? GEN_IPADD : GEN_DNS, v);
 		if (!sk_GENERAL_NAME_push(gens, g)) {
 			GENERAL_NAME_free(g);
 			goto fail;
@@ -281,6 +291,15 @@ static int crypto_cert_names(X509 *x, struct crypto_cert_info *out)
 		int l;
 		char *name;
 
+		if (type == GEN_IPADD) {
+			char ip[64];
+			/* an address the way the configuration writes it (ident.c) */
+			if (ident_ip_format(ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s), ip,
+					    sizeof(ip)) < 0 || !(out->names[k] = strdup(ip)))
+				goto out;
+			k++;
+			continue;
+		}
 		if (type != GEN_DNS)
 			continue;
 		d = ASN1_STRING_get0_data(s);

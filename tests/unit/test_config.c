@@ -663,8 +663,16 @@ static void test_domain_errors(void **state)
 		{ "a.*.example", "\"a.*.example\": expected a DNS name (letters, digits, '-' and '.'), got the "
 		  "character '*'" },
 		{ "\"a b\"", "\"a b\": expected a DNS name (letters, digits, '-' and '.'), got the character ' '" },
-		{ "\"a:80\"", "\"a:80\": expected a DNS name (letters, digits, '-' and '.'), got the character ':'" },
-		{ "192.0.2.1", "\"192.0.2.1\": expected a DNS name; IP addresses are not supported" },
+		{ "\"a:80\"", "\"a:80\": expected a DNS name or an IP address (IPv6 without brackets, port or zone)" },
+		{ "\"[2001:db8::1]\"", "\"[2001:db8::1]\": expected a DNS name or an IP address (IPv6 without "
+		  "brackets, port or zone)" },
+		{ "\"fe80::1%eth0\"", "\"fe80::1%eth0\": expected a DNS name or an IP address (IPv6 without "
+		  "brackets, port or zone)" },
+		{ "192.0.2", "\"192.0.2\": expected a DNS name or an IP address (IPv4 as four decimal numbers)" },
+		{ "192.0.2.256", "\"192.0.2.256\": expected a DNS name or an IP address (IPv4 as four decimal "
+		  "numbers)" },
+		{ "0x7f.0.0.1", "\"0x7f.0.0.1\": expected a DNS name or an IP address (IPv4 as four decimal "
+		  "numbers)" },
 		{ "\"\"", "\"\": expected labels of 1 to 63 letters, digits or '-', not starting or ending with '-'" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1132,6 +1140,21 @@ static void test_ca_list(void **state)
 		     "acmed.yaml:8:44: ca: expected a name, got a mapping");
 }
 
+/* RFC 8738: IP addresses among the names, each in its one written form. */
+static void test_ip_identifiers(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = expect_ok(CA_LE "certificates:\n  - name: w\n    domains: [192.0.2.10, \"2001:DB8:0:0::10\", "
+			"\"::ffff:192.0.2.1\", www.example.org]\n");
+	assert_strv(&cfg->certs[0].domains, 4, "192.0.2.10", "2001:db8::10", "::ffff:192.0.2.1", "www.example.org");
+	config_free(cfg);
+	/* the same address written twice is a duplicate */
+	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [\"2001:db8::10\", \"2001:0db8::0010\"]\n",
+		     "acmed.yaml:6:31: domains: duplicate entry \"2001:db8::10\" (first at 6:15)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1151,6 +1174,7 @@ int main(void)
 		cmocka_unit_test(test_every_error),
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_ca_list),
+		cmocka_unit_test(test_ip_identifiers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* test_crypto.c - unit tests of crypto.c, checked independently with OpenSSL itself. */
 #include <errno.h>
 #include <setjmp.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -848,6 +849,16 @@ static void check_csr(const struct crypto_key *key, enum key_type kt, const char
 		int type;
 		const ASN1_STRING *s = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(gens, (int)i), &type);
 
+		unsigned char ip[16];
+		int iplen = inet_pton(strchr(doms[i], ':') ? AF_INET6 : AF_INET, doms[i], ip) == 1 ?
+			    (strchr(doms[i], ':') ? 16 : 4) : 0;
+
+		if (iplen) {            /* RFC 8738: an iPAddress with the address's bytes */
+			assert_int_equal(type, GEN_IPADD);
+			assert_int_equal(ASN1_STRING_length(s), iplen);
+			assert_memory_equal(ASN1_STRING_get0_data(s), ip, (size_t)iplen);
+			continue;
+		}
 		assert_int_equal(type, GEN_DNS);
 		assert_int_equal(ASN1_STRING_length(s), strlen(doms[i]));
 		assert_memory_equal(ASN1_STRING_get0_data(s), doms[i], strlen(doms[i]));
@@ -876,6 +887,14 @@ static void test_csr(void **state)
 	memcpy(d65 + 61, ".org", 5);
 	check_csr(keys[0], all_kt[0], first64, 1, 1);        /* 64 bytes: still a CN */
 	check_csr(keys[1], all_kt[1], longfirst, 2, 0);      /* 65 bytes: SAN only */
+	{
+		/* IP addresses (RFC 8738): iPAddress SANs; one first is no CN */
+		static const char *const ips[] = { "192.0.2.10", "2001:db8::10", "www.example.org" };
+		static const char *const named[] = { "www.example.org", "192.0.2.10" };
+
+		check_csr(keys[0], all_kt[0], ips, 3, 0);
+		check_csr(keys[0], all_kt[0], named, 2, 1);
+	}
 }
 
 static void test_csr_bad_input(void **state)
@@ -932,7 +951,7 @@ static void add_san(X509 *x, const struct certspec *s)
 		assert_int_equal(ASN1_STRING_set(ia5, s->names[i], -1), 1);
 		GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
 		sk_GENERAL_NAME_push(gens, g);
-		if (i == 0) {   /* names of other kinds are not dNSNames */
+		if (i == 0) {   /* an iPAddress, and an rfc822Name that is no name of the certificate */
 			GENERAL_NAME *g2 = GENERAL_NAME_new();
 			ASN1_OCTET_STRING *o = ASN1_OCTET_STRING_new();
 			GENERAL_NAME *g3 = GENERAL_NAME_new();
@@ -1008,11 +1027,12 @@ static void test_cert_info(void **state)
 	assert_int_equal(crypto_cert_info_pem(pem, strlen(pem), &info), 0);
 	assert_int_equal(info.not_before, 1700000000);
 	assert_int_equal(info.not_after, 2600000000LL);   /* GeneralizedTime (after 2049) */
-	assert_int_equal(info.nnames, 3);
+	assert_int_equal(info.nnames, 4);
 	assert_string_equal(info.names[0], "www.example.org");
-	assert_string_equal(info.names[1], "example.org");
-	assert_string_equal(info.names[2], "*.sub.example.org");
-	assert_null(info.names[3]);
+	assert_string_equal(info.names[1], "192.0.2.1");          /* an iPAddress (RFC 8738) */
+	assert_string_equal(info.names[2], "example.org");
+	assert_string_equal(info.names[3], "*.sub.example.org");
+	assert_null(info.names[4]);
 	assert_int_equal(info.serial_len, sizeof(high_serial) + 1);
 	assert_int_equal(info.serial[0], 0x00);            /* the DER sign octet stays */
 	assert_memory_equal(info.serial + 1, high_serial, sizeof(high_serial));
@@ -1057,7 +1077,7 @@ static void test_cert_info(void **state)
 		pem = make_cert(ed, ed, &t);
 		assert_int_equal(crypto_cert_info_pem(pem, strlen(pem), &info), 0);
 		assert_false(info.key_type_known);
-		assert_int_equal(info.nnames, 1);
+		assert_int_equal(info.nnames, 2);     /* its name and the iPAddress */
 		crypto_cert_info_clear(&info);
 		assert_int_equal(crypto_cert_matches_key(pem, strlen(pem), keys[0]), 0);
 		free(pem);
