@@ -30,6 +30,9 @@ size_t challenge_http_live_count(const struct challenge_http *h);
  * returned. A no-op returning 0 when the sockets came from systemd. Ports are
  * then reported in the new addrs order. */
 int challenge_http_set_listen(struct challenge_http *h, const char *const *addrs, size_t naddrs);
+/* A listening TCP socket (non-blocking, close-on-exec) on one numeric
+ * "host:port" / "[v6]:port" (what names the listener in errors, logged). */
+int ch_listen_numeric(const char *what, const char *addr, int *fd);
 /* Local port of the i-th listening socket (in addrs / fds order), or -ENOENT. */
 int challenge_http_port(const struct challenge_http *h, size_t i);
 

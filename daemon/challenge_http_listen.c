@@ -101,14 +101,14 @@ static int listener_parse(const char *addr, struct ch_listener *l)
 }
 
 /* A bound, listening socket for l's address. EADDRINUSE is not logged when quiet_inuse. */
-static int listen_on(const struct ch_listener *l, int quiet_inuse, int *out)
+static int listen_on_as(const char *what, const struct ch_listener *l, int quiet_inuse, int *out)
 {
 	int fd, one = 1, err;
 
 	fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = -errno;
-		log_error(NULL, "http-01 listener %s: socket: %s", l->addr, strerror(errno));
+		log_error(NULL, "%s listener %s: socket: %s", what, l->addr, strerror(errno));
 		return err;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -117,12 +117,28 @@ static int listen_on(const struct ch_listener *l, int quiet_inuse, int *out)
 	    bind(fd, (const struct sockaddr *)&l->ss, l->sl) < 0 || listen(fd, CH_BACKLOG) < 0) {
 		err = -errno;
 		if (!(quiet_inuse && err == -EADDRINUSE))
-			log_error(NULL, "http-01 listener %s: %s", l->addr, strerror(errno));
+			log_error(NULL, "%s listener %s: %s", what, l->addr, strerror(errno));
 		close(fd);
 		return err;
 	}
 	*out = fd;
 	return 0;
+}
+
+static int listen_on(const struct ch_listener *l, int quiet_inuse, int *out)
+{
+	return listen_on_as("http-01", l, quiet_inuse, out);
+}
+
+int ch_listen_numeric(const char *what, const char *addr, int *fd)
+{
+	struct ch_listener l = { .addr = (char *)addr };
+
+	if (parse_addr(addr, &l.ss, &l.sl) < 0) {
+		log_error(NULL, "%s listener %s: not a numeric host:port or [v6]:port", what, addr);
+		return -EINVAL;
+	}
+	return listen_on_as(what, &l, 0, fd);
 }
 
 /* Hand fd to evhttp, which closes it when freed; sets l->bs and l->port. Closes fd on failure. */

@@ -416,11 +416,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 				    "rsa-2048, rsa-3072, rsa-4096, got %s", GOT(v[C_KEY_TYPE]))))
 		return rc;
 	ct->key_type_set = v[C_KEY_TYPE] != NULL;
-	if (v[C_CHALLENGE] && (v[C_CHALLENGE]->type != NODE_SCALAR || strcmp(v[C_CHALLENGE]->s, "http-01")) &&
-	    config_stop_at(c, &rc, cfg_err(c, v[C_CHALLENGE], "challenge: expected \"http-01\" (the only "
-				    "challenge acmed supports for now), got %s", GOT(v[C_CHALLENGE]))))
-		return rc;
-	if (config_stop_at(c, &rc, dup_str(&ct->challenge, "http-01")))
+	if (config_stop_at(c, &rc, config_get_challenge(c, v[C_CHALLENGE], v[C_WEBROOT], ct)))
 		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
 	if (v[C_PROFILE] && config_stop_at(c, &rc, config_get_profile(c, v[C_PROFILE], &ct->profile)))
@@ -612,9 +608,30 @@ static int resolve_cas(struct ctx *c)
 	return 0;
 }
 
-enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_INCLUDE, T_NKEYS };
+enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_INCLUDE, T_TLS_ALPN_LISTEN, T_NKEYS };
 static const char *const top_keys[] = { "state_dir", "runtime_dir", "listen", "cas", "certificates",
-	"include" };
+	"include", "tls_alpn_listen" };
+
+/* listen / tls_alpn_listen: "host:port" addresses, default [::] and 0.0.0.0 on port. */
+static int get_listen(struct ctx *c, const char *key, const struct node *v, struct config_strv *out,
+		      const char *port)
+{
+	int rc;
+
+	if (v) {
+		if ((rc = get_strv(c, key, "\"host:port\" addresses", v, out, fn_listen)))
+			return rc;
+		return out->n ? 0 : cfg_err(c, v, "%s: expected at least one \"host:port\" address, got an "
+					     "empty list", key);
+	}
+	if ((rc = config_strv_alloc(out, 2)) < 0 || asprintf(&out->v[0], "[::]:%s", port) < 0)
+		return -ENOMEM;
+	out->n = 1;
+	if (asprintf(&out->v[1], "0.0.0.0:%s", port) < 0)
+		return -ENOMEM;
+	out->n = 2;
+	return 0;
+}
 
 static int parse_top(struct ctx *c, const struct node *root)
 {
@@ -650,20 +667,8 @@ static int parse_top(struct ctx *c, const struct node *root)
 		dup_str(&cfg->runtime_dir, "/run/acmed");
 	if (rc)
 		return rc;
-	if (v[T_LISTEN]) {
-		if ((rc = get_strv(c, "listen", "\"host:port\" addresses", v[T_LISTEN], &cfg->listen, fn_listen)))
-			return rc;
-		if (cfg->listen.n == 0)
-			return cfg_err(c, v[T_LISTEN], "listen: expected at least one \"host:port\" address, got an "
-				       "empty list");
-	} else if ((rc = config_strv_alloc(&cfg->listen, 2)) == 0) {
-		if ((rc = dup_str(&cfg->listen.v[0], "[::]:80")) == 0) {
-			cfg->listen.n = 1;
-			if ((rc = dup_str(&cfg->listen.v[1], "0.0.0.0:80")) == 0)
-				cfg->listen.n = 2;
-		}
-	}
-	if (rc)
+	if ((rc = get_listen(c, "listen", v[T_LISTEN], &cfg->listen, "80")) ||
+	    (rc = get_listen(c, "tls_alpn_listen", v[T_TLS_ALPN_LISTEN], &cfg->tls_alpn_listen, "443")))
 		return rc;
 	rc = parse_cas(c, cas);
 	if (rc && (rc == -ENOMEM || !c->msg.all))

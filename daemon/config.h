@@ -80,6 +80,7 @@ struct config {
 	char *state_dir;        /* absolute; default /var/lib/acmed */
 	char *runtime_dir;      /* absolute; default /run/acmed */
 	struct config_strv listen; /* default ["[::]:80", "0.0.0.0:80"] */
+	struct config_strv tls_alpn_listen; /* tls-alpn-01; default ["[::]:443", "0.0.0.0:443"] */
 	struct config_ca *cas;
 	size_t ncas;
 	struct config_cert *certs;

@@ -112,6 +112,7 @@ void config_free(struct config *cfg)
 	free(cfg->cas);
 	free(cfg->certs);
 	config_strv_clear(&cfg->listen);
+	config_strv_clear(&cfg->tls_alpn_listen);
 	free(cfg->path);
 	free(cfg->state_dir);
 	free(cfg->runtime_dir);

@@ -56,3 +56,14 @@ int config_get_profile(struct ctx *c, const struct node *v, char **out)
 	return (*out = strdup(v->s)) ? 0 : -ENOMEM;
 }
 
+int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot, struct config_cert *ct)
+{
+	const char *name = v && v->type == NODE_SCALAR ? v->s : "http-01";
+
+	if (v && (v->type != NODE_SCALAR || (strcmp(name, "http-01") && strcmp(name, "tls-alpn-01"))))
+		return cfg_err(c, v, "challenge: expected \"http-01\" or \"tls-alpn-01\", got %s", GOT(v));
+	if (webroot && strcmp(name, "http-01") != 0)
+		return cfg_err(c, webroot, "webroot: only with the http-01 challenge (this certificate uses %s)",
+			       name);
+	return (ct->challenge = strdup(name)) ? 0 : -ENOMEM;
+}

@@ -18,6 +18,7 @@
 #include "acme.h"
 #include "challenge_http01.h"
 #include "challenge_http.h"
+#include "challenge_tlsalpn.h"
 #include "cli.h"
 #include "config.h"
 #include "control.h"
@@ -45,7 +46,10 @@ struct run_ctx {
 	const char *path;
 	struct config *cfg;
 	struct challenge_http *http01;
-	struct challenge *solvers[1];   /* http-01 */
+	struct challenge *solvers[2];   /* http-01, and tls-alpn-01 once a certificate needs it */
+	size_t nsolvers;
+	int *http_fds, *alpn_fds;       /* systemd's sockets, until a listener takes them */
+	size_t nhttp_fds, nalpn_fds;
 	struct dryrun_set *dry;         /* renew --dry-run */
 	struct worker *io;              /* the store's writes, off the loop */
 	struct db *db;                  /* accounts, job and CA state (db_file.c) */
@@ -154,6 +158,8 @@ static int strv_equal(const struct config_strv *a, const struct config_strv *b)
 	return 1;
 }
 
+static int ensure_tlsalpn(struct run_ctx *ctx, const struct config *cfg);
+
 static void do_reload(struct run_ctx *ctx)
 {
 	char err[1024] = "";
@@ -194,6 +200,9 @@ static void do_reload(struct run_ctx *ctx)
 		if (!cas[i] || acme_ca_load_account(cas[i]) < 0)
 			goto nomem;
 	}
+	if (ensure_tlsalpn(ctx, cfg) < 0)
+		log_error(NULL, "no tls-alpn-01 responder: the certificates that use tls-alpn-01 cannot be "
+			  "validated");
 	if (!strv_equal(&cfg->listen, &ctx->cfg->listen) && ctx->http01 &&
 	    challenge_http_set_listen(ctx->http01, (const char *const *)cfg->listen.v,
 				      cfg->listen.n) < 0)
@@ -420,15 +429,12 @@ static void on_idle(struct sched *s, void *arg)
 
 static struct challenge_http *open_listener(struct run_ctx *ctx)
 {
-	int *fds = NULL;
-	int nfds = service_listen_fds(&fds);
-
-	if (nfds < 0)
-		nfds = 0;
 	if (challenge_http_new(ctx->base, (const char *const *)ctx->cfg->listen.v,
-			       ctx->cfg->listen.n, fds, (size_t)nfds, &ctx->http01) < 0)
+			       ctx->cfg->listen.n, ctx->http_fds, ctx->nhttp_fds, &ctx->http01) < 0)
 		ctx->http01 = NULL;
-	free(fds);
+	free(ctx->http_fds);            /* the listener has them now */
+	ctx->http_fds = NULL;
+	ctx->nhttp_fds = 0;
 	return ctx->http01;
 }
 
@@ -436,8 +442,31 @@ static struct challenge_http *open_listener(struct run_ctx *ctx)
 static int config_uses_listener(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->ncerts; i++)
-		if (!cfg->certs[i].webroot)
+		if (!cfg->certs[i].webroot && strcmp(cfg->certs[i].challenge, "http-01") == 0)
 			return 1;
+	return 0;
+}
+
+/* The tls-alpn-01 responder, from the first certificate that uses it (or
+ * systemd's tls-alpn socket) on: 0, or -errno when it cannot listen (logged). */
+static int ensure_tlsalpn(struct run_ctx *ctx, const struct config *cfg)
+{
+	int used = ctx->nalpn_fds > 0;
+
+	for (size_t i = 0; !used && i < cfg->ncerts; i++)
+		used = strcmp(cfg->certs[i].challenge, "tls-alpn-01") == 0;
+	if (!used || ctx->nsolvers > 1)
+		return 0;
+	ctx->solvers[1] = challenge_tlsalpn_new(ctx->base, (const char *const *)cfg->tls_alpn_listen.v,
+						cfg->tls_alpn_listen.n, ctx->alpn_fds, ctx->nalpn_fds);
+	free(ctx->alpn_fds);
+	ctx->alpn_fds = NULL;
+	ctx->nalpn_fds = 0;
+	if (!ctx->solvers[1])
+		return -EADDRNOTAVAIL;
+	ctx->nsolvers = 2;
+	if (ctx->sched)
+		sched_set_solvers(ctx->sched, ctx->solvers, ctx->nsolvers);
 	return 0;
 }
 
@@ -478,9 +507,14 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	 * fight a web server for port 80 on the days nothing is due. When every
 	 * certificate goes through a webroot, the web server owns port 80: the
 	 * listener waits for a certificate that needs it (added by a reload). */
-	if (!ctx->once && (config_uses_listener(ctx->cfg) || getenv("LISTEN_FDS")) &&
-	    !open_listener(ctx))
+	rc = service_listen_fds(&ctx->http_fds, &ctx->nhttp_fds, &ctx->alpn_fds, &ctx->nalpn_fds);
+	if (rc < 0)
+		return rc;
+	if (!ctx->once && (config_uses_listener(ctx->cfg) || ctx->nhttp_fds) && !open_listener(ctx))
 		return -EADDRNOTAVAIL;
+	rc = ensure_tlsalpn(ctx, ctx->cfg);
+	if (rc < 0)
+		return rc;
 	ctx->io = worker_new(ctx->base, "acmed-store");
 	ctx->db = ctx->io ? db_file_new(ctx->cfg->state_dir, ctx->io) : NULL;
 	ctx->cas = calloc(ctx->cfg->ncas ? ctx->cfg->ncas : 1, sizeof(*ctx->cas));
@@ -502,12 +536,14 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	deploy_set_idle_cb(ctx->deploy, on_deploy_idle, ctx);
 	clients = clients_of(ctx->cas, ctx->cfg->ncas);
 	ctx->solvers[0] = challenge_http01_new(ctx->base, need_listener, ctx);
+	if (ctx->nsolvers == 0)
+		ctx->nsolvers = 1;
 	ctx->sched = clients && ctx->solvers[0] ?
 		sched_new(ctx->base, ctx->cfg, clients, ctx->db, ctx->once, deadline, on_idle, ctx) : NULL;
 	free(clients);
 	if (!ctx->sched)
 		return -ENOMEM;
-	sched_set_solvers(ctx->sched, ctx->solvers, 1);
+	sched_set_solvers(ctx->sched, ctx->solvers, ctx->nsolvers);
 	if (sched_subscribe(ctx->sched, on_sched_event, ctx) < 0)
 		return -ENOMEM;
 	if (!ctx->once && !(ctx->status_ev = evtimer_new(ctx->base, on_status_timer, ctx)))
@@ -533,6 +569,13 @@ static void run_teardown(struct run_ctx *ctx)
 	ctx->control = NULL;             /* a revocation given up below answers no one */
 	sched_free(ctx->sched);          /* withdraws every answer presented */
 	challenge_free(ctx->solvers[0]);
+	challenge_free(ctx->solvers[1]);
+	for (size_t i = 0; i < ctx->nhttp_fds; i++)
+		close(ctx->http_fds[i]);
+	for (size_t i = 0; i < ctx->nalpn_fds; i++)
+		close(ctx->alpn_fds[i]);
+	free(ctx->http_fds);
+	free(ctx->alpn_fds);
 	deploy_free(ctx->deploy);
 	for (size_t i = 0; ctx->cas && i < ctx->cfg->ncas; i++)
 		acme_ca_free(ctx->cas[i]);

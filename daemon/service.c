@@ -17,43 +17,58 @@
 #include "log.h"
 #include "service.h"
 
-int service_listen_fds(int **fds)
+int service_listen_fds(int **http, size_t *nhttp, int **alpn, size_t *nalpn)
 {
-	int n, *v;
+	char **names = NULL;
+	int n, r = 0;
 
-	*fds = NULL;
-	n = sd_listen_fds(1);   /* also unsets LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES */
+	*http = *alpn = NULL;
+	*nhttp = *nalpn = 0;
+	n = sd_listen_fds_with_names(1, &names);   /* also unsets LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES */
 	if (n < 0) {
 		log_error(NULL, "socket activation (LISTEN_FDS): %s", strerror(-n));
 		return n;
 	}
-	if (n == 0)
-		return 0;
-	v = calloc((size_t)n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i, fl, r;
+	if (n > 0) {
+		*http = calloc((size_t)n, sizeof(int));
+		*alpn = calloc((size_t)n, sizeof(int));
+		if (!*http || !*alpn)
+			r = -ENOMEM;
+	}
+	for (int i = 0; r == 0 && i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i, fl;
 
 		r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
 		if (r <= 0) {
 			log_error(NULL, "socket activation: fd %d is not a listening stream socket%s%s",
 				  fd, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
-			free(v);
-			return r < 0 ? r : -EINVAL;
+			r = r < 0 ? r : -EINVAL;
+			break;
 		}
+		r = 0;
 		fl = fcntl(fd, F_GETFL);
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 		    (fl = fcntl(fd, F_GETFD)) < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
 			r = -errno;
 			log_error(NULL, "socket activation: fd %d: %s", fd, strerror(errno));
-			free(v);
-			return r;
+			break;
 		}
-		v[i] = fd;
+		/* FileDescriptorName=tls-alpn: the tls-alpn-01 responder's; the others http-01's */
+		if (names && names[i] && strcmp(names[i], "tls-alpn") == 0)
+			(*alpn)[(*nalpn)++] = fd;
+		else
+			(*http)[(*nhttp)++] = fd;
 	}
-	*fds = v;
-	return n;
+	for (int i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+	if (r < 0) {
+		free(*http);
+		free(*alpn);
+		*http = *alpn = NULL;
+		*nhttp = *nalpn = 0;
+	}
+	return r;
 }
 
 /* One status line: a newline would start another notification field. */

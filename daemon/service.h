@@ -7,8 +7,9 @@
 struct event_base;
 
 /* Listening sockets passed by systemd (LISTEN_FDS), made non-blocking and
- * CLOEXEC; *fds malloc'd. Returns the count (0 when not activated). */
-int service_listen_fds(int **fds);
+ * CLOEXEC, split by name: FileDescriptorName=tls-alpn into alpn, the others
+ * (http-01) into http; both malloc'd (NULL when none). 0 or -errno (logged). */
+int service_listen_fds(int **http, size_t *nhttp, int **alpn, size_t *nalpn);
 void service_notify_ready(const char *status);
 void service_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void service_notify_stopping(void);

@@ -52,7 +52,8 @@ static struct challenge_http *new_v4(void)
 
 static void test_socket_activation(void **state)
 {
-	int port, saved, *fds = NULL, n;
+	int port, saved, *fds = NULL, *alpn = NULL, n;
+	size_t nh = 0, na = 0;
 	int sock = listening_socket(&port);
 	struct challenge_http *h = NULL;
 	struct reply r;
@@ -60,8 +61,11 @@ static void test_socket_activation(void **state)
 	saved = move_to_3(sock);
 	base = event_base_new();        /* after fd 3 is taken, so the loop's own fd is elsewhere */
 	set_listen_env("1", (long)getpid());
-	n = service_listen_fds(&fds);
+	assert_int_equal(service_listen_fds(&fds, &nh, &alpn, &na), 0);
+	n = (int)nh;
 	assert_int_equal(n, 1);
+	assert_int_equal(na, 0);
+	free(alpn);
 	assert_non_null(fds);
 	assert_int_equal(fds[0], 3);
 

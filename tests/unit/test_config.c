@@ -389,7 +389,7 @@ static void test_schema_errors(void **state)
 	/* Unknown keys point at the key. */
 	expect_error("stat_dir: /x\n" CA_LE,
 		     "acmed.yaml:1:1: unknown key \"stat_dir\" at the top level; expected one of state_dir, "
-		     "runtime_dir, listen, cas, certificates, include");
+		     "runtime_dir, listen, cas, certificates, include, tls_alpn_listen");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
 		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour, staging, eab");
@@ -470,8 +470,11 @@ static void test_value_errors(void **state)
 		     "acmed.yaml:4:61: key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, "
 		     "rsa-4096, got \"RSA-2048\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], challenge: dns-01}]\n",
-		     "acmed.yaml:4:51: challenge: expected \"http-01\" (the only challenge acmed supports for now), "
-		     "got \"dns-01\"");
+		     "acmed.yaml:4:51: challenge: expected \"http-01\" or \"tls-alpn-01\", got \"dns-01\"");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], challenge: tls-alpn-01, webroot: /srv}]\n",
+		     "acmed.yaml:4:73: webroot: only with the http-01 challenge (this certificate uses tls-alpn-01)");
+	expect_error(CA_LE "tls_alpn_listen: []\n",
+		     "acmed.yaml:4:18: tls_alpn_listen: expected at least one \"host:port\" address, got an empty list");
 	/* Durations. */
 	static const char *const bad_durations[] = { "0d", "-1d", "1.5d", "\"1 d\"", "10", "d", "1w", "+5m",
 		"99999999999999999999d", "106751991167301d", "1dd", "\"\"", "0x10s" };
@@ -788,7 +791,7 @@ static void test_yaml_errors(void **state)
 		     "acmed.yaml:1:12: state_dir: expected a path, got a sequence");
 	expect_error("\xef\xbb\xbfstate_dir: /a\nfoo: 1\n" CA_LE,
 		     "acmed.yaml:2:1: unknown key \"foo\" at the top level; expected one of state_dir, "
-		     "runtime_dir, listen, cas, certificates, include");
+		     "runtime_dir, listen, cas, certificates, include, tls_alpn_listen");
 	expect_error("\xef\xbb\xbf", "acmed.yaml:1:1: the file is empty; expected a mapping with at "
 		     "least \"cas\"");
 	/* Twice (an editor that added one to a file that had one). */

@@ -42,43 +42,69 @@ static int teardown(void **state)
 
 static void test_listen_fds(void **state)
 {
-	int port, saved, *fds = NULL;
+	int port, saved, saved4, *fds = NULL, *alpn = NULL;
+	size_t n = 9, na = 9;
 	int sock = listening_socket(&port);
 
 	/* Not activated. */
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
-	assert_int_equal(service_listen_fds(&fds), 0);
+	assert_int_equal(service_listen_fds(&fds, &n, &alpn, &na), 0);
 	assert_null(fds);
+	assert_int_equal(n + na, 0);
 	/* For another process. */
 	set_listen_env("1", (long)getpid() + 1);
-	assert_int_equal(service_listen_fds(&fds), 0);
+	assert_int_equal(service_listen_fds(&fds, &n, &alpn, &na), 0);
 	assert_null(fds);
+	assert_int_equal(n + na, 0);
 
 	saved = move_to_3(sock);
 	set_listen_env("1", (long)getpid());
-	assert_int_equal(service_listen_fds(&fds), 1);
-	assert_non_null(fds);
+	assert_int_equal(service_listen_fds(&fds, &n, &alpn, &na), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(na, 0);
 	assert_int_equal(fds[0], 3);
 	assert_true(fcntl(3, F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(3, F_GETFD) & FD_CLOEXEC);
 	assert_null(getenv("LISTEN_FDS"));      /* not passed on to children */
 	assert_null(getenv("LISTEN_PID"));
 	free(fds);
+	free(alpn);
+
+	/* Two sockets, the second named tls-alpn (FileDescriptorName=tls-alpn): each to its own. */
+	saved4 = fcntl(4, F_GETFD) >= 0 ? fcntl(4, F_DUPFD_CLOEXEC, 110) : -1;
+	assert_int_equal(dup2(listening_socket(&port), 4), 4);
+	set_listen_env("2", (long)getpid());
+	setenv("LISTEN_FDNAMES", "acmed.socket:tls-alpn", 1);
+	assert_int_equal(service_listen_fds(&fds, &n, &alpn, &na), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(na, 1);
+	assert_int_equal(fds[0], 3);
+	assert_int_equal(alpn[0], 4);
+	assert_null(getenv("LISTEN_FDNAMES"));
+	free(fds);
+	free(alpn);
+	close(4);
+	if (saved4 >= 0) {
+		dup2(saved4, 4);
+		close(saved4);
+	}
 	restore_3(saved);                       /* closes the listening socket */
 }
 
 static void test_listen_fds_rejects(void **state)
 {
-	int saved, *fds = (int *)1;
+	int saved, *fds = (int *)1, *alpn = (int *)1;
+	size_t n, na;
 	int udp = socket(AF_INET, SOCK_DGRAM, 0);
 	int tcp;
 
 	/* A datagram socket is not what the listener needs. */
 	saved = move_to_3(udp);
 	set_listen_env("1", (long)getpid());
-	assert_true(service_listen_fds(&fds) < 0);
+	assert_true(service_listen_fds(&fds, &n, &alpn, &na) < 0);
 	assert_null(fds);
+	assert_null(alpn);
 	restore_3(saved);
 
 	/* Nor is a stream socket that does not listen. */
@@ -86,13 +112,13 @@ static void test_listen_fds_rejects(void **state)
 	saved = move_to_3(tcp);
 	set_listen_env("1", (long)getpid());
 	fds = (int *)1;
-	assert_true(service_listen_fds(&fds) < 0);
+	assert_true(service_listen_fds(&fds, &n, &alpn, &na) < 0);
 	assert_null(fds);
 	restore_3(saved);
 
 	/* Garbage in LISTEN_FDS. */
 	set_listen_env("x", (long)getpid());
-	assert_true(service_listen_fds(&fds) < 0);
+	assert_true(service_listen_fds(&fds, &n, &alpn, &na) < 0);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 }
