@@ -43,6 +43,9 @@ check "the installed configuration passes check-config" /usr/sbin/acmed -c /etc/
 check "acmed.socket and acmed.service enabled" sh -c \
 	'test -L /etc/systemd/system/sockets.target.wants/acmed.socket &&
 	 test -L /etc/systemd/system/multi-user.target.wants/acmed.service'
+check "acmed-tls-alpn.socket installed, not enabled (port 443 is usually a web server's)" sh -c \
+	'test -f /lib/systemd/system/acmed-tls-alpn.socket &&
+	 ! test -e /etc/systemd/system/sockets.target.wants/acmed-tls-alpn.socket'
 check "the units name the installed binary and configuration" \
 	grep -qx "ExecStart=/usr/sbin/acmed -c /etc/acmed/acmed.yaml run" /lib/systemd/system/acmed.service
 check "man pages installed" test -f /usr/share/man/man8/acmed.8.gz -a -f /usr/share/man/man5/acmed.yaml.5.gz

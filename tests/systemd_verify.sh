@@ -1,10 +1,10 @@
 #!/bin/sh
 # tests/systemd_verify.sh - checks the systemd units offline: systemd-analyze verify, the security exposure score, the polkit rule.
-# usage: systemd_verify.sh BUILT_acmed.service acmed.socket acmed-polkit.rules ACMED_BINARY CONFIG_FILE
+# usage: systemd_verify.sh BUILT_acmed.service acmed.socket acmed-polkit.rules ACMED_BINARY CONFIG_FILE [acmed-tls-alpn.socket]
 # (CONFIG_FILE: where the installed unit reads the configuration, /etc/acmed/acmed.yaml for prefix /usr).
 # Exit 0 ok, 1 failure, 77 skipped (no systemd-analyze). Prints the exposure score.
 set -u
-service=$1 socket=$2 rules=$3 binary=$4 config=$5
+service=$1 socket=$2 rules=$3 binary=$4 config=$5 alpn=${6:-}
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
 
 command -v systemd-analyze >/dev/null 2>&1 || { echo "skip: no systemd-analyze"; exit 77; }
@@ -17,6 +17,13 @@ fail=0
 case $binary in /*) ;; *) binary=$(pwd)/$binary ;; esac
 sed -e "s#^\(Exec[A-Za-z]*=\)[^ ]*/acmed #\1$binary #" "$service" > "$tmp/acmed.service"
 cp "$socket" "$tmp/acmed.socket"
+units="$tmp/acmed.service $tmp/acmed.socket"
+if [ -n "$alpn" ]; then
+	cp "$alpn" "$tmp/acmed-tls-alpn.socket"
+	units="$units $tmp/acmed-tls-alpn.socket"
+	grep -qx 'FileDescriptorName=tls-alpn' "$alpn" ||
+		{ echo "FAIL: $alpn must name its socket tls-alpn (acmed tells the sockets apart by it)"; fail=1; }
+fi
 grep -qF -x "ExecStart=$binary -c $config run" "$tmp/acmed.service" ||
 	{ echo "FAIL: unexpected ExecStart= in $service"; grep '^Exec' "$tmp/acmed.service"; fail=1; }
 grep -qF -x "ExecReload=$binary -c $config reload" "$tmp/acmed.service" ||
@@ -24,10 +31,10 @@ grep -qF -x "ExecReload=$binary -c $config reload" "$tmp/acmed.service" ||
 
 echo "== systemd-analyze verify"
 out=$(cd "$tmp" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no --generators=no \
-	"$tmp/acmed.service" "$tmp/acmed.socket" 2>&1)
+	$units 2>&1)
 rc=$?
 # Lines about our units are problems; lines about the host's units are not ours.
-ours=$(printf '%s\n' "$out" | grep -E 'acmed\.(service|socket)' || true)
+ours=$(printf '%s\n' "$out" | grep -E 'acmed(-tls-alpn)?\.(service|socket)' || true)
 printf '%s\n' "$out" | sed '/^$/d'
 if [ $rc -ne 0 ] || [ -n "$ours" ]; then
 	echo "FAIL: systemd-analyze verify (exit $rc)"
