@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config meson ninja-build
  libcmocka-dev clang libclang-rt-14-dev valgrind
  pebble openssl ca-certificates curl
  python3 python3-pytest python3-cryptography python3-dbusmock dbus
- faketime uacme certbot
+ faketime uacme certbot haproxy
  debhelper dpkg-dev fakeroot lintian"
 missing=""
 for p in $PKGS; do
