@@ -617,6 +617,11 @@ static const struct crypto_key *client_account_key(const struct acme_client *c)
 	return CA_OF(c)->key;
 }
 
+static const char *client_account_url(const struct acme_client *c)
+{
+	return CA_OF(c)->kid;
+}
+
 static int client_has_resource(const struct acme_client *c, const char *resource)
 {
 	const struct acme_ca *ca = CA_OF(c);
@@ -643,6 +648,7 @@ static const struct acme_client_ops acme_ca_ops = {
 	.get = client_get,
 	.cancel = client_cancel,
 	.account_key = client_account_key,
+	.account_url = client_account_url,
 	.has_resource = client_has_resource,
 	.poll_hint_ms = client_poll_hint_ms,
 	.poll_learn = client_poll_learn,

@@ -53,6 +53,8 @@ struct acme_client_ops {
 				 acme_reply_fn cb, void *arg);
 	void (*cancel)(struct acme_client *c, struct acme_call *call);
 	const struct crypto_key *(*account_key)(const struct acme_client *c);
+	/* The account's URL (kid) once registered, else NULL; optional (NULL op). */
+	const char *(*account_url)(const struct acme_client *c);
 	/* 1: the directory has the resource, 0: it lacks it, -1: not known yet. */
 	int (*has_resource)(const struct acme_client *c, const char *resource);
 	long (*poll_hint_ms)(const struct acme_client *c, enum acme_poll_kind kind);
@@ -89,6 +91,11 @@ static inline void acme_client_cancel(struct acme_client *c, struct acme_call *c
 {
 	if (call)
 		c->ops->cancel(c, call);
+}
+
+static inline const char *acme_client_account_url(const struct acme_client *c)
+{
+	return c->ops->account_url ? c->ops->account_url(c) : NULL;
 }
 
 static inline const struct crypto_key *acme_client_account_key(const struct acme_client *c)

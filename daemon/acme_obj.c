@@ -39,6 +39,50 @@ static char *dup_member(json_t *o, const char *key, int *ok)
 	return d;
 }
 
+/* A string that goes into a DNS record an admin publishes: printable ASCII
+ * without quotes, backslash or ';' (the record's separator), 1..max long. */
+static int record_safe(const char *t, size_t max)
+{
+	size_t n = t ? strlen(t) : 0;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] <= 0x20 || t[i] >= 0x7f || t[i] == '"' || t[i] == '\\' || t[i] == ';')
+			return 0;
+	return 1;
+}
+
+/* dns-persist-01's members (draft-ietf-acme-dns-persist): accounturi, issuer-domain-names. */
+static void persist_parse(json_t *ch, struct acme_chal_obj *c, int *ok)
+{
+	json_t *names = json_object_get(ch, "issuer-domain-names"), *v;
+	size_t i;
+
+	if (record_safe(json_string_value(json_object_get(ch, "accounturi")), 1024))
+		c->accounturi = dup_member(ch, "accounturi", ok);
+	if (!json_is_array(names) || json_array_size(names) == 0)
+		return;
+	c->issuers = calloc(ACME_OBJ_MAX_ISSUERS, sizeof(*c->issuers));
+	if (!c->issuers) {
+		*ok = 0;
+		return;
+	}
+	json_array_foreach(names, i, v) {
+		const char *s = json_string_value(v);
+
+		if (c->nissuers == ACME_OBJ_MAX_ISSUERS)
+			break;
+		if (!record_safe(s, 253))
+			continue;
+		if (!(c->issuers[c->nissuers] = strdup(s))) {
+			*ok = 0;
+			return;
+		}
+		c->nissuers++;
+	}
+}
+
 static int token_ok(const char *t)
 {
 	size_t n = t ? strlen(t) : 0;
@@ -166,6 +210,7 @@ int acme_authz_parse(const char *body, size_t len, struct acme_authz_obj *out)
 			if (token_ok(json_string_value(json_object_get(ch, "token"))))
 				c->token = dup_member(ch, "token", &ok);
 			error_parse(json_object_get(ch, "error"), &c->error, &ok);
+			persist_parse(ch, c, &ok);
 		}
 	}
 	json_decref(j);
@@ -179,6 +224,10 @@ int acme_authz_parse(const char *body, size_t len, struct acme_authz_obj *out)
 void acme_authz_obj_clear(struct acme_authz_obj *a)
 {
 	for (size_t i = 0; a->challenges && i < a->nchallenges; i++) {
+		for (size_t k = 0; k < a->challenges[i].nissuers; k++)
+			free(a->challenges[i].issuers[k]);
+		free(a->challenges[i].issuers);
+		free(a->challenges[i].accounturi);
 		free(a->challenges[i].type);
 		free(a->challenges[i].url);
 		free(a->challenges[i].token);

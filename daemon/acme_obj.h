@@ -40,7 +40,14 @@ struct acme_chal_obj {
 	char *token;                    /* NULL unless base64url, 1..256 characters */
 	enum acme_status status;
 	struct acme_obj_error error;
+	/* dns-persist-01: the account URI the record must name, and the CA's
+	 * issuer domain names (only printable names of at most 253 characters,
+	 * at most ACME_OBJ_MAX_ISSUERS; others dropped): NULL / 0 when absent. */
+	char *accounturi;
+	char **issuers;
+	size_t nissuers;
 };
+#define ACME_OBJ_MAX_ISSUERS 8
 
 /* RFC 8555 7.1.4. */
 struct acme_authz_obj {

@@ -23,8 +23,13 @@ struct challenge_request {
 	const char *id_type;            /* "dns" or "ip" */
 	const char *identifier;         /* "example.org" (the base name of a wildcard), or an address */
 	int wildcard;                   /* the authorization is for "*.<identifier>" */
-	const char *token;              /* from the CA's challenge object */
-	const char *key_authorization;  /* token "." thumbprint (RFC 8555 8.1) */
+	const char *token;              /* from the CA's challenge object (NULL for a tokenless type) */
+	const char *key_authorization;  /* token "." thumbprint (RFC 8555 8.1); NULL when tokenless */
+	/* dns-persist-01: the account URI and the CA's issuer domain names the
+	 * record must carry (from the challenge object); NULL / 0 otherwise. */
+	const char *account_uri;
+	const char *const *issuers;
+	size_t nissuers;
 	challenge_ready_fn ready;
 	challenge_seen_fn seen;         /* may be NULL */
 	void *arg;
@@ -32,6 +37,10 @@ struct challenge_request {
 
 struct challenge_type {
 	const char *name;               /* the ACME challenge type, "http-01" */
+	int tokenless;                  /* answers without a token (dns-persist-01) */
+	/* Optional: what an admin must know when the CA found the answer
+	 * wanting (dns-persist-01: the record to publish), or NULL. */
+	const char *(*explain)(struct challenge *c, struct challenge_answer *a);
 	/* 1 when this solver can answer for the identifier. */
 	int (*supports)(struct challenge *c, const char *id_type, const char *identifier,
 			int wildcard);
@@ -66,6 +75,12 @@ static inline int challenge_present(struct challenge *c, const struct challenge_
 				    struct challenge_answer **out)
 {
 	return c->type->present(c, rq, out);
+}
+
+/* NULL when the type has nothing to add (or a is NULL). */
+static inline const char *challenge_explain(struct challenge *c, struct challenge_answer *a)
+{
+	return a && c->type->explain ? c->type->explain(c, a) : NULL;
 }
 
 /* NULL a ok. */

@@ -410,14 +410,14 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 	    config_stop_at(c, &rc, cfg_err(c, v[C_DOMAINS], "domains: expected at least one DNS name, got an "
 				    "empty list")))
 		return rc;
+	if (config_stop_at(c, &rc, config_get_challenge(c, v[C_CHALLENGE], v[C_WEBROOT], v[C_DOMAINS], ct)))
+		return rc;
 	if (v[C_KEY_TYPE] && (config_key_type_parse(v[C_KEY_TYPE]->s, &ct->key_type) ||
 			      v[C_KEY_TYPE]->type != NODE_SCALAR) &&
 	    config_stop_at(c, &rc, cfg_err(c, v[C_KEY_TYPE], "key_type: expected one of ecdsa-p256, ecdsa-p384, "
 				    "rsa-2048, rsa-3072, rsa-4096, got %s", GOT(v[C_KEY_TYPE]))))
 		return rc;
 	ct->key_type_set = v[C_KEY_TYPE] != NULL;
-	if (config_stop_at(c, &rc, config_get_challenge(c, v[C_CHALLENGE], v[C_WEBROOT], ct)))
-		return rc;
 	/* webroot: http-01 through the web server that owns port 80. */
 	if (v[C_PROFILE] && config_stop_at(c, &rc, config_get_profile(c, v[C_PROFILE], &ct->profile)))
 		return rc;

@@ -133,9 +133,15 @@ int config_check_domain(const struct config_yaml_msg *m, const struct node *v, c
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	}
-	if (!strncmp(s, "*.", 2))
-		return config_yaml_err(m, v, "domains: %s: wildcard names need the dns-01 challenge, which acmed "
-			       "does not do yet", Q(s));
+	/* A wildcard: "*." and a name (which challenge may validate it is the
+	 * certificate's business: config_get_challenge). */
+	if (!strncmp(s, "*.", 2)) {
+		lbl = s += 2;
+		len -= 2;
+		if (strchr(s, '*'))
+			return config_yaml_err(m, v, "domains: %s: a wildcard is \"*.\" then a name, with no other "
+					       "'*'", Q(s - 2));
+	}
 	if (len > 253)
 		return config_yaml_err(m, v, "domains: name too long (%zu characters, max 253)", len);
 	if (len && s[len - 1] == '.')

@@ -57,8 +57,10 @@ int config_get_str(struct ctx *c, const char *key, const char *what, const struc
 int config_get_bool(struct ctx *c, const char *key, const struct node *v, int *out);
 int config_get_group(struct ctx *c, const struct node *v, struct config_cert *ct);
 int config_get_profile(struct ctx *c, const struct node *v, char **out);
-/* `challenge:` (default http-01; tls-alpn-01), and no webroot but with http-01. */
-int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot, struct config_cert *ct);
+/* `challenge:` (default http-01; tls-alpn-01, dns-persist-01), no webroot but
+ * with http-01, wildcards only with dns-persist-01, no address with it. */
+int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot,
+			 const struct node *domains, struct config_cert *ct);
 
 /* config_eab.c: a CA's eab: mapping */
 int config_parse_eab(struct ctx *c, const struct node *v, struct config_ca *ca);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "ident.h"
 
 int config_get_str(struct ctx *c, const char *key, const char *what, const struct node *v, char **out)
 {
@@ -56,14 +57,33 @@ int config_get_profile(struct ctx *c, const struct node *v, char **out)
 	return (*out = strdup(v->s)) ? 0 : -ENOMEM;
 }
 
-int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot, struct config_cert *ct)
+int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot,
+			 const struct node *domains, struct config_cert *ct)
 {
+	static const char *const known[] = { "http-01", "tls-alpn-01", "dns-persist-01" };
 	const char *name = v && v->type == NODE_SCALAR ? v->s : "http-01";
+	int persist = strcmp(name, "dns-persist-01") == 0;
+	size_t i;
 
-	if (v && (v->type != NODE_SCALAR || (strcmp(name, "http-01") && strcmp(name, "tls-alpn-01"))))
-		return cfg_err(c, v, "challenge: expected \"http-01\" or \"tls-alpn-01\", got %s", GOT(v));
+	for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(name, known[i]); i++)
+		;
+	if (v && (v->type != NODE_SCALAR || i == sizeof(known) / sizeof(known[0])))
+		return cfg_err(c, v, "challenge: expected \"http-01\", \"tls-alpn-01\" or \"dns-persist-01\", "
+			       "got %s", GOT(v));
 	if (webroot && strcmp(name, "http-01") != 0)
 		return cfg_err(c, webroot, "webroot: only with the http-01 challenge (this certificate uses %s)",
 			       name);
+	/* A wildcard needs a DNS challenge; an address cannot have one (RFC 8738 7). */
+	for (i = 0; domains && domains->type == NODE_SEQ && i < ct->domains.n && i < domains->n; i++) {
+		const char *d = ct->domains.v[i];
+
+		if (!persist && strncmp(d, "*.", 2) == 0)
+			return cfg_err(c, domains->kids[i], "domains: %s: a wildcard needs a DNS challenge: "
+				       "challenge: dns-persist-01 (a record published once; dns-01 is not in acmed "
+				       "yet)", Q(d));
+		if (persist && strcmp(ident_type(d), "ip") == 0)
+			return cfg_err(c, domains->kids[i], "domains: %s: an IP address cannot be validated by "
+				       "dns-persist-01 (http-01 or tls-alpn-01 can)", Q(d));
+	}
 	return (ct->challenge = strdup(name)) ? 0 : -ENOMEM;
 }

@@ -43,9 +43,11 @@ static void authz_invalid(struct authz *a, const struct acme_authz_obj *obj)
 	const struct acme_chal_obj *ch = acme_authz_failed_challenge(obj);
 	const char *type = ch ? ch->error.type : NULL, *detail = ch ? ch->error.detail : NULL;
 
-	order_fail(a->o, ACME_ERR_CERT, -1, type, "authorization for %s is %s%s%s%s%s",
+	const char *hint = a->solver ? challenge_explain(a->solver, a->answer) : NULL;
+
+	order_fail(a->o, ACME_ERR_CERT, -1, type, "authorization for %s is %s%s%s%s%s%s%s",
 		   order_authz_name(a), obj->status_text ? obj->status_text : "?", type ? ": " : "",
-		   type ? type : "", detail ? ": " : "", detail ? detail : "");
+		   type ? type : "", detail ? ": " : "", detail ? detail : "", hint ? "; " : "", hint ? hint : "");
 }
 
 static void authz_poll_later(struct authz *a, int64_t retry_after)
@@ -149,9 +151,11 @@ static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 			   challenge_name(a->solver), order_authz_name(a));
 		return;
 	}
-	if (!ch->token || !ch->url) {
-		order_fail(o, ACME_ERR_INPUT, -1, NULL, "%s challenge for %s is malformed",
-			   challenge_name(a->solver), order_authz_name(a));
+	if ((!ch->token && !a->solver->type->tokenless) || !ch->url ||
+	    (a->solver->type->tokenless && !ch->nissuers)) {
+		order_fail(o, ACME_ERR_INPUT, -1, NULL, "%s challenge for %s is malformed%s",
+			   challenge_name(a->solver), order_authz_name(a),
+			   a->solver->type->tokenless ? " (no issuer-domain-names)" : "");
 		return;
 	}
 	free(a->chal_url);
@@ -162,8 +166,8 @@ static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 	/* A challenge already answered (processing, e.g. before a restart) is
 	 * presented again but not answered twice: its verdict is awaited. */
 	a->answered = ch->status != ACME_STATUS_PENDING && ch->status != ACME_STATUS_UNKNOWN;
-	keyauth = jws_key_authorization(ch->token, acme_client_account_key(o->ca));
-	if (!keyauth) {
+	keyauth = ch->token ? jws_key_authorization(ch->token, acme_client_account_key(o->ca)) : NULL;
+	if (!keyauth && !a->solver->type->tokenless) {
 		order_fail(o, ACME_ERR_LOCAL, -1, NULL, "cannot compute the key authorization");
 		return;
 	}
@@ -173,6 +177,10 @@ static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 	rq.wildcard = obj->wildcard;
 	rq.token = ch->token;
 	rq.key_authorization = keyauth;
+	/* The record names the account: as the CA says it, else the URL it gave us. */
+	rq.account_uri = ch->accounturi ? ch->accounturi : acme_client_account_url(o->ca);
+	rq.issuers = (const char *const *)ch->issuers;
+	rq.nissuers = ch->nissuers;
 	rq.ready = authz_ready;
 	rq.seen = authz_seen;
 	rq.arg = a;

@@ -18,6 +18,7 @@
 #include "acme.h"
 #include "challenge_http01.h"
 #include "challenge_http.h"
+#include "challenge_persist.h"
 #include "challenge_tlsalpn.h"
 #include "cli.h"
 #include "config.h"
@@ -46,8 +47,8 @@ struct run_ctx {
 	const char *path;
 	struct config *cfg;
 	struct challenge_http *http01;
-	struct challenge *solvers[2];   /* http-01, and tls-alpn-01 once a certificate needs it */
-	size_t nsolvers;
+	struct challenge *solvers[3];   /* http-01, dns-persist-01, and tls-alpn-01 once a certificate needs it */
+	struct challenge *tlsalpn;      /* solvers' tls-alpn-01, when made */
 	int *http_fds, *alpn_fds;       /* systemd's sockets, until a listener takes them */
 	size_t nhttp_fds, nalpn_fds;
 	struct dryrun_set *dry;         /* renew --dry-run */
@@ -455,18 +456,18 @@ static int ensure_tlsalpn(struct run_ctx *ctx, const struct config *cfg)
 
 	for (size_t i = 0; !used && i < cfg->ncerts; i++)
 		used = strcmp(cfg->certs[i].challenge, "tls-alpn-01") == 0;
-	if (!used || ctx->nsolvers > 1)
+	if (!used || ctx->tlsalpn)
 		return 0;
-	ctx->solvers[1] = challenge_tlsalpn_new(ctx->base, (const char *const *)cfg->tls_alpn_listen.v,
-						cfg->tls_alpn_listen.n, ctx->alpn_fds, ctx->nalpn_fds);
+	ctx->tlsalpn = challenge_tlsalpn_new(ctx->base, (const char *const *)cfg->tls_alpn_listen.v,
+					     cfg->tls_alpn_listen.n, ctx->alpn_fds, ctx->nalpn_fds);
 	free(ctx->alpn_fds);
 	ctx->alpn_fds = NULL;
 	ctx->nalpn_fds = 0;
-	if (!ctx->solvers[1])
+	if (!ctx->tlsalpn)
 		return -EADDRNOTAVAIL;
-	ctx->nsolvers = 2;
+	ctx->solvers[2] = ctx->tlsalpn;
 	if (ctx->sched)
-		sched_set_solvers(ctx->sched, ctx->solvers, ctx->nsolvers);
+		sched_set_solvers(ctx->sched, ctx->solvers, 3);
 	return 0;
 }
 
@@ -536,14 +537,15 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	deploy_set_idle_cb(ctx->deploy, on_deploy_idle, ctx);
 	clients = clients_of(ctx->cas, ctx->cfg->ncas);
 	ctx->solvers[0] = challenge_http01_new(ctx->base, need_listener, ctx);
-	if (ctx->nsolvers == 0)
-		ctx->nsolvers = 1;
+	ctx->solvers[1] = challenge_persist_new(ctx->base);
+	if (!ctx->solvers[1])
+		return -ENOMEM;
 	ctx->sched = clients && ctx->solvers[0] ?
 		sched_new(ctx->base, ctx->cfg, clients, ctx->db, ctx->once, deadline, on_idle, ctx) : NULL;
 	free(clients);
 	if (!ctx->sched)
 		return -ENOMEM;
-	sched_set_solvers(ctx->sched, ctx->solvers, ctx->nsolvers);
+	sched_set_solvers(ctx->sched, ctx->solvers, ctx->tlsalpn ? 3 : 2);
 	if (sched_subscribe(ctx->sched, on_sched_event, ctx) < 0)
 		return -ENOMEM;
 	if (!ctx->once && !(ctx->status_ev = evtimer_new(ctx->base, on_status_timer, ctx)))
@@ -570,6 +572,7 @@ static void run_teardown(struct run_ctx *ctx)
 	sched_free(ctx->sched);          /* withdraws every answer presented */
 	challenge_free(ctx->solvers[0]);
 	challenge_free(ctx->solvers[1]);
+	challenge_free(ctx->tlsalpn);
 	for (size_t i = 0; i < ctx->nhttp_fds; i++)
 		close(ctx->http_fds[i]);
 	for (size_t i = 0; i < ctx->nalpn_fds; i++)

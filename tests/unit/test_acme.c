@@ -250,6 +250,33 @@ static void test_authz_obj(void **state)
 	acme_authz_obj_clear(&a);
 }
 
+/* dns-persist-01's members go into a record an admin publishes: only clean
+ * names and URIs are kept (no quote, ';', backslash, space or control). */
+static void test_authz_persist_members(void **state)
+{
+	static const char body[] =
+		"{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"example.org\"},"
+		"\"challenges\":[{\"type\":\"dns-persist-01\",\"url\":\"https://ca/c/1\",\"status\":\"pending\","
+		"\"accounturi\":\"https://ca/acct/1\",\"issuer-domain-names\":[\"ca.example\",\"bad\\\"q\","
+		"\"semi;colon\",\"sp ace\",\"\",7,\"b.example\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\"]},"
+		"{\"type\":\"dns-persist-01\",\"url\":\"https://ca/c/2\",\"accounturi\":\"https://ca/a;b\"}]}";
+	struct acme_authz_obj a;
+	const struct acme_chal_obj *c;
+
+	(void)state;
+	assert_int_equal(acme_authz_parse(body, strlen(body), &a), 0);
+	c = &a.challenges[0];
+	assert_string_equal(c->accounturi, "https://ca/acct/1");
+	assert_int_equal(c->nissuers, ACME_OBJ_MAX_ISSUERS);
+	assert_string_equal(c->issuers[0], "ca.example");
+	assert_string_equal(c->issuers[1], "b.example");
+	assert_null(c->token);
+	c = &a.challenges[1];
+	assert_null(c->accounturi);                     /* a ';' would end the record's field */
+	assert_int_equal(c->nissuers, 0);
+	acme_authz_obj_clear(&a);
+}
+
 static void test_obj_hostile(void **state)
 {
 	static const char *const bad[] = {
@@ -385,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_poll_learn),
 		cmocka_unit_test(test_order_obj),
 		cmocka_unit_test(test_authz_obj),
+		cmocka_unit_test(test_authz_persist_members),
 		cmocka_unit_test(test_obj_hostile),
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test(test_directory_hostile),

@@ -470,7 +470,11 @@ static void test_value_errors(void **state)
 		     "acmed.yaml:4:61: key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, "
 		     "rsa-4096, got \"RSA-2048\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], challenge: dns-01}]\n",
-		     "acmed.yaml:4:51: challenge: expected \"http-01\" or \"tls-alpn-01\", got \"dns-01\"");
+		     "acmed.yaml:4:51: challenge: expected \"http-01\", \"tls-alpn-01\" or \"dns-persist-01\", got "
+		     "\"dns-01\"");
+	expect_error(CA_LE "certificates: [{name: w, domains: [192.0.2.1], challenge: dns-persist-01}]\n",
+		     "acmed.yaml:4:36: domains: \"192.0.2.1\": an IP address cannot be validated by dns-persist-01 "
+		     "(http-01 or tls-alpn-01 can)");
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], challenge: tls-alpn-01, webroot: /srv}]\n",
 		     "acmed.yaml:4:73: webroot: only with the http-01 challenge (this certificate uses tls-alpn-01)");
 	expect_error(CA_LE "tls_alpn_listen: []\n",
@@ -648,8 +652,9 @@ static void test_value_errors(void **state)
 static void test_domain_errors(void **state)
 {
 	static const struct { const char *dom, *msg; } cases[] = {
-		{ "\"*.example.org\"", "\"*.example.org\": wildcard names need the dns-01 challenge, which acmed "
-		  "does not do yet" },
+		{ "\"*.example.org\"", "\"*.example.org\": a wildcard needs a DNS challenge: challenge: "
+		  "dns-persist-01 (a record published once; dns-01 is not in acmed yet)" },
+		{ "\"*.*.example.org\"", "\"*.*.example.org\": a wildcard is \"*.\" then a name, with no other '*'" },
 		{ "bücher.example", "\"bücher.example\": expected an ASCII name; write internationalised names in "
 		  "their xn-- (punycode) form" },
 		{ "-a.example", "\"-a.example\": expected labels of 1 to 63 letters, digits or '-', not starting or "
@@ -1005,8 +1010,8 @@ static void test_every_error(void **state)
 		"/etc/acmed/acmed.yaml:4:15: contact: expected a \"mailto:user@example.org\" address, got "
 		"\"ops@example.org\"\n"
 		"/etc/acmed/acmed.yaml:5:19: max_parallel: expected an integer from 1 to 1000, got \"0\"\n"
-		"/etc/acmed/acmed.yaml:11:15: domains: \"*.example.org\": wildcard names need the dns-01 "
-		"challenge, which acmed does not do yet\n"
+		"/etc/acmed/acmed.yaml:11:15: domains: \"*.example.org\": a wildcard needs a DNS challenge: "
+		"challenge: dns-persist-01 (a record published once; dns-01 is not in acmed yet)\n"
 		"/etc/acmed/acmed.yaml:12:15: key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, "
 		"rsa-3072, rsa-4096, got \"rsa-1024\"\n"
 		"/etc/acmed/acmed.yaml:13:11: exec: expected a list (argv), e.g. exec: "
