@@ -446,6 +446,7 @@ static void account_ready(struct acme_ca *ca)
 	ca->acct_state = ca->kid ? ACCT_OK : ACCT_NONE;
 	acme_ca_kick_waiting(ca);
 	acme_account_contact_sync(ca);
+	acme_keychange_account_ready(ca);
 	acme_ca_idle_check(ca);
 }
 
@@ -466,6 +467,7 @@ static void account_loaded(void *arg, int rc, struct crypto_key *key, char *kid,
 		acme_fail_local(&f, ca->directory_url, why);
 		acme_ca_fail_waiting(ca, &f, 0);
 		acme_fail_clear(&f);
+		acme_keychange_account_ready(ca);      /* refused: the key cannot be had */
 		acme_ca_idle_check(ca);
 		return;
 	}

@@ -94,6 +94,11 @@ struct acme_ca {
 	struct call_list waiting;     /* waiting for the directory or the account */
 	struct call_list nonce_wait;  /* waiting for a nonce */
 	struct acme_keychange *keychange; /* account rollover / deactivation under way */
+	struct {                          /* one asked for while the account was being read */
+		acme_ca_done_fn cb;
+		void *arg;
+		int deactivate;
+	} change_wait;
 };
 
 /* acme.c: the newAccount request (signed with the JWK) for acme_account.c. */
@@ -112,6 +117,8 @@ int acme_keychange_apply(struct acme_ca *ca, struct acme_call *call, char *why, 
  * CA's answer) is the account's key or not, as the CA says; then ready(ca). */
 void acme_keychange_resume(struct acme_ca *ca, void (*ready)(struct acme_ca *ca));
 void acme_keychange_free(struct acme_ca *ca);
+/* The account is read: a rollover or deactivation asked for meanwhile starts. */
+void acme_keychange_account_ready(struct acme_ca *ca);
 
 /* acme_profile.c: a newOrder whose "profile" the CA's directory does not list:
  * -1 with why (the CA's profiles named); 0 for any other call. */

@@ -21,6 +21,7 @@ struct acme_keychange {
 	void *arg;
 	void (*ready)(struct acme_ca *ca);   /* resume: the account may be used */
 	char message[512];
+	char refusal[512];              /* the CA's answer to keyChange, when not a success */
 	int rc;
 };
 
@@ -47,6 +48,11 @@ void acme_keychange_free(struct acme_ca *ca)
 	kc_free(ca);
 	if (cb)                 /* its client is told (and freed) */
 		cb(arg, -ECANCELED, "acmed stopped before the CA answered");
+	cb = ca->change_wait.cb;
+	arg = ca->change_wait.arg;
+	memset(&ca->change_wait, 0, sizeof(ca->change_wait));
+	if (cb)
+		cb(arg, -ECANCELED, "acmed stopped before the account was read");
 }
 
 /* The end of a rollover or deactivation: its caller told. */
@@ -120,48 +126,131 @@ int acme_keychange_apply(struct acme_ca *ca, struct acme_call *call, char *why, 
 	return 0;
 }
 
-/* The CA's key is the new one now, kept: the next key's file goes. */
-static void new_key_kept(void *arg, int rc)
+static void settle(struct acme_ca *ca);
+
+/* The account's key is the next one now: it replaces the old in memory, then
+ * as account.key; only once that is on disk does account.key.next go. */
+static void promoted(void *arg, int rc)
 {
 	struct acme_ca *ca = arg;
+	struct acme_keychange *k = ca->keychange;
 
-	ca->keychange->req = NULL;
-	if (rc < 0) {
-		/* The next key's file stays: the next start finds the account's key
-		 * by asking the CA (acme_keychange_resume). */
-		kc_end(ca, -EIO, "the CA moved account %s to the new key, but it cannot be written as "
-		       "account.key; account.key.next holds it, and the next start takes it", ca->kid);
+	k->req = NULL;
+	if (rc == 0)
+		db_del(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, NULL, NULL);
+	k->rc = rc == 0 ? 1 : -2;
+	if (rc < 0)
+		snprintf(k->message, sizeof(k->message), "the CA moved account %s to the new key, but it cannot "
+			 "be written as account.key; account.key.next keeps it and the next start takes it",
+			 ca->kid);
+	settle(ca);
+}
+
+static void promote(struct acme_ca *ca)
+{
+	struct acme_keychange *k = ca->keychange;
+	struct crypto_key *old = ca->key;
+	char *pem = NULL;
+	size_t len = 0;
+
+	ca->key = k->next;
+	k->next = NULL;
+	crypto_key_free(old);
+	if (crypto_key_to_pem(ca->key, &pem, &len) == 0)
+		k->req = db_put(ca->db, DB_ACCOUNT_KEY, ca->name, pem, len, DB_DURABLE | DB_SECRET, promoted, ca);
+	crypto_free_secret(pem, len);
+	if (!k->req)
+		promoted(ca, -ENOMEM);
+}
+
+static void lookup_done(const struct acme_reply *r, void *arg);
+
+/* Which key is the account's: asked of the CA by a lookup signed with the
+ * next key (RFC 8555 7.3.1 onlyReturnExisting). */
+static void lookup(struct acme_ca *ca)
+{
+	struct acme_keychange *k = ca->keychange;
+
+	k->call = acme_ca_call_with_key(ca, "newAccount", "{\"onlyReturnExisting\":true}", k->next, lookup_done, ca);
+	if (!k->call) {
+		k->rc = -1;
+		snprintf(k->message, sizeof(k->message), "out of memory");
+		settle(ca);
+	}
+}
+
+static void lookup_done(const struct acme_reply *r, void *arg)
+{
+	struct acme_ca *ca = arg;
+	struct acme_keychange *k = ca->keychange;
+	const char *name = r->problem ? r->problem->name : NULL;
+
+	k->call = NULL;
+	if (r->err == ACME_ERR_NONE && r->location && ca->kid && strcmp(r->location, ca->kid) == 0) {
+		promote(ca);            /* the CA took it: settle() follows */
 		return;
 	}
-	db_del(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, NULL, NULL);
-	kc_end(ca, 0, "account %s now signs with its new key; the old key is gone", ca->kid);
+	if (name && strcmp(name, "accountDoesNotExist") == 0) {
+		db_del(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, NULL, NULL);
+		k->rc = 0;
+	} else {
+		k->rc = -1;             /* not known now: account.key.next stays for the next start */
+		snprintf(k->message, sizeof(k->message), "%s", r->err_text ? r->err_text : "another account answered");
+	}
+	settle(ca);
+}
+
+/* k->rc: 1 the next key is the account's (-2: but it could not be written),
+ * 0 the old one still is, -1 not known. */
+static void settle(struct acme_ca *ca)
+{
+	struct acme_keychange *k = ca->keychange;
+	void (*ready)(struct acme_ca *) = k->ready;
+	char why[600];
+
+	if (ready) {                    /* at start: a rollover cut off by a crash */
+		if (k->rc == 1)
+			log_warn(NULL, "CA %s: a key rollover was cut off after the CA took the new key; account %s "
+				 "signs with it", ca->name, ca->kid);
+		else if (k->rc == 0)
+			log_warn(NULL, "CA %s: a key rollover was cut off before the CA took the new key; account "
+				 "%s keeps its key", ca->name, ca->kid);
+		else if (k->rc == -2)
+			log_error(NULL, "CA %s: %s", ca->name, k->message);
+		else
+			log_warn(NULL, "CA %s: a key rollover was cut off, and the CA cannot say which key is the "
+				 "account's now (%s); the old key until the next start", ca->name, k->message);
+		kc_free(ca);
+		ready(ca);
+		return;
+	}
+	/* a rollover whose answer was a failure (or lost): settled the same way */
+	snprintf(why, sizeof(why), "%s", k->message);
+	if (k->rc == 1)
+		kc_end(ca, 0, "account %s now signs with its new key; the old key is gone", ca->kid);
+	else if (k->rc == -2)
+		kc_end(ca, -EIO, "%s", why);
+	else if (k->rc == 0)
+		kc_end(ca, -EPERM, "key rollover refused; the account keeps its key: %s", k->refusal);
+	else
+		kc_end(ca, -EAGAIN, "key rollover: the CA did not answer (%s); account.key.next is kept and the "
+		       "next start asks the CA which key the account has", why);
 }
 
 static void key_changed(const struct acme_reply *r, void *arg)
 {
 	struct acme_ca *ca = arg;
 	struct acme_keychange *k = ca->keychange;
-	struct crypto_key *old;
-	char *pem = NULL;
-	size_t len = 0;
 
 	k->call = NULL;
-	if (r->err != ACME_ERR_NONE) {
-		/* The CA kept the old key: the next one is forgotten. */
-		db_del(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, NULL, NULL);
-		kc_end(ca, -EPERM, "key rollover refused; the account keeps its key: %s", r->err_text);
+	if (r->err == ACME_ERR_NONE) {
+		promote(ca);
 		return;
 	}
-	old = ca->key;
-	ca->key = k->next;
-	k->next = NULL;
-	crypto_key_free(old);
-	if (crypto_key_to_pem(ca->key, &pem, &len) == 0)
-		k->req = db_put(ca->db, DB_ACCOUNT_KEY, ca->name, pem, len, DB_DURABLE | DB_SECRET,
-				new_key_kept, ca);
-	crypto_free_secret(pem, len);
-	if (!k->req)
-		new_key_kept(ca, -ENOMEM);
+	/* Refused, or no answer: a first send the CA took may have been lost and
+	 * its retry refused. Only the CA can say which key is the account's. */
+	snprintf(k->refusal, sizeof(k->refusal), "%s", r->err_text ? r->err_text : "error");
+	lookup(ca);
 }
 
 /* The next key is on stable storage: only now may the CA see it. */
@@ -180,9 +269,40 @@ static void next_kept(void *arg, int rc)
 		kc_end(ca, -ENOMEM, "cannot send the key change%s", NULL);
 }
 
+/* Asked while the account is still being read (just after a start): done once it is. */
+static int kc_wait(struct acme_ca *ca, int deactivate, acme_ca_done_fn cb, void *arg)
+{
+	if (ca->acct_state != ACCT_LOADING || ca->change_wait.cb)
+		return 0;
+	ca->change_wait.cb = cb;
+	ca->change_wait.arg = arg;
+	ca->change_wait.deactivate = deactivate;
+	return 1;
+}
+
+void acme_keychange_account_ready(struct acme_ca *ca)
+{
+	acme_ca_done_fn cb = ca->change_wait.cb;
+	void *arg = ca->change_wait.arg;
+	int deactivate = ca->change_wait.deactivate;
+	char err[512];
+	int rc;
+
+	if (!cb)
+		return;
+	memset(&ca->change_wait, 0, sizeof(ca->change_wait));
+	rc = deactivate ? acme_ca_deactivate(ca, cb, arg, err, sizeof(err)) :
+			  acme_ca_rollover(ca, cb, arg, err, sizeof(err));
+	if (rc < 0)
+		cb(arg, rc, err);
+}
+
 int acme_ca_rollover(struct acme_ca *ca, acme_ca_done_fn cb, void *arg, char *err, size_t errlen)
 {
 	struct acme_keychange *k;
+
+	if (kc_wait(ca, 0, cb, arg))
+		return 0;
 	enum key_type kt = KEY_ECDSA_P256;
 	char *pem = NULL;
 	size_t len = 0;
@@ -209,57 +329,6 @@ int acme_ca_rollover(struct acme_ca *ca, acme_ca_done_fn cb, void *arg, char *er
 
 /* ---------- a rollover cut off: which key is the account's? ---------- */
 
-static void resume_done(struct acme_ca *ca, int next_is_it)
-{
-	struct acme_keychange *k = ca->keychange;
-	void (*ready)(struct acme_ca *) = k->ready;
-	struct crypto_key *old;
-	char *pem = NULL;
-	size_t len = 0;
-
-	if (next_is_it) {
-		log_warn(NULL, "CA %s: a key rollover was cut off after the CA took the new key; "
-			 "account %s signs with it", ca->name, ca->kid);
-		old = ca->key;
-		ca->key = k->next;
-		k->next = NULL;
-		crypto_key_free(old);
-		if (crypto_key_to_pem(ca->key, &pem, &len) == 0 &&
-		    db_put(ca->db, DB_ACCOUNT_KEY, ca->name, pem, len, DB_DURABLE | DB_SECRET, NULL, NULL))
-			db_del(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, NULL, NULL);
-		crypto_free_secret(pem, len);
-	} else {
-		log_warn(NULL, "CA %s: a key rollover was cut off before the CA took the new key; "
-			 "account %s keeps its key", ca->name, ca->kid);
-		db_del(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, NULL, NULL);
-	}
-	kc_free(ca);
-	ready(ca);
-}
-
-static void lookup_done(const struct acme_reply *r, void *arg)
-{
-	struct acme_ca *ca = arg;
-	const char *name = r->problem ? r->problem->name : NULL;
-
-	ca->keychange->call = NULL;
-	if (r->err == ACME_ERR_NONE && r->location && ca->kid && strcmp(r->location, ca->kid) == 0) {
-		resume_done(ca, 1);
-	} else if (name && strcmp(name, "accountDoesNotExist") == 0) {
-		resume_done(ca, 0);
-	} else {
-		/* Not known yet (the CA is down): the old key, the next key kept to
-		 * be asked about at the next start. */
-		void (*ready)(struct acme_ca *) = ca->keychange->ready;
-
-		log_warn(NULL, "CA %s: a key rollover was cut off, and the CA cannot say which key is the "
-			 "account's now (%s); the old key until the next start", ca->name,
-			 r->err_text ? r->err_text : "another account answered");
-		kc_free(ca);
-		ready(ca);
-	}
-}
-
 static void next_loaded(void *arg, int rc, const char *pem, size_t len)
 {
 	struct acme_ca *ca = arg;
@@ -274,13 +343,7 @@ static void next_loaded(void *arg, int rc, const char *pem, size_t len)
 		ready(ca);
 		return;
 	}
-	/* RFC 8555 7.3.1: onlyReturnExisting, signed by the next key: its account, or none. */
-	k->call = acme_ca_call_with_key(ca, "newAccount", "{\"onlyReturnExisting\":true}", k->next, lookup_done,
-					ca);
-	if (!k->call) {
-		kc_free(ca);
-		ready(ca);
-	}
+	lookup(ca);
 }
 
 void acme_keychange_resume(struct acme_ca *ca, void (*ready)(struct acme_ca *ca))
@@ -312,20 +375,25 @@ static void deactivated(const struct acme_reply *r, void *arg)
 		kc_end(ca, -EPERM, "the CA did not deactivate the account: %s", r->err_text);
 		return;
 	}
-	/* Its key and record go: the next order registers a new account. */
+	/* Its key and record go, and the CA refuses that key from now on: a new
+	 * key is made and kept (read back after the deletions, the store keeping
+	 * their order) before the next order registers a new account with it. */
 	db_del(ca->db, DB_ACCOUNT, ca->name, NULL, NULL);
 	db_del(ca->db, DB_ACCOUNT_KEY, ca->name, NULL, NULL);
 	ca->kid = NULL;
-	ca->acct_state = ACCT_NONE;
 	kc_end(ca, 0, "account %s deactivated; its key and record are removed from state_dir (a new "
 	       "account is registered at the next order)", kid);
 	free(kid);
+	if (acme_ca_load_account(ca) < 0)
+		ca->acct_state = ACCT_NONE;
 }
 
 int acme_ca_deactivate(struct acme_ca *ca, acme_ca_done_fn cb, void *arg, char *err, size_t errlen)
 {
 	struct acme_keychange *k;
 
+	if (kc_wait(ca, 1, cb, arg))
+		return 0;
 	if (!(k = kc_new(ca, cb, arg))) {
 		snprintf(err, errlen, "CA %s: %s", ca->name, kc_refusal(ca));
 		return -EINVAL;

@@ -377,11 +377,15 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 
 	o->call = NULL;
 	if (r->err != ACME_ERR_NONE && o->replaces && r->problem && r->problem->name &&
-	    strcmp(r->problem->name, "alreadyReplaced") == 0) {
-		/* RFC 9773 5: someone already replaced that certificate; order
-		 * without "replaces", once. */
-		log_info(o->cert->name, "the CA says the certificate was already replaced; "
-			 "ordering without \"replaces\"");
+	    (strcmp(r->problem->name, "alreadyReplaced") == 0 ||
+	     ((r->err == ACME_ERR_CERT || r->err == ACME_ERR_INPUT) && r->status >= 400 && r->status < 500))) {
+		/* RFC 9773 5: someone already replaced that certificate; or the CA
+		 * refuses "replaces" itself (another account ordered it: after
+		 * `account deactivate`, an imported certificate): "replaces" is a
+		 * hint, never a reason to go without a certificate. Once. */
+		log_info(o->cert->name, "the CA refuses \"replaces\" (%s); ordering without it",
+			 strcmp(r->problem->name, "alreadyReplaced") == 0 ? "already replaced" :
+			 r->err_text ? r->err_text : r->problem->name);
 		free(o->replaces);
 		o->replaces = NULL;
 		order_create(o);

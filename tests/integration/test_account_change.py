@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import acme_jws
+import pebble_env as pe
 
 pytestmark = [pytest.mark.acmed, pytest.mark.pebble(nonce_reject=0)]
 
@@ -138,3 +139,25 @@ def test_deactivate(acmed, proxy, pebble):
     assert r.rc == 0, r.describe()
     assert proxy.log.count(kind="newAccount", method="POST", status=201, since=mark) == 1
     assert kid_of(acmed) != kid
+
+
+def test_deactivate_through_the_daemon_then_order(acmed, proxy, pebble):
+    """The running daemon deactivates its account, then orders with a new account and a new key
+    (the old key is refused by the CA for good)."""
+    acmed.write_config([cert("one")])
+    d = acmed.spawn("run")
+    d.wait_for_stderr(r"\[one\] certificate issued", timeout=ISSUE_TIMEOUT)
+    kid, old_pem = kid_of(acmed), (acct_dir(acmed) / "account.key").read_bytes()
+    r = acmed.run("account", "deactivate", "pebble", "--yes")
+    assert r.rc == 0, r.describe()
+    assert f"account {kid} deactivated" in r.stdout, r.stdout
+    mark = proxy.log.mark()
+    r = acmed.run("renew", "one", "--force")
+    assert r.rc == 0, r.describe()
+    d.wait_for_stderr(r"CA pebble: account \S+ created", timeout=ISSUE_TIMEOUT)
+    pe.wait_until(lambda: proxy.log.count(kind="cert", status=200, since=mark) == 1, ISSUE_TIMEOUT,
+                  what="the certificate ordered with the new account")
+    assert proxy.log.count(kind="newAccount", method="POST", status=201, since=mark) == 1
+    assert (acct_dir(acmed) / "account.key").read_bytes() != old_pem
+    assert kid_of(acmed) != kid
+    assert d.stop() == 0

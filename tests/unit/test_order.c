@@ -373,6 +373,32 @@ static void test_already_replaced_orders_again_without_replaces(void **state)
 	assert_null(strstr(fakeca_last_new_order(x->ca), "replaces"));
 }
 
+/* The CA refuses "replaces" itself (another account ordered that certificate,
+ * e.g. after `account deactivate`): ordered again without it, once. */
+static void test_replaces_refused_orders_again_without_it(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 1, 403, "unauthorized", -1);
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_true(x->res.ok);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_null(strstr(fakeca_last_new_order(x->ca), "replaces"));
+}
+
+/* Without "replaces", a refusal is the order's end: no second request. */
+static void test_refusal_without_replaces_is_final(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 1, 403, "unauthorized", -1);
+	start(x, NULL, NULL);
+	drive(x, 60000);
+	assert_false(x->res.ok);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
 static void test_replaces_is_sent(void **state)
 {
 	struct fx *x = *state;
@@ -466,6 +492,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_authorization_pending_forever_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_a_valid_order_downloads_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_already_replaced_orders_again_without_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replaces_refused_orders_again_without_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_without_replaces_is_final, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaces_is_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_with_other_names_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_keep_their_class, setup, teardown),
