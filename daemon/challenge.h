@@ -30,6 +30,7 @@ struct challenge_request {
 	const char *account_uri;
 	const char *const *issuers;
 	size_t nissuers;
+	int wildcard_too;               /* the certificate also names "*.<identifier>" */
 	challenge_ready_fn ready;
 	challenge_seen_fn seen;         /* may be NULL */
 	void *arg;

@@ -56,7 +56,9 @@ static int persist_present(struct challenge *c, const struct challenge_request *
 	*out = NULL;
 	/* The CA's first issuer domain name: any of them would do, one record is enough. */
 	if (a && rq->account_uri && rq->nissuers > 0 &&
-	    (a->record = challenge_persist_record(rq->identifier, rq->issuers[0], rq->account_uri, rq->wildcard)) &&
+	    /* one record serves a wildcard and its base: the base's says policy=wildcard too */
+	    (a->record = challenge_persist_record(rq->identifier, rq->issuers[0], rq->account_uri,
+						  rq->wildcard || rq->wildcard_too)) &&
 	    asprintf(&a->hint, "publish this record (once; it serves every renewal): %s", a->record) < 0)
 		a->hint = NULL;
 	if (!a || !a->hint || !(a->ready_ev = evtimer_new(s->base, ready_cb, a))) {

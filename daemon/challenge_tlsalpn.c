@@ -22,7 +22,8 @@
 
 #define ALPN_ACME "acme-tls/1"
 #define TLSALPN_CONNS_MAX 64            /* handshakes at once; more are closed at accept */
-#define TLSALPN_HANDSHAKE_S 10          /* a validator finishes well within this */
+#define TLSALPN_PEER_MAX 8              /* of them from one address (an IPv6 /64) */
+#define TLSALPN_HANDSHAKE_S 10          /* a whole handshake, however it trickles in */
 #define OID_ACME_IDENTIFIER "1.3.6.1.5.5.7.1.31"
 
 struct tlsalpn_conn;
@@ -37,6 +38,7 @@ struct tlsalpn {
 	struct challenge_answer *answers;
 	struct tlsalpn_conn *conns;
 	unsigned nconns;
+	struct event *resume_ev;        /* accepting again after an accept error */
 };
 
 struct challenge_answer {
@@ -57,6 +59,8 @@ struct tlsalpn_conn {
 	int fd;
 	struct event *ev;
 	struct challenge_answer *answer;        /* the one the ClientHello asked for */
+	unsigned char peer[8];                  /* IPv4 address, or an IPv6 /64 */
+	struct timeval deadline;                /* monotonic: the handshake ends by then */
 };
 
 /* ---------- the validation certificate ---------- */
@@ -248,14 +252,16 @@ static void conn_free(struct tlsalpn_conn *k)
 static void conn_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct tlsalpn_conn *k = arg;
-	struct timeval tv = { TLSALPN_HANDSHAKE_S, 0 };
+	struct timeval now, tv;
 	int r, e;
 
 	(void)fd;
-	if (what & EV_TIMEOUT) {
+	event_base_gettimeofday_cached(k->s->base, &now);
+	if ((what & EV_TIMEOUT) || !evutil_timercmp(&now, &k->deadline, <)) {
 		conn_free(k);
 		return;
 	}
+	evutil_timersub(&k->deadline, &now, &tv);
 	r = SSL_do_handshake(k->ssl);
 	if (r == 1) {
 		/* RFC 8737 3: the validator closes once the handshake is done. */
@@ -276,20 +282,43 @@ static void conn_step(evutil_socket_t fd, short what, void *arg)
 	event_add(k->ev, &tv);
 }
 
+/* Where a connection comes from, as the per-peer limit counts it. */
+static void peer_of(const struct sockaddr *sa, unsigned char out[8])
+{
+	memset(out, 0, 8);
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		memcpy(out, memcmp(a, mapped, 12) == 0 ? a + 12 : a, memcmp(a, mapped, 12) == 0 ? 4 : 8);
+	}
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct tlsalpn *s = arg;
-	struct tlsalpn_conn *k;
+	struct tlsalpn_conn *k, *it;
+	struct timeval limit = { TLSALPN_HANDSHAKE_S, 0 };
+	unsigned char peer[8];
+	unsigned same = 0;
 
 	(void)l;
-	(void)sa;
 	(void)salen;
-	if (s->nconns >= TLSALPN_CONNS_MAX || !(k = calloc(1, sizeof(*k)))) {
+	peer_of(sa, peer);
+	for (it = s->conns; it; it = it->next)
+		same += memcmp(it->peer, peer, sizeof(peer)) == 0;
+	/* One host cannot hold every slot: a validator comes from many addresses. */
+	if (s->nconns >= TLSALPN_CONNS_MAX || same >= TLSALPN_PEER_MAX || !(k = calloc(1, sizeof(*k)))) {
 		close(fd);
 		return;
 	}
 	k->s = s;
 	k->fd = fd;
+	memcpy(k->peer, peer, sizeof(peer));
+	event_base_gettimeofday_cached(s->base, &k->deadline);
+	evutil_timeradd(&k->deadline, &limit, &k->deadline);
 	k->ssl = SSL_new(s->ctx);
 	k->ev = event_new(s->base, fd, EV_READ, conn_step, k);
 	k->next = s->conns;
@@ -339,7 +368,21 @@ static int tlsalpn_present(struct challenge *c, const struct challenge_request *
 	struct timeval zero = { 0, 0 };
 
 	*out = NULL;
-	if (!a || !(a->sni = reverse_name(rq->identifier)) ||
+	if (a && (a->sni = reverse_name(rq->identifier))) {
+		struct challenge_answer *it;
+
+		/* A handshake names the identifier only: two answers for it at
+		 * once (two certificates sharing a name) cannot both be served. */
+		for (it = s->answers; it && strcmp(it->sni, a->sni) != 0; it = it->next)
+			;
+		if (it) {
+			log_error(rq->cert_name, "tls-alpn-01: %s is being validated for another certificate "
+				  "right now; this order tries again later", rq->identifier);
+			answer_free(a);
+			return -EBUSY;
+		}
+	}
+	if (!a || !a->sni ||
 	    !(a->cert = validation_cert(s->key, rq->identifier, rq->key_authorization)) ||
 	    !(a->ready_ev = evtimer_new(s->base, ready_cb, a))) {
 		log_error(rq->cert_name, "tls-alpn-01: cannot make the validation certificate for %s",
@@ -386,6 +429,8 @@ static void tlsalpn_free(struct challenge *c)
 	for (size_t i = 0; i < s->nls; i++)
 		evconnlistener_free(s->ls[i]);
 	free(s->ls);
+	if (s->resume_ev)
+		event_free(s->resume_ev);
 	SSL_CTX_free(s->ctx);
 	EVP_PKEY_free(s->key);
 	free(s);
@@ -398,6 +443,34 @@ static const struct challenge_type tlsalpn_type = {
 	.cleanup = tlsalpn_cleanup,
 	.free = tlsalpn_free,
 };
+
+/* accept() failed (EMFILE, ENFILE, ENOMEM): listening again in a second,
+ * rather than spinning on a socket that stays readable. */
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct tlsalpn *s = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < s->nls; i++)
+		evconnlistener_enable(s->ls[i]);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct tlsalpn *s = arg;
+	struct timeval second = { 1, 0 };
+	int e = EVUTIL_SOCKET_ERROR();
+
+	if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+		return;
+	log_warn(NULL, "tls-alpn-01: accept: %s; listening again in a second", strerror(e));
+	for (size_t i = 0; i < s->nls; i++)
+		evconnlistener_disable(s->ls[i]);
+	(void)l;
+	if (s->resume_ev)
+		evtimer_add(s->resume_ev, &second);
+}
 
 static int add_fd(struct tlsalpn *s, int fd)
 {
@@ -415,6 +488,7 @@ static int add_fd(struct tlsalpn *s, int fd)
 		close(fd);
 		return -ENOMEM;
 	}
+	evconnlistener_set_error_cb(s->ls[s->nls], on_accept_error);
 	s->nls++;
 	return 0;
 }
@@ -434,16 +508,23 @@ struct challenge *challenge_tlsalpn_new(struct event_base *base, const char *con
 	s->ctx = SSL_CTX_new(TLS_server_method());
 	if (!s->key || !s->ctx || !SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION)) {
 		log_error(NULL, "tls-alpn-01: cannot set up TLS");
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
 		goto fail;
 	}
+	s->resume_ev = evtimer_new(base, accept_resume, s);
 	SSL_CTX_set_client_hello_cb(s->ctx, client_hello, NULL);
 	SSL_CTX_set_alpn_select_cb(s->ctx, alpn_select, NULL);
 	SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(s->ctx, SSL_OP_NO_TICKET);
 	/* systemd's sockets (FileDescriptorName=tls-alpn) replace the addresses */
-	for (size_t i = 0; i < nfds; i++)
-		if (add_fd(s, fds[i]) < 0)
+	for (size_t i = 0; i < nfds; i++) {
+		if (add_fd(s, fds[i]) < 0) {
+			while (++i < nfds)
+				close(fds[i]);  /* taken over: closed, not leaked */
 			goto fail;
+		}
+	}
 	for (size_t i = 0; nfds == 0 && i < naddrs; i++)
 		if (ch_listen_numeric("tls-alpn-01", addrs[i], &fd) < 0 || add_fd(s, fd) < 0)
 			goto fail;

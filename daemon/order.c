@@ -378,7 +378,8 @@ static void new_order_done(const struct acme_reply *r, void *arg)
 	o->call = NULL;
 	if (r->err != ACME_ERR_NONE && o->replaces && r->problem && r->problem->name &&
 	    (strcmp(r->problem->name, "alreadyReplaced") == 0 ||
-	     ((r->err == ACME_ERR_CERT || r->err == ACME_ERR_INPUT) && r->status >= 400 && r->status < 500))) {
+	     ((r->err == ACME_ERR_CERT || r->err == ACME_ERR_INPUT) && r->problem->detail &&
+	      strcasestr(r->problem->detail, "replace")))) {
 		/* RFC 9773 5: someone already replaced that certificate; or the CA
 		 * refuses "replaces" itself (another account ordered it: after
 		 * `account deactivate`, an imported certificate): "replaces" is a

@@ -181,6 +181,9 @@ static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 	rq.account_uri = ch->accounturi ? ch->accounturi : acme_client_account_url(o->ca);
 	rq.issuers = (const char *const *)ch->issuers;
 	rq.nissuers = ch->nissuers;
+	for (size_t i = 0; i < o->cert->domains.n && !rq.wildcard_too; i++)
+		rq.wildcard_too = strncmp(o->cert->domains.v[i], "*.", 2) == 0 &&
+				  strcmp(o->cert->domains.v[i] + 2, obj->id_value) == 0;
 	rq.ready = authz_ready;
 	rq.seen = authz_seen;
 	rq.arg = a;

@@ -472,7 +472,7 @@ static void job_success(struct job *j)
 	char until[32];
 	/* A valid certificate was replaced, or the first one came. */
 	const char *msgid = j->has_cert ? LOG_ID_RENEWED : LOG_ID_ISSUED;
-	int ari = 0;
+	int ari = 0, renew_again = 0;
 
 	if (job_check_installed(j) < 0)
 		return;
@@ -489,7 +489,8 @@ static void job_success(struct job *j)
 	j->st.issued_by = strdup(j->st.order_directory ? j->st.order_directory :
 				 sched_job_directory(j));
 	j->issuer_at = j->ca_at;        /* its ARI is asked of that CA */
-	sched_revoked_replaced(j);
+	if (!sched_revoked_replaced(j))
+		renew_again = 1;        /* ordered with the key revoked meanwhile: once more */
 	sched_job_forget_order(j);
 	s->issued++;
 	sched_job_save(j);
@@ -503,6 +504,12 @@ static void job_success(struct job *j)
 	if (s->once || ari)
 		log_event(LOG_LVL_INFO, j->cert->name, msgid, "certificate issued for %s, valid until %s",
 			  j->cert->domains.v[0], timeparse_format(j->not_after, until, sizeof(until)));
+	if (renew_again) {
+		log_warn(j->cert->name, "the certificate just issued was ordered with the key revoked as "
+			 "compromised; ordering a replacement with a new key now");
+		sched_job_schedule_at(j, clock_now(), 1);
+		return;
+	}
 	if (s->once) {
 		sched_job_finish_run(j, 0);
 		return;
@@ -525,10 +532,10 @@ static void job_failure(struct job *j, const struct order_result *res)
 		sched_job_enqueue(j);
 		return;
 	}
-	/* Every CA of the list failed it: the backoff, then the first again. */
+	/* Every CA of the list failed it: the backoff, then the first again (once
+	 * the failure is told as the CA's that answered it). */
 	if (config_cert_nca(j->cert) > 1)
 		snprintf(at_ca, sizeof(at_ca), "CA %.60s: ", sched_job_ca_name(j));
-	sched_job_ca_restart(j);
 	j->st.failures++;
 	wait = policy_backoff(res->err, j->st.failures, res->retry_after, crypto_random_u64());
 	next = clock_now() + wait;
@@ -540,8 +547,9 @@ static void job_failure(struct job *j, const struct order_result *res)
 	j->st.last_error_at = clock_now();
 	if (res->err != ACME_ERR_RATELIMIT)
 		sched_job_forget_order(j);     /* that order is dead; a rate limit may pass */
-	sched_job_save(j);
 	job_emit_done(j, 0, res->err, res->message);
+	sched_job_ca_restart(j);
+	sched_job_save(j);
 	if (s->once && (res->err != ACME_ERR_RATELIMIT || next > s->deadline)) {
 		log_event(LOG_LVL_ERROR, j->cert->name, LOG_ID_FAILED, "%s%s (%s); giving up for this run%s",
 			  at_ca, res->message,

@@ -52,13 +52,25 @@ void sched_job_enqueue(struct job *j)
 	/* Past the CAs that are down: the first of the list takes the order when
 	 * it is up, or when its probe is due (this order is the probe, and a
 	 * failure of it moves on at once). */
+	struct ca_slot *slot;
+
 	while (has_next(j) && slot_waits(sched_job_slot(j))) {
 		const char *from = sched_job_ca_name(j);
 
 		move_on(j);
 		log_info(j->cert->name, "CA %s is unavailable; ordering at CA %s", from, sched_job_ca_name(j));
 	}
-	sched_ca_enqueue(sched_job_slot(j), j);
+	slot = sched_job_slot(j);
+	/* --once: the last CA of the list is down past --timeout: said and given up now */
+	if (j->s->once && config_cert_nca(j->cert) > 1 && slot->st.down_since &&
+	    slot->st.next_probe > j->s->deadline) {
+		log_error(j->cert->name, "every CA of its list is unavailable (CA %s until its probe at "
+			  "%lld, past --timeout); giving up for this run", sched_job_ca_name(j),
+			  (long long)slot->st.next_probe);
+		j->s->give_up(j);
+		return;
+	}
+	sched_ca_enqueue(slot, j);
 }
 
 int sched_job_falls_back(const struct job *j, const struct order_result *res)

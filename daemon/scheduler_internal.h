@@ -66,6 +66,7 @@ struct job {
 	void *revoke_arg;
 	int revoke_reason;
 	char *revoke_cert;               /* the CertID of the certificate being revoked */
+	int revoked_in_flight;           /* revoked while an order (maybe with that key) ran */
 	TAILQ_ENTRY(job) qlink;
 };
 TAILQ_HEAD(job_queue, job);
@@ -202,10 +203,11 @@ int sched_job_dir_pos(const struct job *j, const char *directory);
 
 /* scheduler_revoke.c: the revocation in flight given up (its client told);
  * why the certificate in use must be replaced (revoked), or NULL; the
- * replacement installed: the revocation forgotten. */
+ * replacement installed: the revocation forgotten (0 when that order may
+ * carry the compromised key: kept, and one more order follows). */
 void sched_revoke_cancel(struct job *j);
 const char *sched_revoked_why(const struct job *j, char *buf, size_t len);
-void sched_revoked_replaced(struct job *j);
+int sched_revoked_replaced(struct job *j);     /* 0: replace it once more (see there) */
 
 /* scheduler_observe.c */
 void sched_emit(struct sched *s, const struct sched_event *ev);

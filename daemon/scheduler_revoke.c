@@ -54,6 +54,7 @@ static void revoked(void *arg, int rc, int already, const char *message)
 	j->st.revoked_reason = j->revoke_reason;
 	if (j->revoke_reason == REVOKE_KEY_COMPROMISE)
 		j->st.key_compromised = 1;
+	j->revoked_in_flight = j->state == JOB_RUNNING || j->state == JOB_INSTALLING;
 	sched_job_save(j);
 	snprintf(msg, sizeof(msg), "%s at CA %s (%s); ordering its replacement now%s",
 		 already ? "the CA says it was revoked already" : "revoked", ca,
@@ -79,6 +80,11 @@ int sched_revoke(struct sched *s, const char *name, int reason, sched_revoke_fn 
 	if (j->revoke) {
 		snprintf(err, errlen, "%s: a revocation is already waiting for the CA", name);
 		return -EBUSY;
+	}
+	if (j->state == JOB_LOADING) {  /* which CA issued it is not known yet */
+		snprintf(err, errlen, "%s: acmed is still looking at the certificate (just started or "
+			 "reloaded); try again in a moment", name);
+		return -EAGAIN;
 	}
 	/* The file a user would revoke: what is in output_dir now (small, local). */
 	path = store_path(j->cert->output_dir, "cert.pem");
@@ -128,10 +134,18 @@ const char *sched_revoked_why(const struct job *j, char *buf, size_t len)
 	return buf;
 }
 
-void sched_revoked_replaced(struct job *j)
+int sched_revoked_replaced(struct job *j)
 {
+	/* An order already running when the key was revoked as compromised may
+	 * carry that key (key_reuse): its certificate is replaced once more. */
+	if (j->revoked_in_flight) {
+		j->revoked_in_flight = 0;
+		if (j->st.key_compromised)
+			return 0;
+	}
 	free(j->st.revoked_cert);
 	j->st.revoked_cert = NULL;
 	j->st.revoked_reason = 0;
 	j->st.key_compromised = 0;
+	return 1;
 }

@@ -395,9 +395,14 @@ static void deliver_cb(evutil_socket_t fd, short what, void *arg)
 		if (r.err == ACME_ERR_NONE)
 			r.err = ACME_ERR_INPUT;
 		if (fault->problem) {
-			snprintf(ptype, sizeof(ptype), "urn:ietf:params:acme:error:%s", fault->problem);
+			/* "name" or "name:detail" */
+			const char *colon = strchr(fault->problem, ':');
+
+			snprintf(ptype, sizeof(ptype), "urn:ietf:params:acme:error:%.*s",
+				 colon ? (int)(colon - fault->problem) : (int)strlen(fault->problem), fault->problem);
 			prob.type = ptype;
 			prob.name = ptype + strlen("urn:ietf:params:acme:error:");
+			prob.detail = colon ? (char *)colon + 1 : NULL;
 			r.problem = &prob;
 		}
 		snprintf(text, sizeof(text), "%s: HTTP %ld %s", c->desc, fault->status,

@@ -30,7 +30,8 @@ size_t fakeca_in_flight(const struct fakeca *f);
 
 /* The next count requests whose description starts with prefix get this
  * answer instead: status 0 is a transport failure; problem an ACME error
- * name ("rateLimited", "serverInternal", "alreadyReplaced"...) or NULL. */
+ * name ("rateLimited", "serverInternal", "alreadyReplaced"...), optionally
+ * followed by ":" and its detail, or NULL. */
 void fakeca_fail(struct fakeca *f, const char *prefix, int count, long status, const char *problem,
 		 int64_t retry_after);
 

@@ -1,5 +1,6 @@
 /* test_challenge_tlsalpn.c - the tls-alpn-01 responder: the acmeIdentifier certificate for a live answer, nothing for any other ClientHello, and the hostile inputs of its parsers. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -153,6 +154,14 @@ static void test_live_answer_only(void **state)
 	for (int i = 0; i < 100 && ready_calls < 2; i++)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(ready_calls, 2);
+	{       /* a second answer for a live name (another certificate): refused, not mixed up */
+		struct challenge_answer *again = NULL;
+		struct challenge_request other = rq;
+
+		other.key_authorization = "tok.other";
+		assert_int_equal(challenge_present(c, &other, &again), -EBUSY);
+		assert_null(again);
+	}
 
 	{       /* the validator: acme-tls/1, the name: the certificate, the protocol */
 		struct client cl = { .port = port, .sni = "WWW.example.org", .alpn = "acme-tls/1" };

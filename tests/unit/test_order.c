@@ -379,7 +379,8 @@ static void test_replaces_refused_orders_again_without_it(void **state)
 {
 	struct fx *x = *state;
 
-	fakeca_fail(x->ca, "newOrder", 1, 403, "unauthorized", -1);
+	fakeca_fail(x->ca, "newOrder", 1, 403, "unauthorized:requester account did not request the certificate "
+		    "being replaced by this order", -1);
 	start(x, NULL, "AAAA.BBBB");
 	drive(x, 60000);
 	assert_true(x->res.ok);
@@ -387,13 +388,14 @@ static void test_replaces_refused_orders_again_without_it(void **state)
 	assert_null(strstr(fakeca_last_new_order(x->ca), "replaces"));
 }
 
-/* Without "replaces", a refusal is the order's end: no second request. */
+/* A refusal of the certificate itself (not of "replaces"), or any refusal
+ * without "replaces": the order's end, no second request. */
 static void test_refusal_without_replaces_is_final(void **state)
 {
 	struct fx *x = *state;
 
-	fakeca_fail(x->ca, "newOrder", 1, 403, "unauthorized", -1);
-	start(x, NULL, NULL);
+	fakeca_fail(x->ca, "newOrder", 1, 400, "rejectedIdentifier:policy forbids issuing for this name", -1);
+	start(x, NULL, "AAAA.BBBB");
 	drive(x, 60000);
 	assert_false(x->res.ok);
 	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
