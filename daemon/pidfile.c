@@ -62,7 +62,9 @@ int pidfile_take(const char *runtime_dir, uid_t uid, gid_t gid, struct pidfile *
 			return -EEXIST;
 		}
 		/* root taking it for the daemon's user: the file is that user's from the start */
-		if (owner != geteuid() && st.st_uid == geteuid()) {
+		/* (never a file with another name elsewhere: a hard link the owner of
+		 * runtime_dir made to a file of root's would be given away) */
+		if (owner != geteuid() && st.st_uid == geteuid() && st.st_nlink == 1) {
 			if (fchown(fd, owner, gid) < 0) {
 				n = errno;
 				log_error(NULL, "cannot give %s to uid %u: %s", path, (unsigned)owner,

@@ -1,6 +1,7 @@
 /* store_owner.c - what a command run as root (import, a dry run) leaves in state_dir is the daemon's user's, never root's. */
 #include <errno.h>
-#include <ftw.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,17 +12,41 @@
 
 #define SERVICE_USER "acmed"
 
-static uid_t give_uid;
-static gid_t give_gid;
-
-static int give_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Give what root owns in the directory open as dfd (recursively) to uid:gid.
+ * Each step is relative to an open directory and never follows a symbolic
+ * link: the user who owns the tree cannot, by swapping a directory for a
+ * link mid-walk, make root give away a file elsewhere. */
+static void give_dir(int dfd, const char *where, uid_t uid, gid_t gid, int depth)
 {
-	(void)flag;
-	(void)ftw;
-	if (st->st_uid == 0 && lchown(path, give_uid, give_gid) < 0)
-		fprintf(stderr, "acmed: %s: cannot give it to uid %u: %s\n", path, (unsigned)give_uid,
-			strerror(errno));
-	return 0;
+	DIR *d;
+	struct dirent *e;
+	int fd = dup(dfd);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (st.st_uid == 0 && fchownat(dfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			fprintf(stderr, "acmed: %s/%s: cannot give it to uid %u: %s\n", where, e->d_name,
+				(unsigned)uid, strerror(errno));
+		if (S_ISDIR(st.st_mode) && depth < 16) {
+			int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0) {
+				give_dir(sub, where, uid, gid, depth + 1);
+				close(sub);
+			}
+		}
+	}
+	closedir(d);
 }
 
 int store_owner_wanted(const char *state_dir, uid_t *uid, gid_t *gid)
@@ -45,7 +70,13 @@ int store_owner_wanted(const char *state_dir, uid_t *uid, gid_t *gid)
 
 void store_owner_give_tree(const char *dir, uid_t uid, gid_t gid)
 {
-	give_uid = uid;
-	give_gid = gid;
-	nftw(dir, give_one, 16, FTW_PHYS);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_uid == 0 && fchown(fd, uid, gid) < 0)
+		fprintf(stderr, "acmed: %s: cannot give it to uid %u: %s\n", dir, (unsigned)uid, strerror(errno));
+	give_dir(fd, dir, uid, gid, 0);
+	close(fd);
 }
