@@ -136,12 +136,21 @@ static struct challenge *one_pick(void *arg, const char *id_type, const char *id
 				  const char **why)
 {
 	struct dr_one *o = arg;
-	struct challenge *c = o->webroot ? o->webroot : o->run->set->env.http01;
+	const struct dryrun_env *env = &o->run->set->env;
 
-	if (c && strcmp(challenge_name(c), o->cert.challenge) == 0 &&
-	    challenge_supports(c, id_type, identifier, wildcard))
-		return c;
-	*why = wildcard ? "a wildcard needs dns-01" : "the challenge cannot validate it";
+	if (o->webroot)
+		return challenge_supports(o->webroot, id_type, identifier, wildcard) ? o->webroot :
+		       (*why = "the challenge cannot validate it", NULL);
+	for (size_t i = 0; i < env->nsolvers; i++) {
+		struct challenge *c = env->solvers[i];
+
+		if (c && strcmp(challenge_name(c), o->cert.challenge) == 0) {
+			if (challenge_supports(c, id_type, identifier, wildcard))
+				return c;
+			break;
+		}
+	}
+	*why = wildcard ? "a wildcard needs a DNS challenge" : "the challenge cannot validate it";
 	return NULL;
 }
 

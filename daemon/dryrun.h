@@ -19,7 +19,11 @@ struct dryrun_env {
 	struct event_base *base;
 	struct db *db;                  /* the staging accounts: accounts/<ca>.staging/ */
 	struct worker *io;              /* webroot token files */
-	struct challenge *http01;       /* the daemon's listener */
+	/* The solvers (the caller's array, NULL entries skipped: a tls-alpn-01
+	 * responder made later lands there): http-01 on the daemon's listener,
+	 * dns-persist-01, tls-alpn-01. */
+	struct challenge *const *solvers;
+	size_t nsolvers;
 	const char *state_dir;
 	dryrun_answer_fn answer;
 	void *arg;

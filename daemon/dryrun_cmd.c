@@ -10,6 +10,8 @@
 #include "challenge.h"
 #include "challenge_http.h"
 #include "challenge_http01.h"
+#include "challenge_persist.h"
+#include "challenge_tlsalpn.h"
 #include "control.h"
 #include "db_file.h"
 #include "dryrun.h"
@@ -50,12 +52,26 @@ static void answered(void *arg, unsigned long id, json_t *answer)
 	event_base_loopexit(sa->base, NULL);
 }
 
+/* A certificate of the dry run answers tls-alpn-01: the responder is needed here. */
+static int uses_tlsalpn(const struct config *cfg, const char *const *names, size_t n, int all)
+{
+	for (size_t i = 0; i < cfg->ncerts; i++) {
+		int named = all;
+
+		for (size_t k = 0; !named && k < n; k++)
+			named = strcmp(names[k], cfg->certs[i].name) == 0;
+		if (named && strcmp(cfg->certs[i].challenge, "tls-alpn-01") == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, size_t n, int all)
 {
 	struct standalone sa = { .cfg = cfg };
 	struct worker *io = NULL;
 	struct db *db = NULL;
-	struct challenge *http01 = NULL;
+	struct challenge *solvers[3] = { NULL, NULL, NULL };    /* http-01, dns-persist-01, tls-alpn-01 */
 	struct dryrun_set *set = NULL;
 	json_t *started = NULL;
 	struct pidfile pid = PIDFILE_INIT;
@@ -71,9 +87,13 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	sa.base = event_base_new();
 	io = sa.base ? worker_new(sa.base, "acmed-store") : NULL;
 	db = io ? db_file_new(cfg->state_dir, io) : NULL;
-	http01 = sa.base ? challenge_http01_new(sa.base, listener, &sa) : NULL;
-	if (db && http01 && started) {
-		struct dryrun_env env = { .base = sa.base, .db = db, .io = io, .http01 = http01,
+	solvers[0] = sa.base ? challenge_http01_new(sa.base, listener, &sa) : NULL;
+	solvers[1] = sa.base ? challenge_persist_new(sa.base) : NULL;
+	solvers[2] = sa.base && uses_tlsalpn(cfg, names, n, all) ?
+		     challenge_tlsalpn_new(sa.base, (const char *const *)cfg->tls_alpn_listen.v,
+					   cfg->tls_alpn_listen.n, NULL, 0) : NULL;
+	if (db && solvers[0] && solvers[1] && started) {
+		struct dryrun_env env = { .base = sa.base, .db = db, .io = io, .solvers = solvers, .nsolvers = 3,
 					  .state_dir = cfg->state_dir, .answer = answered, .arg = &sa };
 		set = dryrun_set_new(&env);
 	}
@@ -92,7 +112,8 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	rc = sa.answer ? control_cli_dry_run_results(sa.answer) : 1;
 out:
 	dryrun_set_free(set);           /* before the solver its orders use */
-	challenge_free(http01);
+	for (size_t i = 0; i < 3; i++)
+		challenge_free(solvers[i]);
 	worker_flush(io);
 	db_free(db);
 	worker_free(io);

@@ -47,7 +47,8 @@ struct run_ctx {
 	const char *path;
 	struct config *cfg;
 	struct challenge_http *http01;
-	struct challenge *solvers[3];   /* http-01, dns-persist-01, and tls-alpn-01 once a certificate needs it */
+	struct challenge *solvers[3];   /* http-01, dns-persist-01, and tls-alpn-01 once a certificate
+					 * needs it (NULL until then) */
 	struct challenge *tlsalpn;      /* solvers' tls-alpn-01, when made */
 	int *http_fds, *alpn_fds;       /* systemd's sockets, until a listener takes them */
 	size_t nhttp_fds, nalpn_fds;
@@ -201,6 +202,9 @@ static void do_reload(struct run_ctx *ctx)
 		if (!cas[i] || acme_ca_load_account(cas[i]) < 0)
 			goto nomem;
 	}
+	if (ctx->tlsalpn && !strv_equal(&cfg->tls_alpn_listen, &ctx->cfg->tls_alpn_listen))
+		log_warn(NULL, "tls_alpn_listen changed: the tls-alpn-01 responder keeps its sockets until "
+			 "the next start");
 	if (ensure_tlsalpn(ctx, cfg) < 0)
 		log_error(NULL, "no tls-alpn-01 responder: the certificates that use tls-alpn-01 cannot be "
 			  "validated");
@@ -552,7 +556,7 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 		return -ENOMEM;
 	if (!ctx->once) {
 		struct dryrun_env env = { .base = ctx->base, .db = ctx->db, .io = ctx->io,
-					  .http01 = ctx->solvers[0], .state_dir = ctx->cfg->state_dir,
+					  .solvers = ctx->solvers, .nsolvers = 3, .state_dir = ctx->cfg->state_dir,
 					  .answer = dry_answer, .arg = ctx };
 
 		if (!(ctx->dry = dryrun_set_new(&env)))

@@ -169,3 +169,21 @@ def test_tls_alpn_01_behind_haproxy(acmed, proxy, pebble):
         hap.terminate()
         hap.wait(timeout=10)
         web.stop()
+
+
+def test_dry_run_of_a_tls_alpn_certificate(acmed, proxy, pebble):
+    """renew --dry-run answers tls-alpn-01 through the daemon's responder too (the staging CA is
+    the proxy in front of the same Pebble)."""
+    certs = [{"name": "dry", "key_type": "ecdsa-p256", "domains": ["dry.alpn.example.com"],
+              "challenge": "tls-alpn-01"}]
+    acmed.outputs = pe.write_config(acmed.config, acmed.ws, pebble.directory_url, pebble.ca_bundle,
+                                    pebble.http01_port, certs,
+                                    extra_ca={"staging": json.dumps(proxy.directory_url)},
+                                    extra_top={"tls_alpn_listen": json.dumps([f"127.0.0.1:{pebble.tls_port}"])})
+    d = acmed.spawn("run")
+    d.wait_for_stderr(r"\[dry\] certificate issued", timeout=ISSUE_TIMEOUT)
+    r = acmed.run("renew", "dry", "--dry-run", timeout=ISSUE_TIMEOUT + 60)
+    assert r.rc == 0, r.describe()
+    assert "dry: ok: the staging CA" in r.stdout, r.stdout
+    assert proxy.log.count(kind="finalize", method="POST", status=200) == 1, proxy.log.by_kind()
+    assert d.stop() == 0
