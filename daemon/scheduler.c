@@ -393,41 +393,6 @@ static void job_order_created(struct order *o, const char *url, void *arg)
 	sched_job_save(j);
 }
 
-void sched_set_solvers(struct sched *s, struct challenge *const *solvers, size_t n)
-{
-	s->solvers = solvers;
-	s->nsolvers = n;
-}
-
-/* challenge_pick_fn for a job: the solver its `challenge:` names, if it can
- * answer for this identifier. */
-static struct challenge *job_pick(void *arg, const char *id_type, const char *identifier,
-				  int wildcard, const char **why)
-{
-	struct job *j = arg;
-	struct sched *s = j->s;
-
-	/* webroot: the web server that owns port 80 serves the token files. */
-	if (j->webroot && strcmp(j->cert->challenge, challenge_name(j->webroot)) == 0) {
-		if (challenge_supports(j->webroot, id_type, identifier, wildcard))
-			return j->webroot;
-		*why = wildcard ? "a wildcard needs dns-01" : "the challenge cannot validate it";
-		return NULL;
-	}
-	for (size_t i = 0; i < s->nsolvers; i++) {
-		struct challenge *c = s->solvers[i];
-
-		if (strcmp(challenge_name(c), j->cert->challenge) != 0)
-			continue;
-		if (challenge_supports(c, id_type, identifier, wildcard))
-			return c;
-		*why = wildcard ? "a wildcard needs dns-01" : "the challenge cannot validate it";
-		return NULL;
-	}
-	*why = "acmed does not run that challenge type";
-	return NULL;
-}
-
 static void job_failure(struct job *j, const struct order_result *res);
 
 /* The certificate just installed does not pass the inspection that decides
@@ -674,7 +639,7 @@ static void job_launch(struct job *j, struct crypto_key *key, const char *resume
 	p.created = job_order_created;
 	p.key = key;
 	p.resume_url = resume_url;
-	p.pick = job_pick;
+	p.pick = sched_job_pick;
 	p.pick_arg = j;
 	/* "replaces" (RFC 9773 5) when the CA that issued the certificate in use (not
 	 * another of `ca: [a, b]`) offers ARI: as its directory says, or,

@@ -165,6 +165,10 @@ void sched_ca_park(struct ca_slot *slot, struct job *j);
 void sched_ca_mark_down(struct ca_slot *slot, int64_t retry_after, const char *message);
 void sched_ca_mark_up(struct ca_slot *slot);
 
+/* scheduler_solver.c: challenge_pick_fn for a job (arg: the job). */
+struct challenge *sched_job_pick(void *arg, const char *id_type, const char *identifier, int wildcard,
+				 const char **why);
+
 /* scheduler_fallback.c: `ca: [a, b]`. The slot of the CA the job orders
  * at, of the one that issued its certificate, the former's name. */
 struct ca_slot *sched_job_slot(const struct job *j);
@@ -182,6 +186,10 @@ void sched_ca_reroute(struct ca_slot *slot);
  * directory, from st), of the first CA with this directory; -1: none. */
 int sched_job_order_pos(const struct job *j);
 int sched_job_dir_pos(const struct job *j, const char *directory);
+
+/* scheduler_solver.c: challenge_pick_fn for a job (arg: the job). */
+struct challenge *sched_job_pick(void *arg, const char *id_type, const char *identifier, int wildcard,
+				 const char **why);
 
 /* scheduler_fallback.c: `ca: [a, b]`. The slot of the CA the job orders
  * at, of the one that issued its certificate, the former's name. */
