@@ -311,8 +311,8 @@ int acme_ca_rollover(struct acme_ca *ca, acme_ca_done_fn cb, void *arg, char *er
 		snprintf(err, errlen, "CA %s: %s", ca->name, kc_refusal(ca));
 		return -EINVAL;
 	}
-	/* The same type as the old key: an RSA account stays RSA. */
-	crypto_key_type(ca->key, &kt);
+	/* ECDSA P-256, as every account key acmed makes, whatever the old one was
+	 * (an RSA key from certbot): made at once, never seconds on the loop. */
 	if (crypto_key_generate(kt, &k->next) == 0 && crypto_key_to_pem(k->next, &pem, &len) == 0)
 		k->req = db_put(ca->db, DB_ACCOUNT_KEY_NEXT, ca->name, pem, len, DB_DURABLE | DB_SECRET,
 				next_kept, ca);
