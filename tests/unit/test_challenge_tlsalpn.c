@@ -1,6 +1,7 @@
 /* test_challenge_tlsalpn.c - the tls-alpn-01 responder: the acmeIdentifier certificate for a live answer, nothing for any other ClientHello, and the hostile inputs of its parsers. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -220,6 +221,40 @@ static void test_live_answer_only(void **state)
 	event_base_free(base);
 }
 
+/* systemd's socket (FileDescriptorName=tls-alpn) is used as given: the addresses are ignored. */
+static void test_socket_from_systemd(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+	const char *bogus[1] = { "not an address" };
+	struct challenge *c;
+	struct challenge_answer *a = NULL;
+	struct challenge_request rq = { .cert_name = "t", .id_type = "dns", .identifier = "sd.example.org",
+					.token = "tok", .key_authorization = "tok.sd", .ready = on_ready };
+	struct client cl = { .sni = "sd.example.org", .alpn = "acme-tls/1" };
+
+	(void)state;
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	port = ntohs(sa.sin_port);
+	c = challenge_tlsalpn_new(base, bogus, 1, &fd, 1);
+	assert_non_null(c);
+	assert_int_equal(challenge_present(c, &rq, &a), 0);
+	cl.port = port;
+	handshake(base, &cl);
+	assert_non_null(cl.cert);
+	assert_acme_identifier(cl.cert, "tok.sd");
+	X509_free(cl.cert);
+	challenge_cleanup(c, a);
+	challenge_free(c);              /* closes the socket it took over */
+	assert_true(fcntl(fd, F_GETFD) < 0);
+	event_base_free(base);
+}
+
 static void test_parsers_hostile(void **state)
 {
 	static const unsigned char acme[] = "\x00\x0b\x0a" "acme-tls/1";
@@ -257,6 +292,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_live_answer_only),
+		cmocka_unit_test(test_socket_from_systemd),
 		cmocka_unit_test(test_parsers_hostile),
 	};
 
