@@ -265,40 +265,26 @@ static json_t *do_dry_run(struct control_conn *k, const struct control_request *
 	return resp;
 }
 
-/* A revocation: answered once the CA did (control_answer_later_done). */
-static json_t *do_revoke(struct control_conn *k, const struct control_request *q)
+/* A revocation or an account change: started now, answered once the CA did
+ * (control_answer_later_done); NULL: nothing to send now. */
+static json_t *do_later(struct control_conn *k, const struct control_request *q)
 {
+	const struct control_ops *ops = k->c->ops;
+	int revoke = q->cmd == CONTROL_CMD_REVOKE;
 	unsigned long id;
 	char err[512] = "";
 	int rc;
 
-	if (!k->c->ops || !k->c->ops->revoke)
-		return answer_error("revoke unavailable");
+	if (!ops || (revoke ? ops->revoke == NULL : ops->account == NULL))
+		return answer_error(revoke ? "revoke unavailable" : "account changes unavailable");
 	id = later_id_next();
-	rc = k->c->ops->revoke(k->c->arg, q->name, q->reason, id, err, sizeof(err));
+	rc = revoke ? ops->revoke(k->c->arg, q->name, q->reason, id, err, sizeof(err)) :
+		      ops->account(k->c->arg, q->action, q->name, id, err, sizeof(err));
 	if (rc < 0)
 		return answer_failed(rc, err);
 	k->later_id = id;
-	bufferevent_set_timeouts(k->bev, NULL, NULL);
-	return NULL;            /* the answer comes later */
-}
-
-/* An account rollover or deactivation: answered once the CA did. */
-static json_t *do_account(struct control_conn *k, const struct control_request *q)
-{
-	unsigned long id;
-	char err[512] = "";
-	int rc;
-
-	if (!k->c->ops || !k->c->ops->account)
-		return answer_error("account changes unavailable");
-	id = later_id_next();
-	rc = k->c->ops->account(k->c->arg, q->action, q->name, id, err, sizeof(err));
-	if (rc < 0)
-		return answer_failed(rc, err);
-	k->later_id = id;
-	bufferevent_set_timeouts(k->bev, NULL, NULL);
-	return NULL;            /* the answer comes later */
+	bufferevent_set_timeouts(k->bev, NULL, NULL);   /* the CA takes its time: no idle timeout */
+	return NULL;
 }
 
 static json_t *do_renew(struct control *c, const struct control_request *q)
@@ -350,10 +336,8 @@ static json_t *conn_request(struct control_conn *k, const char *line, size_t len
 		resp = do_dry_run(k, &q);
 		break;
 	case CONTROL_CMD_REVOKE:
-		resp = do_revoke(k, &q);
-		break;
 	case CONTROL_CMD_ACCOUNT:
-		resp = do_account(k, &q);
+		resp = do_later(k, &q);
 		break;
 	case CONTROL_CMD_RELOAD_WAIT:
 	default:

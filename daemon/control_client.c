@@ -493,10 +493,34 @@ out:
 	return status;
 }
 
+/* A request the daemon answers once the CA did (revoke, account): sent on the
+ * connected k, its answer printed as "label: message" (errors on stderr,
+ * after err_label when given). 0, or an exit status (2 for an unknown name). */
+static int later_call(struct cli_conn *k, json_t *req, const char *label, const char *err_label)
+{
+	json_t *a = NULL;
+	int rc = req ? cli_send(k, req) : -ENOMEM, status = EXIT_OPERATIONAL;
+
+	if (rc == 0)
+		rc = cli_recv(k, DRY_RUN_TIMEOUT_MS, &a);
+	if (rc < 0) {
+		fprintf(stderr, "acmed: no answer on %s: %s\n", k->path, rc == -ETIMEDOUT ? "timed out" :
+			rc == -ECONNRESET ? "the daemon closed the socket" : strerror(-rc));
+	} else if (!json_is_true(json_object_get(a, "ok"))) {
+		fprintf(stderr, "acmed: %s%s%s\n", err_label ? err_label : "", err_label ? ": " : "",
+			answer_error(a));
+		status = json_is_true(json_object_get(a, "unknown")) ? EXIT_USAGE : EXIT_OPERATIONAL;
+	} else {
+		printf("%s: %s\n", label, json_string_value(json_object_get(a, "message")));
+		status = 0;
+	}
+	json_decref(a);
+	return status;
+}
+
 int control_cli_revoke(const struct config *cfg, const char *name, const char *reason)
 {
 	struct cli_conn k = { .fd = -1 };
-	json_t *a = NULL, *req;
 	int rc, status = EXIT_OPERATIONAL;
 
 	/* The daemon revokes with the account and orders the replacement itself;
@@ -506,29 +530,11 @@ int control_cli_revoke(const struct config *cfg, const char *name, const char *r
 		cli_close(&k);
 		return revoke_cmd_standalone(cfg, name, reason);
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		fprintf(stderr, "acmed: cannot connect to %s: %s\n", k.path ? k.path : "", strerror(-rc));
-		goto out;
-	}
-	req = json_pack("{s:s, s:s, s:s}", "cmd", "revoke", "name", name, "reason", reason);
-	rc = req ? cli_send(&k, req) : -ENOMEM;
-	if (rc == 0)
-		rc = cli_recv(&k, DRY_RUN_TIMEOUT_MS, &a);
-	if (rc < 0) {
-		fprintf(stderr, "acmed: no answer to the revocation on %s: %s\n", k.path,
-			rc == -ETIMEDOUT ? "timed out" : rc == -ECONNRESET ? "the daemon closed the socket"
-			: strerror(-rc));
-		goto out;
-	}
-	if (!json_is_true(json_object_get(a, "ok"))) {
-		fprintf(stderr, "acmed: %s: %s\n", name, answer_error(a));
-		status = json_is_true(json_object_get(a, "unknown")) ? EXIT_USAGE : EXIT_OPERATIONAL;
-		goto out;
-	}
-	printf("%s: %s\n", name, json_string_value(json_object_get(a, "message")));
-	status = 0;
-out:
-	json_decref(a);
+	else
+		status = later_call(&k, json_pack("{s:s, s:s, s:s}", "cmd", "revoke", "name", name, "reason",
+						  reason), name, name);
 	cli_close(&k);
 	return status;
 }
@@ -537,30 +543,15 @@ out:
 static int account_one(const struct config *cfg, const char *action, const char *ca)
 {
 	struct cli_conn k = { .fd = -1 };
-	json_t *a = NULL, *req;
 	int rc = cli_connect(cfg, &k), status = EXIT_OPERATIONAL;
+	char label[80];
 
-	if (rc < 0) {
+	snprintf(label, sizeof(label), "CA %s", ca);
+	if (rc < 0)
 		fprintf(stderr, "acmed: cannot connect to %s: %s\n", k.path ? k.path : "", strerror(-rc));
-		goto out;
-	}
-	req = json_pack("{s:s, s:s, s:s}", "cmd", "account", "action", action, "ca", ca);
-	rc = req ? cli_send(&k, req) : -ENOMEM;
-	if (rc == 0)
-		rc = cli_recv(&k, DRY_RUN_TIMEOUT_MS, &a);
-	if (rc < 0) {
-		fprintf(stderr, "acmed: no answer on %s: %s\n", k.path, rc == -ETIMEDOUT ? "timed out" :
-			rc == -ECONNRESET ? "the daemon closed the socket" : strerror(-rc));
-		goto out;
-	}
-	if (!json_is_true(json_object_get(a, "ok"))) {
-		fprintf(stderr, "acmed: %s\n", answer_error(a));
-		goto out;
-	}
-	printf("CA %s: %s\n", ca, json_string_value(json_object_get(a, "message")));
-	status = 0;
-out:
-	json_decref(a);
+	else
+		status = later_call(&k, json_pack("{s:s, s:s, s:s}", "cmd", "account", "action", action, "ca", ca),
+				    label, NULL);
 	cli_close(&k);
 	return status;
 }

@@ -187,28 +187,6 @@ void sched_ca_reroute(struct ca_slot *slot);
 int sched_job_order_pos(const struct job *j);
 int sched_job_dir_pos(const struct job *j, const char *directory);
 
-/* scheduler_solver.c: challenge_pick_fn for a job (arg: the job). */
-struct challenge *sched_job_pick(void *arg, const char *id_type, const char *identifier, int wildcard,
-				 const char **why);
-
-/* scheduler_fallback.c: `ca: [a, b]`. The slot of the CA the job orders
- * at, of the one that issued its certificate, the former's name. */
-struct ca_slot *sched_job_slot(const struct job *j);
-struct ca_slot *sched_job_issuer_slot(const struct job *j);
-const char *sched_job_ca_name(const struct job *j);
-/* 1 when this failure moves the order to the next CA of the list. */
-int sched_job_falls_back(const struct job *j, const struct order_result *res);
-/* Note the failure, to the next CA (its order at this one forgotten); the caller enqueues. */
-void sched_job_fall_back(struct job *j, const struct order_result *res);
-/* The next order starts again from the first CA of the list. */
-void sched_job_ca_restart(struct job *j);
-/* The CA of slot does not answer: its queued jobs with a next CA go there. */
-void sched_ca_reroute(struct ca_slot *slot);
-/* The position in the list of the CA of the order in flight (its name and
- * directory, from st), of the first CA with this directory; -1: none. */
-int sched_job_order_pos(const struct job *j);
-int sched_job_dir_pos(const struct job *j, const char *directory);
-
 /* scheduler_revoke.c: the revocation in flight given up (its client told);
  * why the certificate in use must be replaced (revoked), or NULL; the
  * replacement installed: the revocation forgotten (0 when that order may

@@ -24,7 +24,7 @@ struct client {
 	int port;
 	const char *sni;
 	const char *alpn;       /* one protocol, or NULL */
-	int done;
+	int done_fd;            /* written once the handshake ended, either way */
 	X509 *cert;             /* what the server presented, NULL when the handshake failed */
 	char selected[32];
 };
@@ -60,21 +60,55 @@ static void *client_run(void *arg)
 	close(fd);
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
-	__atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(write(c->done_fd, "x", 1), 1);
 	return NULL;
 }
 
-/* The loop runs here while a thread does one blocking handshake. */
+static int gave_up;
+
+static void stop_loop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	if (what & EV_TIMEOUT)
+		gave_up = 1;            /* a failure bound only: nothing waits for time */
+	event_base_loopbreak(arg);
+}
+
+/* The loop runs here (the responder answers) until the thread doing one
+ * blocking handshake says it is done. */
 static void handshake(struct event_base *base, struct client *c)
 {
+	struct timeval bound = { 60, 0 };
+	struct event *ev;
 	pthread_t t;
+	int p[2];
+	char b;
 
+	assert_int_equal(pipe(p), 0);
+	c->done_fd = p[1];
+	ev = event_new(base, p[0], EV_READ, stop_loop, base);
+	event_add(ev, &bound);
 	assert_int_equal(pthread_create(&t, NULL, client_run, c), 0);
-	for (int i = 0; i < 200000 && !__atomic_load_n(&c->done, __ATOMIC_SEQ_CST); i++) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		usleep(50);
-	}
+	event_base_dispatch(base);
 	pthread_join(t, NULL);
+	assert_false(gave_up);
+	assert_int_equal(read(p[0], &b, 1), 1);
+	event_free(ev);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The loop runs until cond holds (each turn waits for an event, never for time). */
+static void run_until(struct event_base *base, const int *cond)
+{
+	struct timeval bound = { 60, 0 };
+	struct event *ev = evtimer_new(base, stop_loop, base);
+
+	evtimer_add(ev, &bound);
+	while (!*cond && !gave_up)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_false(gave_up);
+	event_free(ev);
 }
 
 static int ready_calls, seen_calls;
@@ -177,10 +211,7 @@ static void test_live_answer_only(void **state)
 		GENERAL_NAMES_free(gens);
 		X509_free(cl.cert);
 		/* the server sees the client's Finished after the client is done */
-		for (int i = 0; i < 200000 && seen_calls == 0; i++) {
-			event_base_loop(base, EVLOOP_NONBLOCK);
-			usleep(50);
-		}
+		run_until(base, &seen_calls);
 		assert_int_equal(seen_calls, 1);
 	}
 	{       /* an address is asked for by its reverse name (RFC 8738 6) */
