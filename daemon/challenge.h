@@ -31,6 +31,7 @@ struct challenge_request {
 	const char *const *issuers;
 	size_t nissuers;
 	int wildcard_too;               /* the certificate also names "*.<identifier>" */
+	const char *dns_provider;       /* dns-01: the certificate's dns_provider, else NULL */
 	challenge_ready_fn ready;
 	challenge_seen_fn seen;         /* may be NULL */
 	void *arg;

@@ -174,7 +174,7 @@ static int origin_of(const struct ctx *c, const struct node *v, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-static int check_name(struct ctx *c, const char *key, const struct node *v)
+int config_check_name(struct ctx *c, const char *key, const struct node *v)
 {
 	size_t len;
 	int rc = config_yaml_want_scalar(&c->msg, key, "a name", v);
@@ -269,7 +269,7 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 	if (!v[CA_NAME])
 		return cfg_err(c, m, "CA: missing required key \"name\"");
 	*name = v[CA_NAME];
-	if ((rc = check_name(c, "name", v[CA_NAME])) || (rc = dup_str(&ca->name, v[CA_NAME]->s)))
+	if ((rc = config_check_name(c, "name", v[CA_NAME])) || (rc = dup_str(&ca->name, v[CA_NAME]->s)))
 		return rc;
 	if (!v[CA_DIRECTORY])
 		return cfg_err(c, m, "CA %s: missing required key \"directory\"", Q(v[CA_NAME]->s));
@@ -316,9 +316,10 @@ static int parse_ca(struct ctx *c, const struct node *m, struct config_ca *ca, c
 }
 
 enum { C_NAME, C_CA, C_DOMAINS, C_KEY_TYPE, C_CHALLENGE, C_RENEW_BEFORE, C_OUTPUT_DIR, C_RELOAD,
-       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_KEY_GROUP, C_CHAIN, C_NKEYS };
+       C_EXEC, C_WEBROOT, C_PROFILE, C_KEY_REUSE, C_KEY_GROUP, C_CHAIN, C_DNS_PROVIDER, C_NKEYS };
 static const char *const cert_keys[] = { "name", "ca", "domains", "key_type", "challenge",
-	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse", "key_group", "preferred_chain" };
+	"renew_before", "output_dir", "reload", "exec", "webroot", "profile", "key_reuse", "key_group", "preferred_chain",
+	"dns_provider" };
 
 /* exec: a non-empty list, the program first (no shell: a string is refused). */
 static int parse_exec(struct ctx *c, const struct node *x, struct config_strv *exec)
@@ -361,14 +362,14 @@ static int check_ca_list(struct ctx *c, const struct node *v)
 	int rc;
 
 	if (v->type != NODE_SEQ)
-		return check_name(c, "ca", v);
+		return config_check_name(c, "ca", v);
 	if (v->n == 0)
 		return cfg_err(c, v, "ca: expected a CA name or a list of CA names, got an empty list");
 	if (v->n > CONFIG_CA_LIST_MAX)
 		return cfg_err(c, v->kids[CONFIG_CA_LIST_MAX], "ca: at most %d CAs in a list",
 			       CONFIG_CA_LIST_MAX);
 	for (size_t i = 0; i < v->n; i++) {
-		if ((rc = check_name(c, "ca", v->kids[i])))
+		if ((rc = config_check_name(c, "ca", v->kids[i])))
 			return rc;
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(v->kids[k]->s, v->kids[i]->s) == 0)
@@ -394,7 +395,7 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 		return rc;
 	if (!v[C_NAME])
 		return cfg_err(c, m, "certificate: missing required key \"name\"");
-	if ((rc = check_name(c, "name", v[C_NAME])) || (rc = dup_str(&ct->name, v[C_NAME]->s)))
+	if ((rc = config_check_name(c, "name", v[C_NAME])) || (rc = dup_str(&ct->name, v[C_NAME]->s)))
 		return rc;
 	if (!v[C_DOMAINS])
 		return cfg_err(c, m, "certificate %s: missing required key \"domains\"", Q(v[C_NAME]->s));
@@ -411,6 +412,8 @@ static int parse_cert(struct ctx *c, const struct node *m, struct config_cert *c
 				    "empty list")))
 		return rc;
 	if (config_stop_at(c, &rc, config_get_challenge(c, v[C_CHALLENGE], v[C_WEBROOT], v[C_DOMAINS], ct)))
+		return rc;
+	if (ct->challenge && config_stop_at(c, &rc, config_get_dns_provider(c, v[C_DNS_PROVIDER], m, ct)))
 		return rc;
 	if (v[C_KEY_TYPE] && (config_key_type_parse(v[C_KEY_TYPE]->s, &ct->key_type) ||
 			      v[C_KEY_TYPE]->type != NODE_SCALAR) &&
@@ -608,9 +611,10 @@ static int resolve_cas(struct ctx *c)
 	return 0;
 }
 
-enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_INCLUDE, T_TLS_ALPN_LISTEN, T_NKEYS };
+enum { T_STATE_DIR, T_RUNTIME_DIR, T_LISTEN, T_CAS, T_CERTIFICATES, T_INCLUDE, T_TLS_ALPN_LISTEN, T_DNS,
+       T_DNS_PROVIDERS, T_NKEYS };
 static const char *const top_keys[] = { "state_dir", "runtime_dir", "listen", "cas", "certificates",
-	"include", "tls_alpn_listen" };
+	"include", "tls_alpn_listen", "dns", "dns_providers" };
 
 /* listen / tls_alpn_listen: "host:port" addresses, default [::] and 0.0.0.0 on port. */
 static int get_listen(struct ctx *c, const char *key, const struct node *v, struct config_strv *out,
@@ -670,6 +674,9 @@ static int parse_top(struct ctx *c, const struct node *root)
 	if ((rc = get_listen(c, "listen", v[T_LISTEN], &cfg->listen, "80")) ||
 	    (rc = get_listen(c, "tls_alpn_listen", v[T_TLS_ALPN_LISTEN], &cfg->tls_alpn_listen, "443")))
 		return rc;
+	if (config_stop_at(c, &inc_rc, config_parse_dns(c, v[T_DNS])) ||
+	    config_stop_at(c, &inc_rc, config_parse_dns_providers(c, v[T_DNS_PROVIDERS])))
+		return inc_rc;
 	rc = parse_cas(c, cas);
 	if (rc && (rc == -ENOMEM || !c->msg.all))
 		return rc;

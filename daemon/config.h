@@ -43,6 +43,48 @@ struct config_ca {
 	char *file;             /* that file when it is an included one, else NULL */
 };
 
+/* dns: how dns-01 looks names up and checks that a record is served. */
+enum config_dns_propagation {
+	CONFIG_DNS_AUTHORITATIVE,       /* every name server of the zone, by its own address (default) */
+	CONFIG_DNS_RESOLVERS,           /* the resolvers */
+	CONFIG_DNS_NONE,                /* not checked */
+};
+
+struct config_dns {
+	struct config_strv resolvers;   /* "ip:port"; n == 0: /etc/resolv.conf's, read when used */
+	enum config_dns_propagation propagation;
+	int64_t propagation_timeout;    /* seconds; default 120 */
+};
+
+enum config_dns_type {
+	CONFIG_DNS_RFC2136,             /* DNS UPDATE signed with TSIG */
+	CONFIG_DNS_EXEC,                /* COMMAND present|cleanup FQDN VALUE */
+	CONFIG_DNS_ACMEDNS,             /* joohoi/acme-dns's HTTP API */
+};
+
+/* One of dns_providers: (the secret stays in memory, never in a log). */
+struct config_dns_provider {
+	char *name;
+	enum config_dns_type type;
+	/* rfc2136 */
+	char *server;                   /* "ip:port" (port 53 by default) */
+	char *tsig_key;                 /* the key's name, or NULL: unsigned updates */
+	char *tsig_algorithm;           /* "hmac-sha256" (default) ... */
+	char *tsig_secret;              /* base64, as in the key file (a secret) */
+	char *tsig_secret_file;
+	char *zone;                     /* lower case, no final dot; NULL: found by SOA queries */
+	int64_t ttl;                    /* of the TXT records it adds; default 60 s */
+	/* exec */
+	struct config_strv command;     /* argv; n == 0 for the other types */
+	int64_t timeout;                /* seconds per run; default 120 */
+	/* acme-dns */
+	char *url;                      /* https://auth.example.org (http:// only to a loopback address) */
+	char *credentials_file;         /* lego/certbot format: {"example.org": {"username", ...}} */
+	char *ca_bundle;                /* extra roots for url, or NULL */
+	int line;
+	char *file;                     /* the included file it is defined in, else NULL */
+};
+
 #define CONFIG_CA_LIST_MAX 4     /* CAs in one certificate's `ca:` list */
 
 struct config_cert {
@@ -56,6 +98,7 @@ struct config_cert {
 	enum key_type key_type; /* default KEY_ECDSA_P256 */
 	int key_type_set;       /* 0: not in the config: an existing certificate's type is kept */
 	char *challenge;        /* "http-01" */
+	char *dns_provider;     /* with dns-01: the name of one of config.dns_providers, else NULL */
 	char *webroot;          /* http-01 token files go to webroot/.well-known/acme-challenge/; NULL */
 	char *profile;          /* the ACME profile sent in newOrder, or NULL */
 	char *preferred_chain;  /* issuer CN of the chain's top certificate to prefer, or NULL */
@@ -85,6 +128,9 @@ struct config {
 	size_t ncas;
 	struct config_cert *certs;
 	size_t ncerts;
+	struct config_dns dns;
+	struct config_dns_provider *dns_providers;
+	size_t ndns_providers;
 };
 
 /* Parse and validate path. On error returns -EINVAL (or -errno when the file
@@ -126,6 +172,14 @@ void config_eab_clear(struct config_ca *ca);
 /* The MAC key of an EAB key file's text: base64url or standard base64, padded
  * or not, surrounding white space ignored. 0, -EINVAL (empty or not base64), -ENOMEM. */
 int config_eab_key_decode(const char *text, size_t len, unsigned char **key, size_t *keylen);
+
+const struct config_dns_provider *config_find_dns_provider(const struct config *cfg, const char *name);
+/* "rfc2136", "exec", "acme-dns". */
+const char *config_dns_type_name(enum config_dns_type t);
+void config_dns_provider_clear(struct config_dns_provider *p);
+int config_dns_provider_copy(struct config_dns_provider *dst, const struct config_dns_provider *src);
+/* 1 when both say the same (a reload keeps the provider and what it does). */
+int config_dns_provider_same(const struct config_dns_provider *a, const struct config_dns_provider *b);
 
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name);
 

@@ -52,13 +52,21 @@ int config_strv_alloc(struct config_strv *sv, size_t n);
 /* A path (relative to the file the node is in), malloc'd in *out; else the error. */
 int config_get_path(struct ctx *c, const char *key, const struct node *v, char **out);
 
+/* A name: [A-Za-z0-9._-], at most CFG_MAX_NAME. */
+int config_check_name(struct ctx *c, const char *key, const struct node *v);
+
+/* config_dns.c: dns:, dns_providers: and a certificate's dns_provider */
+int config_parse_dns(struct ctx *c, const struct node *v);
+int config_parse_dns_providers(struct ctx *c, const struct node *v);
+int config_get_dns_provider(struct ctx *c, const struct node *v, const struct node *map, struct config_cert *ct);
+
 /* config_values.c: single values, each with its FILE:LINE:COL error */
 int config_get_str(struct ctx *c, const char *key, const char *what, const struct node *v, char **out);
 int config_get_bool(struct ctx *c, const char *key, const struct node *v, int *out);
 int config_get_group(struct ctx *c, const struct node *v, struct config_cert *ct);
 int config_get_profile(struct ctx *c, const struct node *v, char **out);
-/* `challenge:` (default http-01; tls-alpn-01, dns-persist-01), no webroot but
- * with http-01, wildcards only with dns-persist-01, no address with it. */
+/* `challenge:` (default http-01; dns-01, tls-alpn-01, dns-persist-01), no webroot
+ * but with http-01, wildcards only with a DNS challenge, no address with one. */
 int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot,
 			 const struct node *domains, struct config_cert *ct);
 

@@ -45,6 +45,7 @@ void config_cert_clear(struct config_cert *ct)
 	free(ct->profile);
 	free(ct->key_group);
 	free(ct->preferred_chain);
+	free(ct->dns_provider);
 	free(ct->file);
 	free(ct->output_dir);
 	config_strv_clear(&ct->reload);
@@ -74,7 +75,7 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 {
 	*dst = *src;
 	dst->name = dst->challenge = dst->output_dir = dst->webroot = dst->file = dst->profile = NULL;
-	dst->key_group = dst->preferred_chain = NULL;
+	dst->key_group = dst->preferred_chain = dst->dns_provider = NULL;
 	memset(&dst->domains, 0, sizeof(dst->domains));
 	memset(&dst->reload, 0, sizeof(dst->reload));
 	memset(&dst->exec, 0, sizeof(dst->exec));
@@ -84,6 +85,7 @@ int config_cert_copy(struct config_cert *dst, const struct config_cert *src)
 	    (src->profile && !(dst->profile = strdup(src->profile))) ||
 	    (src->key_group && !(dst->key_group = strdup(src->key_group))) ||
 	    (src->preferred_chain && !(dst->preferred_chain = strdup(src->preferred_chain))) ||
+	    (src->dns_provider && !(dst->dns_provider = strdup(src->dns_provider))) ||
 	    (src->file && !(dst->file = strdup(src->file))) ||
 	    !(dst->output_dir = strdup(src->output_dir)) ||
 	    config_strv_copy(&dst->domains, &src->domains) < 0 || config_strv_copy(&dst->reload, &src->reload) < 0 ||
@@ -111,6 +113,10 @@ void config_free(struct config *cfg)
 		config_cert_clear(&cfg->certs[i]);
 	free(cfg->cas);
 	free(cfg->certs);
+	for (size_t i = 0; cfg->dns_providers && i < cfg->ndns_providers; i++)
+		config_dns_provider_clear(&cfg->dns_providers[i]);
+	free(cfg->dns_providers);
+	config_strv_clear(&cfg->dns.resolvers);
 	config_strv_clear(&cfg->listen);
 	config_strv_clear(&cfg->tls_alpn_listen);
 	free(cfg->path);

@@ -60,16 +60,16 @@ int config_get_profile(struct ctx *c, const struct node *v, char **out)
 int config_get_challenge(struct ctx *c, const struct node *v, const struct node *webroot,
 			 const struct node *domains, struct config_cert *ct)
 {
-	static const char *const known[] = { "http-01", "tls-alpn-01", "dns-persist-01" };
+	static const char *const known[] = { "http-01", "dns-01", "tls-alpn-01", "dns-persist-01" };
 	const char *name = v && v->type == NODE_SCALAR ? v->s : "http-01";
-	int persist = strcmp(name, "dns-persist-01") == 0;
+	int dns = strcmp(name, "dns-01") == 0 || strcmp(name, "dns-persist-01") == 0;
 	size_t i;
 
 	for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(name, known[i]); i++)
 		;
 	if (v && (v->type != NODE_SCALAR || i == sizeof(known) / sizeof(known[0])))
-		return cfg_err(c, v, "challenge: expected \"http-01\", \"tls-alpn-01\" or \"dns-persist-01\", "
-			       "got %s", GOT(v));
+		return cfg_err(c, v, "challenge: expected \"http-01\", \"dns-01\", \"tls-alpn-01\" or "
+			       "\"dns-persist-01\", got %s", GOT(v));
 	if (webroot && strcmp(name, "http-01") != 0)
 		return cfg_err(c, webroot, "webroot: only with the http-01 challenge (this certificate uses %s)",
 			       name);
@@ -77,13 +77,12 @@ int config_get_challenge(struct ctx *c, const struct node *v, const struct node 
 	for (i = 0; domains && domains->type == NODE_SEQ && i < ct->domains.n && i < domains->n; i++) {
 		const char *d = ct->domains.v[i];
 
-		if (!persist && strncmp(d, "*.", 2) == 0)
+		if (!dns && strncmp(d, "*.", 2) == 0)
 			return cfg_err(c, domains->kids[i], "domains: %s: a wildcard needs a DNS challenge: "
-				       "challenge: dns-persist-01 (a record published once; dns-01 is not in acmed "
-				       "yet)", Q(d));
-		if (persist && strcmp(ident_type(d), "ip") == 0)
+				       "challenge: dns-01 (with a dns_provider) or dns-persist-01", Q(d));
+		if (dns && strcmp(ident_type(d), "ip") == 0)
 			return cfg_err(c, domains->kids[i], "domains: %s: an IP address cannot be validated by "
-				       "dns-persist-01 (http-01 or tls-alpn-01 can)", Q(d));
+				       "%s (http-01 or tls-alpn-01 can)", Q(d), name);
 	}
 	return (ct->challenge = strdup(name)) ? 0 : -ENOMEM;
 }

@@ -14,6 +14,7 @@ enum db_kind {
 	DB_CA,                  /* a CA's outage and order times (JSON, state.h) */
 	DB_ISSUED,              /* an issued certificate and its key not installed yet (PEM, a secret) */
 	DB_ACCOUNT_KEY_NEXT,    /* a CA's next account key during a key rollover (PEM, a secret) */
+	DB_DNS,                 /* dns-01's published TXT records not removed yet (JSON) */
 	DB_NKINDS,
 };
 

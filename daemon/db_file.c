@@ -48,6 +48,7 @@ static const struct {
 	[DB_CA] = { "cas", ".json", 0600 },
 	[DB_ISSUED] = { "certs", ".issued.pem", 0600 },
 	[DB_ACCOUNT_KEY_NEXT] = { "accounts", "/account.key.next", 0600 },
+	[DB_DNS] = { "dns", ".json", 0600 },
 };
 
 char *db_file_path(const char *state_dir, enum db_kind kind, const char *name)

@@ -9,6 +9,7 @@
 
 #include "challenge.h"
 #include "challenge_http.h"
+#include "challenge_dns01.h"
 #include "challenge_http01.h"
 #include "challenge_persist.h"
 #include "challenge_tlsalpn.h"
@@ -71,7 +72,8 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	struct standalone sa = { .cfg = cfg };
 	struct worker *io = NULL;
 	struct db *db = NULL;
-	struct challenge *solvers[3] = { NULL, NULL, NULL };    /* http-01, dns-persist-01, tls-alpn-01 */
+	struct challenge *solvers[4] = { NULL, NULL, NULL, NULL };      /* http-01, dns-persist-01, tls-alpn-01,
+									 * dns-01 */
 	struct dryrun_set *set = NULL;
 	json_t *started = NULL;
 	struct pidfile pid = PIDFILE_INIT;
@@ -92,8 +94,13 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	solvers[2] = sa.base && uses_tlsalpn(cfg, names, n, all) ?
 		     challenge_tlsalpn_new(sa.base, (const char *const *)cfg->tls_alpn_listen.v,
 					   cfg->tls_alpn_listen.n, NULL, 0) : NULL;
-	if (db && solvers[0] && solvers[1] && started) {
-		struct dryrun_env env = { .base = sa.base, .db = db, .io = io, .solvers = solvers, .nsolvers = 3,
+	solvers[3] = db ? challenge_dns01_new(sa.base, db) : NULL;
+	if (solvers[3] && challenge_dns01_configure(solvers[3], cfg, "/etc/resolv.conf") < 0) {
+		challenge_free(solvers[3]);
+		solvers[3] = NULL;
+	}
+	if (db && solvers[0] && solvers[1] && solvers[3] && started) {
+		struct dryrun_env env = { .base = sa.base, .db = db, .io = io, .solvers = solvers, .nsolvers = 4,
 					  .state_dir = cfg->state_dir, .answer = answered, .arg = &sa };
 		set = dryrun_set_new(&env);
 	}
@@ -112,7 +119,9 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 	rc = sa.answer ? control_cli_dry_run_results(sa.answer) : 1;
 out:
 	dryrun_set_free(set);           /* before the solver its orders use */
-	for (size_t i = 0; i < 3; i++)
+	if (solvers[3])
+		challenge_dns01_drain(solvers[3], sa.base, DNS01_DRAIN_MS);
+	for (size_t i = 0; i < 4; i++)
 		challenge_free(solvers[i]);
 	worker_flush(io);
 	db_free(db);

@@ -558,7 +558,7 @@ unsigned long http_client_request_count(const struct http_client *c)
 }
 
 static int req_setup(struct http_client *c, struct http_req *r, const char *content_type,
-		     const char *body, size_t body_len)
+		     const char *body, size_t body_len, const char *const *headers)
 {
 	CURL *e = r->easy;
 	CURLcode rc = CURLE_OK;
@@ -629,6 +629,13 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 			return -ENOMEM;
 		r->hdrs = l;
 	}
+	for (size_t i = 0; r->hdrs && headers && headers[i]; i++) {
+		struct curl_slist *l = curl_slist_append(r->hdrs, headers[i]);
+
+		if (!l)
+			return -ENOMEM;
+		r->hdrs = l;
+	}
 	if (!r->hdrs)
 		return -ENOMEM;
 	if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) != CURLE_OK)
@@ -639,6 +646,13 @@ static int req_setup(struct http_client *c, struct http_req *r, const char *cont
 struct http_req *http_send(struct http_client *c, const char *method, const char *url,
 			   const char *content_type, const char *body, size_t body_len,
 			   http_done_fn cb, void *arg)
+{
+	return http_send_headers(c, method, url, content_type, body, body_len, NULL, cb, arg);
+}
+
+struct http_req *http_send_headers(struct http_client *c, const char *method, const char *url,
+				   const char *content_type, const char *body, size_t body_len,
+				   const char *const *headers, http_done_fn cb, void *arg)
 {
 	struct http_req *r;
 
@@ -658,7 +672,7 @@ struct http_req *http_send(struct http_client *c, const char *method, const char
 	r->arg = arg;
 	r->url = strdup(url);
 	r->easy = curl_easy_init();
-	if (!r->url || !r->easy || req_setup(c, r, content_type, body, body_len) < 0) {
+	if (!r->url || !r->easy || req_setup(c, r, content_type, body, body_len, headers) < 0) {
 		req_free(r);
 		return NULL;
 	}

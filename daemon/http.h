@@ -44,6 +44,10 @@ unsigned long http_client_request_count(const struct http_client *c);
 struct http_req *http_send(struct http_client *c, const char *method, const char *url,
 			   const char *content_type, const char *body, size_t body_len,
 			   http_done_fn cb, void *arg);
+/* The same with more request headers ("Name: value", NULL-terminated). */
+struct http_req *http_send_headers(struct http_client *c, const char *method, const char *url,
+				   const char *content_type, const char *body, size_t body_len,
+				   const char *const *headers, http_done_fn cb, void *arg);
 /* Abort; cb will not be called. */
 void http_cancel(struct http_req *req);
 

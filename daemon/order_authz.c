@@ -184,6 +184,7 @@ static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 	for (size_t i = 0; i < o->cert->domains.n && !rq.wildcard_too; i++)
 		rq.wildcard_too = strncmp(o->cert->domains.v[i], "*.", 2) == 0 &&
 				  strcmp(o->cert->domains.v[i] + 2, obj->id_value) == 0;
+	rq.dns_provider = o->cert->dns_provider;
 	rq.ready = authz_ready;
 	rq.seen = authz_seen;
 	rq.arg = a;

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "account_cmd.h"
 #include "acme.h"
+#include "challenge_dns01.h"
 #include "challenge_http01.h"
 #include "challenge_http.h"
 #include "challenge_persist.h"
@@ -47,8 +48,8 @@ struct run_ctx {
 	const char *path;
 	struct config *cfg;
 	struct challenge_http *http01;
-	struct challenge *solvers[3];   /* http-01, dns-persist-01, and tls-alpn-01 once a certificate
-					 * needs it (NULL until then) */
+	struct challenge *solvers[4];   /* http-01, dns-persist-01, dns-01, and tls-alpn-01 once a
+					 * certificate needs it (NULL until then) */
 	struct challenge *tlsalpn;      /* solvers' tls-alpn-01, when made */
 	int *http_fds, *alpn_fds;       /* systemd's sockets, until a listener takes them */
 	size_t nhttp_fds, nalpn_fds;
@@ -205,6 +206,9 @@ static void do_reload(struct run_ctx *ctx)
 	if (ctx->tlsalpn && !strv_equal(&cfg->tls_alpn_listen, &ctx->cfg->tls_alpn_listen))
 		log_warn(NULL, "tls_alpn_listen changed: the tls-alpn-01 responder keeps its sockets until "
 			 "the next start");
+	if (challenge_dns01_configure(ctx->solvers[2], cfg, "/etc/resolv.conf") < 0)
+		log_error(NULL, "dns-01: cannot apply the new dns: settings or dns_providers (see above); the "
+			  "unchanged providers go on");
 	if (ensure_tlsalpn(ctx, cfg) < 0)
 		log_error(NULL, "no tls-alpn-01 responder: the certificates that use tls-alpn-01 cannot be "
 			  "validated");
@@ -469,9 +473,9 @@ static int ensure_tlsalpn(struct run_ctx *ctx, const struct config *cfg)
 	ctx->nalpn_fds = 0;
 	if (!ctx->tlsalpn)
 		return -EADDRNOTAVAIL;
-	ctx->solvers[2] = ctx->tlsalpn;
+	ctx->solvers[3] = ctx->tlsalpn;
 	if (ctx->sched)
-		sched_set_solvers(ctx->sched, ctx->solvers, 3);
+		sched_set_solvers(ctx->sched, ctx->solvers, 4);
 	return 0;
 }
 
@@ -542,21 +546,24 @@ static int run_setup(struct run_ctx *ctx, int64_t deadline)
 	clients = clients_of(ctx->cas, ctx->cfg->ncas);
 	ctx->solvers[0] = challenge_http01_new(ctx->base, need_listener, ctx);
 	ctx->solvers[1] = challenge_persist_new(ctx->base);
-	if (!ctx->solvers[1])
+	ctx->solvers[2] = challenge_dns01_new(ctx->base, ctx->db);
+	if (!ctx->solvers[1] || !ctx->solvers[2])
 		return -ENOMEM;
+	if (challenge_dns01_configure(ctx->solvers[2], ctx->cfg, "/etc/resolv.conf") < 0)
+		return -EINVAL;
 	ctx->sched = clients && ctx->solvers[0] ?
 		sched_new(ctx->base, ctx->cfg, clients, ctx->db, ctx->once, deadline, on_idle, ctx) : NULL;
 	free(clients);
 	if (!ctx->sched)
 		return -ENOMEM;
-	sched_set_solvers(ctx->sched, ctx->solvers, ctx->tlsalpn ? 3 : 2);
+	sched_set_solvers(ctx->sched, ctx->solvers, ctx->tlsalpn ? 4 : 3);
 	if (sched_subscribe(ctx->sched, on_sched_event, ctx) < 0)
 		return -ENOMEM;
 	if (!ctx->once && !(ctx->status_ev = evtimer_new(ctx->base, on_status_timer, ctx)))
 		return -ENOMEM;
 	if (!ctx->once) {
 		struct dryrun_env env = { .base = ctx->base, .db = ctx->db, .io = ctx->io,
-					  .solvers = ctx->solvers, .nsolvers = 3, .state_dir = ctx->cfg->state_dir,
+					  .solvers = ctx->solvers, .nsolvers = 4, .state_dir = ctx->cfg->state_dir,
 					  .answer = dry_answer, .arg = ctx };
 
 		if (!(ctx->dry = dryrun_set_new(&env)))
@@ -574,8 +581,11 @@ static void run_teardown(struct run_ctx *ctx)
 	control_free(ctx->control);
 	ctx->control = NULL;             /* a revocation given up below answers no one */
 	sched_free(ctx->sched);          /* withdraws every answer presented */
+	if (ctx->solvers[2])             /* the DNS records too, before acmed goes */
+		challenge_dns01_drain(ctx->solvers[2], ctx->base, DNS01_DRAIN_MS);
 	challenge_free(ctx->solvers[0]);
 	challenge_free(ctx->solvers[1]);
+	challenge_free(ctx->solvers[2]);
 	challenge_free(ctx->tlsalpn);
 	for (size_t i = 0; i < ctx->nhttp_fds; i++)
 		close(ctx->http_fds[i]);

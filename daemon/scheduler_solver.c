@@ -22,7 +22,7 @@ struct challenge *sched_job_pick(void *arg, const char *id_type, const char *ide
 	if (j->webroot && strcmp(j->cert->challenge, challenge_name(j->webroot)) == 0) {
 		if (challenge_supports(j->webroot, id_type, identifier, wildcard))
 			return j->webroot;
-		*why = wildcard ? "a wildcard needs a DNS challenge (dns-persist-01)" : "the challenge cannot validate it";
+		*why = wildcard ? "a wildcard needs a DNS challenge (dns-01 or dns-persist-01)" : "the challenge cannot validate it";
 		return NULL;
 	}
 	for (size_t i = 0; i < s->nsolvers; i++) {
@@ -32,7 +32,7 @@ struct challenge *sched_job_pick(void *arg, const char *id_type, const char *ide
 			continue;
 		if (challenge_supports(c, id_type, identifier, wildcard))
 			return c;
-		*why = wildcard ? "a wildcard needs a DNS challenge (dns-persist-01)" : "the challenge cannot validate it";
+		*why = wildcard ? "a wildcard needs a DNS challenge (dns-01 or dns-persist-01)" : "the challenge cannot validate it";
 		return NULL;
 	}
 	*why = "acmed does not run that challenge type";

@@ -1,0 +1,253 @@
+/* dns_rfc2136.c - the rfc2136 DNS provider: TXT records added and deleted by DNS UPDATE signed with TSIG, batched per zone (one UPDATE in flight per zone carries every change asked for meanwhile). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "dns_provider.h"
+#include "log.h"
+
+#define BATCH_MAX 256                   /* changes in one UPDATE */
+
+struct dns_prov_op {
+	struct dns_prov_op *next;
+	int add;
+	char *fqdn, *value;
+	char *cert_name;
+	int canceled;
+	dns_prov_done_fn done;
+	void *arg;
+};
+
+struct zoneq {
+	struct zoneq *next;
+	char *zone;
+	struct dns_prov_op *head, **tail;       /* waiting */
+	struct dns_prov_op *sent;               /* in the UPDATE in flight */
+	struct dns_req *req;
+	struct event *flush_ev;
+	struct rfc2136 *owner;
+};
+
+struct rfc2136 {
+	struct dns_prov p;
+	struct event_base *base;
+	struct dns_client *dc;
+	struct sockaddr_storage server;
+	socklen_t len;
+	char server_str[80];
+	struct zoneq *zones;
+};
+
+static void op_free(struct dns_prov_op *op)
+{
+	free(op->fqdn);
+	free(op->value);
+	free(op->cert_name);
+	free(op);
+}
+
+static void flush(evutil_socket_t fd, short what, void *arg);
+
+static void schedule(struct zoneq *z)
+{
+	struct timeval zero = { 0, 0 };
+
+	/* at the end of this loop turn: every change asked for meanwhile goes in one UPDATE */
+	if (!z->req && z->head && !evtimer_pending(z->flush_ev, NULL))
+		evtimer_add(z->flush_ev, &zero);
+}
+
+/* How the server's answer reads for an admin, and whose problem it is. */
+static enum acme_err_class classify(struct rfc2136 *r, struct zoneq *z, const struct dns_result *res, char *msg,
+				    size_t size)
+{
+	if (res->status == DNS_NO_ANSWER) {
+		snprintf(msg, size, "DNS UPDATE of zone %s: %s", z->zone, res->message);
+		return ACME_ERR_UNAVAILABLE;
+	}
+	if (res->status == DNS_BAD_ANSWER) {
+		snprintf(msg, size, "DNS UPDATE of zone %s: %s (is tsig_secret_file of dns provider %s the key "
+			 "the server has?)", z->zone, res->message, r->p.name);
+		return ACME_ERR_CERT;
+	}
+	if (res->rcode == DNS_RCODE_NOERROR)
+		return ACME_ERR_NONE;
+	if (res->tsig_error)
+		snprintf(msg, size, "DNS UPDATE of zone %s refused by %s: %s (TSIG %s): check tsig_key, "
+			 "tsig_algorithm and tsig_secret_file of dns provider %s against the server's key", z->zone,
+			 r->server_str, dns_rcode_str(res->rcode), dns_tsig_error_str(res->tsig_error), r->p.name);
+	else if (res->rcode == DNS_RCODE_NOTAUTH || res->rcode == DNS_RCODE_NOTZONE)
+		snprintf(msg, size, "DNS UPDATE of zone %s refused by %s: %s (the server is not authoritative "
+			 "for that zone, or wants a TSIG key; set zone: or the server of dns provider %s)", z->zone,
+			 r->server_str, dns_rcode_str(res->rcode), r->p.name);
+	else
+		snprintf(msg, size, "DNS UPDATE of zone %s refused by %s: %s%s", z->zone, r->server_str,
+			 dns_rcode_str(res->rcode), res->rcode == DNS_RCODE_REFUSED ?
+			 " (does the server's update ACL allow this key for this zone?)" : "");
+	/* a server failure passes; anything else is the configuration's */
+	return res->rcode == DNS_RCODE_SERVFAIL ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT;
+}
+
+static void updated(const struct dns_result *res, void *arg)
+{
+	struct zoneq *z = arg;
+	struct rfc2136 *r = z->owner;
+	struct dns_prov_op *op = z->sent, *next;
+	char msg[700] = "";
+	enum acme_err_class err = classify(r, z, res, msg, sizeof(msg));
+	size_t n = 0;
+
+	z->req = NULL;
+	z->sent = NULL;
+	for (next = op; next; next = next->next)
+		n++;
+	if (err != ACME_ERR_NONE)
+		log_warn(NULL, "%s (%zu change%s)", msg, n, n == 1 ? "" : "s");
+	schedule(z);            /* what waits goes next, whatever the callbacks do */
+	for (; op; op = next) {
+		next = op->next;
+		if (!op->canceled)
+			op->done(op->arg, err, err == ACME_ERR_NONE ? NULL : msg);
+		op_free(op);
+	}
+}
+
+static void flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct zoneq *z = arg;
+	struct rfc2136 *r = z->owner;
+	struct dns_change ch[BATCH_MAX];
+	struct dns_tsig tsig = { r->p.cfg.tsig_key, r->p.cfg.tsig_algorithm, r->p.cfg.tsig_secret };
+	struct dns_prov_op *op, **tailp = &z->sent;
+	size_t n = 0;
+
+	(void)fd;
+	(void)what;
+	if (z->req || !z->head)
+		return;
+	while ((op = z->head) && n < BATCH_MAX) {
+		z->head = op->next;
+		op->next = NULL;
+		*tailp = op;
+		tailp = &op->next;
+		ch[n++] = (struct dns_change){ .add = op->add, .name = op->fqdn, .txt = op->value,
+					      .ttl = (uint32_t)r->p.cfg.ttl };
+	}
+	if (!z->head)
+		z->tail = &z->head;
+	log_debug(NULL, "dns provider %s: one UPDATE of zone %s to %s with %zu change%s", r->p.name, z->zone,
+		  r->server_str, n, n == 1 ? "" : "s");
+	z->req = dns_update(r->dc, (const struct sockaddr *)&r->server, r->len, z->zone,
+			    r->p.cfg.tsig_key ? &tsig : NULL, ch, n, updated, z);
+	if (!z->req) {
+		struct dns_result res = { .status = DNS_NO_ANSWER, .message = "cannot send (out of memory)" };
+
+		/* as if it had been sent and lost: the callers hear of it from the loop */
+		updated(&res, z);
+	}
+}
+
+static struct zoneq *zone_of(struct rfc2136 *r, const char *zone)
+{
+	struct zoneq *z;
+
+	for (z = r->zones; z; z = z->next)
+		if (strcasecmp(z->zone, zone) == 0)
+			return z;
+	if (!(z = calloc(1, sizeof(*z))) || !(z->zone = strdup(zone)) ||
+	    !(z->flush_ev = evtimer_new(r->base, flush, z))) {
+		if (z)
+			free(z->zone);
+		free(z);
+		return NULL;
+	}
+	z->owner = r;
+	z->tail = &z->head;
+	z->next = r->zones;
+	r->zones = z;
+	return z;
+}
+
+static struct dns_prov_op *rfc_change(struct dns_prov *p, const struct dns_change_req *rq, dns_prov_done_fn done,
+				      void *arg)
+{
+	struct rfc2136 *r = (struct rfc2136 *)p;
+	const char *zone = rq->zone ? rq->zone : p->cfg.zone;
+	struct zoneq *z = zone ? zone_of(r, zone) : NULL;
+	struct dns_prov_op *op = z ? calloc(1, sizeof(*op)) : NULL;
+
+	if (!op || !(op->fqdn = strdup(rq->fqdn)) || !(op->value = strdup(rq->value)) ||
+	    (rq->cert_name && !(op->cert_name = strdup(rq->cert_name)))) {
+		log_error(rq->cert_name, "dns provider %s: %s", p->name, zone ? "out of memory" : "no zone for the record");
+		if (op)
+			op_free(op);
+		return NULL;
+	}
+	op->add = rq->add;
+	op->done = done;
+	op->arg = arg;
+	*z->tail = op;
+	z->tail = &op->next;
+	schedule(z);
+	return op;
+}
+
+static void rfc_cancel(struct dns_prov *p, struct dns_prov_op *op)
+{
+	(void)p;
+	/* still sent, in its place: a later change of the same record must not overtake it */
+	op->canceled = 1;
+}
+
+static void rfc_free(struct dns_prov *p)
+{
+	struct rfc2136 *r = (struct rfc2136 *)p;
+	struct zoneq *z, *zn;
+	struct dns_prov_op *op, *next;
+
+	for (z = r->zones; z; z = zn) {
+		zn = z->next;
+		dns_cancel(z->req);
+		event_free(z->flush_ev);
+		for (op = z->head; op; op = next) {
+			next = op->next;
+			op_free(op);
+		}
+		for (op = z->sent; op; op = next) {
+			next = op->next;
+			op_free(op);
+		}
+		free(z->zone);
+		free(z);
+	}
+	free(r);
+}
+
+static const struct dns_prov_ops rfc2136_ops = {
+	.type = "rfc2136",
+	.withdraws = 1,
+	.change = rfc_change,
+	.cancel = rfc_cancel,
+	.free = rfc_free,
+};
+
+struct dns_prov *dns_rfc2136_new(struct event_base *base, struct dns_client *dc,
+				 const struct config_dns_provider *cfg)
+{
+	struct rfc2136 *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	if (dns_parse_server(cfg->server, 53, &r->server, &r->len)) {
+		log_error(NULL, "dns provider %s: server %s is not an IP address", cfg->name, cfg->server);
+		free(r);
+		return NULL;
+	}
+	dns_server_str((const struct sockaddr *)&r->server, r->server_str, sizeof(r->server_str));
+	r->p.ops = &rfc2136_ops;
+	r->base = base;
+	r->dc = dc;
+	return &r->p;
+}
