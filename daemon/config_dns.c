@@ -334,7 +334,7 @@ static int parse_provider(struct ctx *c, const struct node *m, struct config_dns
 		return cfg_err(c, k[P_TYPE], "type: expected rfc2136, exec or acme-dns, got %s", GOT(k[P_TYPE]));
 	for (int i = P_SERVER; i < P_NKEYS; i++)
 		if (k[i] && !(type_keys[p->type] & 1u << i))
-			return cfg_err(c, k[i], "%s: not a setting of a %s provider", provider_keys[i], t);
+			return cfg_err(c, k[i], "%s: not a setting of %s providers", provider_keys[i], t);
 	return p->type == CONFIG_DNS_RFC2136 ? parse_rfc2136(c, m, k, p) :
 	       p->type == CONFIG_DNS_EXEC ? parse_exec_provider(c, m, k, p) : parse_acmedns(c, m, k, p);
 }

@@ -389,7 +389,7 @@ static void test_schema_errors(void **state)
 	/* Unknown keys point at the key. */
 	expect_error("stat_dir: /x\n" CA_LE,
 		     "acmed.yaml:1:1: unknown key \"stat_dir\" at the top level; expected one of state_dir, "
-		     "runtime_dir, listen, cas, certificates, include, tls_alpn_listen");
+		     "runtime_dir, listen, cas, certificates, include, tls_alpn_listen, dns, dns_providers");
 	expect_error(CA_LE "    maxparallel: 3\n",
 		     "acmed.yaml:4:5: unknown key \"maxparallel\" in a CA; expected one of name, directory, "
 		     "contact, ca_bundle, max_parallel, timeout, orders_per_hour, staging, eab");
@@ -417,7 +417,8 @@ static void test_schema_errors(void **state)
 		     "acmed.yaml:4:14: timeout: expected a duration from 1s to 1h like 30s or 2m, got a sequence");
 	expect_error(CA_LE "certificates:\n  - name: w\n    domains: [a]\n    keytype: rsa-2048\n",
 		     "acmed.yaml:7:5: unknown key \"keytype\" in a certificate; expected one of name, ca, domains, "
-		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile, key_reuse, key_group, preferred_chain");
+		     "key_type, challenge, renew_before, output_dir, reload, exec, webroot, profile, key_reuse, key_group, preferred_chain, "
+		     "dns_provider");
 	/* Duplicate keys point at the second one, quoting does not hide them. */
 	expect_error(CA_LE "state_dir: /a\n\"state_dir\": /b\n",
 		     "acmed.yaml:5:1: duplicate key \"state_dir\" at the top level (first at 4:1)");
@@ -469,9 +470,9 @@ static void test_value_errors(void **state)
 	expect_error(CA_LE "certificates: [{name: w, domains: [a], exec: [ä], key_type: RSA-2048}]\n",
 		     "acmed.yaml:4:61: key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, "
 		     "rsa-4096, got \"RSA-2048\"");
-	expect_error(CA_LE "certificates: [{name: w, domains: [a], challenge: dns-01}]\n",
-		     "acmed.yaml:4:51: challenge: expected \"http-01\", \"tls-alpn-01\" or \"dns-persist-01\", got "
-		     "\"dns-01\"");
+	expect_error(CA_LE "certificates: [{name: w, domains: [a], challenge: dns-02}]\n",
+		     "acmed.yaml:4:51: challenge: expected \"http-01\", \"dns-01\", \"tls-alpn-01\" or "
+		     "\"dns-persist-01\", got \"dns-02\"");
 	expect_error(CA_LE "certificates: [{name: w, domains: [192.0.2.1], challenge: dns-persist-01}]\n",
 		     "acmed.yaml:4:36: domains: \"192.0.2.1\": an IP address cannot be validated by dns-persist-01 "
 		     "(http-01 or tls-alpn-01 can)");
@@ -653,7 +654,7 @@ static void test_domain_errors(void **state)
 {
 	static const struct { const char *dom, *msg; } cases[] = {
 		{ "\"*.example.org\"", "\"*.example.org\": a wildcard needs a DNS challenge: challenge: "
-		  "dns-persist-01 (a record published once; dns-01 is not in acmed yet)" },
+		  "dns-01 (with a dns_provider) or dns-persist-01" },
 		{ "\"*.*.example.org\"", "\"*.*.example.org\": a wildcard is \"*.\" then a name, with no other '*'" },
 		{ "bücher.example", "\"bücher.example\": expected an ASCII name; write internationalised names in "
 		  "their xn-- (punycode) form" },
@@ -796,7 +797,7 @@ static void test_yaml_errors(void **state)
 		     "acmed.yaml:1:12: state_dir: expected a path, got a sequence");
 	expect_error("\xef\xbb\xbfstate_dir: /a\nfoo: 1\n" CA_LE,
 		     "acmed.yaml:2:1: unknown key \"foo\" at the top level; expected one of state_dir, "
-		     "runtime_dir, listen, cas, certificates, include, tls_alpn_listen");
+		     "runtime_dir, listen, cas, certificates, include, tls_alpn_listen, dns, dns_providers");
 	expect_error("\xef\xbb\xbf", "acmed.yaml:1:1: the file is empty; expected a mapping with at "
 		     "least \"cas\"");
 	/* Twice (an editor that added one to a file that had one). */
@@ -1011,7 +1012,7 @@ static void test_every_error(void **state)
 		"\"ops@example.org\"\n"
 		"/etc/acmed/acmed.yaml:5:19: max_parallel: expected an integer from 1 to 1000, got \"0\"\n"
 		"/etc/acmed/acmed.yaml:11:15: domains: \"*.example.org\": a wildcard needs a DNS challenge: "
-		"challenge: dns-persist-01 (a record published once; dns-01 is not in acmed yet)\n"
+		"challenge: dns-01 (with a dns_provider) or dns-persist-01\n"
 		"/etc/acmed/acmed.yaml:12:15: key_type: expected one of ecdsa-p256, ecdsa-p384, rsa-2048, "
 		"rsa-3072, rsa-4096, got \"rsa-1024\"\n"
 		"/etc/acmed/acmed.yaml:13:11: exec: expected a list (argv), e.g. exec: "
