@@ -202,11 +202,14 @@ class PebbleEnv:
     defaults:      Pebble as its package ships it: the example config of its package (addresses,
                    ports and TLS files aside: its profiles, key algorithm, Retry-After values...)
                    and its own pace (random VA sleeps; no PEBBLE_VA_NOSLEEP)
+    dns_server:    "host:port" of the DNS server Pebble resolves through (its -dnsserver), e.g. a
+                   knot_env resolver for dns-01; None: challtestsrv's DNS (challtestsrv runs either way)
     """
 
     def __init__(self, workdir, tls_ca=None, strict=False, nonce_reject=None, authz_reuse=None,
-                 http01_port=None, extra_env=None, config=None, build=None, defaults=False):
+                 http01_port=None, extra_env=None, config=None, build=None, defaults=False, dns_server=None):
         self.build = build or PEBBLE_24
+        self.dns_server = dns_server
         self.defaults = defaults
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -288,7 +291,8 @@ class PebbleEnv:
         if self.authz_reuse is not None:
             env["PEBBLE_AUTHZREUSE"] = str(self.authz_reuse)
         env.update({k: str(v) for k, v in self.extra_env.items()})
-        argv = [self.build.pebble_bin, "-config", str(self.config_path), "-dnsserver", f"127.0.0.1:{self.dns_port}"]
+        argv = [self.build.pebble_bin, "-config", str(self.config_path),
+                "-dnsserver", self.dns_server or f"127.0.0.1:{self.dns_port}"]
         if self.strict:
             argv.append("-strict")
         self.pebble_proc = self._spawn(argv, self.pebble_log, env)

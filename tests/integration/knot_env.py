@@ -1,0 +1,1005 @@
+# Test environment for acmed's dns-01: knotd servers on loopback port 53 (TSIG, held-back secondary, counters), a CNAME-following resolver.
+"""Shared by the dns-01 integration tests and the benchmark, used like pebble_env.py.
+
+Knot        one knotd (Debian's knot 3.2) in a workdir: its zones (SOA, NS and their A records
+            written from the given records), a TSIG key allowed to UPDATE them, mod-stats counters,
+            a log at info level.  It listens on port 53 of its own loopback address (127.0.53.x):
+            acmed's propagation check asks each name server of a zone on port 53 of the address
+            the zone gives it, so every server of a test zone has its own address.
+            Knot(..., primary=p) is a secondary of p that never refreshes by itself (no NOTIFY, SOA
+            refresh of a day): it serves the old zone until the test calls refresh().
+Resolver    what Pebble's -dnsserver points at when a test needs a CNAME into another zone: a
+            stand-in for a recursive resolver that asks the knot serving each zone and follows the
+            CNAME chain across zones (knot only follows a CNAME inside the zone, and Go's resolver,
+            Pebble's, does not follow one at all: see test_harness_knot.py).
+dig()       one query (kdig +json), knsupdate() one UPDATE script (knsupdate), new_tsig() a key.
+
+Port 53 needs root (CI runs as root): skip_reason() says why a test cannot run.  Everything listens
+on loopback only; every knotd started here is killed at the latest when the Python process exits.
+"""
+
+import atexit
+import base64
+import binascii
+import collections
+import contextlib
+import fcntl
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import socketserver
+import struct
+import subprocess
+import threading
+from pathlib import Path
+
+import pebble_env as pe
+
+KNOTD_BIN = shutil.which("knotd") or "/usr/sbin/knotd"
+KNOTC_BIN = shutil.which("knotc") or "/usr/sbin/knotc"
+KDIG_BIN = shutil.which("kdig") or "/usr/bin/kdig"
+KNSUPDATE_BIN = shutil.which("knsupdate") or "/usr/bin/knsupdate"
+
+ADDRESS_PREFIX = "127.0.53."         # Knot's addresses: 127.0.53.1 ... 127.0.53.254
+LOCK_DIR = Path("/tmp/acmed-knot-addresses")   # <address>.lock: one test process per address at a time
+SOA_REFRESH = 86400                 # a secondary asks its primary once a day: only refresh() moves it
+DEFAULT_TTL = 60
+
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+          6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADSIG"}
+RRTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33,
+           "DNAME": 39, "OPT": 41, "DS": 43, "CAA": 257, "ANY": 255}
+RRTYPE_NAMES = {v: k for k, v in RRTYPES.items()}
+
+
+def knot_installed():
+    return all(os.access(b, os.X_OK) for b in (KNOTD_BIN, KNOTC_BIN, KDIG_BIN, KNSUPDATE_BIN))
+
+
+def skip_reason(port=53):
+    """Why knot tests cannot run here (None: they can)."""
+    if not knot_installed():
+        return "knot / knot-dnsutils not installed (Debian packages 'knot', 'knot-dnsutils': tests/deps.sh)"
+    if port < 1024 and os.geteuid() != 0:
+        return f"knotd must listen on port {port} of loopback addresses: needs root (CI runs the tests as root)"
+    return None
+
+
+def fqdn(name):
+    """'a.example.test' -> 'a.example.test.' (lower case)."""
+    name = name.lower()
+    return name if name.endswith(".") else name + "."
+
+
+def _in_zone(name, zone):
+    name, zone = fqdn(name), fqdn(zone)
+    return name == zone or name.endswith("." + zone)
+
+
+def zone_of(name, zones):
+    """The longest of `zones` that `name` is in, or None."""
+    best = None
+    for z in zones:
+        if _in_zone(name, z) and (best is None or len(fqdn(z)) > len(fqdn(best))):
+            best = z
+    return best
+
+
+# ---------------------------------------------------------------- TSIG
+
+class Tsig(collections.namedtuple("Tsig", "name algorithm secret")):
+    """A TSIG key: name ("acmed-test-key"), algorithm ("hmac-sha256"), secret (base64)."""
+
+    @property
+    def kdig(self):
+        """The -y argument of kdig / knsupdate: 'alg:name:secret'."""
+        return f"{self.algorithm}:{self.name}:{self.secret}"
+
+    def write_secret(self, path, mode=0o600):
+        """The secret alone (base64 and a newline) in a file of this mode, as acmed's rfc2136 provider reads it."""
+        pe._write_private(path, (self.secret + "\n").encode())
+        os.chmod(path, mode)
+        return Path(path)
+
+
+def new_tsig(name="acmed-test-key", algorithm="hmac-sha256", size=32):
+    return Tsig(name, algorithm, base64.b64encode(secrets.token_bytes(size)).decode())
+
+
+def _as_tsig(t):
+    return t if t is None or isinstance(t, Tsig) else Tsig(*t)
+
+
+# ---------------------------------------------------------------- queries and updates (Knot's own tools)
+
+class RR(collections.namedtuple("RR", "name ttl type data")):
+    """One record of an answer: owner (absolute, lower case), ttl, type name, rdata in presentation
+    format (kdig's).  For TXT, strings is the list of its character-strings, value their concatenation."""
+
+    strings = None
+
+    @property
+    def value(self):
+        return "".join(self.strings) if self.strings is not None else self.data
+
+
+def _txt_strings(hexdata):
+    raw = binascii.unhexlify(hexdata)
+    out, i = [], 0
+    while i < len(raw):
+        n = raw[i]
+        out.append(raw[i + 1:i + 1 + n].decode("utf-8", errors="replace"))
+        i += 1 + n
+    return out
+
+
+def _rrs(items):
+    out = []
+    for j in items or []:
+        tname = j.get("TYPEname") or RRTYPE_NAMES.get(j.get("TYPE"), str(j.get("TYPE")))
+        data = j.get(f"rdata{tname}", j.get("RDATAHEX", ""))
+        rr = RR(j["NAME"].lower(), j.get("TTL"), tname, data)
+        if tname == "TXT":
+            rr.strings = _txt_strings(j.get("RDATAHEX", ""))
+        out.append(rr)
+    return out
+
+
+class Answer:
+    """What a server answered: rcode ("NOERROR", "NXDOMAIN", ...), flags aa/tc/ra, and the sections
+    answer/authority/additional (lists of RR).  rcode is None when nothing answered (error says why)."""
+
+    def __init__(self, raw=None, error=None):
+        self.raw = raw or {}
+        self.error = error
+        code = self.raw.get("RCODE")
+        self.rcode = None if raw is None else RCODES.get(code, str(code))
+        self.aa = bool(self.raw.get("AA"))
+        self.tc = bool(self.raw.get("TC"))
+        self.ra = bool(self.raw.get("RA"))
+        self.answer = _rrs(self.raw.get("answerRRs"))
+        self.authority = _rrs(self.raw.get("authorityRRs"))
+        self.additional = _rrs(self.raw.get("additionalRRs"))
+
+    def records(self, rtype, name=None):
+        return [r for r in self.answer if r.type == rtype and (name is None or r.name == fqdn(name))]
+
+    def txt(self):
+        """The TXT values in the answer section (a CNAME chain the server followed included), sorted."""
+        return sorted(r.value for r in self.answer if r.type == "TXT")
+
+    def __repr__(self):
+        if self.rcode is None:
+            return f"Answer(no answer: {self.error})"
+        return f"Answer({self.rcode} aa={self.aa} answer={[tuple(r) for r in self.answer]})"
+
+
+def dig(server, port, name, rtype="A", tcp=False, tsig=None, timeout=2, tries=2):
+    """One query with kdig (no recursion wanted) to server:port; an Answer (rcode None: no answer)."""
+    argv = [KDIG_BIN, f"@{server}", "-p", str(port), "+json", "+norecurse", f"+timeout={timeout}",
+            f"+retry={max(0, tries - 1)}", "-t", rtype, "-q", fqdn(name)]
+    if tcp:
+        argv.append("+tcp")
+    if tsig is not None:
+        argv += ["-y", _as_tsig(tsig).kdig]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * tries + 10)
+    out = p.stdout.strip()
+    if not out.startswith("{"):
+        return Answer(error=(p.stderr + p.stdout).strip() or f"kdig exited with {p.returncode}")
+    try:
+        return Answer(json.loads(out))
+    except ValueError as e:
+        return Answer(error=f"kdig printed no JSON ({e}): {out[:300]}")
+
+
+class UpdateResult(collections.namedtuple("UpdateResult", "rc stdout stderr")):
+    """knsupdate's exit status and output; rcode is the server's answer as knsupdate prints it (a
+    TSIG error in place of the header's NOTAUTH: BADSIG, BADKEY), None when nothing answered."""
+
+    @property
+    def ok(self):
+        return self.rc == 0
+
+    @property
+    def rcode(self):
+        m = re.search(r"opcode: UPDATE; status: ([A-Z]+)", self.stdout) or \
+            re.search(r"update failed with error '([A-Z]+)'", self.stderr)
+        if m:
+            return m.group(1)
+        return "NOERROR" if self.rc == 0 else None
+
+
+def knsupdate(server, port, commands, tsig=None, tcp=True, timeout=15):
+    """Send one UPDATE with knsupdate: `commands` are its command lines ("zone example.test.",
+    "add x.example.test. 60 TXT \"v\"", ...); "server", the key and a final "send" are added."""
+    lines = [f"server {server} {port}"]
+    t = _as_tsig(tsig)
+    if t is not None:
+        lines.append(f"key {t.algorithm}:{t.name} {t.secret}")
+    lines += list(commands)
+    if not any(c.strip() == "send" for c in commands):
+        lines.append("send")
+    lines.append("answer")
+    argv = [KNSUPDATE_BIN, "-t", str(timeout)]
+    if tcp:
+        argv.append("-v")
+    p = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=timeout + 15)
+    return UpdateResult(p.returncode, p.stdout, p.stderr)
+
+
+# ---------------------------------------------------------------- loopback addresses for port 53
+
+_addr_lock = threading.Lock()
+_addrs_held = {}        # address -> lock file object (held by this process)
+
+
+def _address_free(address, port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
+def _try_hold(address, port):
+    """Take `address` for this process (a lock file shared with other test processes) if nothing
+    listens on address:port; True when taken."""
+    if address in _addrs_held:
+        return False
+    LOCK_DIR.mkdir(mode=0o755, exist_ok=True)
+    f = open(LOCK_DIR / f"{address}.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return False
+    if not _address_free(address, port):
+        f.close()
+        return False
+    _addrs_held[address] = f
+    return True
+
+
+def reserve_address(port=53, address=None):
+    """A loopback address (127.0.53.x) where nothing listens on `port`, held until release_address()."""
+    with _addr_lock:
+        if address is not None:
+            if not _try_hold(address, port):
+                raise RuntimeError(f"{address}@{port} is taken (something listens there, or another test holds it)")
+            return address
+        candidates = list(range(1, 255))
+        random.shuffle(candidates)       # concurrent test runs start at different places
+        for i in candidates:
+            a = f"{ADDRESS_PREFIX}{i}"
+            if _try_hold(a, port):
+                return a
+    raise RuntimeError(f"no free address {ADDRESS_PREFIX}x with port {port} free")
+
+
+def release_address(address):
+    with _addr_lock:
+        f = _addrs_held.pop(address, None)
+        if f is not None:
+            f.close()
+
+
+# ---------------------------------------------------------------- knotd
+
+_live = set()           # every Knot with a running knotd: killed at exit whatever happened
+
+
+@atexit.register
+def _kill_all():
+    for k in list(_live):
+        with contextlib.suppress(Exception):
+            k.kill()
+
+
+class KnotError(RuntimeError):
+    pass
+
+
+class Knot:
+    """One knotd in `workdir` (config, zone files, journal, control socket, log).
+
+    address:      its loopback address (None: a free 127.0.53.x); port: 53 by default
+    zones:        {"example.test": ["www 60 A 127.0.0.1", "txt TXT \"hello\"", ...]}: zone-file
+                  lines relative to the zone; the SOA, NS records (ns1 = this server, ns2... = the
+                  secondaries reserved) and their A records are added
+    tsig:         (name, algorithm, secret_b64) or a Tsig: UPDATEs signed by it are allowed (all
+                  record types, all names of the zones); None: no UPDATE is allowed
+    primary:      a Knot: this one is its secondary for `zones` (default: all of the primary's);
+                  it takes one of the addresses the primary reserved with `secondaries`
+    secondaries:  how many secondaries this primary will have (their addresses go into the NS sets
+                  now and into the transfer ACL; NOTIFY is never sent to them)
+    start:        start knotd now (else call start())
+    log_level:    of its log (knot.log in workdir): "info" shows loads, DDNS, transfers, control
+                  commands; refused UPDATEs (TSIG, ACL) only show at "debug"
+
+    The zones are never written back to their files (zonefile-sync: -1): every change is in the
+    journal, so a restarted knotd serves them still.
+
+    What tests use: hostport ("127.0.53.x:53"); query(name, type), txt(name), serial(zone),
+    wait_txt(), wait_serial(); set_txt(), add_record(), remove_record() (knotc transactions;
+    transaction(zone) held open holds UPDATEs back too: knot answers them once it closes);
+    update(commands) (knsupdate signed by its key); stats(); log_text(), wait_log(rx); refresh(zone),
+    retransfer(zone) on a secondary; stop(), kill() (SIGKILL), start() again (same address, journal).
+
+    Refused UPDATEs: header NOTAUTH with TSIG error BADSIG (the key's name, another secret) or
+    BADKEY (a name it does not know, or another algorithm); unsigned: NOTAUTH (no TSIG); a zone it
+    does not serve: NOTAUTH.  Nothing of it is logged at info level.
+    """
+
+    def __init__(self, workdir, address=None, port=53, zones=None, tsig=None, primary=None, secondaries=0,
+                 start=True, timeout=30.0, log_level="info"):
+        reason = skip_reason(port)
+        if reason:
+            raise KnotError(reason)
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.tsig = _as_tsig(tsig)
+        self.primary = primary
+        self.timeout = timeout
+        self.log_level = log_level
+        self.proc = None
+        self._txn = threading.Lock()
+        self._stdout = None
+        if primary is not None:
+            if not primary.reserved or (address is not None and address not in primary.reserved):
+                raise KnotError("a secondary takes an address its primary reserved: Knot(..., secondaries=N) "
+                                f"reserved {primary.reserved}")
+            self.address = address or primary.reserved[0]
+            self.zones = {fqdn(z): [] for z in (zones or primary.zones)}
+            unknown = [z for z in self.zones if z not in primary.zones]
+            if unknown:
+                raise KnotError(f"the primary serves no zone {unknown}")
+            primary.reserved.remove(self.address)
+            primary._held.remove(self.address)      # this secondary releases it when it is done
+            self.reserved = []
+            self.nameservers = list(primary.nameservers)
+            self._held = [self.address]
+        else:
+            self._held = [reserve_address(port, address)]
+            try:
+                for _ in range(secondaries):
+                    self._held.append(reserve_address(port))
+            except BaseException:
+                for a in self._held:
+                    release_address(a)
+                raise
+            self.address = self._held[0]
+            self.reserved = self._held[1:]
+            self.secondary_addresses = list(self.reserved)
+            self.nameservers = list(self._held)
+            self.zones = {fqdn(z): list(recs) for z, recs in (zones or {}).items()}
+        self.run_dir = self.dir / "run"
+        self.db_dir = self.dir / "db"
+        self.zone_dir = self.dir / "zones"
+        for d in (self.run_dir, self.db_dir, self.zone_dir):
+            d.mkdir(exist_ok=True)
+        self.socket_path = self.run_dir / "knot.sock"
+        self.log_path = self.dir / "knot.log"
+        self.config_path = self.dir / "knot.conf"
+        try:
+            self._write_zones()
+            self._write_config()
+        except BaseException:
+            self._after_exit()
+            raise
+        if start:
+            self.start()           # on failure it kills knotd and releases the addresses
+
+    # -------------------------------------------------------- files
+
+    @property
+    def hostport(self):
+        """"127.0.53.1:53" (Pebble's -dnsserver, acmed's resolvers)."""
+        return f"{self.address}:{self.port}"
+
+    @property
+    def is_secondary(self):
+        return self.primary is not None
+
+    def ns_names(self, zone):
+        """The zone's name servers: [(ns1.<zone>., address), ...], this primary first."""
+        z = fqdn(zone)
+        return [(f"ns{i + 1}.{z}", a) for i, a in enumerate(self.nameservers)]
+
+    def _write_zones(self):
+        if self.is_secondary:
+            return
+        for zone, records in self.zones.items():
+            lines = [f"$ORIGIN {zone}", f"$TTL {DEFAULT_TTL}",
+                     f"@ SOA ns1.{zone} hostmaster.{zone} 1 {SOA_REFRESH} 3600 604800 {DEFAULT_TTL}"]
+            lines += [f"@ NS {name}" for name, _ in self.ns_names(zone)]
+            lines += [f"{name} A {addr}" for name, addr in self.ns_names(zone)]
+            lines += list(records)
+            (self.zone_dir / f"{zone[:-1]}.zone").write_text("\n".join(lines) + "\n")
+
+    def _write_config(self):
+        q = json.dumps
+        c = ["server:",
+             f"    rundir: {q(str(self.run_dir))}",
+             f"    listen: {self.address}@{self.port}",
+             "    udp-workers: 2",
+             "    tcp-workers: 2",
+             "    background-workers: 2",
+             "control:",
+             f"    listen: {q(str(self.socket_path))}",
+             "log:",
+             f"  - target: {q(str(self.log_path))}",
+             f"    any: {self.log_level}",
+             "database:",
+             f"    storage: {q(str(self.db_dir))}",
+             "mod-stats:",
+             "  - id: counters",
+             "    request-protocol: on",
+             "    server-operation: on",
+             "    response-code: on",
+             "    query-type: on"]
+        if self.tsig is not None:
+            c += ["key:", f"  - id: {self.tsig.name}", f"    algorithm: {self.tsig.algorithm}",
+                  f"    secret: {self.tsig.secret}"]
+        if self.is_secondary:
+            c += ["remote:", "  - id: primary", f"    address: {self.primary.address}@{self.primary.port}",
+                  f"    via: {self.address}"]
+        acls = []
+        if self.tsig is not None:
+            acls.append(["  - id: update", f"    key: {self.tsig.name}", "    action: update"])
+        if not self.is_secondary and self.secondary_addresses:
+            acls.append(["  - id: transfer", f"    address: [{', '.join(self.secondary_addresses)}]",
+                         "    action: transfer"])
+        if acls:
+            c.append("acl:")
+            for a in acls:
+                c += a
+        c += ["template:",
+              "  - id: default",
+              f"    storage: {q(str(self.zone_dir))}",
+              '    file: "%s.zone"',
+              "    zonefile-sync: -1",
+              "    zonefile-load: whole",
+              "    journal-content: " + ("all" if self.is_secondary else "changes"),
+              "    semantic-checks: off",
+              "    serial-policy: increment",
+              "    global-module: mod-stats/counters"]
+        if acls:
+            c.append(f"    acl: [{', '.join(a[0].split()[-1] for a in acls)}]")
+        if self.is_secondary:
+            c += ["    master: primary",
+                  f"    refresh-min-interval: {SOA_REFRESH}",
+                  f"    retry-min-interval: {SOA_REFRESH}"]
+        c.append("zone:")
+        c += [f"  - domain: {z}" for z in self.zones]
+        self.config_path.write_text("\n".join(c) + "\n")
+
+    # -------------------------------------------------------- process
+
+    def start(self, timeout=None):
+        """Start knotd (again: it keeps its journal) and wait until it serves every zone."""
+        timeout = timeout or self.timeout
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        for a in self._held:
+            if a not in _addrs_held:
+                reserve_address(self.port, a)
+        self._stdout = open(self.dir / "knotd.out", "ab")
+        self.proc = subprocess.Popen([KNOTD_BIN, "-c", str(self.config_path)], stdout=self._stdout,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.dir),
+                                     start_new_session=True)
+        _live.add(self)
+        try:
+            for zone in self.zones:
+                self._wait_zone(zone, timeout)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_zone(self, zone, timeout):
+        """Until it answers a SOA query for zone with the SOA, authoritatively (polled over UDP with
+        a short timeout: a query sent while knotd starts may get no answer at all)."""
+        last = [None]
+
+        def served():
+            if self.proc.poll() is not None:
+                raise KnotError(f"knotd exited with {self.proc.returncode}; {self.log_path}:\n"
+                                + self.log_text()[-3000:]
+                                + (self.dir / "knotd.out").read_text(errors="replace")[-2000:])
+            try:
+                r = _ask(self.address, self.port, zone, RRTYPES["SOA"], timeout=0.1, tries=1)
+            except (OSError, TimeoutError, ValueError) as e:
+                last[0] = e
+                return False
+            last[0] = f"rcode {RCODES.get(r['flags'] & 15)}, flags {r['flags']:#06x}, answer {r['an']}"
+            return (r["flags"] & 0x040F) == 0x0400 and any(x[0] == fqdn(zone) and x[1] == 6 for x in r["an"])
+        try:
+            pe.wait_until(served, timeout, interval=0.02, what=f"knotd at {self.hostport} serving {zone}")
+        except TimeoutError as e:
+            raise KnotError(f"{e}: last answer {last[0]}; {self.log_path}:\n{self.log_text()[-3000:]}") from None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=15.0):
+        """Stop knotd (SIGTERM, SIGKILL after timeout) and release its addresses."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._after_exit()
+        return self.proc.returncode if self.proc is not None else None
+
+    def kill(self):
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._after_exit()
+
+    def _after_exit(self):
+        _live.discard(self)
+        if self._stdout is not None:
+            self._stdout.close()
+            self._stdout = None
+        for a in self._held:
+            release_address(a)
+
+    def __enter__(self):
+        return self if self.alive() else self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -------------------------------------------------------- what it serves
+
+    def query(self, name, rtype="A", tcp=False, tsig=None):
+        """Ask this server (kdig): an Answer."""
+        return dig(self.address, self.port, name, rtype, tcp=tcp, tsig=tsig)
+
+    def txt(self, name):
+        """The TXT values it serves at name (sorted; [] for none)."""
+        a = self.query(name, "TXT")
+        if a.rcode not in ("NOERROR", "NXDOMAIN"):
+            raise KnotError(f"{self.hostport} answered {a} to TXT {name}")
+        return a.txt()
+
+    def serial(self, zone):
+        a = self.query(zone, "SOA")
+        soa = a.records("SOA", zone)
+        if not soa:
+            raise KnotError(f"{self.hostport}: no SOA for {zone}: {a}")
+        return int(soa[0].data.split()[2])
+
+    def wait_txt(self, name, values, timeout=30.0):
+        """Until it serves exactly these TXT values at name."""
+        want = sorted(values)
+        return pe.wait_until(lambda: self.txt(name) == want or None, timeout, interval=0.05,
+                             what=f"{self.hostport} serving TXT {want} at {name}")
+
+    def wait_serial(self, zone, serial, timeout=30.0):
+        return pe.wait_until(lambda: self.serial(zone) == serial or None, timeout, interval=0.05,
+                             what=f"{self.hostport} serving {zone} at serial {serial}")
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, rx, timeout=30.0):
+        """The first line of its log matching rx, once it is there."""
+        rx = re.compile(rx)
+
+        def seen():
+            for line in self.log_text().splitlines():
+                if rx.search(line):
+                    return line
+            return None
+        return pe.wait_until(seen, timeout, interval=0.05, what=f"knot log line matching {rx.pattern!r}")
+
+    # -------------------------------------------------------- counters
+
+    def stats_raw(self):
+        """`knotc stats`: {"mod-stats.server-operation[update]": 3, "server.zone-count": 2, ...}
+        (knot leaves out the counters still at 0)."""
+        out = self.knotc("stats")
+        got = {}
+        for line in out.splitlines():
+            m = re.match(r"^(\S+) = (\d+)$", line.strip())
+            if m:
+                got[m.group(1)] = int(m.group(2))
+        return got
+
+    def stats(self):
+        """Counters since knotd started: {"query": n, "update": n, "notify": n, "axfr": n, "ixfr": n,
+        "invalid": n} (mod-stats server-operation: the messages it received, by opcode / kind) and
+        {"udp4": n, "tcp4": n, ...} (request-protocol), "NOERROR", "REFUSED"... (response-code),
+        "qtype:TXT"... (query-type)."""
+        out = dict.fromkeys(("query", "update", "notify", "axfr", "ixfr", "invalid", "udp4", "tcp4"), 0)
+        for k, v in self.stats_raw().items():
+            m = re.match(r"^mod-stats\.([a-z-]+)\[([^\]]+)\]$", k)
+            if not m:
+                continue
+            group, key = m.groups()
+            if group == "query-type":
+                key = f"qtype:{key}"
+            elif group not in ("server-operation", "request-protocol", "response-code"):
+                key = f"{group}:{key}"
+            out[key] = out.get(key, 0) + v
+        return out
+
+    # -------------------------------------------------------- the zones through knotc
+
+    def knotc(self, *args, check=True, timeout=30):
+        p = subprocess.run([KNOTC_BIN, "-s", str(self.socket_path), "-t", "10"] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise KnotError(f"knotc {' '.join(map(str, args))}: {(p.stderr + p.stdout).strip()}")
+        return p.stdout
+
+    def zone(self, name):
+        """The zone of this server that name is in (absolute)."""
+        z = zone_of(name, self.zones)
+        if z is None:
+            raise KnotError(f"{name} is in no zone of {self.hostport} ({sorted(self.zones)})")
+        return z
+
+    @contextlib.contextmanager
+    def transaction(self, zone):
+        """knotc zone-begin ... zone-commit (zone-abort if the body fails); yields the zone."""
+        zone = fqdn(zone)
+        with self._txn:
+            self.knotc("zone-begin", zone)
+            try:
+                yield zone
+            except BaseException:
+                self.knotc("zone-abort", zone, check=False)
+                raise
+            self.knotc("zone-commit", zone)
+
+    @staticmethod
+    def txt_rdata(value):
+        """A TXT value as zone-file rdata: quoted, in strings of at most 255 bytes."""
+        raw = value.encode()
+        chunks = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
+        out = []
+        for ch in chunks:
+            s = "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else
+                        ("\\" + chr(b) if b in (34, 92) else f"\\{b:03d}") for b in ch)
+            out.append(f'"{s}"')
+        return " ".join(out)
+
+    def set_txt(self, name, values, ttl=DEFAULT_TTL):
+        """Make the TXT RRset at name exactly `values` (none: no TXT there), in one new serial."""
+        zone = self.zone(name)
+        with self.transaction(zone):
+            # zone-unset of what is not there would log an error: look first (in the transaction,
+            # UPDATEs wait, so nothing changes in between)
+            if self._has(zone, name, "TXT", self.knotc("zone-get", zone)):
+                self.knotc("zone-unset", zone, fqdn(name), "TXT")
+            for v in values:
+                self.knotc("zone-set", zone, fqdn(name), ttl, "TXT", self.txt_rdata(v))
+
+    @staticmethod
+    def _has(zone, name, rtype, listing):
+        """Whether a `knotc zone-get/zone-read ZONE` listing has records of rtype at name."""
+        for line in listing.splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[0] == f"[{fqdn(zone)}]" and parts[1].lower() == fqdn(name) \
+                    and parts[3] == rtype:
+                return True
+        return False
+
+    def add_record(self, zone, line):
+        """Add one record: "owner [ttl] TYPE rdata" (owner relative to zone, or absolute with a dot)."""
+        owner, rest = line.split(None, 1)
+        first, _, after = rest.partition(" ")
+        ttl = DEFAULT_TTL
+        if first.isdigit():
+            ttl, rest = int(first), after
+        rtype, _, rdata = rest.strip().partition(" ")
+        with self.transaction(zone) as z:
+            self.knotc("zone-set", z, owner, ttl, rtype, rdata.strip())
+
+    def remove_record(self, zone, owner, rtype=None, rdata=None):
+        """Remove the records at owner: all of them, those of rtype, or the one of rtype with rdata."""
+        args = [owner] + ([rtype] if rtype else []) + ([rdata] if rtype and rdata is not None else [])
+        with self.transaction(zone) as z:
+            self.knotc("zone-unset", z, *args)
+
+    def records(self, zone):
+        """`knotc zone-read`: the zone as this server holds it, one record a line."""
+        return self.knotc("zone-read", fqdn(zone))
+
+    # -------------------------------------------------------- secondary
+
+    def refresh(self, zone=None, timeout=30.0):
+        """Secondary: ask the primary now (knotc zone-refresh) and wait until this server serves the
+        primary's current serial of the zone (every zone when None); returns {zone: serial}."""
+        if not self.is_secondary:
+            raise KnotError("refresh() is for a secondary")
+        zones = [fqdn(zone)] if zone else list(self.zones)
+        got = {}
+        for z in zones:
+            want = self.primary.serial(z)
+            self.knotc("zone-refresh", z)
+            self.wait_serial(z, want, timeout)
+            got[z] = want
+        return got
+
+    def retransfer(self, zone, timeout=30.0):
+        """Secondary: a full transfer now (knotc zone-retransfer), waited for like refresh()."""
+        if not self.is_secondary:
+            raise KnotError("retransfer() is for a secondary")
+        want = self.primary.serial(zone)
+        self.knotc("zone-retransfer", fqdn(zone))
+        self.wait_serial(zone, want, timeout)
+        return want
+
+    def update(self, commands, tsig="own", tcp=True):
+        """knsupdate to this server, signed by its own TSIG key unless tsig is given (None: unsigned)."""
+        return knsupdate(self.address, self.port, commands, self.tsig if tsig == "own" else tsig, tcp=tcp)
+
+    def __repr__(self):
+        return f"Knot({self.hostport}{' secondary' if self.is_secondary else ''} {sorted(self.zones)})"
+
+
+# ---------------------------------------------------------------- a resolver that follows CNAMEs
+
+def _read_name(msg, off):
+    labels, jumped, end, hops = [], False, off, 0
+    while True:
+        n = msg[off]
+        if n & 0xC0 == 0xC0:
+            if not jumped:
+                end = off + 2
+            off = ((n & 0x3F) << 8) | msg[off + 1]
+            jumped = True
+            hops += 1
+            if hops > 64:
+                raise ValueError("compression loop")
+            continue
+        off += 1
+        if n == 0:
+            break
+        labels.append(msg[off:off + n])
+        off += n
+    return b".".join(labels).decode("ascii", errors="replace").lower() + ".", (end if jumped else off)
+
+
+def _name_wire(name):
+    out = b""
+    for label in fqdn(name).rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\x00"
+
+
+_NAME_RDATA = {2: (0, 1), 5: (0, 1), 12: (0, 1), 39: (0, 1), 15: (2, 1), 33: (6, 1), 6: (0, 2)}
+
+
+def _parse(msg):
+    """A DNS message -> dict(id, flags, qd=[(name, type, class)], an/ns/ar=[(name, type, class, ttl, rdata)]),
+    the names inside rdata of NS, CNAME, PTR, DNAME, MX, SRV and SOA made uncompressed."""
+    ident, flags, qd, an, ns, ar = struct.unpack("!6H", msg[:12])
+    off = 12
+    out = {"id": ident, "flags": flags, "qd": [], "an": [], "ns": [], "ar": []}
+    for _ in range(qd):
+        name, off = _read_name(msg, off)
+        t, c = struct.unpack("!HH", msg[off:off + 4])
+        off += 4
+        out["qd"].append((name, t, c))
+    for sect, count in (("an", an), ("ns", ns), ("ar", ar)):
+        for _ in range(count):
+            name, off = _read_name(msg, off)
+            t, c, ttl, rdlen = struct.unpack("!HHIH", msg[off:off + 10])
+            off += 10
+            rdata = msg[off:off + rdlen]
+            if t in _NAME_RDATA:
+                fixed, names = _NAME_RDATA[t]
+                p = off + fixed
+                wire = msg[off:p]
+                for _ in range(names):
+                    n, p = _read_name(msg, p)
+                    wire += _name_wire(n)
+                rdata = wire + msg[p:off + rdlen]
+            off += rdlen
+            out[sect].append((name, t, c, ttl, rdata))
+    return out
+
+
+def _build(ident, flags, qd, an=(), ns=(), ar=()):
+    msg = struct.pack("!6H", ident, flags, len(qd), len(an), len(ns), len(ar))
+    for name, t, c in qd:
+        msg += _name_wire(name) + struct.pack("!HH", t, c)
+    for sect in (an, ns, ar):
+        for name, t, c, ttl, rdata in sect:
+            msg += _name_wire(name) + struct.pack("!HHIH", t, c, ttl, len(rdata)) + rdata
+    return msg
+
+
+def _ask(server, port, name, qtype, timeout=2.0, tries=3):
+    """One non-recursive query (EDNS, 1232 bytes) over UDP, TCP when truncated: the parsed answer."""
+    ident = random.randint(0, 0xFFFF)
+    query = _build(ident, 0, [(fqdn(name), qtype, 1)], ar=[(".", 41, 1232, 0, b"")])
+    for _ in range(tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            try:
+                s.sendto(query, (server, port))
+                while True:
+                    data, _ = s.recvfrom(65535)
+                    r = _parse(data)
+                    if r["id"] == ident:
+                        break
+            except (socket.timeout, ConnectionRefusedError):
+                continue
+        if r["flags"] & 0x0200:
+            with socket.create_connection((server, port), timeout=timeout) as s:
+                s.sendall(struct.pack("!H", len(query)) + query)
+                n = struct.unpack("!H", _recv_exact(s, 2))[0]
+                r = _parse(_recv_exact(s, n))
+        return r
+    raise TimeoutError(f"no answer from {server}@{port} to {name} type {qtype}")
+
+
+def _recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return buf
+
+
+class Resolver:
+    """A stand-in for a recursive resolver, on 127.0.0.1:<free port> (UDP and TCP): each question is
+    sent to the server of the longest zone it is in (servers: Knot objects, or add_zone()), and a
+    CNAME answered is followed into the next zone (up to 8 times), the chain and the final records
+    returned together, RA set and AA clear, as unbound or Let's Encrypt's resolvers answer.  A name
+    in no zone gets REFUSED.  Nothing is cached: every question reaches knot.
+
+    queries: what it was asked, [(name, type name, "udp"|"tcp")], e.g. Pebble's TXT lookups."""
+
+    MAX_CHAIN = 8
+
+    def __init__(self, servers=(), port=None):
+        self.routes = {}
+        for k in servers:
+            for z in k.zones:
+                self.routes.setdefault(fqdn(z), (k.address, k.port))
+        self.port = port or pe.free_port()
+        self.queries = []
+        self._lock = threading.Lock()
+        self._udp = None
+        self._tcp = None
+        self._threads = []
+        self._stopping = threading.Event()
+
+    @property
+    def hostport(self):
+        return f"127.0.0.1:{self.port}"
+
+    def add_zone(self, zone, server):
+        """Route zone to a Knot, or to (address, port)."""
+        self.routes[fqdn(zone)] = (server.address, server.port) if isinstance(server, Knot) else tuple(server)
+
+    def answer(self, query, transport):
+        """The reply (bytes) to one query message."""
+        q = _parse(query)
+        rd = q["flags"] & 0x0100
+        if not q["qd"]:
+            return _build(q["id"], 0x8000 | rd | 0x0080 | 1, [])
+        name, qtype, qclass = q["qd"][0]
+        with self._lock:
+            self.queries.append((name, RRTYPE_NAMES.get(qtype, str(qtype)), transport))
+        edns = [r for r in q["ar"] if r[1] == 41]
+        size = max(512, min(edns[0][2], 1232)) if edns else 512
+        opt = [(".", 41, 1232, 0, b"")] if edns else []
+        rcode, chain, authority = 0, [], []
+        current, seen = name, {name}
+        for _ in range(self.MAX_CHAIN + 1):
+            zone = zone_of(current, self.routes)
+            if zone is None:
+                rcode = 5 if not chain else rcode
+                authority = []
+                break
+            try:
+                r = _ask(*self.routes[zone], current, qtype)
+            except (OSError, TimeoutError):
+                rcode, authority = 2, []
+                break
+            rcode = r["flags"] & 0x000F
+            authority = [x for x in r["ns"] if x[1] == 6]
+            chain += [x for x in r["an"] if x not in chain]
+            # follow the CNAMEs the answer has, from the current name
+            target = current
+            while True:
+                nxt = [x for x in r["an"] if x[0] == target and x[1] == 5]
+                if not nxt or qtype == 5:
+                    break
+                target = _read_name(nxt[0][4], 0)[0]
+            if rcode != 0 or target == current or qtype == 5 or \
+                    any(x[0] == target and x[1] == qtype for x in r["an"]) or target in seen:
+                break
+            seen.add(target)
+            current = target
+        flags = 0x8000 | rd | 0x0080 | rcode       # QR, RD as asked, RA
+        reply = _build(q["id"], flags, [(name, qtype, qclass)], chain, authority, opt)
+        if transport == "udp" and len(reply) > size:
+            reply = _build(q["id"], flags | 0x0200, [(name, qtype, qclass)], ar=opt)
+        return reply
+
+    def start(self):
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.bind(("127.0.0.1", self.port))
+        self._udp.settimeout(0.2)
+        resolver = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.settimeout(10)
+                with contextlib.suppress(OSError, ValueError, struct.error, IndexError):
+                    while True:
+                        n = struct.unpack("!H", _recv_exact(self.request, 2))[0]
+                        reply = resolver.answer(_recv_exact(self.request, n), "tcp")
+                        self.request.sendall(struct.pack("!H", len(reply)) + reply)
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self._tcp = Server(("127.0.0.1", self.port), Handler)
+        self._threads = [threading.Thread(target=self._serve_udp, daemon=True),
+                         threading.Thread(target=self._tcp.serve_forever, kwargs={"poll_interval": 0.1},
+                                          daemon=True)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _serve_udp(self):
+        while not self._stopping.is_set():
+            try:
+                data, peer = self._udp.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with contextlib.suppress(OSError, ValueError, struct.error, IndexError):
+                self._udp.sendto(self.answer(data, "udp"), peer)
+
+    def stop(self):
+        self._stopping.set()
+        if self._tcp is not None:
+            self._tcp.shutdown()
+            self._tcp.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._udp is not None:
+            self._udp.close()
+
+    def asked(self, name=None, rtype=None):
+        """The queries it got (for name / of rtype when given)."""
+        with self._lock:
+            return [q for q in self.queries
+                    if (name is None or q[0] == fqdn(name)) and (rtype is None or q[1] == rtype)]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
