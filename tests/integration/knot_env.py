@@ -627,7 +627,10 @@ class Knot:
         """Counters since knotd started: {"query": n, "update": n, "notify": n, "axfr": n, "ixfr": n,
         "invalid": n} (mod-stats server-operation: the messages it received, by opcode / kind) and
         {"udp4": n, "tcp4": n, ...} (request-protocol), "NOERROR", "REFUSED"... (response-code),
-        "qtype:TXT"... (query-type)."""
+        "qtype:TXT"... (query-type), "request-bytes:update"... (the other groups, prefixed).
+        "update" counts every UPDATE received, refused ones too.  response-code counts the answers
+        knot gives at once (queries, refused UPDATEs; knot 3.2 files a NOTAUTH without TSIG under
+        "BADKEY"), not those to accepted UPDATEs, sent once applied."""
         out = dict.fromkeys(("query", "update", "notify", "axfr", "ixfr", "invalid", "udp4", "tcp4"), 0)
         for k, v in self.stats_raw().items():
             m = re.match(r"^mod-stats\.([a-z-]+)\[([^\]]+)\]$", k)
