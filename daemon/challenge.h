@@ -10,7 +10,8 @@ struct challenge_answer;        /* one answer presented for one identifier */
 /* The answer is in place (err ACME_ERR_NONE) and the CA may validate, or it
  * could not be put in place: err classifies why (ACME_ERR_CERT: this
  * certificate's problem, e.g. a refused DNS update; ACME_ERR_LOCAL: ours;
- * ACME_ERR_UNAVAILABLE: a server that did not answer, retried later), with
+ * ACME_ERR_UNAVAILABLE: a server that did not answer, retried later, with
+ * the certificate's backoff: never taken for the CA's outage), with
  * a one-line message naming what failed. Called from the loop, never from
  * inside challenge_present, at most once. */
 typedef void (*challenge_ready_fn)(void *arg, enum acme_err_class err, const char *message);

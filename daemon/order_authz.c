@@ -114,6 +114,10 @@ static void authz_ready(void *arg, enum acme_err_class err, const char *message)
 	struct authz *a = arg;
 
 	if (err != ACME_ERR_NONE) {
+		/* A solver's server that does not answer (a DNS server) is not the CA's
+		 * outage: this certificate is retried with its own backoff. */
+		if (err == ACME_ERR_UNAVAILABLE)
+			err = ACME_ERR_LOCAL;
 		order_fail(a->o, err, -1, NULL, "%s for %s: %s", challenge_name(a->solver),
 			   order_authz_name(a), message ? message : "the answer could not be put in place");
 		return;

@@ -17,7 +17,9 @@ from faultproxy import FaultProxy
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "pebble(strict=False, nonce_reject=None, authz_reuse=None, env=None, "
-                                       "config=None, defaults=False): options for the pebble fixture")
+                                       "config=None, defaults=False, knot=False): options for the pebble fixture")
+    config.addinivalue_line("markers", "knot(secondaries=0): the dns-01 tests' knot: how many held-back "
+                                       "secondaries it has")
     config.addinivalue_line("markers", "acmed: drives the acmed binary (fails until acmed works)")
     config.addinivalue_line("markers", "harness: checks the test harness itself (Pebble, proxy, uacme)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
@@ -102,7 +104,8 @@ def pebble(request, workspace, pebble_build):
     """A fresh Pebble per test, of the build pebble_build.  Options via @pytest.mark.pebble(...) or
     indirect parametrization: strict (bool), nonce_reject (int %, None = Pebble default 5),
     authz_reuse (int %), env (dict), config (dict: extra keys of Pebble's JSON config, e.g.
-    certificateValidityPeriod), defaults (bool: the config its package ships, no PEBBLE_VA_NOSLEEP)."""
+    certificateValidityPeriod), defaults (bool: the config its package ships, no PEBBLE_VA_NOSLEEP),
+    knot (bool: resolve through the test module's `resolver` fixture, for dns-01)."""
     if not pebble_build.installed():
         if pebble_build.newest:
             # not a skip: the suite must not pass quietly without the newest Pebble
@@ -110,9 +113,11 @@ def pebble(request, workspace, pebble_build):
                         "or run only against Pebble 2.4 with ACMED_PEBBLES=pebble2.4")
         pytest.skip(f"{pebble_build.id}: pebble / pebble-challtestsrv not installed ({pebble_build.where})")
     o = _pebble_options(request)
+    # knot=True: Pebble's VA resolves through the test's `resolver` fixture (knot behind it: dns-01)
+    dns_server = request.getfixturevalue("resolver").hostport if o.get("knot") else None
     env = pe.PebbleEnv(workspace / "pebble", strict=o.get("strict", False), nonce_reject=o.get("nonce_reject"),
                        authz_reuse=o.get("authz_reuse"), extra_env=o.get("env"), config=o.get("config"),
-                       build=pebble_build, defaults=o.get("defaults", False))
+                       build=pebble_build, defaults=o.get("defaults", False), dns_server=dns_server)
     env.start()
     yield env
     env.stop()
