@@ -1,4 +1,4 @@
-/* dns.h - DNS on the event loop: queries and TSIG-signed UPDATEs (RFC 1035, 2136, 8945); dns.c is the one file that uses ldns. */
+/* dns.h - DNS on the event loop: queries and TSIG-signed UPDATEs (RFC 1035, 2136, 8945); dns.c (sockets) and dns_wire.c (messages) are the only files that use ldns. */
 #ifndef ACMED_DNS_H
 #define ACMED_DNS_H
 
@@ -52,7 +52,9 @@ enum dns_status {
  * ("_acme-challenge.example.org."); data for A/AAAA the address, for NS/CNAME the
  * target name (absolute, lower case), for SOA the zone's primary name server
  * (MNAME), for TXT the character-strings concatenated (unescaped bytes, NUL-free:
- * a string holding a NUL is dropped), other types "" . */
+ * a record whose strings hold a NUL is left out), other types "" . Only class IN
+ * records, at most 64 per section. Name bytes that are not printable ASCII, '.'
+ * inside a label and '\\' are written \DDD (the form dns_name_canonical reads). */
 struct dns_rr {
 	char *name;
 	uint16_t type;
@@ -62,7 +64,8 @@ struct dns_rr {
 
 struct dns_result {
 	enum dns_status status;
-	int rcode;                      /* DNS_ANSWERED: the (extended) rcode */
+	int rcode;                      /* DNS_ANSWERED: the (extended) rcode; also set for an
+					 * answer refused for its TSIG (DNS_BAD_ANSWER) */
 	int tsig_error;                 /* the TSIG error the server reported (DNS_TSIG_*), else 0 */
 	int authoritative;              /* AA bit */
 	const struct dns_rr *answer;    /* answer section, in order */
@@ -71,14 +74,17 @@ struct dns_result {
 	size_t nauthority;
 	/* One line for the log, naming the server, e.g. "127.0.0.1:53 answered REFUSED",
 	 * "127.0.0.1:53 answered NOTAUTH (TSIG BADKEY)", "no answer from 127.0.0.1:53 (3 tries
-	 * over UDP, 6 s)", "127.0.0.1:53: TCP connection refused", "127.0.0.1:53: the answer's
-	 * TSIG does not verify". */
+	 * over UDP, 6 s)", "127.0.0.1:53: connection refused", "127.0.0.1:53: TCP connection
+	 * refused", "127.0.0.1:53: the answer's TSIG does not verify", "127.0.0.1:53 answered
+	 * NOTAUTH without a TSIG". */
 	const char *message;
 };
 
 /* r and everything it points to is valid during the call only. Always called
  * from its own event on the loop, never from inside dns_query/dns_update; the
- * callback may start new requests and may free other requests. */
+ * callback may start new requests and may free other requests (or the client).
+ * The request is gone once its callback returns: dns_cancel() on it from inside
+ * the callback does nothing, after it is a use after free. */
 typedef void (*dns_done_fn)(const struct dns_result *r, void *arg);
 
 /* A TSIG key (RFC 8945). secret_b64: the key as base64, as in a BIND or knot
@@ -126,7 +132,9 @@ struct dns_req *dns_query(struct dns_client *c, const struct sockaddr *server, s
 			  const char *name, uint16_t type, int recursion, dns_done_fn cb, void *arg);
 
 /* Send one UPDATE for zone (RFC 2136) over TCP, signed with tsig (NULL: unsigned),
- * carrying the changes in order. DNS_ANSWERED means the server's answer came
+ * carrying the changes in order (1 to 4096 of them). NULL at once (errno EINVAL) for
+ * an unknown algorithm, a secret that is not base64, a bad name or a TXT over 255
+ * bytes. DNS_ANSWERED means the server's answer came
  * back (with a TSIG that verifies when tsig is set, except for an answer the
  * server could not sign: BADKEY/BADSIG, reported in tsig_error). */
 struct dns_req *dns_update(struct dns_client *c, const struct sockaddr *server, socklen_t len,
@@ -148,7 +156,8 @@ char *dns_name_canonical(const char *name);
 
 /* For the fuzz target and the unit tests: parse a wire-format message as an
  * answer to (id, name, type) would be; 0 and *out filled (dns_reply_free), or
- * -EBADMSG. */
+ * -EBADMSG (malformed, or not that answer), -EINVAL (name is not a domain name),
+ * -ENOMEM. Its message names the server "server". */
 struct dns_reply;
 int dns_reply_parse(const uint8_t *buf, size_t len, uint16_t id, const char *name, uint16_t type,
 		    struct dns_reply **out);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/fuzz/run.sh - build the libFuzzer targets (clang) and run each for SECONDS (default 60) from its seed corpus.
-# Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]   (targets: ari config http_request jws problem timeparse acme_obj control certbot_conf)
+# Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]   (targets: ari config http_request jws problem timeparse acme_obj control certbot_conf dns_reply)
 # New inputs found go to build-fuzz/corpus/<target>/ (the seeds in tests/fuzz/corpus/ are not modified);
 # a crash leaves crash-* files in build-fuzz/ and makes the script exit 1: copy them to
 # tests/fuzz/regressions/<target>/ so that `meson test --suite fuzz` replays them from then on.
@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"ari config http_request jws problem timeparse acme_obj control certbot_conf"}
+targets=${*:-"ari config http_request jws problem timeparse acme_obj control certbot_conf dns_reply"}
 [ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzz=true >/dev/null
 ninja -C build-fuzz >/dev/null
 rc=0
