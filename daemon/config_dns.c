@@ -138,8 +138,6 @@ static int read_tsig_secret(struct ctx *c, const struct node *v, struct config_d
 	struct stat st;
 	char *text = NULL, *s;
 	size_t len = 0, n = 0;
-	unsigned char *key = NULL;
-	size_t keylen = 0;
 	int rc;
 
 	if (stat(p->tsig_secret_file, &st) == 0 && (st.st_mode & S_IROTH))
@@ -162,24 +160,15 @@ static int read_tsig_secret(struct ctx *c, const struct node *v, struct config_d
 			s[n++] = text[i];
 	s[n] = '\0';
 	crypto_free_secret(text, len);
-	/* standard base64, padded: what tsig-keygen and keymgr print */
-	rc = n == 0 || n % 4 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != n ||
-	     (strchr(s, '=') && strspn(strchr(s, '='), "=") != strlen(strchr(s, '='))) ? -EINVAL : 0;
+	/* standard base64, padded: what tsig-keygen and keymgr print (the whole of it must decode) */
+	rc = n == 0 || n % 4 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != n ?
+	     -EINVAL : 0;
 	if (rc == 0) {
-		/* decode through base64url to be sure it is whole */
-		char *u = strdup(s);
+		unsigned char key[DNS_TSIG_SECRET_MAX];
+		size_t keylen = 0;
 
-		for (char *q = u; q && *q; q++)
-			*q = *q == '+' ? '-' : *q == '/' ? '_' : *q;
-		if (!u)
-			rc = -ENOMEM;
-		else
-			rc = crypto_b64url_decode(u, strcspn(u, "="), &key, &keylen);
-		if (u)
-			crypto_free_secret(u, n);
-		crypto_free_secret(key, keylen);
-		if (rc == 0 && keylen == 0)
-			rc = -EINVAL;
+		rc = crypto_b64_decode(s, n, key, sizeof(key), &keylen);
+		crypto_wipe(key, sizeof(key));
 	}
 	if (rc < 0) {
 		crypto_free_secret(s, n + 1);

@@ -48,6 +48,17 @@ void crypto_sha256(const void *data, size_t len, unsigned char out[32]);
 #define CRYPTO_HMAC_MAX 64
 int crypto_hmac(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
 		unsigned char *out, size_t *outlen);
+/* HMAC over several pieces (DNS TSIG); digest "SHA1", "SHA256", "SHA384", "SHA512". */
+struct crypto_part {
+	const void *p;
+	size_t n;
+};
+int crypto_hmac_parts(const char *digest, const void *key, size_t keylen, const struct crypto_part *parts,
+		      size_t nparts, unsigned char *out, size_t *outlen);
+/* 1 when equal, in constant time (MACs). */
+int crypto_memeq(const void *a, const void *b, size_t n);
+/* Standard base64 (padded, white space allowed) into out (size bytes at most). 0, -EINVAL, -ENOMEM. */
+int crypto_b64_decode(const char *s, size_t slen, unsigned char *out, size_t size, size_t *outlen);
 char *crypto_b64url_encode(const void *data, size_t len);     /* malloc'd, no padding */
 int crypto_b64url_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
 

@@ -171,3 +171,54 @@ void crypto_wipe(void *p, size_t len)
 	if (p && len)
 		OPENSSL_cleanse(p, len);
 }
+
+int crypto_hmac_parts(const char *digest, const void *key, size_t keylen, const struct crypto_part *parts,
+		      size_t nparts, unsigned char *out, size_t *outlen)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string("digest", (char *)digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	int ok = ctx && EVP_MAC_init(ctx, key, keylen, params);
+
+	for (size_t i = 0; ok && i < nparts; i++)
+		ok = EVP_MAC_update(ctx, parts[i].p, parts[i].n);
+	ok = ok && EVP_MAC_final(ctx, out, outlen, CRYPTO_HMAC_MAX);
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	return ok ? 0 : -EIO;
+}
+
+int crypto_memeq(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int crypto_b64_decode(const char *s, size_t slen, unsigned char *out, size_t size, size_t *outlen)
+{
+	EVP_ENCODE_CTX *ctx;
+	unsigned char *tmp;
+	int outl = 0, fin = 0, bad;
+
+	/* the decoder may write up to 3/4 of the input before it knows the length */
+	if (slen == 0 || slen > 65536 || !(tmp = malloc(slen)))
+		return slen ? -ENOMEM : -EINVAL;
+	if (!(ctx = EVP_ENCODE_CTX_new())) {
+		free(tmp);
+		return -ENOMEM;
+	}
+	EVP_DecodeInit(ctx);
+	bad = EVP_DecodeUpdate(ctx, tmp, &outl, (const unsigned char *)s, (int)slen) < 0 ||
+	      EVP_DecodeFinal(ctx, tmp + outl, &fin) < 0;
+	EVP_ENCODE_CTX_free(ctx);
+	bad = bad || outl + fin <= 0 || (size_t)(outl + fin) > size;
+	if (!bad) {
+		memcpy(out, tmp, (size_t)(outl + fin));
+		*outlen = (size_t)(outl + fin);
+	}
+	OPENSSL_cleanse(tmp, slen);
+	free(tmp);
+	return bad ? -EINVAL : 0;
+}

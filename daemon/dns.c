@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/rand.h>
 
 #include "clock.h"
+#include "crypto.h"
 #include "dns.h"
 #include "dns_internal.h"
 
@@ -323,14 +323,9 @@ static const char *duration(long ms, char *buf, size_t size)
 
 static void new_id(struct dns_req *r)
 {
-	uint8_t id[2];
+	uint64_t rnd = crypto_random_u64();    /* crypto.c owns OpenSSL */
+	uint8_t id[2] = { (uint8_t)(rnd >> 8), (uint8_t)rnd };
 
-	if (RAND_bytes(id, sizeof(id)) != 1) {  /* never seen; any ID still works */
-		int64_t us = clock_mono_us();
-
-		id[0] = (uint8_t)(us >> 8);
-		id[1] = (uint8_t)us;
-	}
 	memcpy(r->msg, id, 2);
 }
 
@@ -711,8 +706,7 @@ struct dns_req *dns_update(struct dns_client *c, const struct sockaddr *server, 
 		if (rc < 0)
 			goto fail;
 	}
-	if (RAND_bytes((unsigned char *)&id, sizeof(id)) != 1)
-		id = (uint16_t)clock_mono_us();
+	id = (uint16_t)crypto_random_u64();
 	rc = dns_wire_update(id, r->qname, r->qname_len, changes, nchanges, r->key, clock_now(),
 			     &r->msg, &r->msglen, r->mac, &r->maclen);
 	if (rc < 0)

@@ -87,6 +87,8 @@ struct dns_result {
  * the callback does nothing, after it is a use after free. */
 typedef void (*dns_done_fn)(const struct dns_result *r, void *arg);
 
+#define DNS_TSIG_SECRET_MAX 256        /* bytes of a TSIG secret, decoded */
+
 /* A TSIG key (RFC 8945). secret_b64: the key as base64, as in a BIND or knot
  * key file; algorithm: "hmac-sha256", "hmac-sha384", "hmac-sha512" or "hmac-sha1". */
 struct dns_tsig {

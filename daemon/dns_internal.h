@@ -20,7 +20,7 @@ struct dns_tsig_key {
 	size_t alg_len;
 	const char *digest;             /* OpenSSL's name: "SHA256"... */
 	size_t mac_len;
-	uint8_t secret[256];
+	uint8_t secret[DNS_TSIG_SECRET_MAX];
 	size_t secret_len;
 };
 

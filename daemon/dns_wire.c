@@ -7,9 +7,8 @@
 #include <strings.h>
 
 #include <ldns/ldns.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "crypto.h"
 #include "dns.h"
 #include "dns_internal.h"
 
@@ -161,8 +160,8 @@ static uint8_t *wr(uint8_t *p, const void *d, size_t n)
 
 /* ---- TSIG (RFC 8945) ----
  * ldns 1.8.3's ldns_pkt_tsig_sign() knows hmac-sha384 as "hmac-shac384." (a typo in
- * ldns_digest_function): it cannot sign with it. The MACs are made here with OpenSSL
- * for the four algorithms alike; ldns builds and parses the messages around them. */
+ * ldns_digest_function): it cannot sign with it. The MACs are made here (by crypto.c,
+ * OpenSSL's owner) for the four algorithms alike; ldns builds and parses the messages around them. */
 
 static const struct {
 	const char *name, *digest;
@@ -193,10 +192,7 @@ int dns_tsig_algorithm_known(const char *algorithm)
 
 int dns_tsig_key_set(struct dns_tsig_key *k, const struct dns_tsig *t)
 {
-	uint8_t tmp[1024];
-	int i, outl = 0, fin = 0, bad;
-	size_t sl;
-	EVP_ENCODE_CTX *ctx;
+	int i;
 
 	memset(k, 0, sizeof(*k));
 	if (!t || !t->name || !t->secret_b64 || (i = tsig_alg_find(t->algorithm)) < 0 ||
@@ -205,54 +201,27 @@ int dns_tsig_key_set(struct dns_tsig_key *k, const struct dns_tsig *t)
 		return -EINVAL;
 	k->digest = tsig_algs[i].digest;
 	k->mac_len = tsig_algs[i].mac_len;
-	sl = strlen(t->secret_b64);
-	if (sl == 0 || sl > sizeof(tmp) - 4)
-		return -EINVAL;
-	ctx = EVP_ENCODE_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	EVP_DecodeInit(ctx);
-	bad = EVP_DecodeUpdate(ctx, tmp, &outl, (const unsigned char *)t->secret_b64, (int)sl) < 0 ||
-	      EVP_DecodeFinal(ctx, tmp + outl, &fin) < 0;
-	EVP_ENCODE_CTX_free(ctx);
-	if (bad || outl + fin <= 0 || (size_t)(outl + fin) > sizeof(k->secret)) {
-		OPENSSL_cleanse(tmp, sizeof(tmp));
+	if (crypto_b64_decode(t->secret_b64, strlen(t->secret_b64), k->secret, sizeof(k->secret),
+			      &k->secret_len) < 0) {
+		crypto_wipe(k, sizeof(*k));
 		return -EINVAL;
 	}
-	k->secret_len = (size_t)(outl + fin);
-	memcpy(k->secret, tmp, k->secret_len);
-	OPENSSL_cleanse(tmp, sizeof(tmp));
 	return 0;
 }
 
 void dns_tsig_key_clear(struct dns_tsig_key *k)
 {
 	if (k)
-		OPENSSL_cleanse(k, sizeof(*k));
+		crypto_wipe(k, sizeof(*k));
 }
 
-struct part {
-	const uint8_t *p;
-	size_t n;
-};
-
-static int hmac(const struct dns_tsig_key *k, const struct part *parts, int nparts, uint8_t *out)
+/* The MAC (crypto.c owns OpenSSL) of the pieces, k->mac_len bytes. */
+static int hmac(const struct dns_tsig_key *k, const struct crypto_part *parts, size_t nparts, uint8_t *out)
 {
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string("digest", (char *)k->digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
 	size_t len = 0;
-	int ok = ctx && EVP_MAC_init(ctx, k->secret, k->secret_len, params);
 
-	for (int i = 0; ok && i < nparts; i++)
-		ok = EVP_MAC_update(ctx, parts[i].p, parts[i].n);
-	ok = ok && EVP_MAC_final(ctx, out, &len, DNS_TSIG_MAC_MAX) && len == k->mac_len;
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	return ok ? 0 : -EIO;
+	return crypto_hmac_parts(k->digest, k->secret, k->secret_len, parts, nparts, out, &len) == 0 &&
+	       len == k->mac_len ? 0 : -EIO;
 }
 
 /* The TSIG variables (RFC 8945 4.3.3) but the Other Data: at most 2*255 + 20 bytes. */
@@ -333,7 +302,7 @@ static int tsig_sign(uint8_t **out, size_t *outlen, const struct dns_tsig_key *k
 {
 	uint8_t vars[2 * DNS_NAME_WIRE_MAX + 32], *m = *out, *n, *p, *rdlen;
 	size_t len = *outlen, vl = tsig_vars(vars, k, (uint64_t)now, DNS_TSIG_FUDGE, 0, 0);
-	struct part parts[] = { { m, len }, { vars, vl } };
+	struct crypto_part parts[] = { { m, len }, { vars, vl } };
 
 	if (len + k->name_len + k->alg_len + 26 + k->mac_len > 65535 || rd16(m + 10) == 0xffff)
 		return -EMSGSIZE;
@@ -619,14 +588,14 @@ static enum dns_status tsig_check(const ldns_pkt *pkt, const uint8_t *buf, size_
 	vl = tsig_vars(vars, k, when, fudge, (unsigned)*tsig_error, (unsigned)olen);
 	wr16(rmac, (unsigned)e->req_mac_len);
 	{
-		struct part parts[] = {
+		struct crypto_part parts[] = {
 			{ rmac, 2 }, { e->req_mac, e->req_mac_len }, { hdr, 12 },
 			{ buf + 12, tsig_off - 12 }, { vars, vl }, { other + 2, olen },
 		};
 
 		*why = "the answer's TSIG does not verify";
 		if (maclen != k->mac_len || hmac(k, parts, 6, mine) < 0 ||
-		    CRYPTO_memcmp(mine, mac + 2, maclen) != 0)
+		    !crypto_memeq(mine, mac + 2, maclen))
 			return DNS_BAD_ANSWER;
 	}
 	*why = "the answer's TSIG time is outside its fudge";
