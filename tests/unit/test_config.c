@@ -373,12 +373,15 @@ static void test_example_config(void **state)
 		print_error("%s\n", err);
 	assert_non_null(cfg);
 	assert_int_equal(cfg->ncas, 2);
-	assert_int_equal(cfg->ncerts, 2);
+	assert_int_equal(cfg->ncerts, 3);
 	assert_string_equal(cfg->state_dir, "/var/lib/acmed");
+	assert_string_equal(cfg->certs[1].challenge, "dns-01");
+	assert_string_equal(cfg->certs[1].dns_provider, "hook");
+	assert_int_equal(cfg->ndns_providers, 1);
 	assert_strv(&cfg->cas[0].contact, 2, "mailto:ops@example.org", "mailto:security@example.org");
 	assert_null(cfg->cas[0].ca_bundle);       /* shown, commented out: check-config must pass */
-	assert_int_equal(cfg->certs[1].ca, 1);
-	assert_int_equal(cfg->certs[1].key_type, KEY_RSA_3072);
+	assert_int_equal(cfg->certs[2].ca, 1);
+	assert_int_equal(cfg->certs[2].key_type, KEY_RSA_3072);
 	assert_int_equal(cfg->certs[0].exec.n, 0);
 	assert_int_equal(cfg->certs[0].renew_before, 30 * 86400);
 	config_free(cfg);
