@@ -87,6 +87,7 @@ order_fail(struct order *o, enum acme_err_class err, int64_t retry_after, const 
 	res.retry_after = retry_after;
 	res.message = msg;
 	res.problem = problem;
+	res.resumable = o->resumable;
 	order_finish(o, &res);
 }
 

@@ -19,6 +19,10 @@ struct order_result {
 	int64_t retry_after;            /* seconds, -1 when the CA gave none */
 	const char *message;            /* one line for the log and status */
 	const char *problem;            /* ACME problem type, or NULL */
+	/* The failure was ours (a challenge's answer could not be put in place,
+	 * e.g. a DNS server down): the CA's order is as it was, and the next
+	 * attempt resumes it rather than ordering again. */
+	int resumable;
 	/* When ok: the new certificate, checked (it holds the order's key, names
 	 * exactly the configured domains, is not expired), as PEM, and its key. */
 	const char *leaf_pem;

@@ -118,6 +118,7 @@ static void authz_ready(void *arg, enum acme_err_class err, const char *message)
 		 * outage: this certificate is retried with its own backoff. */
 		if (err == ACME_ERR_UNAVAILABLE)
 			err = ACME_ERR_LOCAL;
+		a->o->resumable = 1;    /* nothing was asked of the CA: the order can still be finished */
 		order_fail(a->o, err, -1, NULL, "%s for %s: %s", challenge_name(a->solver),
 			   order_authz_name(a), message ? message : "the answer could not be put in place");
 		return;

@@ -50,6 +50,7 @@ struct order {
 	void *arg;
 	char *replaces;
 	struct crypto_key *key;
+	int resumable;                  /* failing now leaves the CA's order finishable (order_result) */
 	char *url, *finalize_url, *cert_url;
 	struct authz *authz;
 	size_t nauthz, nvalid;

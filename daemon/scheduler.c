@@ -510,7 +510,7 @@ static void job_failure(struct job *j, const struct order_result *res)
 	free(j->st.last_error_class);
 	j->st.last_error_class = strdup(acme_err_class_name(res->err));
 	j->st.last_error_at = clock_now();
-	if (res->err != ACME_ERR_RATELIMIT)
+	if (res->err != ACME_ERR_RATELIMIT && !res->resumable)
 		sched_job_forget_order(j);     /* that order is dead; a rate limit may pass */
 	job_emit_done(j, 0, res->err, res->message);
 	sched_job_ca_restart(j);

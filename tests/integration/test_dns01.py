@@ -233,7 +233,7 @@ def test_wrong_tsig_secret_is_the_certificates_problem(acmed, knot, resolver, ts
     assert d.stop() == 0
 
 
-def test_dns_server_down_is_retried(acmed, knot, resolver, tsig, workspace):
+def test_dns_server_down_is_retried(acmed, proxy, knot, resolver, tsig, workspace):
     certs = [wild("down", ["down.example.test"])]
     config(acmed, certs, [rfc2136(knot, tsig, workspace)], dns_top(resolver))
     knot.stop()
@@ -248,6 +248,9 @@ def test_dns_server_down_is_retried(acmed, knot, resolver, tsig, workspace):
     r = acmed.run_once(timeout=ISSUE_TIMEOUT)
     assert r.rc == 0, r.describe()
     acmed.verify(certs)
+    # nothing had been asked of the CA: the same order was finished, not a new one made
+    assert "was in flight before the restart" in r.stderr, r.stderr[-3000:]
+    assert proxy.log.count(kind="newOrder", status=201) == 1
 
 
 @pytest.mark.knot(secondaries=1)
