@@ -563,8 +563,9 @@ static int lineage_params(const struct certbot_conf *c, struct import_lineage *l
 			  "/.well-known/acme-challenge/ to acmed's listener or set webroot: "
 			  "(README, \"Install as a service\")", auth);
 	} else {
-		rc = set_error(l, "authenticator %s: acmed does http-01 only (its own listener or a "
-			       "webroot); keep certbot for this certificate", auth);
+		rc = set_error(l, "authenticator %s: certbot's DNS plugin and its credentials are not "
+			       "carried over; give it challenge: dns-01 and a dns_providers entry by hand "
+			       "(README, \"Wildcards and internal hosts\"), or keep certbot for it", auth);
 	}
 	if (rc == 0 && installer && (strcmp(installer, "nginx") == 0 || strcmp(installer, "apache") == 0)) {
 		const char *unit = strcmp(installer, "nginx") == 0 ? "nginx.service" : "apache2.service";

@@ -219,7 +219,7 @@ def test_import_says_what_it_cannot_take_and_takes_the_rest(acmed, proxy, pebble
     (le / "renewal" / "orphan.conf").write_text(re.sub(r"account = \w+", "account = " + "ab" * 16, conf))
     r = acmed.run("import", "certbot", str(le), "--write", str(acmed.config))
     assert r.rc == 1, r.describe()
-    assert "dnsname: not imported: authenticator dns-cloudflare: acmed does http-01 only" in r.stderr, r.stderr
+    assert "dnsname: not imported: authenticator dns-cloudflare: certbot's DNS plugin and its credentials are not carried over" in r.stderr, r.stderr
     assert re.search(r"orphan: not imported: .*/" + "ab" * 16 + r"/regr.json: No such file", r.stderr), r.stderr
     y = acmed.config.read_text()
     assert "# Not imported: dnsname" in y and "# Not imported: orphan" in y and "  - name: std" in y, y
