@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "config_check.h"
 #include "config_internal.h"
 #include "crypto.h"
@@ -267,6 +269,42 @@ static int parse_exec_provider(struct ctx *c, const struct node *m, const struct
 	return k[P_TIMEOUT] ? get_duration(c, "timeout", k[P_TIMEOUT], 3600, &p->timeout) : 0;
 }
 
+/* What acme-dns's /register answered, by name: {"example.org": {"username": ..., "password": ...,
+ * "subdomain": ..., "fulldomain": ...}} (lego's and certbot-dns-acmedns's file). Never a
+ * value in a message. */
+static int check_acmedns_creds(struct ctx *c, const struct node *v, const char *path)
+{
+	static const char *const fields[] = { "username", "password", "subdomain", "fulldomain" };
+	char *text = NULL;
+	size_t len = 0;
+	json_t *root, *e;
+	const char *name, *bad = NULL, *missing = NULL;
+	int rc = store_read_file(path, &text, &len, 1024 * 1024);
+
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : cfg_err(c, v, "credentials_file %s: %s", path, strerror(-rc));
+	root = json_loadb(text, len, 0, NULL);
+	crypto_free_secret(text, len);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return cfg_err(c, v, "credentials_file %s is not a JSON object of names (what acme-dns's "
+			       "/register answered, under each name)", path);
+	}
+	json_object_foreach(root, name, e) {
+		for (size_t i = 0; i < 4 && !missing; i++)
+			if (!json_is_string(json_object_get(e, fields[i])) ||
+			    !*json_string_value(json_object_get(e, fields[i])))
+				missing = fields[i];
+		if (missing) {
+			bad = name;
+			break;
+		}
+	}
+	rc = bad ? cfg_err(c, v, "credentials_file %s: %s has no %s", path, Q(bad), missing) : 0;
+	json_decref(root);
+	return rc;
+}
+
 static int parse_acmedns(struct ctx *c, const struct node *m, const struct node *const *k,
 			 struct config_dns_provider *p)
 {
@@ -293,6 +331,8 @@ static int parse_acmedns(struct ctx *c, const struct node *m, const struct node 
 		if (st.st_mode & S_IROTH)
 			return cfg_err(c, k[P_CREDS], "credentials_file %s is readable by every user (mode %04o); "
 				       "chmod 0600 it", p->credentials_file, (unsigned)(st.st_mode & 07777));
+		if ((rc = check_acmedns_creds(c, k[P_CREDS], p->credentials_file)))
+			return rc;
 	}
 	return k[P_BUNDLE] ? config_get_path(c, "ca_bundle", k[P_BUNDLE], &p->ca_bundle) : 0;
 }

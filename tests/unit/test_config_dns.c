@@ -44,7 +44,8 @@ static int setup(void **state)
 	put(open_mode, "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY=\n", 0644);
 	put(notb64, "this is not base64!\n", 0600);
 	put(empty, "\n", 0600);
-	put(creds, "{}", 0600);
+	put(creds, "{\"example.org\": {\"username\": \"u\", \"password\": \"p\", \"subdomain\": \"s\", "
+	    "\"fulldomain\": \"s.auth.example.org\"}}", 0600);
 	return 0;
 }
 
@@ -224,6 +225,28 @@ static void test_provider_errors(void **state)
 		     "propagation_timeout");
 }
 
+static void test_acmedns_errors(void **state)
+{
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bad-creds.json", dir);
+	put(path, "[1, 2]", 0600);
+	expect_error(fmt(CA_LE "dns_providers: [{name: p, type: acme-dns, url: \"https://a.example\", "
+			 "credentials_file: %s}]\n", path),
+		     fmt("acmed.yaml:4:87: credentials_file %s is not a JSON object of names (what acme-dns's "
+			 "/register answered, under each name)", path));
+	put(path, "{\"a.example\": {\"username\": \"u\", \"subdomain\": \"s\", \"fulldomain\": \"f\"}}", 0600);
+	expect_error(fmt(CA_LE "dns_providers: [{name: p, type: acme-dns, url: \"https://a.example\", "
+			 "credentials_file: %s}]\n", path),
+		     fmt("acmed.yaml:4:87: credentials_file %s: \"a.example\" has no password", path));
+	chmod(path, 0644);
+	expect_error(fmt(CA_LE "dns_providers: [{name: p, type: acme-dns, url: \"https://a.example\", "
+			 "credentials_file: %s}]\n", path),
+		     fmt("acmed.yaml:4:87: credentials_file %s is readable by every user (mode 0644); chmod 0600 "
+			 "it", path));
+}
+
 static void test_tsig_errors(void **state)
 {
 #define RFC "dns_providers: [{name: p, type: rfc2136, server: \"192.0.2.1\", "
@@ -255,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_certificate_errors),
 		cmocka_unit_test(test_provider_errors),
 		cmocka_unit_test(test_tsig_errors),
+		cmocka_unit_test(test_acmedns_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
