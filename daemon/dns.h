@@ -1,4 +1,4 @@
-/* dns.h - DNS on the event loop: queries and TSIG-signed UPDATEs (RFC 1035, 2136, 8945); dns.c (sockets) and dns_wire.c (messages) are the only files that use ldns. */
+/* dns.h - DNS on the event loop: queries and TSIG-signed UPDATEs (RFC 1035, 2136, 8945); dns.c sends and receives, dns_wire.c (the one user of ldns) builds and parses. */
 #ifndef ACMED_DNS_H
 #define ACMED_DNS_H
 

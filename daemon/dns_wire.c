@@ -1,4 +1,4 @@
-/* dns_wire.c - DNS messages with ldns (with dns.c, the only user of ldns): queries and UPDATEs built, TSIG (RFC 8945) signed and checked, answers parsed as hostile input. */
+/* dns_wire.c - DNS messages with ldns (the only file that includes it): queries and UPDATEs built, TSIG (RFC 8945) signed and checked, answers parsed as hostile input. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
