@@ -15,20 +15,12 @@
 
 #define POLL_FIRST_MS 500
 #define POLL_MAX_MS 16000
-#define SERVERS_CACHE_MS 60000
 #define MAX_SERVERS 16
 
 struct prov_slot {
 	struct prov_slot *next;
 	struct dns_prov *p;
 	int current;                    /* in the configuration now (else kept while in use) */
-};
-
-struct zone_servers {                   /* a zone's name servers, asked once a minute at most */
-	char zone[256];
-	struct dns_server s[MAX_SERVERS];
-	size_t n;
-	int64_t at_ms;
 };
 
 struct dns01 {
@@ -42,8 +34,6 @@ struct dns01 {
 	struct dns_records *records;
 	struct challenge_answer *answers;
 	int configured;                 /* once: then the earlier run's records are read */
-	struct zone_servers cache[8];
-	size_t cache_next;
 };
 
 enum step { A_TARGET, A_ZONE, A_PUBLISH, A_SERVERS, A_PROPAGATE, A_READY };
@@ -269,18 +259,12 @@ static void start_checks(struct challenge_answer *a, const struct dns_server *sr
 static void got_servers(void *arg, enum acme_err_class err, const struct dns_server *srv, size_t n, const char *msg)
 {
 	struct challenge_answer *a = arg;
-	struct dns01 *s = a->s;
-	struct zone_servers *zc = &s->cache[s->cache_next++ % 8];
 
 	a->lookup = NULL;
 	if (err != ACME_ERR_NONE) {
 		finish(a, err, msg);
 		return;
 	}
-	snprintf(zc->zone, sizeof(zc->zone), "%s", a->zone);
-	zc->n = n > MAX_SERVERS ? MAX_SERVERS : n;
-	memcpy(zc->s, srv, zc->n * sizeof(*srv));
-	zc->at_ms = clock_mono_ms();
 	start_checks(a, srv, n);
 }
 
@@ -302,13 +286,7 @@ static void check_propagation(struct challenge_answer *a)
 		start_checks(a, rs, s->res.n);
 		return;
 	}
-	for (size_t i = 0; i < 8; i++)
-		if (s->cache[i].n && strcasecmp(s->cache[i].zone, a->zone) == 0 &&
-		    clock_mono_ms() - s->cache[i].at_ms < SERVERS_CACHE_MS) {
-			start_checks(a, s->cache[i].s, s->cache[i].n);
-			return;
-		}
-	a->step = A_SERVERS;
+	a->step = A_SERVERS;            /* shared with the answers asking the same (dns_lookup.c) */
 	if (!(a->lookup = dns_lookup_servers(&s->res, a->zone, got_servers, a)))
 		finish(a, ACME_ERR_LOCAL, "out of memory");
 }
@@ -491,6 +469,7 @@ static void dns01_free(struct challenge *c)
 	while (s->answers)
 		dns01_cleanup(c, s->answers);
 	dns_records_free(s->records);
+	dns_resolvers_free(&s->res);
 	while (s->provs) {
 		struct prov_slot *ps = s->provs;
 
@@ -514,14 +493,12 @@ static const struct challenge_type dns01_type = {
 int challenge_dns01_configure(struct challenge *c, const struct config *cfg, const char *resolv_conf)
 {
 	struct dns01 *s = c->impl;
-	struct dns_resolvers res = { .client = s->dc };
 
-	if (dns_resolvers_set(&res, (const char *const *)cfg->dns.resolvers.v, cfg->dns.resolvers.n, resolv_conf))
+	if (dns_resolvers_set(&s->res, (const char *const *)cfg->dns.resolvers.v, cfg->dns.resolvers.n,
+			      resolv_conf))
 		return -EINVAL;
-	s->res = res;
 	s->prop = cfg->dns.propagation;
 	s->prop_timeout_ms = cfg->dns.propagation_timeout * 1000;
-	memset(s->cache, 0, sizeof(s->cache));
 	/* a provider whose settings are unchanged stays (its batches and records with it) */
 	for (struct prov_slot *ps = s->provs; ps; ps = ps->next) {
 		const struct config_dns_provider *np = config_find_dns_provider(cfg, ps->p->name);
@@ -569,6 +546,7 @@ struct challenge *challenge_dns01_new(struct event_base *base, struct db *db)
 		return NULL;
 	}
 	s->res.client = s->dc;
+	s->res.base = base;
 	return &s->c;
 }
 

@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dns_lookup.h"
 #include "store.h"
 
 enum kind { L_TARGET, L_ZONE, L_SERVERS };
 
-struct dns_lookup {
+/* One lookup under way, shared by every caller asking the same (dns_lookup handles). */
+struct job {
+	struct job *next;               /* in the resolvers' list */
 	enum kind kind;
 	struct dns_resolvers *r;
 	struct dns_req *req;
@@ -24,13 +27,48 @@ struct dns_lookup {
 	size_t nns, ns_at;
 	struct dns_server out[DNS_LOOKUP_MAX_ADDRS];
 	size_t nout;
+	struct dns_lookup *waiters;
+	int finishing;                  /* telling the waiters: not freed by a cancel */
+};
+
+/* What one caller waits for. */
+struct dns_lookup {
+	struct dns_lookup *next;        /* the job's waiters */
+	struct job *job;                /* NULL when answered from the cache */
+	struct event *ev;               /* the cache's answer, from the loop */
+	enum kind kind;
+	char name[256];                 /* cached result */
+	struct dns_server out[DNS_LOOKUP_MAX_ADDRS];
+	size_t nout;
 	dns_lookup_name_fn name_cb;
 	dns_lookup_servers_fn servers_cb;
 	void *arg;
 };
 
+/* Results kept DNS_LOOKUP_CACHE_MS: the wildcard and the base name, and the
+ * orders of one zone, ask the same questions within moments. */
+#define CACHE_SLOTS 64
+struct cached {
+	enum kind kind;
+	char key[256];
+	char name[256];
+	struct dns_server out[DNS_LOOKUP_MAX_ADDRS];
+	size_t nout;
+	int64_t at_ms;
+};
+
+struct dns_lookup_state {
+	struct job *jobs;
+	struct cached cache[CACHE_SLOTS];
+	size_t next;
+};
+
 int dns_resolvers_set(struct dns_resolvers *r, const char *const *addrs, size_t n, const char *resolv_conf)
 {
+	if (!r->st && !(r->st = calloc(1, sizeof(*r->st))))
+		return -ENOMEM;
+	/* new resolvers: nothing they did not say counts (lookups under way finish) */
+	memset(r->st->cache, 0, sizeof(r->st->cache));
 	r->n = 0;
 	for (size_t i = 0; i < n && r->n < 8; i++) {
 		if (dns_parse_server(addrs[i], 53, &r->addr[r->n], &r->len[r->n]))
@@ -67,34 +105,91 @@ int dns_name_in_zone(const char *name, const char *zone)
 	return n >= z && strcasecmp(name + n - z, zone) == 0 && (n == z || name[n - z - 1] == '.');
 }
 
-static void finish_name(struct dns_lookup *l, enum acme_err_class err, const char *name, const char *msg)
+static void job_unlink(struct job *j)
 {
-	dns_lookup_name_fn cb = l->name_cb;
-	void *arg = l->arg;
-
-	free(l);
-	cb(arg, err, name, msg);
+	for (struct job **pp = &j->r->st->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			return;
+		}
 }
 
-static void finish_servers(struct dns_lookup *l, enum acme_err_class err, const char *msg)
+static void deliver(struct dns_lookup *h, enum acme_err_class err, const char *name, const struct dns_server *out,
+		    size_t nout, const char *msg)
 {
-	struct dns_lookup copy = *l;
+	struct dns_lookup copy = *h;
 
-	free(l);
-	copy.servers_cb(copy.arg, err, copy.out, copy.nout, msg);
-}
-
-static void fail(struct dns_lookup *l, enum acme_err_class err, const char *msg)
-{
-	if (l->kind == L_SERVERS)
-		finish_servers(l, err, msg);
+	if (h->ev)
+		event_free(h->ev);
+	free(h);
+	if (copy.kind == L_SERVERS)
+		copy.servers_cb(copy.arg, err, out, nout, msg);
 	else
-		finish_name(l, err, NULL, msg);
+		copy.name_cb(copy.arg, err, name, msg);
+}
+
+/* Every waiter hears the result (a callback may cancel other waiters), then
+ * the job goes; a result is cached. */
+static void job_finish(struct job *j, enum acme_err_class err, const char *name, const char *msg)
+{
+	struct dns_lookup_state *st = j->r->st;
+	struct dns_lookup *h;
+
+	job_unlink(j);
+	if (err == ACME_ERR_NONE) {
+		struct cached *c = &st->cache[st->next++ % CACHE_SLOTS];
+
+		c->kind = j->kind;
+		snprintf(c->key, sizeof(c->key), "%s", j->first);
+		snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+		memcpy(c->out, j->out, sizeof(c->out));
+		c->nout = j->nout;
+		c->at_ms = clock_mono_ms();
+	}
+	j->finishing = 1;
+	while ((h = j->waiters)) {
+		j->waiters = h->next;
+		h->job = NULL;
+		deliver(h, err, name, j->out, j->nout, msg);
+	}
+	free(j);
+}
+
+static void finish_name(struct job *l, enum acme_err_class err, const char *name, const char *msg)
+{
+	char copy[256];
+
+	snprintf(copy, sizeof(copy), "%s", name ? name : "");
+	job_finish(l, err, name ? copy : NULL, msg);
+}
+
+static void finish_servers(struct job *l, enum acme_err_class err, const char *msg)
+{
+	job_finish(l, err, NULL, msg);
+}
+
+static void fail(struct job *l, enum acme_err_class err, const char *msg)
+{
+	job_finish(l, err, NULL, msg);
 }
 
 static void answered(const struct dns_result *res, void *arg);
 
-static int ask(struct dns_lookup *l)
+static void cached_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_lookup *h = arg, copy = *h;
+
+	(void)fd;
+	(void)what;
+	event_free(h->ev);
+	free(h);
+	if (copy.kind == L_SERVERS)
+		copy.servers_cb(copy.arg, ACME_ERR_NONE, copy.out, copy.nout, NULL);
+	else
+		copy.name_cb(copy.arg, ACME_ERR_NONE, copy.name, NULL);
+}
+
+static int ask(struct job *l)
 {
 	l->req = dns_query(l->r->client, (const struct sockaddr *)&l->r->addr[l->at], l->r->len[l->at], l->qname,
 			   l->qtype, 1, answered, l);
@@ -102,7 +197,7 @@ static int ask(struct dns_lookup *l)
 }
 
 /* The next question: the same again at the first resolver. */
-static void ask_new(struct dns_lookup *l, const char *name, uint16_t type)
+static void ask_new(struct job *l, const char *name, uint16_t type)
 {
 	snprintf(l->qname, sizeof(l->qname), "%s", name);
 	l->qtype = type;
@@ -120,7 +215,7 @@ static const struct dns_rr *find_rr(const struct dns_rr *rr, size_t n, const cha
 	return NULL;
 }
 
-static void target_step(struct dns_lookup *l, const struct dns_result *res)
+static void target_step(struct job *l, const struct dns_result *res)
 {
 	const struct dns_rr *cname = find_rr(res->answer, res->nanswer, l->qname, DNS_T_CNAME);
 	char msg[600];
@@ -141,7 +236,7 @@ static void target_step(struct dns_lookup *l, const struct dns_result *res)
 	ask_new(l, cname->data, DNS_T_CNAME);
 }
 
-static void zone_step(struct dns_lookup *l, const struct dns_result *res)
+static void zone_step(struct job *l, const struct dns_result *res)
 {
 	const struct dns_rr *soa = find_rr(res->answer, res->nanswer, l->qname, DNS_T_SOA);
 	char msg[600];
@@ -173,7 +268,7 @@ static void zone_step(struct dns_lookup *l, const struct dns_result *res)
 	ask_new(l, up, DNS_T_SOA);
 }
 
-static void servers_next(struct dns_lookup *l)
+static void servers_next(struct job *l)
 {
 	char msg[600];
 
@@ -192,7 +287,7 @@ static void servers_next(struct dns_lookup *l)
 	finish_servers(l, ACME_ERR_NONE, NULL);
 }
 
-static void servers_step(struct dns_lookup *l, const struct dns_result *res)
+static void servers_step(struct job *l, const struct dns_result *res)
 {
 	char msg[600];
 
@@ -228,7 +323,7 @@ static void servers_step(struct dns_lookup *l, const struct dns_result *res)
 
 static void answered(const struct dns_result *res, void *arg)
 {
-	struct dns_lookup *l = arg;
+	struct job *l = arg;
 	size_t used = strlen(l->failures);
 
 	l->req = NULL;
@@ -259,26 +354,65 @@ static void answered(const struct dns_result *res, void *arg)
 
 static struct dns_lookup *start(struct dns_resolvers *r, enum kind kind, const char *name, uint16_t type, void *arg)
 {
-	struct dns_lookup *l = calloc(1, sizeof(*l));
+	struct dns_lookup *h = calloc(1, sizeof(*h));
 	char *canon = dns_name_canonical(name);
+	struct job *j;
 
-	if (!l || !canon || r->n == 0) {
-		free(l);
+	if (!h || !canon || r->n == 0 || !r->st) {
+		free(h);
 		free(canon);
 		return NULL;
 	}
-	l->kind = kind;
-	l->r = r;
-	l->arg = arg;
-	snprintf(l->first, sizeof(l->first), "%s", canon);
-	snprintf(l->qname, sizeof(l->qname), "%s", canon);
-	free(canon);
-	l->qtype = type;
-	if (ask(l) < 0) {
-		free(l);
-		return NULL;
+	h->kind = kind;
+	h->arg = arg;
+	/* the same question answered a moment ago */
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		const struct cached *c = &r->st->cache[i];
+		struct timeval zero = { 0, 0 };
+
+		if (!c->at_ms || c->kind != kind || strcmp(c->key, canon) ||
+		    clock_mono_ms() - c->at_ms >= DNS_LOOKUP_CACHE_MS)
+			continue;
+		snprintf(h->name, sizeof(h->name), "%s", c->name);
+		memcpy(h->out, c->out, sizeof(h->out));
+		h->nout = c->nout;
+		free(canon);
+		if (!(h->ev = evtimer_new(r->base, cached_cb, h))) {
+			free(h);
+			return NULL;
+		}
+		evtimer_add(h->ev, &zero);
+		return h;
 	}
-	return l;
+	/* ... or being asked now */
+	for (j = r->st->jobs; j; j = j->next)
+		if (j->kind == kind && strcmp(j->first, canon) == 0)
+			break;
+	if (!j) {
+		if (!(j = calloc(1, sizeof(*j)))) {
+			free(h);
+			free(canon);
+			return NULL;
+		}
+		j->kind = kind;
+		j->r = r;
+		snprintf(j->first, sizeof(j->first), "%s", canon);
+		snprintf(j->qname, sizeof(j->qname), "%s", canon);
+		j->qtype = type;
+		if (ask(j) < 0) {
+			free(j);
+			free(h);
+			free(canon);
+			return NULL;
+		}
+		j->next = r->st->jobs;
+		r->st->jobs = j;
+	}
+	free(canon);
+	h->job = j;
+	h->next = j->waiters;
+	j->waiters = h;
+	return h;
 }
 
 struct dns_lookup *dns_lookup_target(struct dns_resolvers *r, const char *fqdn, dns_lookup_name_fn cb, void *arg)
@@ -309,10 +443,45 @@ struct dns_lookup *dns_lookup_servers(struct dns_resolvers *r, const char *zone,
 	return l;
 }
 
-void dns_lookup_cancel(struct dns_lookup *l)
+void dns_lookup_cancel(struct dns_lookup *h)
 {
-	if (!l)
+	struct job *j;
+
+	if (!h)
 		return;
-	dns_cancel(l->req);
-	free(l);
+	if ((j = h->job)) {
+		for (struct dns_lookup **pp = &j->waiters; *pp; pp = &(*pp)->next)
+			if (*pp == h) {
+				*pp = h->next;
+				break;
+			}
+		/* nobody else wants it: stop asking */
+		if (!j->waiters && !j->finishing) {
+			dns_cancel(j->req);
+			job_unlink(j);
+			free(j);
+		}
+	}
+	if (h->ev)
+		event_free(h->ev);
+	free(h);
+}
+
+void dns_resolvers_free(struct dns_resolvers *r)
+{
+	if (!r->st)
+		return;
+	struct job *j;
+
+	while ((j = r->st->jobs)) {
+		if (j->waiters) {
+			dns_lookup_cancel(j->waiters);  /* the last one frees and unlinks j */
+			continue;
+		}
+		r->st->jobs = j->next;
+		dns_cancel(j->req);
+		free(j);
+	}
+	free(r->st);
+	r->st = NULL;
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <event2/event.h>
+
 #include "acme_err.h"
 #include "dns.h"
 
@@ -12,17 +14,29 @@
 #define DNS_LOOKUP_MAX_NS 8             /* name servers of a zone asked */
 #define DNS_LOOKUP_MAX_ADDRS 16         /* addresses of those */
 
-/* The resolvers (dns.resolvers, else /etc/resolv.conf's, else 127.0.0.1). */
+#define DNS_LOOKUP_CACHE_MS 60000       /* a lookup's result is used again this long */
+
+struct dns_lookup_state;
+
+/* The resolvers (dns.resolvers, else /etc/resolv.conf's, else 127.0.0.1),
+ * and the lookups under way and their recent results: a lookup asked while
+ * the same one is under way waits for it, one answered within
+ * DNS_LOOKUP_CACHE_MS is answered again (from the loop). */
 struct dns_resolvers {
+	struct event_base *base;
 	struct dns_client *client;
 	struct sockaddr_storage addr[8];
 	socklen_t len[8];
 	size_t n;
+	struct dns_lookup_state *st;
 };
 
-/* From "ip:port" strings (n == 0: /etc/resolv.conf's nameserver lines, else
- * 127.0.0.1:53). 0 or -EINVAL (a string that is not an address). */
+/* Set base and client first. From "ip:port" strings (n == 0:
+ * /etc/resolv.conf's nameserver lines, else 127.0.0.1:53); the cache is
+ * emptied. 0, -EINVAL (a string that is not an address), -ENOMEM. */
 int dns_resolvers_set(struct dns_resolvers *r, const char *const *addrs, size_t n, const char *resolv_conf);
+/* The lookups still under way are dropped without their callbacks. */
+void dns_resolvers_free(struct dns_resolvers *r);
 
 /* One name server of a zone, by one of its addresses. */
 struct dns_server {

@@ -93,6 +93,9 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 			start_remove(r);        /* R_ADDING: when added; R_REMOVING: under way */
 		else if (!r->refs && r->state == R_SAVING)
 			unlink_record(r);
+		else if (!r->refs && r->state == R_ADDING && r->failed && !r->op)
+			/* its add failed and its last user let go later: as added() would have */
+			strcmp(r->prov->ops->type, "exec") == 0 ? start_remove(r) : unlink_record(r);
 		else if (r->state == R_SAVING && rs->loaded && r->gen <= rs->saved_gen)
 			start_add(r);
 		else if (r->state == R_LIVE)
@@ -229,8 +232,15 @@ static void start_remove(struct record *r)
 		unlink_record(r);
 		return;
 	}
-	if (!(r->op = r->prov->ops->change(r->prov, &rq, removed, r)))
-		r->state = R_ORPHAN;    /* logged by the provider; the next start tries again */
+	if (!(r->op = r->prov->ops->change(r->prov, &rq, removed, r))) {
+		/* logged by the provider; the next start (or reload) tries again */
+		struct dns_prov *p = r->prov;
+
+		r->state = R_ORPHAN;
+		r->prov = NULL;
+		if (dns_records_using(r->rs, p) == 0 && r->rs->idle)
+			r->rs->idle(r->rs->arg, p);
+	}
 }
 
 static void added(void *arg, enum acme_err_class err, const char *msg)
@@ -378,6 +388,17 @@ size_t dns_records_count(const struct dns_records *rs)
 	return n;
 }
 
+/* A record in use (or being added) with the same provider, name and value:
+ * withdrawing the orphan would take that one away too. */
+static int needed_again(const struct dns_records *rs, const struct record *o)
+{
+	for (const struct record *r = rs->list; r; r = r->next)
+		if (r != o && r->state <= R_LIVE && !r->failed && !strcmp(r->prov_name, o->prov_name) &&
+		    !strcmp(r->fqdn, o->fqdn) && !strcmp(r->value, o->value))
+			return 1;
+	return 0;
+}
+
 /* An orphan whose provider is configured again: remove it. */
 void dns_records_retry(struct dns_records *rs)
 {
@@ -387,6 +408,10 @@ void dns_records_retry(struct dns_records *rs)
 		next = r->next;
 		if (r->state != R_ORPHAN)
 			continue;
+		if (needed_again(rs, r)) {
+			unlink_record(r);       /* the record published again stands for it */
+			continue;
+		}
 		if (!(r->prov = rs->find(rs->arg, r->prov_name))) {
 			log_warn(NULL, "dns-01: TXT %s at %s was published by an earlier run through dns provider %s, "
 				 "which is not configured now; remove it by hand", r->value, r->fqdn, r->prov_name);
@@ -395,6 +420,17 @@ void dns_records_retry(struct dns_records *rs)
 		log_info(NULL, "dns-01: removing TXT %s at %s, left by an earlier run", r->value, r->fqdn);
 		start_remove(r);
 	}
+}
+
+/* Records published before the earlier run's were read: saved (with those) now, then added. */
+static void what_waited(struct dns_records *rs)
+{
+	for (struct record *r = rs->list; r; r = r->next)
+		if (r->state == R_SAVING) {
+			changed(rs);
+			r->gen = rs->gen;
+		}
+	kick(rs);
 }
 
 static void loaded(void *arg, int rc, const char *data, size_t len)
@@ -422,25 +458,15 @@ static void loaded(void *arg, int rc, const char *data, size_t len)
 	}
 	json_decref(root);
 	dns_records_retry(rs);
-	/* what waited for this */
-	for (struct record *r = rs->list, *next; r; r = next) {
-		next = r->next;
-		if (r->state == R_SAVING) {
-			changed(rs);
-			r->gen = rs->gen;
-		}
-	}
+	what_waited(rs);
 }
 
 void dns_records_load(struct dns_records *rs)
 {
-	if (!rs->db) {
-		rs->loaded = 1;
+	if (rs->db && (rs->load_req = db_get(rs->db, DB_DNS, DB_NAME, loaded, rs)))
 		return;
-	}
-	rs->load_req = db_get(rs->db, DB_DNS, DB_NAME, loaded, rs);
-	if (!rs->load_req)
-		rs->loaded = 1;
+	rs->loaded = 1;                 /* nothing to read (dry runs), or it cannot be (logged) */
+	what_waited(rs);
 }
 
 struct dns_records *dns_records_new(struct event_base *base, struct db *db, dns_records_find_fn find,

@@ -41,14 +41,6 @@ static char log_path[128];
 static int saved_stderr = -1;
 static unsigned tick;                   /* orders the events a test saw */
 
-/* A scenario that dns_records.c gets wrong today: said, and the rest of the
- * test skipped (it runs in full once fixed). */
-#define known_bug(...) do { \
-		print_message("KNOWN BUG: " __VA_ARGS__); \
-		print_message("\n"); \
-		skip(); \
-	} while (0)
-
 /* ---- files ---- */
 
 static char *slurp(const char *path)
@@ -764,10 +756,8 @@ static void test_add_fails_released_later(void **state)
 	release(&a);
 	settle();
 	assert_int_equal(ncalls, 2);            /* a refused add: nothing to withdraw */
-	if (dns_records_count(rs) != 1)
-		known_bug("dns_records.c added()/kick_cb(): a record whose add failed, released after "
-			 "the callback, stays R_ADDING for ever (busy %zu, count %zu, %d entries in records.json)",
-			 dns_records_busy(rs), dns_records_count(rs), on_disk(NULL, NULL, NULL));
+	/* a record whose add failed, released after its callback, goes (not R_ADDING for ever) */
+	assert_int_equal(dns_records_count(rs), 1);
 	assert_int_equal(on_disk("p", FQDN_A, "v1"), 1);      /* b's */
 	assert_int_equal(dns_records_busy(rs), 1);
 
@@ -852,11 +842,9 @@ static void test_withdraw_fails_then_same_value_again(void **state)
 
 	dns_records_retry(rs);  /* a reload */
 	settle();
-	if (ncalls != 3)
-		known_bug("dns_records.c dns_records_retry(): the left-over of a failed withdrawal is "
-			 "withdrawn while a live record of the same provider, name and value still needs it "
-			 "(change %zu: %s %s)", ncalls - 1, calls[ncalls - 1].add ? "add" : "withdraw",
-			 calls[ncalls - 1].value);
+	/* the left-over of the failed withdrawal is not withdrawn while a live record of the
+	 * same provider, name and value needs it */
+	assert_int_equal(ncalls, 3);
 	assert_int_equal(b.ref != NULL, 1);
 	release(&b);
 	settle();
