@@ -9,6 +9,7 @@
 #include "log.h"
 
 #define BATCH_MAX 256                   /* changes in one UPDATE */
+#define BATCH_GATHER_MS 20              /* from the first change to its UPDATE, when none is in flight */
 
 struct dns_prov_op {
 	struct dns_prov_op *next;
@@ -52,11 +53,12 @@ static void flush(evutil_socket_t fd, short what, void *arg);
 
 static void schedule(struct zoneq *z)
 {
-	struct timeval zero = { 0, 0 };
+	struct timeval gather = { 0, BATCH_GATHER_MS * 1000 };
 
-	/* at the end of this loop turn: every change asked for meanwhile goes in one UPDATE */
+	/* a moment later: every change asked for meanwhile (the other names of an
+	 * order, the other orders) goes in the same UPDATE */
 	if (!z->req && z->head && !evtimer_pending(z->flush_ev, NULL))
-		evtimer_add(z->flush_ev, &zero);
+		evtimer_add(z->flush_ev, &gather);
 }
 
 /* How the server's answer reads for an admin, and whose problem it is. */
