@@ -140,6 +140,33 @@ static void finish(struct challenge_answer *a, enum acme_err_class err, const ch
 
 static void poll_round(struct challenge_answer *a);
 
+static int is_silent(const struct server_check *c)
+{
+	return !c->ok && strncmp(c->said, "no answer", 9) == 0;
+}
+
+/* Every name server serves the value: each has an address that serves it, and
+ * none of its addresses answers without it. An address that does not answer
+ * at all is passed over when another of the same server does (an IPv6
+ * address without an IPv6 route, say). */
+static int served_everywhere(const struct challenge_answer *a)
+{
+	for (size_t i = 0; i < a->nchk; i++) {
+		int some_ok = 0;
+
+		for (size_t k = 0; k < a->nchk; k++) {
+			if (strcmp(a->chk[k].srv.name, a->chk[i].srv.name))
+				continue;
+			if (!a->chk[k].ok && !is_silent(&a->chk[k]))
+				return 0;
+			some_ok |= a->chk[k].ok;
+		}
+		if (!some_ok)
+			return 0;
+	}
+	return 1;
+}
+
 static void round_over(struct challenge_answer *a)
 {
 	size_t ok = 0, silent = 0;
@@ -148,12 +175,21 @@ static void round_over(struct challenge_answer *a)
 
 	for (size_t i = 0; i < a->nchk; i++) {
 		ok += a->chk[i].ok;
-		silent += !a->chk[i].ok && strncmp(a->chk[i].said, "no answer", 9) == 0;
+		silent += is_silent(&a->chk[i]);
 	}
-	if (ok == a->nchk) {
+	if (served_everywhere(a)) {
+		size_t names = 0;
+
+		for (size_t i = 0; i < a->nchk; i++) {
+			size_t k = 0;
+
+			while (k < i && strcmp(a->chk[k].srv.name, a->chk[i].srv.name))
+				k++;
+			names += k == i;
+		}
 		log_info(a->cert_name, "dns-01 for %s: TXT at %s served by %s (%zu)", a->identifier, a->target,
 			 a->s->prop == CONFIG_DNS_RESOLVERS ? "every resolver" : "every name server of the zone",
-			 a->nchk);
+			 a->s->prop == CONFIG_DNS_RESOLVERS ? a->nchk : names);
 		finish(a, ACME_ERR_NONE, NULL);
 		return;
 	}
@@ -279,7 +315,7 @@ static void check_propagation(struct challenge_answer *a)
 	}
 	if (s->prop == CONFIG_DNS_RESOLVERS) {
 		for (size_t i = 0; i < s->res.n; i++) {
-			snprintf(rs[i].name, sizeof(rs[i].name), "resolver");
+			snprintf(rs[i].name, sizeof(rs[i].name), "resolver %zu", i + 1);
 			rs[i].addr = s->res.addr[i];
 			rs[i].len = s->res.len[i];
 		}
