@@ -52,7 +52,7 @@ struct challenge_answer {
 	struct dns_prov *prov;
 	enum step step;
 	char *cert_name, *identifier;
-	char fqdn[260];                 /* _acme-challenge.<identifier>. */
+	char fqdn[300];                 /* _acme-challenge.<identifier>. */
 	char target[256];               /* where its CNAMEs lead */
 	char zone[256];
 	char value[64];
@@ -131,9 +131,7 @@ static void finish(struct challenge_answer *a, enum acme_err_class err, const ch
 	a->lookup = NULL;
 	stop_checks(a);
 	evtimer_del(a->timer);
-	if (err != ACME_ERR_NONE)
-		log_warn(a->cert_name, "dns-01 for %s: %s", a->identifier, msg);
-	a->ready(a->arg, err, msg);
+	a->ready(a->arg, err, msg);     /* the order's failure says it (once) */
 }
 
 /* ---- propagation ---- */
@@ -216,6 +214,9 @@ static void round_over(struct challenge_answer *a)
 		used += snprintf(msg + used, sizeof(msg) - (size_t)used, "%s %s (%s) %s", i ? ";" : "",
 				 a->chk[i].srv.name, addr, a->chk[i].ok ? "serves it" : a->chk[i].said);
 	}
+	if (silent && ok + silent == a->nchk && used > 0 && (size_t)used < sizeof(msg))
+		snprintf(msg + used, sizeof(msg) - (size_t)used, " (can acmed reach the zone's name servers on port "
+			 "53? If not: dns: {propagation: resolvers})");
 	/* servers that answer without it: the DNS setup's problem; only silence passes */
 	finish(a, silent && ok + silent == a->nchk ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT, msg);
 }
@@ -434,20 +435,21 @@ static int dns01_present(struct challenge *c, const struct challenge_request *rq
 		log_error(rq->cert_name, "dns-01 for %s: no dns provider %s", rq->identifier,
 			  rq->dns_provider ? rq->dns_provider : "(none set)");
 		free(a);
-		return -1;
+		return -EINVAL;
 	}
 	if (!a || !rq->key_authorization || !(a->cert_name = strdup(rq->cert_name)) ||
 	    !(a->identifier = strdup(rq->identifier)) || !(a->timer = evtimer_new(s->base, fire, a))) {
 		log_error(rq->cert_name, "dns-01 for %s: out of memory", rq->identifier);
 		if (a)
 			answer_free(a);
-		return -1;
+		return -ENOMEM;
 	}
 	/* RFC 8555 8.4: base64url(SHA-256(key authorization)) at _acme-challenge.<name> */
 	crypto_sha256(rq->key_authorization, strlen(rq->key_authorization), digest);
 	if (!(v = crypto_b64url_encode(digest, sizeof(digest)))) {
+		log_error(rq->cert_name, "dns-01 for %s: out of memory", rq->identifier);
 		answer_free(a);
-		return -1;
+		return -ENOMEM;
 	}
 	snprintf(a->value, sizeof(a->value), "%s", v);
 	free(v);
@@ -460,7 +462,7 @@ static int dns01_present(struct challenge *c, const struct challenge_request *rq
 	if (!(a->lookup = dns_lookup_target(&s->res, a->fqdn, got_target, a))) {
 		log_error(rq->cert_name, "dns-01 for %s: cannot look up %s", rq->identifier, a->fqdn);
 		answer_free(a);
-		return -1;
+		return -ENOMEM;
 	}
 	a->next = s->answers;
 	s->answers = a;

@@ -80,6 +80,7 @@ struct config_dns_provider {
 	/* acme-dns */
 	char *url;                      /* https://auth.example.org (http:// only to a loopback address) */
 	char *credentials_file;         /* lego/certbot format: {"example.org": {"username", ...}} */
+	unsigned char credentials_digest[32];   /* SHA-256 of it: a reload sees an edited file */
 	char *ca_bundle;                /* extra roots for url, or NULL */
 	int line;
 	char *file;                     /* the included file it is defined in, else NULL */

@@ -272,7 +272,7 @@ static int parse_exec_provider(struct ctx *c, const struct node *m, const struct
 /* What acme-dns's /register answered, by name: {"example.org": {"username": ..., "password": ...,
  * "subdomain": ..., "fulldomain": ...}} (lego's and certbot-dns-acmedns's file). Never a
  * value in a message. */
-static int check_acmedns_creds(struct ctx *c, const struct node *v, const char *path)
+static int check_acmedns_creds(struct ctx *c, const struct node *v, const char *path, unsigned char digest[32])
 {
 	static const char *const fields[] = { "username", "password", "subdomain", "fulldomain" };
 	char *text = NULL;
@@ -284,6 +284,7 @@ static int check_acmedns_creds(struct ctx *c, const struct node *v, const char *
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : cfg_err(c, v, "credentials_file %s: %s", path, strerror(-rc));
 	root = json_loadb(text, len, 0, NULL);
+	crypto_sha256(text, len, digest);
 	crypto_free_secret(text, len);
 	if (!json_is_object(root)) {
 		json_decref(root);
@@ -295,6 +296,13 @@ static int check_acmedns_creds(struct ctx *c, const struct node *v, const char *
 			if (!json_is_string(json_object_get(e, fields[i])) ||
 			    !*json_string_value(json_object_get(e, fields[i])))
 				missing = fields[i];
+		if (!missing) {
+			char *full = dns_name_canonical(json_string_value(json_object_get(e, "fulldomain")));
+
+			if (!full)
+				missing = "fulldomain that is a domain name";
+			free(full);
+		}
 		if (missing) {
 			bad = name;
 			break;
@@ -331,7 +339,7 @@ static int parse_acmedns(struct ctx *c, const struct node *m, const struct node 
 		if (st.st_mode & S_IROTH)
 			return cfg_err(c, k[P_CREDS], "credentials_file %s is readable by every user (mode %04o); "
 				       "chmod 0600 it", p->credentials_file, (unsigned)(st.st_mode & 07777));
-		if ((rc = check_acmedns_creds(c, k[P_CREDS], p->credentials_file)))
+		if ((rc = check_acmedns_creds(c, k[P_CREDS], p->credentials_file, p->credentials_digest)))
 			return rc;
 	}
 	return k[P_BUNDLE] ? config_get_path(c, "ca_bundle", k[P_BUNDLE], &p->ca_bundle) : 0;
@@ -449,7 +457,8 @@ int config_dns_provider_same(const struct config_dns_provider *a, const struct c
 	    !str_eq(a->tsig_key, b->tsig_key) || !str_eq(a->tsig_algorithm, b->tsig_algorithm) ||
 	    !str_eq(a->tsig_secret, b->tsig_secret) || !str_eq(a->zone, b->zone) || a->ttl != b->ttl ||
 	    !str_eq(a->url, b->url) || !str_eq(a->credentials_file, b->credentials_file) ||
-	    !str_eq(a->ca_bundle, b->ca_bundle) || a->timeout != b->timeout || a->command.n != b->command.n)
+	    !str_eq(a->ca_bundle, b->ca_bundle) || a->timeout != b->timeout || a->command.n != b->command.n ||
+	    memcmp(a->credentials_digest, b->credentials_digest, sizeof(a->credentials_digest)))
 		return 0;
 	for (size_t i = 0; i < a->command.n; i++)
 		if (strcmp(a->command.v[i], b->command.v[i]))

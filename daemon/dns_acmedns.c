@@ -37,8 +37,6 @@ struct acmedns {
 	struct creds *creds;
 	size_t ncreds;
 	struct dns_prov_op *ops;        /* in flight */
-	struct event *later_ev;         /* answers decided without a request */
-	struct dns_prov_op *later;
 };
 
 static void creds_clear(struct creds *c)
@@ -168,26 +166,10 @@ static void updated(const struct http_response *resp, void *arg)
 				*p = ' ';
 		err = ACME_ERR_CERT;
 	}
-	if (err != ACME_ERR_NONE)
-		log_warn(op->cert_name, "dns provider %s: %s", a->p.name, msg);
+	if (err != ACME_ERR_NONE)       /* said once, by whoever asked (the order) */
+		log_debug(op->cert_name, "dns provider %s: %s", a->p.name, msg);
 	op->done(op->arg, err, err == ACME_ERR_NONE ? NULL : msg);
 	op_free(op);
-}
-
-static void later_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct acmedns *a = arg;
-
-	(void)fd;
-	(void)what;
-	while (a->later) {
-		struct dns_prov_op *op = a->later;
-
-		a->later = op->next;
-		/* a withdrawal: acme-dns keeps the two newest values and replaces them itself */
-		op->done(op->arg, ACME_ERR_NONE, NULL);
-		op_free(op);
-	}
 }
 
 static struct dns_prov_op *adns_change(struct dns_prov *p, const struct dns_change_req *rq, dns_prov_done_fn done,
@@ -206,7 +188,11 @@ static struct dns_prov_op *adns_change(struct dns_prov *p, const struct dns_chan
 			  p->cfg.url, rq->identifier, rq->identifier);
 		return NULL;
 	}
-	if (rq->add && strcasecmp(rq->fqdn, c->fulldomain) != 0) {
+	if (!rq->add) {         /* acme-dns keeps the two newest values itself: never asked (withdraws 0) */
+		log_error(rq->cert_name, "dns provider %s: acme-dns removes nothing", p->name);
+		return NULL;
+	}
+	if (strcasecmp(rq->fqdn, c->fulldomain) != 0) {
 		log_error(rq->cert_name, "dns provider %s: _acme-challenge.%s. leads to %s, not to acme-dns's %s: "
 			  "create the record _acme-challenge.%s. CNAME %s", p->name, rq->identifier, rq->fqdn,
 			  c->fulldomain, rq->identifier, c->fulldomain);
@@ -221,14 +207,6 @@ static struct dns_prov_op *adns_change(struct dns_prov *p, const struct dns_chan
 	op->owner = a;
 	op->done = done;
 	op->arg = arg;
-	if (!rq->add) {
-		struct timeval zero = { 0, 0 };
-
-		op->next = a->later;
-		a->later = op;
-		evtimer_add(a->later_ev, &zero);
-		return op;
-	}
 	j = json_pack("{s:s, s:s}", "subdomain", c->subdomain, "txt", rq->value);
 	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -263,12 +241,6 @@ static void adns_cancel(struct dns_prov *p, struct dns_prov_op *op)
 {
 	struct acmedns *a = (struct acmedns *)p;
 
-	for (struct dns_prov_op **pp = &a->later; *pp; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			op_free(op);
-			return;
-		}
 	http_cancel(op->req);
 	unlink_op(a, op);
 	op_free(op);
@@ -280,14 +252,10 @@ static void adns_free(struct dns_prov *p)
 
 	while (a->ops)
 		adns_cancel(p, a->ops);
-	while (a->later)
-		adns_cancel(p, a->later);
 	http_client_free(a->http);
 	for (size_t i = 0; i < a->ncreds; i++)
 		creds_clear(&a->creds[i]);
 	free(a->creds);
-	if (a->later_ev)
-		event_free(a->later_ev);
 	free(a);
 }
 
@@ -310,8 +278,7 @@ struct dns_prov *dns_acmedns_new(struct event_base *base, const struct config_dn
 	a->p.ops = &acmedns_ops;
 	a->p.name = cfg->name;          /* for the messages below; dns_prov_new sets its own copy */
 	a->base = base;
-	if (!(a->later_ev = evtimer_new(base, later_cb, a)) ||
-	    !(a->http = http_client_new(base, cfg->ca_bundle, NULL)) || load_creds(a, cfg->credentials_file) < 0) {
+	if (!(a->http = http_client_new(base, cfg->ca_bundle, NULL)) || load_creds(a, cfg->credentials_file) < 0) {
 		a->p.name = NULL;
 		adns_free(&a->p);
 		return NULL;

@@ -58,7 +58,7 @@ static void finished(struct exec *e, const struct exec_result *r, void *arg)
 	snprintf(msg, sizeof(msg), "dns provider %s: %s %s %s: %s", x->p.name, op->add ? "present" : "cleanup",
 		 op->fqdn, op->value, r->message);
 	if (!r->ok)
-		log_warn(op->cert_name, "%s", msg);
+		log_debug(op->cert_name, "%s", msg);    /* said once, by whoever asked (the order, the removal) */
 	kick(x);
 	if (!op->canceled)
 		op->done(op->arg, err, r->ok ? NULL : msg);
@@ -91,10 +91,10 @@ static void run_next(evutil_socket_t fd, short what, void *arg)
 	if (exec_start(x->base, &o, finished, x, &x->ex) < 0) {
 		x->running = NULL;
 		log_error(op->cert_name, "dns provider %s: cannot start %s (out of memory)", x->p.name, cmd->v[0]);
+		kick(x);        /* before the callback: it may free this provider */
 		if (!op->canceled)
 			op->done(op->arg, ACME_ERR_LOCAL, "cannot start the DNS hook (out of memory)");
 		op_free(op);
-		kick(x);
 	}
 }
 

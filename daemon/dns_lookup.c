@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "dns_lookup.h"
+#include "log.h"
 #include "store.h"
 
 enum kind { L_TARGET, L_ZONE, L_SERVERS };
@@ -16,7 +17,9 @@ struct job {
 	enum kind kind;
 	struct dns_resolvers *r;
 	struct dns_req *req;
-	size_t at;                      /* the resolver asked */
+	size_t at;                      /* the resolver asked (the last one that answered first) */
+	size_t tried;                   /* resolvers that could not say, for this question */
+	size_t unknown;                 /* name server addresses no resolver could say */
 	uint16_t qtype;
 	char qname[256];                /* what is asked */
 	char first[256];                /* what the caller asked about */
@@ -201,7 +204,7 @@ static void ask_new(struct job *l, const char *name, uint16_t type)
 {
 	snprintf(l->qname, sizeof(l->qname), "%s", name);
 	l->qtype = type;
-	l->at = 0;
+	l->tried = 0;
 	l->failures[0] = '\0';
 	if (ask(l) < 0)
 		fail(l, ACME_ERR_LOCAL, "out of memory");
@@ -227,6 +230,12 @@ static void target_step(struct job *l, const struct dns_result *res)
 		finish_name(l, ACME_ERR_NONE, name, NULL);
 		return;
 	}
+	if (strlen(cname->data) >= sizeof(l->qname)) {
+		snprintf(msg, sizeof(msg), "%s: a CNAME leads to a name of %zu characters, more than acmed takes",
+			 l->first, strlen(cname->data));
+		fail(l, ACME_ERR_CERT, msg);
+		return;
+	}
 	if (++l->hops > DNS_LOOKUP_MAX_CNAME) {
 		snprintf(msg, sizeof(msg), "%s: more than %d CNAMEs in a row (a loop?); point _acme-challenge "
 			 "at the zone the TXT record goes in", l->first, DNS_LOOKUP_MAX_CNAME);
@@ -243,7 +252,7 @@ static void zone_step(struct job *l, const struct dns_result *res)
 
 	if (!soa && (res->rcode == DNS_RCODE_NOERROR || res->rcode == DNS_RCODE_NXDOMAIN)) {
 		soa = find_rr(res->authority, res->nauthority, NULL, DNS_T_SOA);
-		if (soa && !dns_name_in_zone(l->qname, soa->name))
+		if (soa && (!dns_name_in_zone(l->qname, soa->name) || strlen(soa->name) >= sizeof(l->qname)))
 			soa = NULL;
 	}
 	if (soa) {
@@ -279,9 +288,9 @@ static void servers_next(struct job *l)
 		return;
 	}
 	if (l->nout == 0) {
-		snprintf(msg, sizeof(msg), "no address found for the name servers of zone %s (%s%s)", l->first,
-			 l->ns[0], l->nns > 1 ? ", ..." : "");
-		fail(l, ACME_ERR_CERT, msg);
+		snprintf(msg, sizeof(msg), "no address found for the name servers of zone %s (%s%s)%s", l->first,
+			 l->ns[0], l->nns > 1 ? ", ..." : "", l->unknown ? ": the resolvers did not answer" : "");
+		fail(l, l->unknown ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT, msg);
 		return;
 	}
 	finish_servers(l, ACME_ERR_NONE, NULL);
@@ -293,7 +302,8 @@ static void servers_step(struct job *l, const struct dns_result *res)
 
 	if (l->qtype == DNS_T_NS) {
 		for (size_t i = 0; i < res->nanswer && l->nns < DNS_LOOKUP_MAX_NS; i++)
-			if (res->answer[i].type == DNS_T_NS && strcasecmp(res->answer[i].name, l->first) == 0)
+			if (res->answer[i].type == DNS_T_NS && strcasecmp(res->answer[i].name, l->first) == 0 &&
+			    strlen(res->answer[i].data) < sizeof(l->ns[0]))
 				snprintf(l->ns[l->nns++], sizeof(l->ns[0]), "%s", res->answer[i].data);
 		if (l->nns == 0) {
 			snprintf(msg, sizeof(msg), "zone %s has no NS records (%s)", l->first,
@@ -338,9 +348,19 @@ static void answered(const struct dns_result *res, void *arg)
 	}
 	/* this resolver could not say: the next one */
 	snprintf(l->failures + used, sizeof(l->failures) - used, "%s%s", used ? "; " : "", res->message);
-	if (++l->at < l->r->n) {
+	l->at = (l->at + 1) % l->r->n;
+	if (++l->tried < l->r->n) {
 		if (ask(l) < 0)
 			fail(l, ACME_ERR_LOCAL, "out of memory");
+		return;
+	}
+	if (l->kind == L_SERVERS && l->qtype != DNS_T_NS) {
+		/* one name server whose address cannot be had: the others are asked */
+		log_debug(NULL, "dns-01: cannot look up %s %s: %s; its other addresses and the other name servers "
+			  "are asked", l->qname, l->qtype == DNS_T_A ? "A" : "AAAA", l->failures);
+		l->ns_at++;
+		l->unknown++;
+		servers_next(l);
 		return;
 	}
 	char msg[800];

@@ -38,6 +38,8 @@ struct record {
 	struct dns_prov_op *op;
 	struct dns_record_ref *refs;
 	int failed;                     /* the add failed: gone once withdrawn */
+	int maybe_added;                /* ... in a way that may have added it all the same */
+	int again;                      /* an orphan whose removal failed: tried again later */
 };
 
 struct dns_records {
@@ -52,6 +54,8 @@ struct dns_records {
 	struct db_req *save_req;
 	unsigned long gen, saved_gen, saving_gen;
 	struct event *kick_ev;          /* shares told, unused records removed: from the loop */
+	struct event *again_ev;         /* failed removals tried again, with backoff */
+	int again_s;
 };
 
 static void record_free(struct record *r)
@@ -80,6 +84,16 @@ static void kick(struct dns_records *rs)
 
 static void unlink_record(struct record *r);
 
+/* A record whose add failed, nobody using it: withdrawn when the add may
+ * have happened all the same, else simply forgotten. */
+static void forget_failed(struct record *r)
+{
+	if (r->maybe_added)
+		start_remove(r);
+	else
+		unlink_record(r);
+}
+
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_records *rs = arg;
@@ -94,8 +108,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 		else if (!r->refs && r->state == R_SAVING)
 			unlink_record(r);
 		else if (!r->refs && r->state == R_ADDING && r->failed && !r->op)
-			/* its add failed and its last user let go later: as added() would have */
-			strcmp(r->prov->ops->type, "exec") == 0 ? start_remove(r) : unlink_record(r);
+			forget_failed(r);       /* its last user let go after the callback */
 		else if (r->state == R_SAVING && rs->loaded && r->gen <= rs->saved_gen)
 			start_add(r);
 		else if (r->state == R_LIVE)
@@ -201,23 +214,54 @@ static void notify(struct record *r, enum acme_err_class err, const char *msg)
 	}
 }
 
+/* A removal failed (logged): kept in state, tried again in a while (1 min,
+ * doubling up to 1 h), at a reload, and at the next start. */
+static void orphan(struct record *r)
+{
+	struct dns_records *rs = r->rs;
+	struct dns_prov *p = r->prov;
+	struct timeval tv = { rs->again_s, 0 };
+
+	r->state = R_ORPHAN;
+	r->prov = NULL;
+	r->again = 1;
+	if (!evtimer_pending(rs->again_ev, NULL))
+		evtimer_add(rs->again_ev, &tv);
+	if (p && dns_records_using(rs, p) == 0 && rs->idle)
+		rs->idle(rs->arg, p);
+}
+
+static void again_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_records *rs = arg;
+	struct record *r, *next;
+
+	(void)fd;
+	(void)what;
+	rs->again_s = rs->again_s * 2 > 3600 ? 3600 : rs->again_s * 2;
+	for (r = rs->list; r; r = next) {
+		next = r->next;
+		if (r->state != R_ORPHAN || !r->again || !(r->prov = rs->find(rs->arg, r->prov_name)))
+			continue;
+		r->again = 0;
+		log_info(r->cert_name, "dns-01: removing TXT %s at %s again", r->value, r->fqdn);
+		start_remove(r);
+	}
+}
+
 static void removed(void *arg, enum acme_err_class err, const char *msg)
 {
 	struct record *r = arg;
 
 	r->op = NULL;
 	if (err != ACME_ERR_NONE) {
-		/* kept in state: the next start tries again */
-		log_warn(r->cert_name, "dns-01: could not remove TXT %s at %s: %s", r->value, r->fqdn, msg);
-		struct dns_records *rs = r->rs;
-		struct dns_prov *p = r->prov;
-
-		r->state = R_ORPHAN;
-		r->prov = NULL;
-		if (p && dns_records_using(rs, p) == 0 && rs->idle)
-			rs->idle(rs->arg, p);
+		log_warn(r->cert_name, "dns-01: could not remove TXT %s at %s: %s; trying again in %d s", r->value,
+			 r->fqdn, msg, r->rs->again_s);
+		orphan(r);
 		return;
 	}
+	if (!r->rs->again_ev || !evtimer_pending(r->rs->again_ev, NULL))
+		r->rs->again_s = 60;    /* nothing failing: the next failure starts over */
 	log_debug(r->cert_name, "dns-01: removed TXT %s at %s", r->value, r->fqdn);
 	unlink_record(r);
 }
@@ -232,15 +276,8 @@ static void start_remove(struct record *r)
 		unlink_record(r);
 		return;
 	}
-	if (!(r->op = r->prov->ops->change(r->prov, &rq, removed, r))) {
-		/* logged by the provider; the next start (or reload) tries again */
-		struct dns_prov *p = r->prov;
-
-		r->state = R_ORPHAN;
-		r->prov = NULL;
-		if (dns_records_using(r->rs, p) == 0 && r->rs->idle)
-			r->rs->idle(r->rs->arg, p);
-	}
+	if (!(r->op = r->prov->ops->change(r->prov, &rq, removed, r)))
+		orphan(r);              /* logged by the provider */
 }
 
 static void added(void *arg, enum acme_err_class err, const char *msg)
@@ -250,14 +287,12 @@ static void added(void *arg, enum acme_err_class err, const char *msg)
 	r->op = NULL;
 	if (err != ACME_ERR_NONE) {
 		r->failed = 1;
+		/* a refused UPDATE did nothing; an exec hook may have done half of it, and
+		 * an answer lost or unreadable may hide a change made: withdrawn then */
+		r->maybe_added = err != ACME_ERR_CERT || strcmp(r->prov->ops->type, "exec") == 0;
 		notify(r, err, msg);
-		/* an exec hook may have done half of it; a refused UPDATE did nothing */
-		if (!r->refs) {
-			if (strcmp(r->prov->ops->type, "exec") == 0)
-				start_remove(r);
-			else
-				unlink_record(r);
-		}
+		if (!r->refs)
+			forget_failed(r);
 		return;
 	}
 	r->state = R_LIVE;
@@ -370,6 +405,11 @@ size_t dns_records_using(const struct dns_records *rs, const struct dns_prov *p)
 	return n;
 }
 
+int dns_records_retry_pending(const struct dns_records *rs)
+{
+	return evtimer_pending(rs->again_ev, NULL) != 0;
+}
+
 size_t dns_records_busy(const struct dns_records *rs)
 {
 	size_t n = 0;
@@ -418,6 +458,7 @@ void dns_records_retry(struct dns_records *rs)
 			continue;
 		}
 		log_info(NULL, "dns-01: removing TXT %s at %s, left by an earlier run", r->value, r->fqdn);
+		r->again = 0;
 		start_remove(r);
 	}
 }
@@ -481,7 +522,10 @@ struct dns_records *dns_records_new(struct event_base *base, struct db *db, dns_
 	rs->find = find;
 	rs->idle = idle;
 	rs->arg = arg;
-	if (!(rs->kick_ev = evtimer_new(base, kick_cb, rs))) {
+	rs->again_s = 60;
+	if (!(rs->kick_ev = evtimer_new(base, kick_cb, rs)) || !(rs->again_ev = evtimer_new(base, again_cb, rs))) {
+		if (rs->kick_ev)
+			event_free(rs->kick_ev);
 		free(rs);
 		return NULL;
 	}
@@ -512,5 +556,6 @@ void dns_records_free(struct dns_records *rs)
 		record_free(r);
 	}
 	event_free(rs->kick_ev);
+	event_free(rs->again_ev);
 	free(rs);
 }

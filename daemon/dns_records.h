@@ -47,6 +47,9 @@ size_t dns_records_using(const struct dns_records *rs, const struct dns_prov *p)
 /* Records being added, published or being removed (not those left for the
  * next start), and 1 more while the list is being written. */
 size_t dns_records_busy(const struct dns_records *rs);
+/* 1 while a failed removal waits to be tried again (1 min after the first
+ * failure, doubling up to 1 h; a reload and the next start try at once). */
+int dns_records_retry_pending(const struct dns_records *rs);
 /* Records in the set, and how many changes were asked of providers (tests, benchmark). */
 size_t dns_records_count(const struct dns_records *rs);
 /* Pending changes are dropped (the records stay remembered for the next start). */

@@ -17,6 +17,7 @@ struct dns_prov_op {
 	char *fqdn, *value;
 	char *cert_name;
 	int canceled;
+	int solo;                       /* sent in an UPDATE of its own (its batch was refused) */
 	dns_prov_done_fn done;
 	void *arg;
 };
@@ -70,11 +71,12 @@ static enum acme_err_class classify(struct rfc2136 *r, struct zoneq *z, const st
 		return ACME_ERR_UNAVAILABLE;
 	}
 	if (res->status == DNS_BAD_ANSWER) {
+		/* whether the server made the change is not known: cleaned up as if it had */
 		snprintf(msg, size, "DNS UPDATE of zone %s: %s (is tsig_secret_file of dns provider %s the key "
 			 "the server has?)", z->zone, res->message, r->p.name);
-		return ACME_ERR_CERT;
+		return ACME_ERR_UNAVAILABLE;
 	}
-	if (res->rcode == DNS_RCODE_NOERROR)
+	if (res->rcode == DNS_RCODE_NOERROR && !res->tsig_error)
 		return ACME_ERR_NONE;
 	if (res->tsig_error)
 		snprintf(msg, size, "DNS UPDATE of zone %s refused by %s: %s (TSIG %s): check tsig_key, "
@@ -105,8 +107,27 @@ static void updated(const struct dns_result *res, void *arg)
 	z->sent = NULL;
 	for (next = op; next; next = next->next)
 		n++;
+	/* An UPDATE is all or nothing (RFC 2136 3.4): a policy refusing one name
+	 * refuses its whole batch. Each change again alone, in order, so that
+	 * only the refused one fails (a bad key fails them all: no point). */
+	if (err == ACME_ERR_CERT && n > 1 && !res->tsig_error && res->status == DNS_ANSWERED) {
+		struct dns_prov_op *last = op;
+
+		log_debug(NULL, "dns provider %s: %s (%zu changes together): sending them one by one", r->p.name,
+			  msg, n);
+		for (next = op; next; next = next->next) {
+			next->solo = 1;
+			last = next;
+		}
+		last->next = z->head;
+		if (!z->head)
+			z->tail = &last->next;
+		z->head = op;
+		schedule(z);
+		return;
+	}
 	if (err != ACME_ERR_NONE)
-		log_warn(NULL, "%s (%zu change%s)", msg, n, n == 1 ? "" : "s");
+		log_debug(NULL, "%s (%zu change%s)", msg, n, n == 1 ? "" : "s");
 	schedule(z);            /* what waits goes next, whatever the callbacks do */
 	for (; op; op = next) {
 		next = op->next;
@@ -129,13 +150,15 @@ static void flush(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (z->req || !z->head)
 		return;
-	while ((op = z->head) && n < BATCH_MAX) {
+	while ((op = z->head) && n < BATCH_MAX && !(op->solo && n > 0)) {
 		z->head = op->next;
 		op->next = NULL;
 		*tailp = op;
 		tailp = &op->next;
 		ch[n++] = (struct dns_change){ .add = op->add, .name = op->fqdn, .txt = op->value,
 					      .ttl = (uint32_t)r->p.cfg.ttl };
+		if (op->solo)
+			break;
 	}
 	if (!z->head)
 		z->tail = &z->head;

@@ -578,8 +578,13 @@ static enum dns_status tsig_check(const ldns_pkt *pkt, const uint8_t *buf, size_
 	    !name_eq(ldns_rdf_data(f[0]), ldns_rdf_size(f[0]), k->alg, k->alg_len))
 		return DNS_BAD_ANSWER;
 	*tsig_error = rd16(ldns_rdf_data(f[5]));
-	if (maclen == 0 && *tsig_error)
-		return DNS_ANSWERED;            /* BADKEY, BADSIG: the server could not sign */
+	/* BADKEY, BADSIG: the server could not sign (RFC 8945 5.3.2); it refused, so NOTAUTH */
+	if (maclen == 0 && ldns_pkt_get_rcode(pkt) == LDNS_RCODE_NOTAUTH &&
+	    (*tsig_error == DNS_TSIG_BADKEY || *tsig_error == DNS_TSIG_BADSIG))
+		return DNS_ANSWERED;
+	*why = "the answer's TSIG is not signed";
+	if (maclen == 0)
+		return DNS_BAD_ANSWER;
 	tm = ldns_rdf_data(f[1]);
 	when = (uint64_t)rd16(tm) << 32 | (uint64_t)rd16(tm + 2) << 16 | rd16(tm + 4);
 	fudge = rd16(ldns_rdf_data(f[2]));

@@ -99,7 +99,9 @@ int dryrun_cmd_standalone(const struct config *cfg, const char *const *names, si
 		challenge_free(solvers[3]);
 		solvers[3] = NULL;
 	}
-	if (db && solvers[0] && solvers[1] && solvers[3] && started) {
+	if (!solvers[3] && db)
+		fprintf(stderr, "acmed: no dns-01 for this dry run (see the message above)\n");
+	if (db && solvers[0] && solvers[1] && started) {
 		struct dryrun_env env = { .base = sa.base, .db = db, .io = io, .solvers = solvers, .nsolvers = 4,
 					  .state_dir = cfg->state_dir, .answer = answered, .arg = &sa };
 		set = dryrun_set_new(&env);

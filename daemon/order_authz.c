@@ -7,6 +7,7 @@
 
 #include "acme_obj.h"
 #include "clock.h"
+#include "ident.h"
 #include "jws.h"
 #include "log.h"
 #include "order_internal.h"
@@ -134,6 +135,27 @@ static void authz_ready(void *arg, enum acme_err_class err, const char *message)
 		order_fail(a->o, ACME_ERR_LOCAL, -1, NULL, "cannot answer %s", a->chal_url);
 }
 
+/* The authorization is for one of the certificate's names: a CA's answer
+ * never chooses where acmed writes (a DNS record, a token). */
+static int authz_ours(const struct order *o, const struct acme_authz_obj *obj)
+{
+	unsigned char want[16], have[16];
+	int ip = obj->id_type && strcmp(obj->id_type, "ip") == 0;
+	int wl = ip ? ident_ip_bytes(obj->id_value, want) : 0;
+
+	if (!obj->id_value || (ip && !wl))
+		return 0;
+	for (size_t i = 0; i < o->cert->domains.n; i++) {
+		const char *d = o->cert->domains.v[i];
+
+		if (ip ? ident_ip_bytes(d, have) == wl && memcmp(have, want, (size_t)wl) == 0 :
+		    obj->wildcard ? strncmp(d, "*.", 2) == 0 && strcasecmp(d + 2, obj->id_value) == 0 :
+		    strcasecmp(d, obj->id_value) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* A pending authorization: pick the solver, present the answer. */
 static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 {
@@ -143,6 +165,12 @@ static void authz_respond(struct authz *a, const struct acme_authz_obj *obj)
 	struct challenge_request rq = {0};
 	char *keyauth;
 
+	if (!authz_ours(o, obj)) {
+		order_fail(o, ACME_ERR_INPUT, -1, NULL, "the CA asks to validate %s%s, which certificate %s does "
+			   "not name", obj->wildcard ? "*." : "", obj->id_value ? obj->id_value : "(nothing)",
+			   o->cert->name);
+		return;
+	}
 	a->solver = o->pick(o->pick_arg, obj->id_type ? obj->id_type : "dns", obj->id_value,
 			    obj->wildcard, &why);
 	if (!a->solver) {

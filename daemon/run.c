@@ -351,7 +351,10 @@ static const struct control_ops ctl_ops = { ctl_status, ctl_renew, ctl_dry_run, 
 /* The deployer subscribes to the scheduler: a new certificate is reloaded into its services. */
 static void on_status_timer(evutil_socket_t fd, short what, void *arg)
 {
-	notify_status(arg);
+	struct run_ctx *ctx = arg;
+
+	if (ctx->sched)                 /* not while stopping (the DNS records' removal runs the loop) */
+		notify_status(ctx);
 }
 
 static void on_sched_event(const struct sched_event *ev, void *arg)
@@ -374,7 +377,8 @@ static void on_deployed(const char *name, int ok, const char *error, void *arg)
 {
 	struct run_ctx *ctx = arg;
 
-	sched_deploy_done(ctx->sched, name, ok, error);
+	if (ctx->sched)
+		sched_deploy_done(ctx->sched, name, ok, error);
 }
 
 static void maybe_exit_once(struct run_ctx *ctx)
@@ -414,6 +418,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 	if (ctx->once) {
 		log_warn(NULL, "SIGHUP ignored: run --once does not reload");
+		return;
+	}
+	if (!ctx->sched) {
+		log_warn(NULL, "SIGHUP ignored: stopping");
 		return;
 	}
 	do_reload(ctx);
@@ -581,6 +589,7 @@ static void run_teardown(struct run_ctx *ctx)
 	control_free(ctx->control);
 	ctx->control = NULL;             /* a revocation given up below answers no one */
 	sched_free(ctx->sched);          /* withdraws every answer presented */
+	ctx->sched = NULL;               /* the loop may run again below: the callbacks look */
 	if (ctx->solvers[2])             /* the DNS records too, before acmed goes */
 		challenge_dns01_drain(ctx->solvers[2], ctx->base, DNS01_DRAIN_MS);
 	challenge_free(ctx->solvers[0]);

@@ -75,7 +75,9 @@ void sched_job_enqueue(struct job *j)
 
 int sched_job_falls_back(const struct job *j, const struct order_result *res)
 {
-	if (res->ok || !has_next(j))
+	/* a challenge we could not put in place (DNS): the next CA would fail the
+	 * same, and the order is kept to be finished */
+	if (res->ok || !has_next(j) || res->resumable)
 		return 0;
 	switch (res->err) {
 	case ACME_ERR_UNAVAILABLE:

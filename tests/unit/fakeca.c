@@ -74,6 +74,7 @@ struct fakeca {
 	int processing;
 	int64_t lifetime;
 	char *wrong_name;
+	char *foreign_authz;
 	int ari;
 	int64_t ari_start, ari_end, ari_retry_after;
 	EVP_PKEY *ca_key;
@@ -265,7 +266,7 @@ static char *authz_json(struct fakeca *f, size_t n, size_t i)
 		json_object_set_new(ch, "error", json_pack("{s:s, s:s}", "type",
 			"urn:ietf:params:acme:error:unauthorized", "detail", "the token was not served"));
 	j = json_pack("{s:s, s:{s:s, s:s}, s:[o]}", "status", status_name(a->status), "identifier",
-		      "type", "dns", "value", a->identifier, "challenges", ch);
+		      "type", "dns", "value", f->foreign_authz ? f->foreign_authz : a->identifier, "challenges", ch);
 	if (a->wildcard)
 		json_object_set_new(j, "wildcard", json_true());
 	s = json_dumps(j, JSON_COMPACT);
@@ -588,6 +589,7 @@ void fakeca_free(struct fakeca *f)
 	}
 	free(f->last_new_order);
 	free(f->wrong_name);
+	free(f->foreign_authz);
 	free(f->name);
 	free(f->ca_pem);
 	X509_free(f->ca_cert);
@@ -668,6 +670,12 @@ void fakeca_set_processing(struct fakeca *f, int polls)
 void fakeca_set_lifetime(struct fakeca *f, int64_t seconds)
 {
 	f->lifetime = seconds;
+}
+
+void fakeca_set_foreign_authz(struct fakeca *f, const char *name)
+{
+	free(f->foreign_authz);
+	f->foreign_authz = name ? strdup(name) : NULL;
 }
 
 void fakeca_set_wrong_name(struct fakeca *f, const char *name)

@@ -48,6 +48,8 @@ void fakeca_set_processing(struct fakeca *f, int polls);
 void fakeca_set_lifetime(struct fakeca *f, int64_t seconds);
 /* Issue certificates naming this instead of the CSR's names (a CA gone wrong). */
 void fakeca_set_wrong_name(struct fakeca *f, const char *name);
+/* Authorizations name this identifier instead of the order's (a CA gone wrong). */
+void fakeca_set_foreign_authz(struct fakeca *f, const char *name);
 /* The directory has renewalInfo (-1 unknown yet: as before the first request). */
 void fakeca_set_ari(struct fakeca *f, int has);
 /* renewalInfo answers this window (unix seconds), Retry-After retry_after. */

@@ -19,6 +19,7 @@
 #include "db_file.h"
 #include "dns_provider.h"
 #include "dns_records.h"
+#include "fakeclock.h"
 #include "log.h"
 #include "testutil.h"
 #include "worker.h"
@@ -332,7 +333,10 @@ static void settle(void)
 {
 	time_t end = time(NULL) + SAFETY_S;
 
-	while (event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE) > 0) {
+	/* what is due now (the fake clock moved); a retry a minute away is not waited for */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	while (event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE) >
+	       (rs && dns_records_retry_pending(rs) ? 1 : 0)) {
 		if (time(NULL) > end)
 			fail_msg("waited %d s for the loop to settle", SAFETY_S);
 		event_base_loop(base, EVLOOP_ONCE);
@@ -439,6 +443,7 @@ static int setup(void **state)
 	int fd;
 
 	(void)state;
+	fakeclock_freeze();             /* timers move only when a test moves the clock */
 	snprintf(dir, sizeof(dir), "/tmp/acmed-test-dnsrec-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(records_json, sizeof(records_json), "%s/dns/records.json", dir);
@@ -714,6 +719,23 @@ static void test_add_fails(void **state)
 	assert_int_equal(dns_records_busy(rs), 0);
 	assert_int_equal(dns_records_count(rs), 0);
 
+	/* an UPDATE whose answer was lost (or could not be read) may have been made:
+	 * withdrawn too, not forgotten */
+	P->add_err = ACME_ERR_UNAVAILABLE;
+	b.calls = 0;
+	b.release_self = 1;
+	publish(&b, P, FQDN_B, "v4");
+	settle();
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, ACME_ERR_UNAVAILABLE);
+	assert_int_equal(ncalls, 5);
+	assert_call(3, P, 1, FQDN_B, "v4");
+	assert_call(4, P, 0, FQDN_B, "v4");
+	assert_true(calls[3].done_at < calls[4].asked_at);
+	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
+	assert_int_equal(dns_records_busy(rs), 0);
+	P->add_err = ACME_ERR_CERT;
+
 	/* a provider that cannot even start the change */
 	P->refuse = 1;
 	c.release_self = 1;
@@ -722,8 +744,8 @@ static void test_add_fails(void **state)
 	assert_int_equal(c.calls, 1);
 	assert_int_equal(c.err, ACME_ERR_CERT);
 	assert_string_equal(c.msg, "the DNS provider cannot publish it (see the log)");
-	assert_int_equal(ncalls, 4);
-	assert_true(calls[3].refused);
+	assert_int_equal(ncalls, 6);
+	assert_true(calls[5].refused);
 	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
 	assert_int_equal(dns_records_busy(rs), 0);
 	assert_int_equal(dns_records_count(rs), 0);
@@ -794,13 +816,25 @@ static void test_withdraw_fails(void **state)
 	assert_int_equal(dns_records_count(rs), 1);
 	assert_int_equal(dns_records_using(rs, &P->p), 0);
 	assert_int_equal(P->idle, 1);
-	assert_true(logged("could not remove TXT v1 at " FQDN_A ": test provider p: withdrawal of v1 refused"));
+	assert_true(logged("could not remove TXT v1 at " FQDN_A ": test provider p: withdrawal of v1 refused; "
+			   "trying again in 60 s"));
+	/* tried again a minute later, and again two minutes after that */
+	assert_int_equal(dns_records_retry_pending(rs), 1);
+	fakeclock_advance_ms(59000);
+	settle();
+	assert_int_equal(ncalls, 2);
+	fakeclock_advance_ms(1000);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, P, 0, FQDN_A, "v1");
+	assert_true(logged("trying again in 120 s"));
+	assert_int_equal(dns_records_retry_pending(rs), 1);
 
 	/* a reload without the provider: nothing asked, said in the log */
 	P->findable = 0;
 	dns_records_retry(rs);
 	settle();
-	assert_int_equal(ncalls, 2);
+	assert_int_equal(ncalls, 3);
 	assert_true(logged("through dns provider p, which is not configured now; remove it by hand"));
 	assert_int_equal(on_disk("p", FQDN_A, "v1"), 1);
 
@@ -809,9 +843,9 @@ static void test_withdraw_fails(void **state)
 	P->del_err = ACME_ERR_NONE;
 	dns_records_retry(rs);
 	settle();
-	assert_int_equal(ncalls, 3);
-	assert_call(2, P, 0, FQDN_A, "v1");
-	assert_string_equal(calls[2].zone, ZONE);
+	assert_int_equal(ncalls, 4);
+	assert_call(3, P, 0, FQDN_A, "v1");
+	assert_string_equal(calls[3].zone, ZONE);
 	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
 	assert_int_equal(dns_records_count(rs), 0);
 	assert_int_equal(dns_records_busy(rs), 0);

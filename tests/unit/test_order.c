@@ -425,6 +425,22 @@ static void test_certificate_with_other_names_is_refused(void **state)
 	assert_null(x->leaf);
 }
 
+/* A CA's authorization for a name the certificate does not have: nothing is
+ * presented for it (no token served, no DNS record written there). */
+static void test_authorization_for_another_name_is_refused(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_set_foreign_authz(x->ca, "victim.example.net");
+	start(x, NULL, NULL);
+	drive(x, 60000);
+	assert_true(x->done);
+	assert_false(x->res.ok);
+	assert_int_equal(x->res.err, ACME_ERR_INPUT);
+	assert_non_null(strstr(x->msg, "the CA asks to validate victim.example.net, which certificate"));
+	assert_int_equal(fakeca_count(x->ca, "challenge"), 0);
+}
+
 static void test_errors_keep_their_class(void **state)
 {
 	struct fx *x = *state;
@@ -497,6 +513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replaces_refused_orders_again_without_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_without_replaces_is_final, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaces_is_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_authorization_for_another_name_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_with_other_names_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_keep_their_class, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processing_is_polled_until_valid, setup, teardown),
