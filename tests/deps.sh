@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config meson ninja-build
  pebble openssl ca-certificates curl
  python3 python3-pytest python3-cryptography python3-dbusmock dbus
  faketime uacme certbot haproxy
- libldns-dev knot knot-dnsutils
+ libldns-dev knot knot-dnsutils unbound
  debhelper dpkg-dev fakeroot lintian"
 missing=""
 for p in $PKGS; do

@@ -1,4 +1,4 @@
-# Test environment for acmed's dns-01: knotd servers on loopback port 53 (TSIG, held-back secondary, counters), a CNAME-following resolver.
+# Test environment for acmed's dns-01: knotd servers on loopback port 53 (TSIG, held-back secondary, counters), unbound in front of them.
 """Shared by the dns-01 integration tests and the benchmark, used like pebble_env.py.
 
 Knot        one knotd (Debian's knot 3.2) in a workdir: its zones (SOA, NS and their A records
@@ -8,14 +8,18 @@ Knot        one knotd (Debian's knot 3.2) in a workdir: its zones (SOA, NS and t
             the zone gives it, so every server of a test zone has its own address.
             Knot(..., primary=p) is a secondary of p that never refreshes by itself (no NOTIFY, SOA
             refresh of a day): it serves the old zone until the test calls refresh().
-Resolver    what Pebble's -dnsserver points at when a test needs a CNAME into another zone: a
-            stand-in for a recursive resolver that asks the knot serving each zone and follows the
-            CNAME chain across zones (knot only follows a CNAME inside the zone, and Go's resolver,
-            Pebble's, does not follow one at all: see test_harness_knot.py).
+Unbound     the recursive resolver that Pebble's -dnsserver and acmed's dns.resolvers point at: a
+            real unbound (Debian's) whose stub zones are the test zones, each asked at its knot; it
+            follows a CNAME chain across zones (knot only follows a CNAME inside the zone, and Go's
+            resolver, Pebble's, does not follow one at all: see test_harness_knot.py) and caches
+            nothing of them.
+Resolver    a Python stand-in for the same, kept for tests/bench/bench_dns01.py only (the tests use
+            Unbound and fail without it).
 dig()       one query (kdig +json), knsupdate() one UPDATE script (knsupdate), new_tsig() a key.
 
 Port 53 needs root (CI runs as root): skip_reason() says why a test cannot run.  Everything listens
-on loopback only; every knotd started here is killed at the latest when the Python process exits.
+on loopback only; every knotd and unbound started here is killed at the latest when the Python
+process exits.
 """
 
 import atexit
@@ -35,6 +39,7 @@ import socket
 import socketserver
 import struct
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -179,9 +184,11 @@ class Answer:
         return f"Answer({self.rcode} aa={self.aa} answer={[tuple(r) for r in self.answer]})"
 
 
-def dig(server, port, name, rtype="A", tcp=False, tsig=None, timeout=2, tries=2):
-    """One query with kdig (no recursion wanted) to server:port; an Answer (rcode None: no answer)."""
-    argv = [KDIG_BIN, f"@{server}", "-p", str(port), "+json", "+norecurse", f"+timeout={timeout}",
+def dig(server, port, name, rtype="A", tcp=False, tsig=None, timeout=2, tries=2, recurse=False):
+    """One query with kdig to server:port, recursion wanted only when `recurse` (a resolver answers
+    a question without RD from its cache alone); an Answer (rcode None: no answer)."""
+    argv = [KDIG_BIN, f"@{server}", "-p", str(port), "+json", "+recurse" if recurse else "+norecurse",
+            f"+timeout={timeout}",
             f"+retry={max(0, tries - 1)}", "-t", rtype, "-q", fqdn(name)]
     if tcp:
         argv.append("+tcp")
@@ -292,7 +299,7 @@ def release_address(address):
 
 # ---------------------------------------------------------------- knotd
 
-_live = set()           # every Knot with a running knotd: killed at exit whatever happened
+_live = set()           # every Knot / Unbound with a running process: killed at exit whatever happened
 
 
 @atexit.register
@@ -502,6 +509,10 @@ class Knot:
         except BaseException:
             self.kill()
             raise
+        # an unbound in front of this address forgets what it learnt while knotd was stopped
+        for u in [x for x in list(_live) if isinstance(x, Unbound)]:
+            if any(addr == self.address for addr, _ in u.routes.values()):
+                u.forget(self.address)
         return self
 
     def _wait_zone(self, zone, timeout):
@@ -760,7 +771,313 @@ class Knot:
         return f"Knot({self.hostport}{' secondary' if self.is_secondary else ''} {sorted(self.zones)})"
 
 
-# ---------------------------------------------------------------- a resolver that follows CNAMEs
+# ---------------------------------------------------------------- unbound: the recursive resolver in front of knot
+
+UNBOUND_BIN = shutil.which("unbound") or "/usr/sbin/unbound"
+UNBOUND_CONTROL_BIN = shutil.which("unbound-control") or "/usr/sbin/unbound-control"
+UNBOUND_MISSING = ("unbound is not installed: the dns-01 tests resolve through a real recursive resolver "
+                   "(Debian package 'unbound': apt-get install unbound, or tests/deps.sh)")
+NO_ROOT = "192.0.2.1"       # TEST-NET-1: the root's only "server", never queried (do-not-query-address)
+
+_QUERY_LINE = re.compile(r"\] unbound\[\d+:\d+\] info: ([0-9.]+|[0-9a-fA-F:]+) (\S*\.) (\S+) (IN|CH|HS|CLASS\d+)"
+                         r"(?: ([A-Z]+|RCODE\d+) ([0-9.]+) ([01]) (\d+))?$")
+
+
+def unbound_installed():
+    return all(os.access(b, os.X_OK) for b in (UNBOUND_BIN, UNBOUND_CONTROL_BIN))
+
+
+class UnboundError(RuntimeError):
+    pass
+
+
+class Unbound:
+    """A real recursive resolver (Debian's unbound 1.17) on 127.0.0.1:<free port>, UDP and TCP, in
+    front of the knot servers: what Pebble's -dnsserver and acmed's dns.resolvers point at.  Knot
+    answers a CNAME into another zone with the CNAME alone (see test_harness_knot.py) and Pebble's
+    Go resolver follows none: unbound follows the chain across the test zones, as a host's resolver
+    or Let's Encrypt's would.
+
+    servers:  Knot objects: each zone of theirs becomes a stub zone asked at that server's address
+              (the first server given for a zone; add_zone() sets one too, knot or (address, port))
+    workdir:  its config (unbound.conf), log (unbound.log: every question and reply), pid file and
+              stdout; None: a temporary directory, removed by stop()
+
+    Its config (_config()) makes it answer from knot every time: nothing inside the test zones is
+    cached (stub-no-cache), so a TXT value changed in knot, or a record added where it answered
+    NXDOMAIN a moment ago, is seen at once; no DNSSEC (module-config "iterator"); a question for a
+    name outside the test zones is REFUSED, and a CNAME leading out of them SERVFAILs at once (the
+    root is a server it may not ask): nothing leaves the loopback and nothing waits for the internet.
+    A knotd stopped is what it is to any resolver: unbound keeps asking it, backing off, and answers
+    SERVFAIL some seconds later, or not before a client's 2 s x 3 tries are over (which one depends on
+    the round-trip times it measured before: after its readiness questions alone, no answer within
+    6 s; after a few more, SERVFAIL at ~4.5 s).  Knot.start() makes it forget() that outage at once.
+
+    What tests use: hostport ("127.0.0.1:port", for Pebble's -dnsserver and acmed's resolvers);
+    query(name, type, tcp=) (kdig, recursion wanted: an Answer), txt(name); queries and asked(name,
+    rtype): the questions it got, [(name, type)] in order, from its log (log-queries); replies(...):
+    [(name, type, rcode, from_cache)] (log-replies); log_text(); forget(address), control(args)
+    (unbound-control); add_zone(); start(), stop(), kill().  Every unbound started here is killed
+    at the latest when the Python process exits."""
+
+    READY_LABEL = "_unbound-ready"      # its own readiness questions: left out of queries
+
+    def __init__(self, servers=(), workdir=None, port=None, timeout=30.0):
+        if not unbound_installed():
+            raise UnboundError(UNBOUND_MISSING)
+        self.routes = {}
+        for k in servers:
+            for z in k.zones:
+                self.routes.setdefault(fqdn(z), (k.address, k.port))
+        self._tmp = workdir is None
+        self.dir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="acmed-unbound-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fixed_port = port
+        self.port = port or pe.free_port()
+        self.timeout = timeout
+        self.config_path = self.dir / "unbound.conf"
+        self.log_path = self.dir / "unbound.log"
+        self.out_path = self.dir / "unbound.out"
+        self.control_path = self.dir / "unbound.ctl"
+        self.proc = None
+        self._out = None
+
+    @property
+    def hostport(self):
+        return f"127.0.0.1:{self.port}"
+
+    # -------------------------------------------------------- config
+
+    def _config(self):
+        q = json.dumps
+        c = ["server:",
+             f"    interface: 127.0.0.1@{self.port}",      # UDP and TCP
+             "    do-ip6: no",
+             "    so-reuseport: no",                        # a port someone else holds: bind fails, start() moves on
+             "    num-threads: 1",
+             '    username: ""',                            # no privilege drop, no chroot: runs as the test does
+             '    chroot: ""',
+             f"    directory: {q(str(self.dir))}",
+             f"    pidfile: {q(str(self.dir / 'unbound.pid'))}",
+             f"    logfile: {q(str(self.log_path))}",
+             "    use-syslog: no",
+             "    verbosity: 1",
+             "    log-queries: yes",                        # queries / asked()
+             "    log-replies: yes",                        # replies(): rcode, from cache
+             "    access-control: 127.0.0.0/8 allow",
+             # knot is on 127.0.53.x: unbound refuses to send queries to 127.0.0.0/8 unless told
+             "    do-not-query-localhost: no",
+             # its outgoing UDP ports stay in the kernel's ephemeral range, where pebble_env.free_port()
+             # never hands out a listener's port
+             f"    outgoing-port-avoid: 0-{pe._ephemeral_low() - 1}",
+             '    module-config: "iterator"',               # no DNSSEC validation: the test zones are unsigned
+             # knot sees exactly the question asked (not x.zone A first), one query per question and zone
+             "    qname-minimisation: no",
+             # nothing is served old: no stale answers, no prefetch (the stub zones are not cached at all)
+             "    serve-expired: no",
+             "    prefetch: no",
+             # .test is one of unbound's default local zones (RFC 6761: NXDOMAIN for all of it)
+             '    local-zone: "test." nodefault',
+             # a question for any name outside the test zones: REFUSED at once ...
+             '    local-zone: "." refuse',
+             # ... the stub zones excepted, resolved normally
+             ] + [f"    local-zone: {q(z)} transparent" for z in sorted(self.routes)] + \
+            [f"    domain-insecure: {q(z)}" for z in sorted(self.routes)] + \
+            [  # local zones only screen clients' questions, not the CNAME targets it chases: the
+               # root's only server is one it may not ask, so a chain leaving the test zones SERVFAILs
+               # at once instead of waiting for the internet's root servers
+             f"    do-not-query-address: {NO_ROOT}",
+             "stub-zone:",
+             '    name: "."',
+             f"    stub-addr: {NO_ROOT}"]
+        for z, (addr, port) in sorted(self.routes.items()):
+            c += ["stub-zone:",
+                  f"    name: {q(z)}",
+                  f"    stub-addr: {addr}@{port}",
+                  "    stub-first: no",         # knot or SERVFAIL, never the root
+                  "    stub-no-cache: yes"]     # every question reaches knot: no stale TXT, no stale NXDOMAIN
+        # unbound-control over a unix socket of its own (no certificates): forget()
+        c += ["remote-control:", "    control-enable: yes", f"    control-interface: {q(str(self.control_path))}"]
+        return "\n".join(c) + "\n"
+
+    def _write_config(self):
+        self.config_path.write_text(self._config())
+
+    # -------------------------------------------------------- process
+
+    def start(self, timeout=None):
+        """Start unbound (-d: in the foreground, a child of this process) and wait until it answers
+        from knot for every stub zone.  A port taken meanwhile (its bind fails): another one."""
+        timeout = timeout or self.timeout
+        if self.alive():
+            return self
+        for attempt in range(5):
+            self._write_config()
+            self._out = open(self.out_path, "ab")
+            self.proc = subprocess.Popen([UNBOUND_BIN, "-d", "-c", str(self.config_path)], stdout=self._out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.dir),
+                                         start_new_session=True)
+            _live.add(self)
+            try:
+                self._wait_ready(list(self.routes), timeout)
+                return self
+            except UnboundError:
+                self.kill()
+                text = self.log_text() + self.out_path.read_text(errors="replace")
+                if self.fixed_port is None and attempt < 4 and re.search(r"can't bind socket|Address already in use",
+                                                                         text):
+                    self.port = pe.free_port()
+                    continue
+                raise
+            except BaseException:
+                self.kill()
+                raise
+        raise UnboundError("unbound could not bind a port")
+
+    def _wait_ready(self, zones, timeout):
+        """Until a question for a name in each zone (RD set) gets knot's answer through unbound
+        (polled over UDP with a short timeout; these names are left out of queries).  With no zone:
+        until it answers at all (REFUSED)."""
+        last = [None]
+        names = [(f"{self.READY_LABEL}.{z}", z) for z in zones] or [(f"{self.READY_LABEL}.example.", None)]
+        for name, zone in names:
+            def answered():
+                if self.proc.poll() is not None:
+                    raise UnboundError(f"unbound exited with {self.proc.returncode}; {self.log_path}:\n"
+                                       + self.log_text()[-3000:]
+                                       + self.out_path.read_text(errors="replace")[-2000:])
+                try:
+                    r = _ask("127.0.0.1", self.port, name, RRTYPES["SOA"], timeout=0.1, tries=1, rd=True)
+                except (OSError, TimeoutError, ValueError) as e:
+                    last[0] = e
+                    return False
+                rcode = r["flags"] & 15
+                last[0] = f"rcode {RCODES.get(rcode)}, flags {r['flags']:#06x}, authority {r['ns']}"
+                # NOERROR / NXDOMAIN come from knot only (not from a local zone: REFUSED; not from
+                # a stub it cannot reach: SERVFAIL)
+                return rcode == 5 if zone is None else rcode in (0, 3)
+            try:
+                pe.wait_until(answered, timeout, interval=0.02, what=f"unbound at {self.hostport} answering {name}")
+            except TimeoutError as e:
+                raise UnboundError(f"{e}: last answer {last[0]}; {self.log_path}:\n{self.log_text()[-3000:]}") \
+                    from None
+
+    def add_zone(self, zone, server, timeout=None):
+        """Send the questions for zone to a Knot, or to (address, port); a running unbound reloads
+        its config (SIGHUP) and is waited for."""
+        self.routes[fqdn(zone)] = (server.address, server.port) if isinstance(server, Knot) else tuple(server)
+        if self.alive():
+            self._write_config()
+            self.proc.send_signal(signal.SIGHUP)
+            self._wait_ready([fqdn(zone)], timeout or self.timeout)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def control(self, *args, timeout=30):
+        """unbound-control ARGS through its socket: the output (UnboundError when it fails)."""
+        p = subprocess.run([UNBOUND_CONTROL_BIN, "-c", str(self.config_path)] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise UnboundError(f"unbound-control {' '.join(map(str, args))}: {(p.stderr + p.stdout).strip()}")
+        return p.stdout
+
+    def forget(self, address=None):
+        """Forget what it learnt about a server (all when None): timeouts, lameness (flush_infra),
+        and drop the questions still under way (flush_requestlist: their askers get no answer and
+        ask again).  Knot.start() calls it for its address: a knotd started again is asked at once,
+        not after the backoff unbound built up while it was stopped (its default: a server that
+        timed out is asked again seconds later, a question under way waits on that)."""
+        if self.alive():
+            self.control("flush_infra", address or "all")
+            self.control("flush_requestlist")
+
+    def stop(self, timeout=10.0):
+        """SIGTERM (SIGKILL after timeout); a temporary workdir is removed."""
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._after_exit()
+        if self._tmp:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode if self.proc is not None else None
+
+    def kill(self):
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._after_exit()
+
+    def _after_exit(self):
+        _live.discard(self)
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def __enter__(self):
+        return self if self.alive() else self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -------------------------------------------------------- asking it, and what it was asked
+
+    def query(self, name, rtype="A", tcp=False):
+        """Ask it (kdig, recursion wanted): an Answer."""
+        return dig("127.0.0.1", self.port, name, rtype, tcp=tcp, recurse=True)
+
+    def txt(self, name):
+        """The TXT values it answers at name, the CNAME chain followed (sorted; [] for none)."""
+        a = self.query(name, "TXT")
+        if a.rcode not in ("NOERROR", "NXDOMAIN"):
+            raise UnboundError(f"{self.hostport} answered {a} to TXT {name}")
+        return a.txt()
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _log_entries(self):
+        """(name, type, rcode or None, from_cache or None) for each question (rcode None) and each
+        reply logged; unbound writes each line whole (and flushes it), a line still being written
+        is left for the next call."""
+        out = []
+        text = self.log_text()
+        for line in text.splitlines()[:None if text.endswith("\n") else -1]:
+            m = _QUERY_LINE.search(line)
+            if m and not m.group(2).lower().startswith(self.READY_LABEL + "."):
+                out.append((m.group(2).lower(), m.group(3), m.group(5), None if m.group(5) is None
+                            else m.group(7) == "1"))
+        return out
+
+    @property
+    def queries(self):
+        """The questions it got, [(name, type)] in order (its own readiness questions left out)."""
+        return [(n, t) for n, t, rcode, _ in self._log_entries() if rcode is None]
+
+    def asked(self, name=None, rtype=None):
+        """The questions it got (for name / of rtype when given)."""
+        return [x for x in self.queries if (name is None or x[0] == fqdn(name)) and (rtype is None or x[1] == rtype)]
+
+    def replies(self, name=None, rtype=None):
+        """Its replies, [(name, type, rcode, from_cache)] in order (for name / of rtype when given)."""
+        return [(n, t, rcode, cached) for n, t, rcode, cached in self._log_entries() if rcode is not None
+                and (name is None or n == fqdn(name)) and (rtype is None or t == rtype)]
+
+    def __repr__(self):
+        return f"Unbound({self.hostport} {sorted(self.routes)})"
+
+
+# ---------------------------------------------------------------- DNS messages; the bench's stand-in resolver
 
 def _read_name(msg, off):
     labels, jumped, end, hops = [], False, off, 0
@@ -834,10 +1151,10 @@ def _build(ident, flags, qd, an=(), ns=(), ar=()):
     return msg
 
 
-def _ask(server, port, name, qtype, timeout=2.0, tries=3):
-    """One non-recursive query (EDNS, 1232 bytes) over UDP, TCP when truncated: the parsed answer."""
+def _ask(server, port, name, qtype, timeout=2.0, tries=3, rd=False):
+    """One query (EDNS, 1232 bytes; RD set when rd) over UDP, TCP when truncated: the parsed answer."""
     ident = random.randint(0, 0xFFFF)
-    query = _build(ident, 0, [(fqdn(name), qtype, 1)], ar=[(".", 41, 1232, 0, b"")])
+    query = _build(ident, 0x0100 if rd else 0, [(fqdn(name), qtype, 1)], ar=[(".", 41, 1232, 0, b"")])
     for _ in range(tries):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(timeout)
@@ -870,7 +1187,8 @@ def _recv_exact(s, n):
 
 
 class Resolver:
-    """A stand-in for a recursive resolver, on 127.0.0.1:<free port> (UDP and TCP): each question is
+    """The benchmark's (tests/bench/bench_dns01.py) stand-in for a recursive resolver; the tests use
+    Unbound, the real thing.  On 127.0.0.1:<free port> (UDP and TCP): each question is
     sent to the server of the longest zone it is in (servers: Knot objects, or add_zone()), and a
     CNAME answered is followed into the next zone (up to 8 times), the chain and the final records
     returned together, RA set and AA clear, as unbound or Let's Encrypt's resolvers answer.  A name

@@ -51,8 +51,12 @@ def knot(request, workspace, tsig):
 
 
 @pytest.fixture
-def resolver(knot):
-    r = ke.Resolver([knot])
+def resolver(knot, workspace):
+    """unbound in front of knot (the primary): Pebble's -dnsserver and acmed's dns.resolvers.  Never
+    a stand-in: without unbound the test fails."""
+    if not ke.unbound_installed():
+        pytest.fail(ke.UNBOUND_MISSING)
+    r = ke.Unbound([knot], workspace / "unbound")
     r.start()
     yield r
     r.stop()

@@ -1,9 +1,12 @@
-# Proves the dns-01 harness works without acmed: knot, its secondary and counters, the resolver, Pebble through knot, the acme-dns stand-in.
+# Proves the dns-01 harness works without acmed: knot, its secondary and counters, unbound in front of it (nothing cached, nothing outside), Pebble through both, the acme-dns stand-in.
 import hashlib
 import json
 import os
 import ssl
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,15 +24,15 @@ pytestmark = [pytest.mark.harness,
               pytest.mark.skipif(ke.skip_reason() is not None, reason=ke.skip_reason() or "")]
 
 
-def _knotds_in(directory):
-    """The pids of knotd processes whose config is under directory."""
+def _procs_in(directory, program=b"knotd"):
+    """The pids of `program` processes (knotd, unbound) whose config is under directory."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"knotd") and any(str(directory).encode() in a for a in argv):
+        if argv and argv[0].endswith(program) and any(str(directory).encode() in a for a in argv):
             found.append(int(pid))
     return found
 
@@ -51,20 +54,29 @@ def knots(request, workspace):
         if failed:
             print(f"----- tail of {k.log_path} -----\n" + "\n".join(k.log_text().splitlines()[-40:]))
         k.stop()
-    assert _knotds_in(workspace) == [], "knotd left running"
+    assert _procs_in(workspace) == [], "knotd left running"
 
 
 @pytest.fixture
-def resolvers():
+def resolvers(request, workspace):
+    """resolvers([knot, ...]): an Unbound in front of them, in workspace/unbound<i>; all stopped at
+    teardown, and none may be left running then."""
+    if not ke.unbound_installed():
+        pytest.fail(ke.UNBOUND_MISSING)
     made = []
 
     def make(servers):
-        r = ke.Resolver(servers).start()
+        r = ke.Unbound(servers, workspace / f"unbound{len(made)}").start()
         made.append(r)
         return r
     yield make
+    failed = any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed
+                 for w in ("setup", "call"))
     for r in made:
+        if failed:
+            print(f"----- tail of {r.log_path} -----\n" + "\n".join(r.log_text().splitlines()[-40:]))
         r.stop()
+    assert _procs_in(workspace, b"unbound") == [], "unbound left running"
 
 
 # ---------------------------------------------------------------- knot itself
@@ -208,9 +220,9 @@ def test_held_update_waits_for_a_control_transaction(knots):
     assert k.txt("held.example.test") == ["h"]
 
 
-# ---------------------------------------------------------------- the resolver in front of knot
+# ---------------------------------------------------------------- unbound in front of knot
 
-def test_resolver_follows_cnames_across_zones(knots, resolvers):
+def test_unbound_follows_cnames_across_zones(knots, resolvers):
     k = knots("k", zones={
         "example.test": ["_acme-challenge.x CNAME _acme-challenge.x.other.test.",
                          "_acme-challenge.gone CNAME nothing.other.test.",
@@ -221,17 +233,104 @@ def test_resolver_follows_cnames_across_zones(knots, resolvers):
     a = k.query("_acme-challenge.x.example.test", "TXT")
     assert [r.type for r in a.answer] == ["CNAME"], a
     r = resolvers([k])
-    a = ke.dig("127.0.0.1", r.port, "_acme-challenge.x.example.test", "TXT")
+    assert r.hostport == f"127.0.0.1:{r.port}"
+    a = r.query("_acme-challenge.x.example.test", "TXT")
     assert a.rcode == "NOERROR" and a.ra and not a.aa, a
     assert [(x.name, x.type) for x in a.answer] == [("_acme-challenge.x.example.test.", "CNAME"),
                                                      ("_acme-challenge.x.other.test.", "TXT")]
     assert a.txt() == ["target"]
-    assert ke.dig("127.0.0.1", r.port, "_acme-challenge.x.example.test", "TXT", tcp=True).txt() == ["target"]
-    assert ke.dig("127.0.0.1", r.port, "_acme-challenge.two.example.test", "TXT").txt() == ["after two hops"]
-    gone = ke.dig("127.0.0.1", r.port, "_acme-challenge.gone.example.test", "TXT")
+    assert r.query("_acme-challenge.x.example.test", "TXT", tcp=True).txt() == ["target"]
+    assert r.txt("_acme-challenge.two.example.test") == ["after two hops"]
+    gone = r.query("_acme-challenge.gone.example.test", "TXT")
     assert gone.rcode == "NXDOMAIN" and [x.type for x in gone.answer] == ["CNAME"], gone
-    assert ke.dig("127.0.0.1", r.port, "www.elsewhere.test", "A").rcode == "REFUSED"
-    assert ("_acme-challenge.x.example.test.", "TXT", "tcp") in r.asked()
+    # what it was asked, from its log; its own readiness questions left out
+    assert r.asked("_acme-challenge.x.example.test", "TXT") == [("_acme-challenge.x.example.test.", "TXT")] * 2
+    assert r.queries[0] == ("_acme-challenge.x.example.test.", "TXT"), r.queries
+    assert not [q for q in r.queries if q[0].startswith("_unbound-ready.")]
+    assert ("_acme-challenge.gone.example.test.", "TXT", "NXDOMAIN", False) in r.replies()
+    assert "stub-no-cache: yes" in r.config_path.read_text()
+
+
+def test_unbound_caches_nothing_from_knot(knots, resolvers):
+    """A TXT value changed in knot is answered at once, through a CNAME too, and an NXDOMAIN just
+    answered does not hide the record added right after (no waiting in between)."""
+    k = knots("k", zones={"example.test": ["_acme-challenge.c CNAME _acme-challenge.c.other.test."],
+                          "other.test": []})
+    r = resolvers([k])
+    for name, published in (("_acme-challenge.d.example.test", "_acme-challenge.d.example.test"),
+                            ("_acme-challenge.c.example.test", "_acme-challenge.c.other.test")):
+        assert r.query(name, "TXT").rcode == "NXDOMAIN"
+        for i in range(3):
+            k.set_txt(published, [f"value {i}"])
+            assert r.txt(name) == [f"value {i}"]
+        k.set_txt(published, [])
+        assert r.query(name, "TXT").rcode == "NXDOMAIN"
+    # NODATA at a name that exists, then the TXT added there
+    k.add_record("example.test", "_acme-challenge.e A 127.0.0.1")
+    assert r.txt("_acme-challenge.e.example.test") == []
+    k.set_txt("_acme-challenge.e.example.test", ["now"])
+    assert r.txt("_acme-challenge.e.example.test") == ["now"]
+    assert r.replies() and not [x for x in r.replies() if x[3]], r.replies()      # none from its cache
+
+
+def test_unbound_refuses_names_outside_the_test_zones_at_once(knots, resolvers):
+    k = knots("k", zones={"example.test": ["out CNAME www.example.com.", "out2 CNAME x.elsewhere.test."]})
+    r = resolvers([k])
+    t0 = time.monotonic()
+    # in .test but in no test zone: REFUSED (not the NXDOMAIN of unbound's default local zone test.)
+    assert r.query("www.elsewhere.test", "A").rcode == "REFUSED"
+    assert r.query("www.example.com", "A").rcode == "REFUSED"        # the internet: not asked
+    assert r.query("example.com", "SOA").rcode == "REFUSED"
+    # a CNAME leading out of the test zones: SERVFAIL, no root server asked
+    for name in ("out.example.test", "out2.example.test"):
+        a = r.query(name, "A")
+        assert a.rcode == "SERVFAIL", a
+    assert time.monotonic() - t0 < 5
+    assert k.query("example.test", "SOA").rcode == "NOERROR"
+    assert r.query("example.test", "SOA").records("SOA")
+
+
+def test_unbound_asks_a_restarted_knot_at_once(knots, resolvers):
+    """knot stopped: no answer (unbound keeps asking) or SERVFAIL, never an old one; started again:
+    asked at once (Knot.start() makes unbound forget the outage and the questions still under way)."""
+    k = knots("k", zones={"example.test": ['_acme-challenge.x TXT "one"', '_acme-challenge.y TXT "one"']})
+    r = resolvers([k])
+    assert r.txt("_acme-challenge.x.example.test") == ["one"]
+    k.stop()
+    for name in ("_acme-challenge.x.example.test", "_acme-challenge.y.example.test"):
+        down = ke.dig("127.0.0.1", r.port, name, "TXT", timeout=2, tries=1, recurse=True)
+        assert down.rcode != "NOERROR" and down.txt() == [], down
+    k.start()
+    k.set_txt("_acme-challenge.y.example.test", ["two"])
+    t0 = time.monotonic()
+    assert r.txt("_acme-challenge.x.example.test") == ["one"]
+    assert r.txt("_acme-challenge.y.example.test") == ["two"]
+    assert time.monotonic() - t0 < 1
+
+
+def test_unbound_add_zone_and_teardown(workspace, knots):
+    k = knots("k", zones={"example.test": []})
+    k2 = knots("k2", zones={"other.test": ['www TXT "two"']})
+    with ke.Unbound([k], workspace / "u") as r:
+        assert r.query("www.other.test", "TXT").rcode == "REFUSED"
+        r.add_zone("other.test", (k2.address, k2.port))
+        assert r.txt("www.other.test") == ["two"]
+        assert _procs_in(workspace, b"unbound") == [r.proc.pid]
+    assert _procs_in(workspace, b"unbound") == [] and not r.alive()
+
+
+def test_unbound_killed_when_python_exits(workspace):
+    """An Unbound nobody stopped dies with the Python process that started it (atexit)."""
+    if not ke.unbound_installed():
+        pytest.fail(ke.UNBOUND_MISSING)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import knot_env as ke; "
+            "r = ke.Unbound([], sys.argv[2]).start(); print(r.proc.pid, flush=True)")
+    p = subprocess.run([sys.executable, "-c", code, str(Path(ke.__file__).parent), str(workspace / "u")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    pid = int(p.stdout.split()[0])
+    assert not Path(f"/proc/{pid}").exists() or _procs_in(workspace, b"unbound") == []
+    assert _procs_in(workspace, b"unbound") == []
 
 
 # ---------------------------------------------------------------- Pebble validating dns-01 through knot
@@ -290,7 +389,7 @@ def _publisher(k):
     return publish
 
 
-def test_pebble_validates_through_the_resolver(workspace, knots, resolvers, pebble_build):
+def test_pebble_validates_through_unbound(workspace, knots, resolvers, pebble_build):
     k = knots("k", zones=_cname_zones())
     r = resolvers([k])
     pebble = _pebble(workspace, pebble_build, r.hostport)
@@ -306,8 +405,8 @@ def test_pebble_validates_through_the_resolver(workspace, knots, resolvers, pebb
 
 
 def test_pebble_through_knot_alone_does_not_follow_a_cname_into_another_zone(workspace, knots, pebble_build):
-    """What the resolver is for: Pebble's VA (Go's resolver) does not follow a CNAME, and knot adds
-    no record of another zone to its answer, so Pebble sees no TXT behind the CNAME."""
+    """What unbound is for: Pebble's VA (Go's resolver) does not follow a CNAME, and knot adds no
+    record of another zone to its answer, so Pebble sees no TXT behind the CNAME."""
     k = knots("k", zones=_cname_zones())
     pebble = _pebble(workspace, pebble_build, k.hostport)
     try:
