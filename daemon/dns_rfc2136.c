@@ -108,9 +108,10 @@ static void updated(const struct dns_result *res, void *arg)
 	for (next = op; next; next = next->next)
 		n++;
 	/* An UPDATE is all or nothing (RFC 2136 3.4): a policy refusing one name
-	 * refuses its whole batch. Each change again alone, in order, so that
-	 * only the refused one fails (a bad key fails them all: no point). */
-	if (err == ACME_ERR_CERT && n > 1 && !res->tsig_error && res->status == DNS_ANSWERED) {
+	 * refuses its whole batch (BIND: REFUSED; knot: NOTAUTH with TSIG BADKEY,
+	 * as for a key it does not know). Each change again alone, in order, so
+	 * that only the refused one fails. */
+	if (err == ACME_ERR_CERT && n > 1 && res->status == DNS_ANSWERED) {
 		struct dns_prov_op *last = op;
 
 		log_debug(NULL, "dns provider %s: %s (%zu changes together): sending them one by one", r->p.name,

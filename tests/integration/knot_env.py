@@ -329,6 +329,8 @@ class Knot:
     start:        start knotd now (else call start())
     log_level:    of its log (knot.log in workdir): "info" shows loads, DDNS, transfers, control
                   commands; refused UPDATEs (TSIG, ACL) only show at "debug"
+    update_names: None, or the only names the TSIG key may update (update-owner: name, equal):
+                  an UPDATE touching another name is refused whole
 
     The zones are never written back to their files (zonefile-sync: -1): every change is in the
     journal, so a restarted knotd serves them still.
@@ -345,7 +347,7 @@ class Knot:
     """
 
     def __init__(self, workdir, address=None, port=53, zones=None, tsig=None, primary=None, secondaries=0,
-                 start=True, timeout=30.0, log_level="info"):
+                 start=True, timeout=30.0, log_level="info", update_names=None):
         reason = skip_reason(port)
         if reason:
             raise KnotError(reason)
@@ -354,6 +356,7 @@ class Knot:
         self.port = port
         self.tsig = _as_tsig(tsig)
         self.primary = primary
+        self.update_names = update_names
         self.timeout = timeout
         self.log_level = log_level
         self.proc = None
@@ -460,7 +463,13 @@ class Knot:
                   f"    via: {self.address}"]
         acls = []
         if self.tsig is not None:
-            acls.append(["  - id: update", f"    key: {self.tsig.name}", "    action: update"])
+            acl = ["  - id: update", f"    key: {self.tsig.name}", "    action: update"]
+            if self.update_names is not None:
+                # a policy narrowed to names (as BIND's update-policy ... name ...): an UPDATE that
+                # touches any other name is refused whole
+                acl += ["    update-owner: name", "    update-owner-match: equal",
+                        f"    update-owner-name: [{', '.join(fqdn(n) for n in self.update_names)}]"]
+            acls.append(acl)
         if not self.is_secondary and self.secondary_addresses:
             acls.append(["  - id: transfer", f"    address: [{', '.join(self.secondary_addresses)}]",
                          "    action: transfer"])
