@@ -4,17 +4,9 @@
 #include <string.h>
 
 #include "dns_provider.h"
+#include "dns_queue.h"
 #include "exec.h"
 #include "log.h"
-
-struct dns_prov_op {
-	struct dns_prov_op *next;
-	int add;
-	char *fqdn, *value, *cert_name;
-	int canceled;
-	dns_prov_done_fn done;
-	void *arg;
-};
 
 struct dnsexec {
 	struct dns_prov p;
@@ -24,14 +16,6 @@ struct dnsexec {
 	struct exec *ex;
 	struct event *start_ev;
 };
-
-static void op_free(struct dns_prov_op *op)
-{
-	free(op->fqdn);
-	free(op->value);
-	free(op->cert_name);
-	free(op);
-}
 
 static void run_next(evutil_socket_t fd, short what, void *arg);
 
@@ -62,7 +46,7 @@ static void finished(struct exec *e, const struct exec_result *r, void *arg)
 	kick(x);
 	if (!op->canceled)
 		op->done(op->arg, err, r->ok ? NULL : msg);
-	op_free(op);
+	dns_queue_op_free(op);
 }
 
 static void run_next(evutil_socket_t fd, short what, void *arg)
@@ -94,7 +78,7 @@ static void run_next(evutil_socket_t fd, short what, void *arg)
 		kick(x);        /* before the callback: it may free this provider */
 		if (!op->canceled)
 			op->done(op->arg, ACME_ERR_LOCAL, "cannot start the DNS hook (out of memory)");
-		op_free(op);
+		dns_queue_op_free(op);
 	}
 }
 
@@ -102,18 +86,10 @@ static struct dns_prov_op *exec_change(struct dns_prov *p, const struct dns_chan
 				       void *arg)
 {
 	struct dnsexec *x = (struct dnsexec *)p;
-	struct dns_prov_op *op = calloc(1, sizeof(*op));
+	struct dns_prov_op *op = dns_queue_op_new(p, rq, done, arg);
 
-	if (!op || !(op->fqdn = strdup(rq->fqdn)) || !(op->value = strdup(rq->value)) ||
-	    (rq->cert_name && !(op->cert_name = strdup(rq->cert_name)))) {
-		log_error(rq->cert_name, "dns provider %s: out of memory", p->name);
-		if (op)
-			op_free(op);
+	if (!op)
 		return NULL;
-	}
-	op->add = rq->add;
-	op->done = done;
-	op->arg = arg;
 	*x->tail = op;
 	x->tail = &op->next;
 	kick(x);
@@ -133,10 +109,10 @@ static void exec_prov_free(struct dns_prov *p)
 
 	exec_free(x->ex);
 	if (x->running)
-		op_free(x->running);
+		dns_queue_op_free(x->running);
 	for (op = x->head; op; op = next) {
 		next = op->next;
-		op_free(op);
+		dns_queue_op_free(op);
 	}
 	event_free(x->start_ev);
 	free(x);

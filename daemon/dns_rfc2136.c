@@ -6,21 +6,11 @@
 
 #include "dns.h"
 #include "dns_provider.h"
+#include "dns_queue.h"
 #include "log.h"
 
 #define BATCH_MAX 256                   /* changes in one UPDATE */
 #define BATCH_GATHER_MS 20              /* from the first change to its UPDATE, when none is in flight */
-
-struct dns_prov_op {
-	struct dns_prov_op *next;
-	int add;
-	char *fqdn, *value;
-	char *cert_name;
-	int canceled;
-	int solo;                       /* sent in an UPDATE of its own (its batch was refused) */
-	dns_prov_done_fn done;
-	void *arg;
-};
 
 struct zoneq {
 	struct zoneq *next;
@@ -41,14 +31,6 @@ struct rfc2136 {
 	char server_str[80];
 	struct zoneq *zones;
 };
-
-static void op_free(struct dns_prov_op *op)
-{
-	free(op->fqdn);
-	free(op->value);
-	free(op->cert_name);
-	free(op);
-}
 
 static void flush(evutil_socket_t fd, short what, void *arg);
 
@@ -134,7 +116,7 @@ static void updated(const struct dns_result *res, void *arg)
 		next = op->next;
 		if (!op->canceled)
 			op->done(op->arg, err, err == ACME_ERR_NONE ? NULL : msg);
-		op_free(op);
+		dns_queue_op_free(op);
 	}
 }
 
@@ -202,18 +184,18 @@ static struct dns_prov_op *rfc_change(struct dns_prov *p, const struct dns_chang
 	struct rfc2136 *r = (struct rfc2136 *)p;
 	const char *zone = rq->zone ? rq->zone : p->cfg.zone;
 	struct zoneq *z = zone ? zone_of(r, zone) : NULL;
-	struct dns_prov_op *op = z ? calloc(1, sizeof(*op)) : NULL;
+	struct dns_prov_op *op;
 
-	if (!op || !(op->fqdn = strdup(rq->fqdn)) || !(op->value = strdup(rq->value)) ||
-	    (rq->cert_name && !(op->cert_name = strdup(rq->cert_name)))) {
-		log_error(rq->cert_name, "dns provider %s: %s", p->name, zone ? "out of memory" : "no zone for the record");
-		if (op)
-			op_free(op);
+	if (!zone) {
+		log_error(rq->cert_name, "dns provider %s: no zone for %s", p->name, rq->fqdn);
 		return NULL;
 	}
-	op->add = rq->add;
-	op->done = done;
-	op->arg = arg;
+	if (!z) {
+		log_error(rq->cert_name, "dns provider %s: out of memory", p->name);
+		return NULL;
+	}
+	if (!(op = dns_queue_op_new(p, rq, done, arg)))
+		return NULL;
 	*z->tail = op;
 	z->tail = &op->next;
 	schedule(z);
@@ -239,11 +221,11 @@ static void rfc_free(struct dns_prov *p)
 		event_free(z->flush_ev);
 		for (op = z->head; op; op = next) {
 			next = op->next;
-			op_free(op);
+			dns_queue_op_free(op);
 		}
 		for (op = z->sent; op; op = next) {
 			next = op->next;
-			op_free(op);
+			dns_queue_op_free(op);
 		}
 		free(z->zone);
 		free(z);
