@@ -30,6 +30,8 @@ struct rfc2136 {
 	socklen_t len;
 	char server_str[80];
 	struct zoneq *zones;
+	int calling;                    /* in updated()'s callbacks */
+	int dead;                       /* freed by one of them */
 };
 
 static void flush(evutil_socket_t fd, short what, void *arg);
@@ -62,8 +64,10 @@ static enum acme_err_class classify(struct rfc2136 *r, struct zoneq *z, const st
 		return ACME_ERR_NONE;
 	if (res->tsig_error)
 		snprintf(msg, size, "DNS UPDATE of zone %s refused by %s: %s (TSIG %s): check tsig_key, "
-			 "tsig_algorithm and tsig_secret_file of dns provider %s against the server's key", z->zone,
-			 r->server_str, dns_rcode_str(res->rcode), dns_tsig_error_str(res->tsig_error), r->p.name);
+			 "tsig_algorithm and tsig_secret_file of dns provider %s against the server's key%s", z->zone,
+			 r->server_str, dns_rcode_str(res->rcode), dns_tsig_error_str(res->tsig_error), r->p.name,
+			 res->tsig_error == DNS_TSIG_BADKEY ? " (knot says BADKEY too when its ACL does not let the key "
+			 "update this name)" : "");
 	else if (res->rcode == DNS_RCODE_NOTAUTH || res->rcode == DNS_RCODE_NOTZONE)
 		snprintf(msg, size, "DNS UPDATE of zone %s refused by %s: %s (the server is not authoritative "
 			 "for that zone, or wants a TSIG key; set zone: or the server of dns provider %s)", z->zone,
@@ -112,12 +116,15 @@ static void updated(const struct dns_result *res, void *arg)
 	if (err != ACME_ERR_NONE)
 		log_debug(NULL, "%s (%zu change%s)", msg, n, n == 1 ? "" : "s");
 	schedule(z);            /* what waits goes next, whatever the callbacks do */
+	r->calling++;
 	for (; op; op = next) {
 		next = op->next;
-		if (!op->canceled)
+		if (!op->canceled && !r->dead)  /* a callback may free the provider: no more after */
 			op->done(op->arg, err, err == ACME_ERR_NONE ? NULL : msg);
 		dns_queue_op_free(op);
 	}
+	if (--r->calling == 0 && r->dead)
+		free(r);
 }
 
 static void flush(evutil_socket_t fd, short what, void *arg)
@@ -186,10 +193,19 @@ static struct dns_prov_op *rfc_change(struct dns_prov *p, const struct dns_chang
 	struct zoneq *z = zone ? zone_of(r, zone) : NULL;
 	struct dns_prov_op *op;
 
+	char *canon;
+
 	if (!zone) {
 		log_error(rq->cert_name, "dns provider %s: no zone for %s", p->name, rq->fqdn);
 		return NULL;
 	}
+	/* what dns_update() would refuse must not fail a whole batch */
+	if (strlen(rq->value) > 255 || !(canon = dns_name_canonical(rq->fqdn))) {
+		log_error(rq->cert_name, "dns provider %s: cannot put TXT %.40s%s at %.80s (a value over 255 bytes "
+			  "or not a domain name)", p->name, rq->value, strlen(rq->value) > 40 ? "..." : "", rq->fqdn);
+		return NULL;
+	}
+	free(canon);
 	if (!z) {
 		log_error(rq->cert_name, "dns provider %s: out of memory", p->name);
 		return NULL;
@@ -230,7 +246,11 @@ static void rfc_free(struct dns_prov *p)
 		free(z->zone);
 		free(z);
 	}
-	free(r);
+	r->zones = NULL;
+	if (r->calling)
+		r->dead = 1;            /* freed when updated() is done with its callbacks */
+	else
+		free(r);
 }
 
 static const struct dns_prov_ops rfc2136_ops = {

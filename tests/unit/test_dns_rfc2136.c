@@ -964,6 +964,48 @@ static void test_free_in_callback(void **state)
 	assert_served(YES, "");
 	assert_served(ALSO, "k2");
 	assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), before);
+	/* freed from the FIRST callback of a batch: the others are not called after it */
+	p = knot_provider(SECRET);
+	change(p, 1, YES, "k3", &g[0]);
+	change(p, 1, ALSO, "k4", &g[1]);
+	g[0].free_prov = &p;
+	run_until(got_called, &g[0]);
+	assert_null(p);
+	run_for_ms(100);
+	assert_int_equal(g[1].calls, 0);
+	assert_served(YES, "k3");       /* both were in the UPDATE: made all the same */
+	assert_served(ALSO, "k2,k4");   /* k2: its removal above was dropped with its provider */
+	assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), before);
+}
+
+/* A change dns_update() would refuse (a value over 255 bytes, not a name) is refused
+ * when asked, and does not take the others of its turn down with it. */
+static void test_bad_change_alone(void **state)
+{
+	char big[300];
+	const struct dns_change_req bad_value = { .add = 1, .fqdn = YES, .value = big };
+	const struct dns_change_req bad_name = { .add = 1, .fqdn = "a..b.example.test.", .value = "v" };
+	struct dns_prov *p;
+	struct got g[3];
+
+	(void)state;
+	NEED_KNOT();
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	p = knot_provider(SECRET);
+	change(p, 1, YES, "g1", &g[0]);
+	memset(&g[1], 0, sizeof(g[1]));
+	assert_null(p->ops->change(p, &bad_value, on_change, &g[1]));
+	assert_null(p->ops->change(p, &bad_name, on_change, &g[1]));
+	assert_true(acmed_logged("a value over 255 bytes or not a domain name"));
+	change(p, 1, ALSO, "g2", &g[2]);
+	run_until(got_called, &g[2]);
+	assert_ok(&g[0]);
+	assert_ok(&g[2]);
+	assert_int_equal(g[1].calls, 0);
+	assert_served(YES, "g1");
+	assert_served(ALSO, "g2");
+	dns_prov_free(p);
 }
 
 int main(void)
@@ -977,6 +1019,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cannot_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_pending, knot_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_in_callback, knot_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_change_alone, knot_setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
