@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "fakeclock.h"
+#include "testutil.h"
 
 #define SAFETY_S 60     /* real seconds before a wait that never ends fails the test */
 
@@ -51,28 +52,6 @@ static inline char *tpath(const char *name)
 
 	snprintf(p, 256, "%s/%s", tmpdir, name);
 	return p;
-}
-
-static inline char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {            /* no ftell: /proc files have no size */
-		if (cap - len < 4096) {
-			cap += 65536;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
 }
 
 /* Writes an executable /bin/sh script into tmpdir; returns its path (rotating buffer). */

@@ -44,28 +44,6 @@ static unsigned tick;                   /* orders the events a test saw */
 
 /* ---- files ---- */
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - len < 4096) {
-			cap += 65536;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
-
 /* Entries of a records.json text matching (provider, fqdn, value) (NULL: any);
  * -1 when there is no text or it is not the expected JSON. */
 static int in_json(const char *text, const char *provider, const char *fqdn, const char *value)

@@ -22,6 +22,7 @@
 #include "dns.h"
 #include "dns_provider.h"
 #include "log.h"
+#include "testutil.h"
 
 #define SAFETY_S 30
 #define KNOTD "/usr/sbin/knotd"
@@ -49,28 +50,6 @@ static struct knot {
 } knot;
 
 /* ---- small helpers ---- */
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - len < 4096) {
-			cap += 65536;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
 
 static void write_file(const char *path, const char *text)
 {

@@ -1,4 +1,4 @@
-/* testutil.h - helpers shared by the unit tests: removing a test directory, sockets handed over as systemd would. */
+/* testutil.h - helpers shared by the unit tests: reading a file, removing a test directory, sockets handed over as systemd would. */
 #ifndef ACMED_TESTUTIL_H
 #define ACMED_TESTUTIL_H
 
@@ -15,6 +15,30 @@
 #include "store.h"
 
 /* rm -rf path (made writable first: tests drop permissions on purpose). */
+/* A whole file, NUL-terminated, malloc'd; NULL when it cannot be opened. No
+ * ftell: /proc files have no size. */
+static inline char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			cap += 65536;
+			if (!(buf = realloc(buf, cap + 1)))
+				abort();
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
 static inline void rm_rf(const char *path)
 {
 	DIR *d = opendir(path);
