@@ -372,22 +372,41 @@ static void order_handle(struct order *o, const struct acme_reply *r)
 
 static void order_create(struct order *o);
 
+/* Why the CA's answer to a newOrder carrying "replaces" may be about
+ * "replaces" rather than the order, or NULL. "replaces" (RFC 9773 5) is a
+ * hint, never a reason to go without a certificate, so such an order is sent
+ * again without it, once:
+ * - alreadyReplaced: someone already replaced that certificate;
+ * - a refusal naming the replacement: another account ordered that
+ *   certificate (after `account deactivate`, an imported certificate);
+ * - a plain HTTP 500 serverInternal (no Retry-After): the CA failed to look
+ *   the replaced certificate up (Pebble 2.10 cannot find a serial whose DER
+ *   starts with a zero byte). A CA really down fails the second try too, and
+ *   that one is handled as its outage. */
+static const char *replaces_refusal(const struct order *o, const struct acme_reply *r)
+{
+	const char *name = r->problem ? r->problem->name : NULL;
+
+	if (r->err == ACME_ERR_NONE || !o->replaces || !name)
+		return NULL;
+	if (strcmp(name, "alreadyReplaced") == 0)
+		return "already replaced";
+	if ((r->err == ACME_ERR_CERT || r->err == ACME_ERR_INPUT) && r->problem->detail &&
+	    strcasestr(r->problem->detail, "replace"))
+		return r->err_text ? r->err_text : name;
+	if (strcmp(name, "serverInternal") == 0 && r->status == 500 && r->retry_after < 0)
+		return r->err_text ? r->err_text : name;
+	return NULL;
+}
+
 static void new_order_done(const struct acme_reply *r, void *arg)
 {
 	struct order *o = arg;
+	const char *refusal = replaces_refusal(o, r);
 
 	o->call = NULL;
-	if (r->err != ACME_ERR_NONE && o->replaces && r->problem && r->problem->name &&
-	    (strcmp(r->problem->name, "alreadyReplaced") == 0 ||
-	     ((r->err == ACME_ERR_CERT || r->err == ACME_ERR_INPUT) && r->problem->detail &&
-	      strcasestr(r->problem->detail, "replace")))) {
-		/* RFC 9773 5: someone already replaced that certificate; or the CA
-		 * refuses "replaces" itself (another account ordered it: after
-		 * `account deactivate`, an imported certificate): "replaces" is a
-		 * hint, never a reason to go without a certificate. Once. */
-		log_info(o->cert->name, "the CA refuses \"replaces\" (%s); ordering without it",
-			 strcmp(r->problem->name, "alreadyReplaced") == 0 ? "already replaced" :
-			 r->err_text ? r->err_text : r->problem->name);
+	if (refusal) {
+		log_info(o->cert->name, "the CA refuses \"replaces\" (%s); ordering without it", refusal);
 		free(o->replaces);
 		o->replaces = NULL;
 		order_create(o);

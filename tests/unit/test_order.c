@@ -388,6 +388,51 @@ static void test_replaces_refused_orders_again_without_it(void **state)
 	assert_null(strstr(fakeca_last_new_order(x->ca), "replaces"));
 }
 
+/* A CA failing to look up the replaced certificate answers a plain 500
+ * serverInternal (Pebble 2.10, for a serial whose DER starts with a zero
+ * byte): "replaces" must not keep the certificate from renewing. */
+static void test_server_internal_on_replaces_orders_again_without_it(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 1, 500, "serverInternal:could not find an order for the given "
+		    "certificate", -1);
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_true(x->res.ok);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+	assert_null(strstr(fakeca_last_new_order(x->ca), "replaces"));
+}
+
+/* A CA really down fails the order sent without "replaces" too: that is its
+ * outage, after two requests, not more. */
+static void test_server_internal_twice_is_the_ca_outage(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 2, 500, "serverInternal:database unavailable", -1);
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_false(x->res.ok);
+	assert_int_equal(x->res.err, ACME_ERR_UNAVAILABLE);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
+}
+
+/* Maintenance (503, Retry-After) is the CA's outage at once: the order is
+ * not sent a second time without "replaces". */
+static void test_maintenance_on_replaces_is_not_retried(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 1, 503, "serverInternal:down for maintenance", 120);
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_false(x->res.ok);
+	assert_int_equal(x->res.err, ACME_ERR_UNAVAILABLE);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+	assert_non_null(strstr(fakeca_last_new_order(x->ca), "\"replaces\":\"AAAA.BBBB\""));
+}
+
 /* A refusal of the certificate itself (not of "replaces"), or any refusal
  * without "replaces": the order's end, no second request. */
 static void test_refusal_without_replaces_is_final(void **state)
@@ -512,6 +557,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_already_replaced_orders_again_without_replaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaces_refused_orders_again_without_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_without_replaces_is_final, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_internal_on_replaces_orders_again_without_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_internal_twice_is_the_ca_outage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maintenance_on_replaces_is_not_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaces_is_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authorization_for_another_name_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_with_other_names_is_refused, setup, teardown),
