@@ -181,6 +181,9 @@ void config_dns_provider_clear(struct config_dns_provider *p);
 int config_dns_provider_copy(struct config_dns_provider *dst, const struct config_dns_provider *src);
 /* 1 when both say the same (a reload keeps the provider and what it does). */
 int config_dns_provider_same(const struct config_dns_provider *a, const struct config_dns_provider *b);
+/* Both change the same records: the same type and target (rfc2136 server,
+ * exec command, acme-dns url), whatever their names, keys or timeouts. */
+int config_dns_provider_same_place(const struct config_dns_provider *a, const struct config_dns_provider *b);
 
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name);
 

@@ -39,6 +39,7 @@ struct record {
 	struct dns_record_ref *refs;
 	int failed;                     /* the add failed: gone once withdrawn */
 	int maybe_added;                /* ... in a way that may have added it all the same */
+	int stands_for;                 /* took over the same TXT from a record that went: withdrawn even if its add fails */
 	int again;                      /* an orphan whose removal failed: tried again later */
 };
 
@@ -74,6 +75,39 @@ static void start_add(struct record *r);
 static void start_remove(struct record *r);
 static void notify(struct record *r, enum acme_err_class err, const char *msg);
 
+/* The same TXT in the same place: the same name and value, through one
+ * provider or through two that change the same records (the one a reload
+ * replaced and its successor, two entries for one server). An earlier run's
+ * record whose provider is not looked up yet goes by the provider's name. */
+static int same_rr(const struct record *a, const struct record *b)
+{
+	if (strcmp(a->fqdn, b->fqdn) || strcmp(a->value, b->value))
+		return 0;
+	if (a->prov && b->prov)
+		return a->prov == b->prov || config_dns_provider_same_place(&a->prov->cfg, &b->prov->cfg);
+	return strcmp(a->prov_name, b->prov_name) == 0;
+}
+
+/* A record in use or on its way (not failed) that is the same TXT as o:
+ * withdrawing o would take it away too, so it stands for o instead. */
+static struct record *successor(const struct record *o)
+{
+	for (struct record *r = o->rs->list; r; r = r->next)
+		if (r != o && r->state <= R_LIVE && !r->failed && same_rr(r, o))
+			return r;
+	return NULL;
+}
+
+/* A withdrawal of the same TXT under way through another provider: an add
+ * sent meanwhile could land first and be undone by it. */
+static int behind_removal(const struct record *o)
+{
+	for (const struct record *r = o->rs->list; r; r = r->next)
+		if (r != o && r->state == R_REMOVING && r->prov != o->prov && same_rr(r, o))
+			return 1;
+	return 0;
+}
+
 static void kick(struct dns_records *rs)
 {
 	struct timeval zero = { 0, 0 };
@@ -83,6 +117,16 @@ static void kick(struct dns_records *rs)
 }
 
 static void unlink_record(struct record *r);
+
+/* Nobody wants a record not added yet: forgotten, or withdrawn when it took
+ * over a TXT that is there. */
+static void drop_unadded(struct record *r)
+{
+	if (r->stands_for)
+		start_remove(r);
+	else
+		unlink_record(r);
+}
 
 /* A record whose add failed, nobody using it: withdrawn when the add may
  * have happened all the same, else simply forgotten. */
@@ -106,7 +150,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 		if (!r->refs && r->state == R_LIVE)
 			start_remove(r);        /* R_ADDING: when added; R_REMOVING: under way */
 		else if (!r->refs && r->state == R_SAVING)
-			unlink_record(r);
+			drop_unadded(r);
 		else if (!r->refs && r->state == R_ADDING && r->failed && !r->op)
 			forget_failed(r);       /* its last user let go after the callback */
 		else if (r->state == R_SAVING && rs->loaded && r->gen <= rs->saved_gen)
@@ -254,6 +298,7 @@ static void removed(void *arg, enum acme_err_class err, const char *msg)
 	struct record *r = arg;
 
 	r->op = NULL;
+	kick(r->rs);                    /* an add of the same TXT waiting for this one goes */
 	if (err != ACME_ERR_NONE) {
 		log_warn(r->cert_name, "dns-01: could not remove TXT %s at %s: %s; trying again in %d s", r->value,
 			 r->fqdn, msg, r->rs->again_s);
@@ -270,7 +315,16 @@ static void start_remove(struct record *r)
 {
 	struct dns_change_req rq = { .add = 0, .zone = r->zone, .fqdn = r->fqdn, .value = r->value,
 				     .identifier = r->identifier, .cert_name = r->cert_name };
+	struct record *succ = successor(r);
 
+	if (succ) {
+		/* the same TXT is wanted again: the newer record withdraws it in its time */
+		log_info(r->cert_name, "dns-01: TXT %s at %s stays, published again through dns provider %s",
+			 r->value, r->fqdn, succ->prov_name);
+		succ->stands_for = 1;
+		unlink_record(r);
+		return;
+	}
 	r->state = R_REMOVING;
 	if (!r->prov->ops->withdraws) {
 		unlink_record(r);
@@ -289,7 +343,7 @@ static void added(void *arg, enum acme_err_class err, const char *msg)
 		r->failed = 1;
 		/* a refused UPDATE did nothing; an exec hook may have done half of it, and
 		 * an answer lost or unreadable may hide a change made: withdrawn then */
-		r->maybe_added = err != ACME_ERR_CERT || strcmp(r->prov->ops->type, "exec") == 0;
+		r->maybe_added = err != ACME_ERR_CERT || strcmp(r->prov->ops->type, "exec") == 0 || r->stands_for;
 		notify(r, err, msg);
 		if (!r->refs)
 			forget_failed(r);
@@ -311,9 +365,11 @@ static void start_add(struct record *r)
 				     .identifier = r->identifier, .cert_name = r->cert_name };
 
 	if (!r->refs) {
-		unlink_record(r);
+		drop_unadded(r);
 		return;
 	}
+	if (behind_removal(r))
+		return;                 /* still R_SAVING: kicked when that removal ends */
 	r->state = R_ADDING;
 	if (!(r->op = r->prov->ops->change(r->prov, &rq, added, r))) {
 		r->failed = 1;
@@ -428,28 +484,18 @@ size_t dns_records_count(const struct dns_records *rs)
 	return n;
 }
 
-/* A record in use (or being added) with the same provider, name and value:
- * withdrawing the orphan would take that one away too. */
-static int needed_again(const struct dns_records *rs, const struct record *o)
-{
-	for (const struct record *r = rs->list; r; r = r->next)
-		if (r != o && r->state <= R_LIVE && !r->failed && !strcmp(r->prov_name, o->prov_name) &&
-		    !strcmp(r->fqdn, o->fqdn) && !strcmp(r->value, o->value))
-			return 1;
-	return 0;
-}
-
 /* An orphan whose provider is configured again: remove it. */
 void dns_records_retry(struct dns_records *rs)
 {
-	struct record *r, *next;
+	struct record *r, *next, *succ;
 
 	for (r = rs->list; r; r = next) {
 		next = r->next;
 		if (r->state != R_ORPHAN)
 			continue;
-		if (needed_again(rs, r)) {
-			unlink_record(r);       /* the record published again stands for it */
+		if ((succ = successor(r))) {
+			succ->stands_for = 1;   /* the record published again withdraws it */
+			unlink_record(r);
 			continue;
 		}
 		if (!(r->prov = rs->find(rs->arg, r->prov_name))) {

@@ -245,6 +245,7 @@ static void tp_free(struct dns_prov *p)
 	}
 	event_free(tp->ev);
 	free(tp->p.name);
+	free(tp->p.cfg.server);
 	free(tp);
 }
 
@@ -256,19 +257,30 @@ static const struct dns_prov_ops ops_adns = { .type = "acme-dns", .withdraws = 0
 					      .cancel = tp_cancel, .free = tp_free };
 
 static struct tprov *P, *X, *A, *G;     /* "p" (rfc2136), "x" (exec), "a" (acme-dns), "gone" (not findable) */
+static struct tprov *P2;                /* NULL, or what a reload made of "p" (found instead of P) */
 
-static struct tprov *tp_new(const struct dns_prov_ops *ops, const char *name, int findable)
+/* server: where it makes its changes (config_dns_provider_same_place); the
+ * name by default. */
+static struct tprov *tp_new_at(const struct dns_prov_ops *ops, const char *name, int findable, const char *server)
 {
 	struct tprov *tp = calloc(1, sizeof(*tp));
 
 	assert_non_null(tp);
 	tp->p.ops = ops;
 	tp->p.name = strdup(name);
+	tp->p.cfg.type = ops->type[0] == 'r' ? CONFIG_DNS_RFC2136 : ops->type[0] == 'e' ? CONFIG_DNS_EXEC :
+			 CONFIG_DNS_ACMEDNS;
+	tp->p.cfg.server = strdup(server);
 	tp->ev = evtimer_new(base, complete_cb, tp);
 	assert_non_null(tp->ev);
 	tp->tail = &tp->head;
 	tp->findable = findable;
 	return tp;
+}
+
+static struct tprov *tp_new(const struct dns_prov_ops *ops, const char *name, int findable)
+{
+	return tp_new_at(ops, name, findable, name);
 }
 
 static void resume(struct tprov *tp)
@@ -288,7 +300,7 @@ static size_t pending_ops(const struct tprov *tp)
 
 static struct dns_prov *find(void *arg, const char *name)
 {
-	struct tprov *all[] = { P, X, A, G };
+	struct tprov *all[] = { P2 ? P2 : P, X, A, G };
 
 	(void)arg;
 	for (size_t i = 0; i < 4; i++)
@@ -442,6 +454,7 @@ static int setup(void **state)
 	X = tp_new(&ops_exec, "x", 1);
 	A = tp_new(&ops_adns, "a", 1);
 	G = tp_new(&ops_rfc, "gone", 0);
+	P2 = NULL;
 	rs = NULL;
 	ncalls = 0;
 	tick = 0;
@@ -462,6 +475,8 @@ static int teardown(void **state)
 	tp_free(&X->p);
 	tp_free(&A->p);
 	tp_free(&G->p);
+	if (P2)
+		tp_free(&P2->p);
 	event_base_free(base);
 	for (size_t i = 0; i < ncalls; i++)
 		free(calls[i].file);
@@ -866,6 +881,138 @@ static void test_withdraw_fails_then_same_value_again(void **state)
 	assert_int_equal(dns_records_busy(rs), 0);
 }
 
+/* ---- 6b. the same TXT through two providers (a reload replaced "p") ---- */
+
+/* The record the old provider published is wanted again through its
+ * successor (same server, say a new TSIG key): the old one's release does not
+ * withdraw it from under the new one, which withdraws it in its time. */
+static void test_reload_hands_over_the_same_txt(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+
+	(void)state;
+	start_records_loaded();
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	P2 = tp_new(&ops_rfc, "p", 1);
+	publish(&b, P2, FQDN_A, "v1");
+	settle();
+	assert_int_equal(ncalls, 2);
+	assert_call(1, P2, 1, FQDN_A, "v1");
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, ACME_ERR_NONE);
+
+	release(&a);
+	settle();
+	assert_int_equal(ncalls, 2);            /* no withdrawal through P */
+	assert_true(logged("dns-01: TXT v1 at " FQDN_A " stays, published again through dns provider p"));
+	assert_int_equal(dns_records_using(rs, &P->p), 0);
+	assert_int_equal(P->idle, 1);           /* the old provider can go */
+	assert_int_equal(on_disk("p", FQDN_A, "v1"), 1);
+
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, P2, 0, FQDN_A, "v1");
+	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
+	assert_int_equal(dns_records_busy(rs), 0);
+}
+
+/* The old provider's withdrawal is under way when the successor is asked for
+ * the same TXT: the add waits for it, or it could land first and be undone. */
+static void test_reload_add_waits_for_the_removal(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+
+	(void)state;
+	start_records_loaded();
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	P->hold = 1;
+	release(&a);
+	settle();
+	assert_int_equal(ncalls, 2);
+	assert_call(1, P, 0, FQDN_A, "v1");
+	P2 = tp_new(&ops_rfc, "p", 1);
+	publish(&b, P2, FQDN_A, "v1");
+	settle();
+	assert_int_equal(ncalls, 2);            /* waiting */
+	assert_int_equal(b.calls, 0);
+	assert_int_equal(on_disk("p", FQDN_A, "v1"), 2);
+
+	resume(P);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, P2, 1, FQDN_A, "v1");
+	assert_true(calls[1].done_at < calls[2].asked_at);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, ACME_ERR_NONE);
+	assert_int_equal(on_disk("p", FQDN_A, "v1"), 1);
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 4);
+	assert_call(3, P2, 0, FQDN_A, "v1");
+	assert_int_equal(dns_records_busy(rs), 0);
+}
+
+/* A provider of that name that now changes another server: not the same TXT,
+ * each withdrawn where it was added, neither waiting for the other. */
+static void test_other_server_is_another_txt(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+
+	(void)state;
+	start_records_loaded();
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	P->hold = 1;
+	release(&a);
+	settle();
+	P2 = tp_new_at(&ops_rfc, "p", 1, "elsewhere");
+	publish(&b, P2, FQDN_A, "v1");
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(1, P, 0, FQDN_A, "v1");
+	assert_call(2, P2, 1, FQDN_A, "v1");
+	assert_int_equal(b.calls, 1);
+	resume(P);
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 4);
+	assert_call(3, P2, 0, FQDN_A, "v1");
+	assert_int_equal(dns_records_busy(rs), 0);
+}
+
+/* The successor's add fails after it took the TXT over: the TXT the old one
+ * added is there all the same, so it is withdrawn. */
+static void test_successor_failing_withdraws_what_it_took_over(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+
+	(void)state;
+	start_records_loaded();
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	P2 = tp_new(&ops_rfc, "p", 1);
+	P2->hold = 1;
+	P2->add_err = ACME_ERR_CERT;
+	publish(&b, P2, FQDN_A, "v1");
+	settle();
+	release(&a);
+	settle();
+	assert_int_equal(ncalls, 2);            /* handed over, not withdrawn */
+	resume(P2);
+	settle();
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, ACME_ERR_CERT);
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, P2, 0, FQDN_A, "v1");
+	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
+	assert_int_equal(dns_records_busy(rs), 0);
+}
+
 /* ---- 7. what an earlier run left ---- */
 
 static void test_crash_recovery(void **state)
@@ -1174,6 +1321,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_add_fails_released_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_fails_then_same_value_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_hands_over_the_same_txt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_add_waits_for_the_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_server_is_another_txt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_successor_failing_withdraws_what_it_took_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callbacks_release, setup, teardown),
