@@ -43,7 +43,8 @@ struct server_check {
 	struct dns_server srv;
 	struct dns_req *req;
 	int ok;                         /* serves the value */
-	char said[160];                 /* what it answered last */
+	char said[200];                 /* what it answered last */
+	uint32_t kept_s;                /* a resolver's answer without it: the TTL it may keep it for */
 };
 
 struct challenge_answer {
@@ -165,6 +166,15 @@ static int served_everywhere(const struct challenge_answer *a)
 	return 1;
 }
 
+/* Some resolver answered without the value, with a TTL it may keep that for. */
+static int cached_without(const struct challenge_answer *a)
+{
+	for (size_t i = 0; i < a->nchk; i++)
+		if (!a->chk[i].ok && a->chk[i].kept_s)
+			return 1;
+	return 0;
+}
+
 static void round_over(struct challenge_answer *a)
 {
 	size_t ok = 0, silent = 0;
@@ -217,6 +227,11 @@ static void round_over(struct challenge_answer *a)
 	if (silent && ok + silent == a->nchk && used > 0 && (size_t)used < sizeof(msg))
 		snprintf(msg + used, sizeof(msg) - (size_t)used, " (can acmed reach the zone's name servers on port "
 			 "53? If not: dns: {propagation: resolvers})");
+	else if (a->s->prop == CONFIG_DNS_RESOLVERS && cached_without(a) && used > 0 && (size_t)used < sizeof(msg))
+		snprintf(msg + used, sizeof(msg) - (size_t)used, " (a caching resolver answers from its cache until "
+			 "the answer's TTL passes; that the name does not exist, for the zone's negative TTL, the "
+			 "SOA's last field: raise propagation_timeout above it, or use "
+			 "dns: {propagation: authoritative})");
 	/* servers that answer without it: the DNS setup's problem; only silence passes */
 	finish(a, silent && ok + silent == a->nchk ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT, msg);
 }
@@ -250,9 +265,13 @@ static void checked(const struct dns_result *r, void *arg)
 	size_t others = 0;
 
 	c->req = NULL;
+	c->kept_s = 0;
 	if (r->status != DNS_ANSWERED) {
 		snprintf(c->said, sizeof(c->said), "no answer");
 	} else {
+		uint32_t ttl = UINT32_MAX;
+		char kept[64] = "";
+
 		for (size_t i = 0; i < r->nanswer; i++) {
 			if (r->answer[i].type != DNS_T_TXT || strcasecmp(r->answer[i].name, a->target))
 				continue;
@@ -260,13 +279,23 @@ static void checked(const struct dns_result *r, void *arg)
 				c->ok = 1;
 			else
 				others++;
+			ttl = r->answer[i].ttl < ttl ? r->answer[i].ttl : ttl;
+		}
+		/* a resolver's TTLs are what is left of its cache: the TXT set's, or
+		 * for a negative answer its SOA's (RFC 2308 5) */
+		for (size_t i = 0; !others && i < r->nauthority; i++)
+			if (r->authority[i].type == DNS_T_SOA)
+				ttl = r->authority[i].ttl;
+		if (!c->ok && a->s->prop == CONFIG_DNS_RESOLVERS && ttl != UINT32_MAX && ttl > 0) {
+			c->kept_s = ttl;
+			snprintf(kept, sizeof(kept), ", an answer it may keep %lu s more", (unsigned long)ttl);
 		}
 		if (!c->ok)
-			snprintf(c->said, sizeof(c->said), "answers %s without it%s%zu other TXT value%s%s",
+			snprintf(c->said, sizeof(c->said), "answers %s without it%s%zu other TXT value%s%s%s",
 				 dns_rcode_str(r->rcode), others ? " (" : "", others, others == 1 ? "" : "s",
-				 others ? ")" : "");
+				 others ? ")" : "", kept);
 		if (!c->ok && !others)
-			snprintf(c->said, sizeof(c->said), "answers %s without it", dns_rcode_str(r->rcode));
+			snprintf(c->said, sizeof(c->said), "answers %s without it%s", dns_rcode_str(r->rcode), kept);
 	}
 	if (--a->waiting == 0)
 		round_over(a);

@@ -809,6 +809,7 @@ class Unbound:
 
     servers:  Knot objects: each zone of theirs becomes a stub zone asked at that server's address
               (the first server given for a zone; add_zone() sets one too, knot or (address, port))
+    cache:    True: it caches the test zones' answers, as a host's resolver does (below: it does not)
     workdir:  its config (unbound.conf), log (unbound.log: every question and reply), pid file and
               stdout; None: a temporary directory, removed by stop()
 
@@ -831,7 +832,7 @@ class Unbound:
 
     READY_LABEL = "_unbound-ready"      # its own readiness questions: left out of queries
 
-    def __init__(self, servers=(), workdir=None, port=None, timeout=30.0):
+    def __init__(self, servers=(), workdir=None, port=None, timeout=30.0, cache=False):
         if not unbound_installed():
             raise UnboundError(UNBOUND_MISSING)
         self.routes = {}
@@ -844,6 +845,7 @@ class Unbound:
         self.fixed_port = port
         self.port = port or pe.free_port()
         self.timeout = timeout
+        self.cache = cache
         self.config_path = self.dir / "unbound.conf"
         self.log_path = self.dir / "unbound.log"
         self.out_path = self.dir / "unbound.out"
@@ -904,7 +906,9 @@ class Unbound:
                   f"    name: {q(z)}",
                   f"    stub-addr: {addr}@{port}",
                   "    stub-first: no",         # knot or SERVFAIL, never the root
-                  "    stub-no-cache: yes"]     # every question reaches knot: no stale TXT, no stale NXDOMAIN
+                  # every question reaches knot: no stale TXT, no stale NXDOMAIN; cache=True: a
+                  # resolver as hosts have, keeping answers (a negative one for the SOA's TTL)
+                  f"    stub-no-cache: {'no' if self.cache else 'yes'}"]
         # unbound-control over a unix socket of its own (no certificates): forget()
         c += ["remote-control:", "    control-enable: yes", f"    control-interface: {q(str(self.control_path))}"]
         return "\n".join(c) + "\n"

@@ -222,6 +222,34 @@ def test_propagation_timeout_names_the_server(acmed, knot, resolver, tsig, works
     assert acmed_records(acmed) == []
 
 
+def test_propagation_resolvers_names_what_a_caching_resolver_keeps(acmed, knot, resolver, tsig, workspace):
+    """propagation: resolvers behind a resolver that caches, as hosts' do. Someone asked it for the
+    TXT at _acme-challenge.example.test (the admin's own value is there) just before: it keeps that
+    answer, without acmed's value, for its TTL (60 s here). The timeout says how long the resolver
+    may keep it, and what to do."""
+    caching = ke.Unbound([knot], workspace / "unbound-caching", cache=True)
+    caching.start()
+    try:
+        assert caching.txt("_acme-challenge.example.test") == ["kept: not acmed's"]
+        certs = [wild("apex", ["example.test"])]
+        config(acmed, certs, [rfc2136(knot, tsig, workspace)],
+               dns_top(caching, propagation="resolvers", timeout="3s"))
+        r = acmed.run_once(timeout=60)
+        assert r.rc != 0
+        said = re.search(rf"{re.escape(caching.hostport)}\) answers NOERROR without it \(1 other TXT value\), "
+                         r"an answer it may keep (\d+) s more", r.stderr)
+        assert said and 0 < int(said.group(1)) <= ke.DEFAULT_TTL, r.stderr[-3000:]
+        assert "raise propagation_timeout above it, or use dns: {propagation: authoritative}" in r.stderr
+        # knot had the record all along (and it does not stay behind); the resolver answered from its cache
+        assert "TXT published" in r.stderr
+        replies = caching.replies("_acme-challenge.example.test", "TXT")
+        assert replies[0][3] is False and all(cached for *_x, cached in replies[1:]) and len(replies) > 1, replies
+        assert knot.txt("_acme-challenge.example.test") == ["kept: not acmed's"]
+        assert acmed_records(acmed) == []
+    finally:
+        caching.stop()
+
+
 def test_wrong_tsig_secret_is_the_certificates_problem(acmed, knot, resolver, tsig, workspace):
     certs = [wild("bad", ["bad.example.test"])]
     config(acmed, certs, [rfc2136(knot, tsig, workspace, secret=ke.new_tsig("acmed-key").secret)],
