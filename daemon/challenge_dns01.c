@@ -15,7 +15,7 @@
 
 #define POLL_FIRST_MS 500
 #define POLL_MAX_MS 16000
-#define MAX_SERVERS 16
+#define MAX_SERVERS DNS_LOOKUP_MAX_ADDRS
 
 struct prov_slot {
 	struct prov_slot *next;

@@ -28,6 +28,8 @@ struct job {
 	/* servers */
 	char ns[DNS_LOOKUP_MAX_NS][256];
 	size_t nns, ns_at;
+	size_t nns_all;                 /* NS records the zone has (more than nns: cut) */
+	int addrs_cut;                  /* addresses left out: DNS_LOOKUP_MAX_ADDRS reached */
 	struct dns_server out[DNS_LOOKUP_MAX_ADDRS];
 	size_t nout;
 	struct dns_lookup *waiters;
@@ -293,6 +295,10 @@ static void servers_next(struct job *l)
 		fail(l, l->unknown ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT, msg);
 		return;
 	}
+	if (l->nns_all > l->nns || l->addrs_cut || l->ns_at < l->nns * 2)
+		log_info(NULL, "dns-01: zone %s has %zu name servers, more than acmed checks (%d name servers, %d "
+			 "addresses): propagation is checked on %zu addresses of the first ones", l->first, l->nns_all,
+			 DNS_LOOKUP_MAX_NS, DNS_LOOKUP_MAX_ADDRS, l->nout);
 	finish_servers(l, ACME_ERR_NONE, NULL);
 }
 
@@ -301,9 +307,9 @@ static void servers_step(struct job *l, const struct dns_result *res)
 	char msg[600];
 
 	if (l->qtype == DNS_T_NS) {
-		for (size_t i = 0; i < res->nanswer && l->nns < DNS_LOOKUP_MAX_NS; i++)
+		for (size_t i = 0; i < res->nanswer; i++)
 			if (res->answer[i].type == DNS_T_NS && strcasecmp(res->answer[i].name, l->first) == 0 &&
-			    strlen(res->answer[i].data) < sizeof(l->ns[0]))
+			    strlen(res->answer[i].data) < sizeof(l->ns[0]) && l->nns_all++ < DNS_LOOKUP_MAX_NS)
 				snprintf(l->ns[l->nns++], sizeof(l->ns[0]), "%s", res->answer[i].data);
 		if (l->nns == 0) {
 			snprintf(msg, sizeof(msg), "zone %s has no NS records (%s)", l->first,
@@ -317,11 +323,15 @@ static void servers_step(struct job *l, const struct dns_result *res)
 	}
 	size_t nsi = l->ns_at / 2;
 
-	for (size_t i = 0; i < res->nanswer && l->nout < DNS_LOOKUP_MAX_ADDRS; i++) {
+	for (size_t i = 0; i < res->nanswer; i++) {
 		struct dns_server *s = &l->out[l->nout];
 
 		if (res->answer[i].type != l->qtype)
 			continue;
+		if (l->nout == DNS_LOOKUP_MAX_ADDRS) {
+			l->addrs_cut = 1;
+			break;
+		}
 		if (dns_parse_server(res->answer[i].data, 53, &s->addr, &s->len))
 			continue;
 		memcpy(s->name, l->ns[nsi], sizeof(s->name));

@@ -11,8 +11,8 @@
 #include "dns.h"
 
 #define DNS_LOOKUP_MAX_CNAME 8          /* CNAMEs followed from _acme-challenge.<name> */
-#define DNS_LOOKUP_MAX_NS 8             /* name servers of a zone asked */
-#define DNS_LOOKUP_MAX_ADDRS 16         /* addresses of those */
+#define DNS_LOOKUP_MAX_NS 13            /* name servers of a zone asked (as many as the root has) */
+#define DNS_LOOKUP_MAX_ADDRS 32         /* addresses of those */
 
 #define DNS_LOOKUP_CACHE_MS 60000       /* a lookup's result is used again this long */
 

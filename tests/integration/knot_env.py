@@ -331,6 +331,8 @@ class Knot:
                   commands; refused UPDATEs (TSIG, ACL) only show at "debug"
     update_names: None, or the only names the TSIG key may update (update-owner: name, equal):
                   an UPDATE touching another name is refused whole
+    extra_ns:     more NS names (ns<N+1>... after the secondaries'), all at this server's address: a
+                  zone with many name servers
 
     The zones are never written back to their files (zonefile-sync: -1): every change is in the
     journal, so a restarted knotd serves them still.
@@ -347,7 +349,7 @@ class Knot:
     """
 
     def __init__(self, workdir, address=None, port=53, zones=None, tsig=None, primary=None, secondaries=0,
-                 start=True, timeout=30.0, log_level="info", update_names=None):
+                 start=True, timeout=30.0, log_level="info", update_names=None, extra_ns=0):
         reason = skip_reason(port)
         if reason:
             raise KnotError(reason)
@@ -357,6 +359,7 @@ class Knot:
         self.tsig = _as_tsig(tsig)
         self.primary = primary
         self.update_names = update_names
+        self.extra_ns = extra_ns
         self.timeout = timeout
         self.log_level = log_level
         self.proc = None
@@ -419,9 +422,11 @@ class Knot:
         return self.primary is not None
 
     def ns_names(self, zone):
-        """The zone's name servers: [(ns1.<zone>., address), ...], this primary first."""
+        """The zone's name servers: [(ns1.<zone>., address), ...], this primary first (extra_ns more
+        names at its own address at the end)."""
         z = fqdn(zone)
-        return [(f"ns{i + 1}.{z}", a) for i, a in enumerate(self.nameservers)]
+        addrs = list(self.nameservers) + [self.address] * self.extra_ns
+        return [(f"ns{i + 1}.{z}", a) for i, a in enumerate(addrs)]
 
     def _write_zones(self):
         if self.is_secondary:

@@ -43,7 +43,8 @@ def knot(request, workspace, tsig):
     m = request.node.get_closest_marker("knot")
     secondaries = m.kwargs.get("secondaries", 0) if m else 0
     k = ke.Knot(workspace / "knot", zones=ZONES, tsig=tsig, secondaries=secondaries,
-                update_names=m.kwargs.get("update_names") if m else None)
+                update_names=m.kwargs.get("update_names") if m else None,
+                extra_ns=m.kwargs.get("extra_ns", 0) if m else 0)
     second = ke.Knot(workspace / "knot2", primary=k) if secondaries else None
     k.second = second
     yield k
@@ -248,6 +249,23 @@ def test_propagation_resolvers_names_what_a_caching_resolver_keeps(acmed, knot, 
         assert acmed_records(acmed) == []
     finally:
         caching.stop()
+
+
+@pytest.mark.knot(extra_ns=13)
+def test_a_zone_with_more_name_servers_than_acmed_checks(acmed, knot, resolver, tsig, workspace):
+    """14 NS names (all knot here): acmed checks the first 13, says so, and issues."""
+    certs = [wild("many", ["many.example.test"])]
+    config(acmed, certs, [rfc2136(knot, tsig, workspace)], dns_top(resolver))
+    r = acmed.run_once(timeout=ISSUE_TIMEOUT)
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    assert ("dns-01: zone example.test. has 14 name servers, more than acmed checks (13 name servers, 32 "
+            "addresses): propagation is checked on 13 addresses of the first ones") in r.stderr, r.stderr[-3000:]
+    assert "served by every name server of the zone (13)" in r.stderr
+    # 13 of them (in the order the NS set came), their addresses asked once each
+    asked = [n for n, t in resolver.queries if t == "A" and n.startswith("ns")]
+    assert len(asked) == len(set(asked)) == 13, asked
+    assert set(asked) <= {f"ns{i}.example.test." for i in range(1, 15)}, asked
 
 
 def test_wrong_tsig_secret_is_the_certificates_problem(acmed, knot, resolver, tsig, workspace):
