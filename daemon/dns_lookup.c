@@ -72,8 +72,11 @@ int dns_resolvers_set(struct dns_resolvers *r, const char *const *addrs, size_t 
 {
 	if (!r->st && !(r->st = calloc(1, sizeof(*r->st))))
 		return -ENOMEM;
-	/* new resolvers: nothing they did not say counts (lookups under way finish) */
-	memset(r->st->cache, 0, sizeof(r->st->cache));
+	/* new resolvers: nothing they did not say counts (lookups under way finish);
+	 * slots never used stay untouched (not resident) */
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (r->st->cache[i].at_ms)
+			r->st->cache[i].at_ms = 0;
 	r->n = 0;
 	for (size_t i = 0; i < n && r->n < 8; i++) {
 		if (dns_parse_server(addrs[i], 53, &r->addr[r->n], &r->len[r->n]))
@@ -147,7 +150,7 @@ static void job_finish(struct job *j, enum acme_err_class err, const char *name,
 		c->kind = j->kind;
 		snprintf(c->key, sizeof(c->key), "%s", j->first);
 		snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
-		memcpy(c->out, j->out, sizeof(c->out));
+		memcpy(c->out, j->out, j->nout * sizeof(c->out[0]));
 		c->nout = j->nout;
 		c->at_ms = clock_mono_ms();
 	}
@@ -404,7 +407,7 @@ static struct dns_lookup *start(struct dns_resolvers *r, enum kind kind, const c
 		    clock_mono_ms() - c->at_ms >= DNS_LOOKUP_CACHE_MS)
 			continue;
 		snprintf(h->name, sizeof(h->name), "%s", c->name);
-		memcpy(h->out, c->out, sizeof(h->out));
+		memcpy(h->out, c->out, c->nout * sizeof(h->out[0]));
 		h->nout = c->nout;
 		free(canon);
 		if (!(h->ev = evtimer_new(r->base, cached_cb, h))) {
