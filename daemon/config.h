@@ -167,6 +167,8 @@ void config_cert_clear(struct config_cert *ct);
 
 /* Deep copy (dst overwritten; on -ENOMEM it holds what was copied: clear it). */
 int config_strv_copy(struct config_strv *dst, const struct config_strv *src);
+/* The same strings in the same order. */
+int config_strv_equal(const struct config_strv *a, const struct config_strv *b);
 void config_strv_clear(struct config_strv *sv);
 /* Free a CA's eab settings (the key wiped). */
 void config_eab_clear(struct config_ca *ca);

@@ -451,20 +451,10 @@ static int str_eq(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static int strv_eq(const struct config_strv *a, const struct config_strv *b)
-{
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]))
-			return 0;
-	return 1;
-}
-
 int config_dns_provider_same_place(const struct config_dns_provider *a, const struct config_dns_provider *b)
 {
 	return a->type == b->type && str_eq(a->server, b->server) && str_eq(a->url, b->url) &&
-	       strv_eq(&a->command, &b->command);
+	       config_strv_equal(&a->command, &b->command);
 }
 
 int config_dns_provider_same(const struct config_dns_provider *a, const struct config_dns_provider *b)
@@ -473,7 +463,8 @@ int config_dns_provider_same(const struct config_dns_provider *a, const struct c
 	    !str_eq(a->tsig_key, b->tsig_key) || !str_eq(a->tsig_algorithm, b->tsig_algorithm) ||
 	    !str_eq(a->tsig_secret, b->tsig_secret) || !str_eq(a->zone, b->zone) || a->ttl != b->ttl ||
 	    !str_eq(a->url, b->url) || !str_eq(a->credentials_file, b->credentials_file) ||
-	    !str_eq(a->ca_bundle, b->ca_bundle) || a->timeout != b->timeout || !strv_eq(&a->command, &b->command) ||
+	    !str_eq(a->ca_bundle, b->ca_bundle) || a->timeout != b->timeout ||
+	    !config_strv_equal(&a->command, &b->command) ||
 	    memcmp(a->credentials_digest, b->credentials_digest, sizeof(a->credentials_digest)))
 		return 0;
 	return 1;

@@ -36,6 +36,16 @@ int config_strv_copy(struct config_strv *dst, const struct config_strv *src)
 	return 0;
 }
 
+int config_strv_equal(const struct config_strv *a, const struct config_strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return 0;
+	return 1;
+}
+
 void config_cert_clear(struct config_cert *ct)
 {
 	free(ct->name);

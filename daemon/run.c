@@ -151,16 +151,6 @@ static int ca_same(const struct config_ca *a, const struct config_ca *b)
 	       !!a->ca_bundle == !!b->ca_bundle && (!a->ca_bundle || strcmp(a->ca_bundle, b->ca_bundle) == 0);
 }
 
-static int strv_equal(const struct config_strv *a, const struct config_strv *b)
-{
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]))
-			return 0;
-	return 1;
-}
-
 static int ensure_tlsalpn(struct run_ctx *ctx, const struct config *cfg);
 
 static void do_reload(struct run_ctx *ctx)
@@ -203,7 +193,7 @@ static void do_reload(struct run_ctx *ctx)
 		if (!cas[i] || acme_ca_load_account(cas[i]) < 0)
 			goto nomem;
 	}
-	if (ctx->tlsalpn && !strv_equal(&cfg->tls_alpn_listen, &ctx->cfg->tls_alpn_listen))
+	if (ctx->tlsalpn && !config_strv_equal(&cfg->tls_alpn_listen, &ctx->cfg->tls_alpn_listen))
 		log_warn(NULL, "tls_alpn_listen changed: the tls-alpn-01 responder keeps its sockets until "
 			 "the next start");
 	if (challenge_dns01_configure(ctx->solvers[2], cfg, "/etc/resolv.conf") < 0)
@@ -212,7 +202,7 @@ static void do_reload(struct run_ctx *ctx)
 	if (ensure_tlsalpn(ctx, cfg) < 0)
 		log_error(NULL, "no tls-alpn-01 responder: the certificates that use tls-alpn-01 cannot be "
 			  "validated");
-	if (!strv_equal(&cfg->listen, &ctx->cfg->listen) && ctx->http01 &&
+	if (!config_strv_equal(&cfg->listen, &ctx->cfg->listen) && ctx->http01 &&
 	    challenge_http_set_listen(ctx->http01, (const char *const *)cfg->listen.v,
 				      cfg->listen.n) < 0)
 		log_error(NULL, "keeping the old http-01 listeners");

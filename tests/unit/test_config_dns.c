@@ -140,6 +140,23 @@ static void test_values(void **state)
 		assert_int_equal(config_dns_provider_copy(&copy, config_find_dns_provider(cfg, "primary")), 0);
 		assert_true(config_dns_provider_same(&copy, config_find_dns_provider(cfg, "primary")));
 		assert_false(config_dns_provider_same(&copy, config_find_dns_provider(cfg, "hook")));
+		/* another key for the same server: another provider, the same records */
+		free(copy.tsig_key);
+		copy.tsig_key = strdup("rotated-key");
+		assert_false(config_dns_provider_same(&copy, config_find_dns_provider(cfg, "primary")));
+		assert_true(config_dns_provider_same_place(&copy, config_find_dns_provider(cfg, "primary")));
+		assert_false(config_dns_provider_same_place(&copy, config_find_dns_provider(cfg, "hook")));
+		free(copy.server);
+		copy.server = strdup("192.0.2.54");
+		assert_false(config_dns_provider_same_place(&copy, config_find_dns_provider(cfg, "primary")));
+		config_dns_provider_clear(&copy);
+		/* the same hook with another timeout changes the same records; another command does not */
+		assert_int_equal(config_dns_provider_copy(&copy, config_find_dns_provider(cfg, "hook")), 0);
+		copy.timeout = 5;
+		assert_true(config_dns_provider_same_place(&copy, config_find_dns_provider(cfg, "hook")));
+		free(copy.command.v[1]);
+		copy.command.v[1] = strdup("--verbose");
+		assert_false(config_dns_provider_same_place(&copy, config_find_dns_provider(cfg, "hook")));
 		config_dns_provider_clear(&copy);
 	}
 	config_free(cfg);
