@@ -106,8 +106,9 @@ def issue_with_serial_pebble_finds(acmed, stem, tries=8):
     by the hex of its serial bytes as sent, which RFC 9773 makes the DER content: a serial whose
     high bit is set keeps its leading 0x00 there, and Pebble answers 500 "could not find an order
     for the given certificate" (about one serial in 256; acmed's CertID is the RFC's, and Pebble's
-    own renewalInfo finds it).  So a certificate with such a serial is set aside and another name
-    issued; returns (certs, leaf)."""
+    own renewalInfo finds it).  acmed then orders once more without `replaces` (order.c,
+    replaces_refusal), which is not what these tests are about: a certificate with such a serial
+    is set aside and another name issued; returns (certs, leaf)."""
     for i in range(tries):
         certs = [one(f"{stem}{i}" if i else stem)]
         acmed.write_config(certs)
