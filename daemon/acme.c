@@ -272,6 +272,7 @@ static void call_deliver_failure(struct acme_call *call)
 
 	memset(&call->fail, 0, sizeof(call->fail));
 	reply.url = f.url;
+	reply.relayed = f.relayed;
 	reply.status = f.status;
 	reply.body = "";
 	reply.retry_after = f.retry_after;

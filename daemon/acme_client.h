@@ -28,6 +28,8 @@ struct acme_reply {
 	const char *err_text;           /* one line for the log when err != NONE */
 	int missing_resource;           /* get: the directory has no such resource */
 	const char *const *links;       /* the Link header values, NULL-terminated (or NULL) */
+	int relayed;                    /* the failure of a request this one waited on (directory,
+					 * nonce, account), not the CA's answer to this one */
 };
 /* reply is valid only during the call. */
 typedef void (*acme_reply_fn)(const struct acme_reply *reply, void *arg);

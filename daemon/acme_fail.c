@@ -81,6 +81,7 @@ void acme_fail_copy(struct call_failure *dst, const struct call_failure *src)
 {
 	acme_fail_clear(dst);
 	dst->set = 1;
+	dst->relayed = 1;
 	dst->url = strdup(src->url ? src->url : "");
 	dst->status = src->status;
 	dst->err = src->err;

@@ -21,6 +21,7 @@ enum call_state { CALL_IDLE, CALL_WAITING, CALL_NONCE_WAIT, CALL_SENT, CALL_DELA
 /* Why a call could not go on, kept until the call's own timer delivers it. */
 struct call_failure {
 	int set;
+	int relayed;                    /* copied from the request the call waited on */
 	int missing_resource;
 	char *url;
 	long status;

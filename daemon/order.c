@@ -379,15 +379,18 @@ static void order_create(struct order *o);
  * - alreadyReplaced: someone already replaced that certificate;
  * - a refusal naming the replacement: another account ordered that
  *   certificate (after `account deactivate`, an imported certificate);
- * - a plain HTTP 500 serverInternal (no Retry-After): the CA failed to look
- *   the replaced certificate up (Pebble 2.10 cannot find a serial whose DER
- *   starts with a zero byte). A CA really down fails the second try too, and
- *   that one is handled as its outage. */
+ * - a plain HTTP 500 serverInternal (no Retry-After) to the newOrder itself
+ *   (not relayed from the nonce, directory or account it waited on): the CA
+ *   failed to look the replaced certificate up (Pebble 2.10 cannot find a
+ *   serial whose DER starts with a zero byte). A CA really down fails the
+ *   second try too, and that one is handled as its outage; a CA whose 500 was
+ *   a passing one issues without the ARI link (the renewal then counts
+ *   against its rate limits), which beats a certificate that never renews. */
 static const char *replaces_refusal(const struct order *o, const struct acme_reply *r)
 {
 	const char *name = r->problem ? r->problem->name : NULL;
 
-	if (r->err == ACME_ERR_NONE || !o->replaces || !name)
+	if (r->err == ACME_ERR_NONE || !o->replaces || !name || r->relayed)
 		return NULL;
 	if (strcmp(name, "alreadyReplaced") == 0)
 		return "already replaced";

@@ -41,6 +41,7 @@ struct fake_fault {
 	long status;
 	char *problem;
 	int64_t retry_after;
+	int relayed;
 };
 
 struct acme_call {
@@ -392,6 +393,7 @@ static void deliver_cb(evutil_socket_t fd, short what, void *arg)
 		fault->count--;
 		r.status = fault->status;
 		r.retry_after = fault->retry_after;
+		r.relayed = fault->relayed;
 		r.err = acme_classify(fault->status, fault->problem);
 		if (r.err == ACME_ERR_NONE)
 			r.err = ACME_ERR_INPUT;
@@ -651,6 +653,12 @@ void fakeca_fail(struct fakeca *f, const char *prefix, int count, long status, c
 	x->status = status;
 	x->problem = problem ? strdup(problem) : NULL;
 	x->retry_after = retry_after;
+}
+
+void fakeca_fail_relayed(struct fakeca *f, const char *prefix, int count, long status, const char *problem)
+{
+	fakeca_fail(f, prefix, count, status, problem, -1);
+	f->faults[f->nfaults - 1].relayed = 1;
 }
 
 void fakeca_set_validation(struct fakeca *f, int polls, int64_t retry_after, fakeca_check_fn check,

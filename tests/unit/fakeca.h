@@ -34,6 +34,9 @@ size_t fakeca_in_flight(const struct fakeca *f);
  * followed by ":" and its detail, or NULL. */
 void fakeca_fail(struct fakeca *f, const char *prefix, int count, long status, const char *problem,
 		 int64_t retry_after);
+/* The same, as the failure of a request those waited on (newNonce, the
+ * directory, newAccount): acme_reply.relayed. */
+void fakeca_fail_relayed(struct fakeca *f, const char *prefix, int count, long status, const char *problem);
 
 /* The validator: after a challenge is answered, the authorization stays
  * pending for `polls` fetches (each answered with Retry-After retry_after

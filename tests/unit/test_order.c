@@ -418,6 +418,47 @@ static void test_server_internal_twice_is_the_ca_outage(void **state)
 	assert_int_equal(fakeca_count(x->ca, "newOrder"), 2);
 }
 
+/* A 500 that says when to come back (Retry-After) is the CA's outage too. */
+static void test_server_internal_with_retry_after_is_not_retried(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 1, 500, "serverInternal:could not find an order", 60);
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_false(x->res.ok);
+	assert_int_equal(x->res.err, ACME_ERR_UNAVAILABLE);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
+/* A gateway's 502 or a 503 without Retry-After: not the CA's answer to the
+ * order, its outage. */
+static void test_gateway_error_on_replaces_is_not_retried(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail(x->ca, "newOrder", 1, 502, "serverInternal:upstream error", -1);
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_false(x->res.ok);
+	assert_int_equal(x->res.err, ACME_ERR_UNAVAILABLE);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
+/* A 500 from the nonce or the account the newOrder waited on says nothing
+ * about "replaces": the CA's outage, no second newOrder. */
+static void test_relayed_server_internal_is_not_about_replaces(void **state)
+{
+	struct fx *x = *state;
+
+	fakeca_fail_relayed(x->ca, "newOrder", 1, 500, "serverInternal:account lookup failed");
+	start(x, NULL, "AAAA.BBBB");
+	drive(x, 60000);
+	assert_false(x->res.ok);
+	assert_int_equal(x->res.err, ACME_ERR_UNAVAILABLE);
+	assert_int_equal(fakeca_count(x->ca, "newOrder"), 1);
+}
+
 /* Maintenance (503, Retry-After) is the CA's outage at once: the order is
  * not sent a second time without "replaces". */
 static void test_maintenance_on_replaces_is_not_retried(void **state)
@@ -560,6 +601,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_internal_on_replaces_orders_again_without_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_internal_twice_is_the_ca_outage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maintenance_on_replaces_is_not_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_internal_with_retry_after_is_not_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relayed_server_internal_is_not_about_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_error_on_replaces_is_not_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaces_is_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authorization_for_another_name_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_with_other_names_is_refused, setup, teardown),
