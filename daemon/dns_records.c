@@ -145,6 +145,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* what nobody uses first: a TXT wanted again is handed over, not withdrawn and added */
 	for (r = rs->list; r; r = next) {
 		next = r->next;
 		if (!r->refs && r->state == R_LIVE)
@@ -153,9 +154,12 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 			drop_unadded(r);
 		else if (!r->refs && r->state == R_ADDING && r->failed && !r->op)
 			forget_failed(r);       /* its last user let go after the callback */
-		else if (r->state == R_SAVING && rs->loaded && r->gen <= rs->saved_gen)
+	}
+	for (r = rs->list; r; r = next) {
+		next = r->next;
+		if (r->state == R_SAVING && r->refs && rs->loaded && r->gen <= rs->saved_gen)
 			start_add(r);
-		else if (r->state == R_LIVE)
+		else if (r->state == R_LIVE && r->refs)
 			notify(r, ACME_ERR_NONE, NULL);
 	}
 }
@@ -373,9 +377,10 @@ static void start_add(struct record *r)
 	r->state = R_ADDING;
 	if (!(r->op = r->prov->ops->change(r->prov, &rq, added, r))) {
 		r->failed = 1;
+		r->maybe_added = r->stands_for;         /* nothing sent; the TXT it took over is there */
 		notify(r, ACME_ERR_CERT, "the DNS provider cannot publish it (see the log)");
 		if (!r->refs)
-			unlink_record(r);
+			forget_failed(r);
 	}
 }
 

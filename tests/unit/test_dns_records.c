@@ -1013,6 +1013,113 @@ static void test_successor_failing_withdraws_what_it_took_over(void **state)
 	assert_int_equal(dns_records_busy(rs), 0);
 }
 
+/* Two entries with different names for one server (another key each): the
+ * same TXT all the same. */
+static void test_two_names_one_server(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+	struct tprov *Q = tp_new_at(&ops_rfc, "q", 1, "p");
+
+	(void)state;
+	start_records_loaded();
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	publish(&b, Q, FQDN_A, "v1");
+	settle();
+	assert_int_equal(ncalls, 2);
+	assert_call(1, Q, 1, FQDN_A, "v1");
+	release(&a);
+	settle();
+	assert_int_equal(ncalls, 2);
+	assert_true(logged("dns-01: TXT v1 at " FQDN_A " stays, published again through dns provider q"));
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, Q, 0, FQDN_A, "v1");
+	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
+	dns_records_free(rs);   /* before Q */
+	rs = NULL;
+	tp_free(&Q->p);
+}
+
+/* The successor cannot even start its add (its provider refuses at once)
+ * after it took the TXT over: the TXT is withdrawn all the same, later if
+ * the provider refuses that too. Without a store, so that the release and
+ * the publication are taken in one go (releases first). */
+static void test_successor_refusing_at_once_withdraws_what_it_took_over(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+
+	(void)state;
+	rs = dns_records_new(base, NULL, find, idle, NULL);
+	assert_non_null(rs);
+	dns_records_load(rs);
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	P2 = tp_new(&ops_rfc, "p", 1);
+	P2->refuse = 1;
+	publish(&b, P2, FQDN_A, "v1");
+	release(&a);            /* a hands over to b before b's add is tried */
+	settle();
+	assert_true(logged("stays, published again through dns provider p"));
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, ACME_ERR_CERT);
+	assert_int_equal(ncalls, 2);
+	assert_call(1, P2, 1, FQDN_A, "v1");
+	assert_int_equal(calls[1].refused, 1);
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, P2, 0, FQDN_A, "v1");
+	assert_int_equal(calls[2].refused, 1);
+	assert_int_equal(dns_records_count(rs), 1);             /* not forgotten */
+	P2->refuse = 0;
+	fakeclock_advance_ms(60000);
+	settle();
+	assert_int_equal(ncalls, 4);
+	assert_call(3, P2, 0, FQDN_A, "v1");
+	assert_int_equal(calls[3].done, 1);
+	assert_int_equal(dns_records_count(rs), 0);
+}
+
+/* The old provider's withdrawal fails while the successor's add waits for
+ * it: the add goes, and the left-over is not withdrawn from under it later. */
+static void test_waiting_add_goes_when_the_removal_fails(void **state)
+{
+	struct ans a = { 0 }, b = { 0 };
+
+	(void)state;
+	start_records_loaded();
+	publish(&a, P, FQDN_A, "v1");
+	settle();
+	P->hold = 1;
+	P->del_err = ACME_ERR_UNAVAILABLE;
+	release(&a);
+	settle();
+	P2 = tp_new(&ops_rfc, "p", 1);
+	publish(&b, P2, FQDN_A, "v1");
+	settle();
+	assert_int_equal(ncalls, 2);            /* waiting */
+	resume(P);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_call(2, P2, 1, FQDN_A, "v1");
+	assert_true(calls[1].done_at < calls[2].asked_at);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, ACME_ERR_NONE);
+	/* the failed withdrawal's retry: the live record stands for it */
+	fakeclock_advance_ms(60000);
+	settle();
+	assert_int_equal(ncalls, 3);
+	assert_int_equal(on_disk("p", FQDN_A, "v1"), 1);
+	assert_int_equal(dns_records_count(rs), 1);
+	release(&b);
+	settle();
+	assert_int_equal(ncalls, 4);
+	assert_call(3, P2, 0, FQDN_A, "v1");
+	assert_int_equal(on_disk(NULL, NULL, NULL), 0);
+}
+
 /* ---- 7. what an earlier run left ---- */
 
 static void test_crash_recovery(void **state)
@@ -1325,6 +1432,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_add_waits_for_the_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_server_is_another_txt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_successor_failing_withdraws_what_it_took_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_names_one_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_successor_refusing_at_once_withdraws_what_it_took_over, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_waiting_add_goes_when_the_removal_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callbacks_release, setup, teardown),
