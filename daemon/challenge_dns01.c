@@ -175,11 +175,41 @@ static int cached_without(const struct challenge_answer *a)
 	return 0;
 }
 
+/* What each server answered, then what to do; the hint always fits (the list
+ * is cut short when there are many servers). */
+static void report_timeout(const struct challenge_answer *a, int all_silent, char *msg, size_t size)
+{
+	const char *hint = all_silent ? " (can acmed reach the zone's name servers on port 53? If not: "
+					"dns: {propagation: resolvers})" :
+			   a->s->prop == CONFIG_DNS_RESOLVERS && cached_without(a) ?
+			   " (a caching resolver answers from its cache until the answer's TTL passes; that the name "
+			   "does not exist, for the zone's negative TTL, the SOA's last field: raise "
+			   "propagation_timeout above it, or use dns: {propagation: authoritative})" : "";
+	size_t room = size - strlen(hint) - 32, used;
+	int n = snprintf(msg, room, "TXT at %s (zone %s) not served everywhere after %llds (propagation_timeout):",
+			 a->target, a->zone, (long long)(a->s->prop_timeout_ms / 1000));
+
+	used = n > 0 && (size_t)n < room ? (size_t)n : 0;
+	for (size_t i = 0; i < a->nchk; i++) {
+		char addr[80], item[600];
+
+		dns_server_str((const struct sockaddr *)&a->chk[i].srv.addr, addr, sizeof(addr));
+		n = snprintf(item, sizeof(item), "%s %s (%s) %s", i ? ";" : "", a->chk[i].srv.name, addr,
+			     a->chk[i].ok ? "serves it" : a->chk[i].said);
+		if (n < 0 || used + (size_t)n >= room) {
+			used += (size_t)snprintf(msg + used, size - used, "; ... and %zu more", a->nchk - i);
+			break;
+		}
+		memcpy(msg + used, item, (size_t)n + 1);
+		used += (size_t)n;
+	}
+	snprintf(msg + used, size - used, "%s", hint);
+}
+
 static void round_over(struct challenge_answer *a)
 {
 	size_t ok = 0, silent = 0;
-	char msg[1400];
-	int used;
+	char msg[880];                  /* what the order keeps of a failure (1 KiB) with its prefix */
 
 	for (size_t i = 0; i < a->nchk; i++) {
 		ok += a->chk[i].ok;
@@ -215,23 +245,7 @@ static void round_over(struct challenge_answer *a)
 		evtimer_add(a->timer, &tv);
 		return;
 	}
-	used = snprintf(msg, sizeof(msg), "TXT at %s (zone %s) not served everywhere after %llds "
-			"(propagation_timeout):", a->target, a->zone, (long long)(a->s->prop_timeout_ms / 1000));
-	for (size_t i = 0; i < a->nchk && used > 0 && (size_t)used < sizeof(msg); i++) {
-		char addr[80];
-
-		dns_server_str((const struct sockaddr *)&a->chk[i].srv.addr, addr, sizeof(addr));
-		used += snprintf(msg + used, sizeof(msg) - (size_t)used, "%s %s (%s) %s", i ? ";" : "",
-				 a->chk[i].srv.name, addr, a->chk[i].ok ? "serves it" : a->chk[i].said);
-	}
-	if (silent && ok + silent == a->nchk && used > 0 && (size_t)used < sizeof(msg))
-		snprintf(msg + used, sizeof(msg) - (size_t)used, " (can acmed reach the zone's name servers on port "
-			 "53? If not: dns: {propagation: resolvers})");
-	else if (a->s->prop == CONFIG_DNS_RESOLVERS && cached_without(a) && used > 0 && (size_t)used < sizeof(msg))
-		snprintf(msg + used, sizeof(msg) - (size_t)used, " (a caching resolver answers from its cache until "
-			 "the answer's TTL passes; that the name does not exist, for the zone's negative TTL, the "
-			 "SOA's last field: raise propagation_timeout above it, or use "
-			 "dns: {propagation: authoritative})");
+	report_timeout(a, silent && ok + silent == a->nchk, msg, sizeof(msg));
 	/* servers that answer without it: the DNS setup's problem; only silence passes */
 	finish(a, silent && ok + silent == a->nchk ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT, msg);
 }
@@ -249,10 +263,12 @@ static void poll_round(struct challenge_answer *a)
 		/* ask the name servers themselves, not for recursion */
 		c->req = dns_query(a->s->dc, (const struct sockaddr *)&c->srv.addr, c->srv.len, a->target, DNS_T_TXT,
 				   a->s->prop == CONFIG_DNS_RESOLVERS, checked, c);
-		if (c->req)
+		if (c->req) {
 			a->waiting++;
-		else
+		} else {
 			snprintf(c->said, sizeof(c->said), "cannot be asked (out of memory)");
+			c->kept_s = 0;
+		}
 	}
 	if (a->waiting == 0)
 		round_over(a);          /* only from a loop callback: the timer or a lookup */

@@ -298,10 +298,12 @@ static void servers_next(struct job *l)
 		fail(l, l->unknown ? ACME_ERR_UNAVAILABLE : ACME_ERR_CERT, msg);
 		return;
 	}
-	if (l->nns_all > l->nns || l->addrs_cut || l->ns_at < l->nns * 2)
-		log_info(NULL, "dns-01: zone %s has %zu name servers, more than acmed checks (%d name servers, %d "
-			 "addresses): propagation is checked on %zu addresses of the first ones", l->first, l->nns_all,
-			 DNS_LOOKUP_MAX_NS, DNS_LOOKUP_MAX_ADDRS, l->nout);
+	if (l->nns_all > l->nns)
+		log_info(NULL, "dns-01: zone %s has %zu name servers; propagation is checked on the first %d "
+			 "(%zu addresses)", l->first, l->nns_all, DNS_LOOKUP_MAX_NS, l->nout);
+	else if (l->addrs_cut || l->ns_at < l->nns * 2)
+		log_info(NULL, "dns-01: the name servers of zone %s have more than %d addresses; propagation is "
+			 "checked on the first %zu", l->first, DNS_LOOKUP_MAX_ADDRS, l->nout);
 	finish_servers(l, ACME_ERR_NONE, NULL);
 }
 
