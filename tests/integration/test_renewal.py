@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 
 import pebble_env as pe
 import waits
-from faultproxy import Request, Response, ari_cert_id, b64u
+from faultproxy import PROBLEM_JSON, Request, Response, Rule, ari_cert_id, b64u
 
 DAY = 86400
 LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?:[+-]\d{4})? acmed ")
@@ -230,6 +230,40 @@ def test_ari_already_replaced_retries_without_replaces(acmed, proxy):
     assert "replaces" not in orders[1]["payload"], orders[1]["payload"]
     assert rule.hits == 1
     assert leaf(acmed, "arir").serial_number != old.serial_number
+
+
+@pytest.mark.acmed
+@pytest.mark.pebble(nonce_reject=0)
+def test_ari_server_internal_on_replaces_orders_without_it(acmed, proxy):
+    """Pebble 2.10's answer when it cannot look the replaced certificate up (a serial whose DER
+    starts with 0x00, about one in 256): a plain 500 serverInternal to the newOrder carrying
+    `replaces`. The certificate still renews: the same run orders again without `replaces`."""
+    certs, old = issue_one(acmed, proxy, "arie")
+    cid = ari_cert_id(old)
+    now = time.time()
+    proxy.enable_ari()
+    proxy.set_ari_window(cid, now - 2 * DAY, now - DAY)
+    body = {"type": "urn:ietf:params:acme:error:serverInternal",
+            "detail": "could not find an order for the given certificate: could not find order resulting in "
+                      "the given certificate serial number"}
+    rule = proxy.add_rule(Rule("respond", kind="newOrder", method="POST", payload_has="replaces", count=1,
+                               status=500, headers={"Content-Type": PROBLEM_JSON}, body=body, nonce=True,
+                               name="pebble-serial"))
+    mark = proxy.log.mark()
+    r = acmed.run_once(env={"TZ": "UTC"})
+    assert r.rc == 0, r.describe()
+    acmed.verify(certs)
+    orders = proxy.log.select(kind="newOrder", since=mark)
+    assert [e["status"] for e in orders] == [500, 201], [(e["status"], e["payload"]) for e in orders]
+    assert orders[0]["payload"].get("replaces") == cid
+    assert "replaces" not in orders[1]["payload"], orders[1]["payload"]
+    assert rule.hits == 1
+    assert re.search(r"\[arie\] the CA refuses \"replaces\" \(POST \S+/order-plz: HTTP 500 "
+                     r"urn:ietf:params:acme:error:serverInternal: could not find an order.*\); ordering without it",
+                     r.stderr), r.stderr[-2000:]
+    # a failure taken in stride: no CA outage, no backoff
+    assert "unavailable" not in r.stderr, r.stderr[-2000:]
+    assert leaf(acmed, "arie").serial_number != old.serial_number
 
 
 def restore_previous_generation(out):
