@@ -18,6 +18,9 @@
 
 #define DNS_UDP_MAX 65536
 #define DNS_UDP_BURST 16        /* datagrams read per wake-up */
+#define DNS_TCP_BURST 16        /* reads per wake-up on a TCP connection: a server streaming
+				 * bytes never holds the loop */
+#define DNS_TCP_JUNK 8          /* messages on one connection that answer nothing asked */
 
 struct dns_client {
 	struct event_base *base;
@@ -57,6 +60,7 @@ struct dns_req {
 	uint8_t *out;                   /* length + message */
 	size_t outlen, outoff;
 	int connected, reading;
+	int junk;                       /* TCP messages that answered nothing asked */
 	uint8_t lenbuf[2];
 	uint8_t *in;
 	size_t inlen, inoff;
@@ -475,16 +479,23 @@ static int tcp_message(struct dns_req *r)
 		finish(r, DNS_BAD_ANSWER, "%s sent %s", r->server, dns_reject_str(r->bad));
 		return 1;
 	}
+	/* one request per connection: a server that keeps sending something else is not answering */
+	if (++r->junk >= DNS_TCP_JUNK) {
+		finish(r, DNS_NO_ANSWER, "%s sent %d messages over TCP that answer nothing asked", r->server,
+		       r->junk);
+		return 1;
+	}
 	free(r->in);
 	r->in = NULL;
 	r->inoff = 0;
 	return 0;
 }
 
-/* Reads what is there; 1 when the request ended. */
+/* Reads what is there, a few reads at a time (the loop calls again while
+ * more is waiting); 1 when the request ended. */
 static int tcp_read(struct dns_req *r)
 {
-	for (;;) {
+	for (int i = 0; i < DNS_TCP_BURST; i++) {
 		uint8_t *dst = r->in ? r->in + r->inoff : r->lenbuf + r->inoff;
 		size_t want = r->in ? r->inlen - r->inoff : 2 - r->inoff;
 		ssize_t n = recv(r->fd, dst, want, 0);
@@ -508,6 +519,7 @@ static int tcp_read(struct dns_req *r)
 		if (r->in && r->inoff == r->inlen && tcp_message(r))
 			return 1;
 	}
+	return 0;
 }
 
 static void on_tcp(evutil_socket_t fd, short what, void *arg)
@@ -556,6 +568,8 @@ static void tcp_start(struct dns_req *r)
 
 	close_fd(r);
 	r->state = ST_TCP;
+	r->bad = 0;                     /* what came over UDP does not end the TCP exchange */
+	r->junk = 0;
 	if (!r->update)
 		new_id(r);
 	free(r->out);

@@ -142,6 +142,7 @@ enum fake_mode {
 	F_TSIG_BADSIG,  /* NOTAUTH, TSIG error BADSIG without a MAC */
 	F_TSIG_OTHERKEY,/* signed with another key */
 	F_CLOSE,        /* TCP: closes after reading */
+	F_JUNK,         /* TCP: 4096 empty messages at once, nothing else, the connection kept */
 };
 
 struct fconn {
@@ -399,6 +400,13 @@ static void on_fconn(evutil_socket_t fd, short what, void *arg)
 	c->in = NULL;
 	if (f->mode == F_CLOSE) {
 		fconn_free(c);
+		return;
+	}
+	if (f->mode == F_JUNK) {
+		static const uint8_t zeros[8192];
+
+		free(w);
+		write_all(fd, zeros, sizeof(zeros));
 		return;
 	}
 	if (!w)
@@ -836,6 +844,25 @@ static void test_tcp_failures(void **state)
 	assert_int_equal(d3.rcode, DNS_RCODE_REFUSED);
 	snprintf(want, sizeof(want), "127.0.0.1:%d answered REFUSED", f.port);
 	assert_string_equal(d3.msg, want);
+	fake_stop(&f);
+}
+
+/* A server that streams messages answering nothing (empty ones here) over the
+ * request's TCP connection: given up after a few, never read on and on. */
+static void test_tcp_junk(void **state)
+{
+	struct fake f;
+	struct done d = { 0 };
+	char want[160];
+	const struct dns_change ch = { 1, "x.example.test", "v", 60 };
+
+	fake_start(&f, F_JUNK);
+	dns_client_set_timeouts(client, 60000, 1);      /* the request's deadline plays no part */
+	update(&f, NULL, &ch, 1, &d);
+	run_until(is_done, &d);
+	assert_int_equal(d.status, DNS_NO_ANSWER);
+	snprintf(want, sizeof(want), "127.0.0.1:%d sent 8 messages over TCP that answer nothing asked", f.port);
+	assert_string_equal(d.msg, want);
 	fake_stop(&f);
 }
 
@@ -1663,6 +1690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_junk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rcode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_free_pending, setup, teardown),
