@@ -223,6 +223,30 @@ static const struct dns_rr *find_rr(const struct dns_rr *rr, size_t n, const cha
 	return NULL;
 }
 
+/* A host name as the TXT record's owner may be: letters, digits, '-' and '_'
+ * in labels that do not start with '-'. What a CNAME's owner writes reaches
+ * the provider (an exec hook's argv, an UPDATE): nothing else is followed. */
+static int name_plain(const char *n)
+{
+	int start = 1;
+
+	if (!*n || *n == '.')
+		return 0;
+	for (const char *p = n; *p; p++) {
+		if (*p == '.') {
+			if (start)
+				return 0;       /* an empty label */
+			start = 1;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || (*p == '-' && !start)))
+			return 0;
+		start = 0;
+	}
+	return 1;
+}
+
 static void target_step(struct job *l, const struct dns_result *res)
 {
 	const struct dns_rr *cname = find_rr(res->answer, res->nanswer, l->qname, DNS_T_CNAME);
@@ -238,6 +262,12 @@ static void target_step(struct job *l, const struct dns_result *res)
 	if (strlen(cname->data) >= sizeof(l->qname)) {
 		snprintf(msg, sizeof(msg), "%s: a CNAME leads to a name of %zu characters, more than acmed takes",
 			 l->first, strlen(cname->data));
+		fail(l, ACME_ERR_CERT, msg);
+		return;
+	}
+	if (!name_plain(cname->data)) {
+		snprintf(msg, sizeof(msg), "%s: a CNAME leads to \"%.200s\", not a host name (only letters, digits, "
+			 "'-' and '_'); acmed publishes nothing there", l->first, cname->data);
 		fail(l, ACME_ERR_CERT, msg);
 		return;
 	}

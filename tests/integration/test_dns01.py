@@ -22,7 +22,9 @@ from acmedns_standin import AcmeDnsStandin
 ISSUE_TIMEOUT = 120
 ZONES = {
     "example.test": ['_acme-challenge TXT "kept: not acmed\'s"', "www A 127.0.0.1",
-                     "_acme-challenge.alias CNAME alias.other.test."],
+                     "_acme-challenge.alias CNAME alias.other.test.",
+                     # a CNAME whose owner writes what a hook would take for an option
+                     "_acme-challenge.dash CNAME -rf.other.test."],
     "other.test": ["www A 127.0.0.1"],
     "acme.other.test": [],
 }
@@ -255,6 +257,25 @@ def test_propagation_resolvers_names_what_a_caching_resolver_keeps(acmed, knot, 
         assert acmed_records(acmed) == []
     finally:
         caching.stop()
+
+
+def test_cname_to_a_name_that_is_no_host_name_is_refused(acmed, knot, resolver, tsig, workspace):
+    """_acme-challenge.dash is a CNAME to "-rf.other.test.": what the CNAME's owner writes would
+    reach the exec hook's argv. acmed follows no such name: the certificate fails, saying why, and
+    the hook never runs."""
+    log = workspace / "hook.log"
+    hook = workspace / "dns-hook"
+    hook.write_text(f'#!/bin/sh\necho "hook $1 $2" >> "{log}"\n')
+    hook.chmod(0o700)
+    certs = [wild("dash", ["dash.example.test"], provider="hook")]
+    config(acmed, certs, [f"\n  - {{name: hook, type: exec, command: [{pe._y(hook)}], timeout: 30s}}"],
+           dns_top(resolver))
+    r = acmed.run_once(timeout=60)
+    assert r.rc != 0
+    assert ('_acme-challenge.dash.example.test.: a CNAME leads to "-rf.other.test.", not a host name (only '
+            "letters, digits, '-' and '_'); acmed publishes nothing there") in r.stderr, r.stderr[-3000:]
+    assert not log.exists(), log.read_text()
+    assert acmed_records(acmed) == []
 
 
 @pytest.mark.knot(extra_ns=13)
