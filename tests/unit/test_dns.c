@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include "testloop.h"
 #include <ldns/ldns.h>
 
 #include "dns.h"
@@ -99,23 +100,9 @@ static void on_done(const struct dns_result *r, void *arg)
 
 /* ---- waiting on the loop ---- */
 
-static void on_safety(evutil_socket_t fd, short what, void *arg)
-{
-	*(int *)arg = 1;
-}
-
 static void run_until(int (*pred)(void *), void *a)
 {
-	int hit = 0;
-	struct timeval tv = { SAFETY_S, 0 };
-	struct event *safety = evtimer_new(base, on_safety, &hit);
-
-	evtimer_add(safety, &tv);
-	while (!pred(a) && !hit)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(safety);
-	if (hit)
-		fail_msg("waited %d s for an event that never came", SAFETY_S);
+	testloop_run_until(base, pred, a, SAFETY_S);
 }
 
 static int is_done(void *a)

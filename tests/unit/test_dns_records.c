@@ -95,14 +95,11 @@ static void write_file(const char *path, const char *text)
 
 static int logged(const char *needle)
 {
-	char *s;
 	int found;
 
 	fflush(stderr);
-	s = slurp(log_path);
-	assert_non_null(s);
-	found = strstr(s, needle) != NULL;
-	free(s);
+	found = file_has(log_path, needle);
+	assert_true(found >= 0);
 	return found;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include "testloop.h"
 
 #include "config.h"
 #include "dns.h"
@@ -94,23 +95,9 @@ static int free_port(void)
 
 /* ---- waiting on the loop (bounded) ---- */
 
-static void on_safety(evutil_socket_t fd, short what, void *arg)
-{
-	*(int *)arg = 1;
-}
-
 static void run_until(int (*pred)(void *), void *a)
 {
-	int hit = 0;
-	struct timeval tv = { SAFETY_S, 0 };
-	struct event *safety = evtimer_new(base, on_safety, &hit);
-
-	evtimer_add(safety, &tv);
-	while (!pred(a) && !hit)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(safety);
-	if (hit)
-		fail_msg("waited %d s for an event that never came", SAFETY_S);
+	testloop_run_until(base, pred, a, SAFETY_S);
 }
 
 static int flag_set(void *a)
@@ -123,7 +110,7 @@ static void run_for_ms(long ms)
 {
 	int fired = 0;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	struct event *ev = evtimer_new(base, on_safety, &fired);
+	struct event *ev = evtimer_new(base, testloop_safety_cb, &fired);
 
 	evtimer_add(ev, &tv);
 	run_until(flag_set, &fired);
@@ -443,14 +430,11 @@ static int teardown(void **state)
 /* acmed's log so far. */
 static int acmed_logged(const char *needle)
 {
-	char *s;
 	int found;
 
 	fflush(stderr);
-	s = slurp(log_path);
-	assert_non_null(s);
-	found = strstr(s, needle) != NULL;
-	free(s);
+	found = file_has(log_path, needle);
+	assert_true(found >= 0);
 	return found;
 }
 

@@ -1,4 +1,4 @@
-/* testutil.h - helpers shared by the unit tests: reading a file, removing a test directory, sockets handed over as systemd would. */
+/* testutil.h - helpers shared by the unit tests: reading a file (whole, or whether it holds a text), removing a test directory, sockets handed over as systemd would. */
 #ifndef ACMED_TESTUTIL_H
 #define ACMED_TESTUTIL_H
 
@@ -14,7 +14,6 @@
 
 #include "store.h"
 
-/* rm -rf path (made writable first: tests drop permissions on purpose). */
 /* A whole file, NUL-terminated, malloc'd; NULL when it cannot be opened. No
  * ftell: /proc files have no size. */
 static inline char *slurp(const char *path)
@@ -39,6 +38,17 @@ static inline char *slurp(const char *path)
 	return buf;
 }
 
+/* 1 when the file holds needle, 0 when not, -1 when it cannot be read. */
+static inline int file_has(const char *path, const char *needle)
+{
+	char *s = slurp(path);
+	int found = s ? strstr(s, needle) != NULL : -1;
+
+	free(s);
+	return found;
+}
+
+/* rm -rf path (made writable first: tests drop permissions on purpose). */
 static inline void rm_rf(const char *path)
 {
 	DIR *d = opendir(path);
